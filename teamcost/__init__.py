@@ -1,0 +1,9 @@
+"""teamcost: one true number for what a team's LLM calls cost, inside a shared budget."""
+
+from teamcost.errors import BudgetExceeded, TeamcostError
+from teamcost.models import CallRecord
+from teamcost.tracker import Tracker, default_tracker, record, set_default_tracker
+
+__version__ = "0.1.0"
+__all__ = ["BudgetExceeded", "CallRecord", "TeamcostError", "Tracker", "default_tracker",
+           "record", "set_default_tracker", "__version__"]

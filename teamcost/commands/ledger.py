@@ -1,0 +1,113 @@
+"""`teamcost init`, `teamcost record`, `teamcost ledger status`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import List, Optional
+
+import typer
+
+from teamcost.commands.output import OutputFormat, console, emit, usd
+from teamcost.config import default_home, load_config, write_config
+from teamcost.errors import InvalidValue
+from teamcost.ledger import Ledger, LedgerStatus
+from teamcost.models import CallRecord
+from teamcost.tracker import Tracker
+
+ledger_app = typer.Typer(help="The local ledger on this machine.", no_args_is_help=True)
+
+
+def parse_tags(values: List[str] | None) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidValue("--tag", item, "KEY=VALUE")
+        tags[key] = value
+    return tags
+
+
+def init(
+    team: Optional[str] = typer.Option(None, help="Team name (letters, digits, _ . @ + -)."),
+    member: Optional[str] = typer.Option(None, help="Who you are; default: git user.email."),
+    project: Optional[str] = typer.Option(None, help="Firestore project id (omit: local only)."),
+    timezone: Optional[str] = typer.Option(None, "--timezone", "--tz",
+                                           help="Team timezone, e.g. Europe/Berlin."),
+    emulator_host: Optional[str] = typer.Option(None, help="host:port of a Firestore emulator."),
+) -> None:
+    """Write the config file in TEAMCOST_HOME (merging with what is there)."""
+    path = write_config(default_home(), {"team": team, "member": member, "project": project,
+                                         "timezone": timezone, "emulator_host": emulator_host})
+    cfg = load_config()
+    console.print(f"wrote {path}: team {cfg.team}, member {cfg.member}, "
+                  f"{'project ' + cfg.project if cfg.project else 'local ledger only'}, "
+                  f"timezone {cfg.timezone}")
+
+
+def record(
+    model: str = typer.Option(..., "--model", "-m", help="Model name as the API reports it."),
+    input_tokens: int = typer.Option(0, "--input-tokens", "-i", help="Input tokens, cache excluded."),
+    output_tokens: int = typer.Option(0, "--output-tokens", "-o"),
+    provider: Optional[str] = typer.Option(None, help="openai, anthropic, google, ... (guessed)."),
+    cache_read_tokens: int = typer.Option(0, "--cache-read-tokens"),
+    cache_write_tokens: int = typer.Option(0, "--cache-write-tokens"),
+    cost_usd: Optional[str] = typer.Option(None, "--cost-usd",
+                                           help="Cost the provider reported (skips pricing)."),
+    duration_s: Optional[float] = typer.Option(None, "--duration", help="Seconds the call took."),
+    session: Optional[str] = typer.Option(None, help="Session id."),
+    agent: Optional[str] = typer.Option(None, help="Agent role or tier."),
+    task: Optional[str] = typer.Option(None, help="Task id."),
+    correlation_id: Optional[str] = typer.Option(None, "--correlation-id"),
+    tag: Optional[List[str]] = typer.Option(None, "--tag", help="KEY=VALUE, repeatable."),
+    failed: bool = typer.Option(False, "--failed", help="The call failed."),
+    error: Optional[str] = typer.Option(None, help="Error message of a failed call."),
+    call_id: Optional[str] = typer.Option(None, "--call-id",
+                                          help="Provider request id (idempotent re-record)."),
+    ts: Optional[datetime] = typer.Option(None, "--ts", formats=["%Y-%m-%dT%H:%M:%S%z",
+                                                                  "%Y-%m-%dT%H:%M:%S.%f%z"],
+                                          help="When it completed, with offset (default now)."),
+    fmt: OutputFormat = typer.Option(OutputFormat.text, "--format"),
+) -> None:
+    """Record one call in this machine's ledger (for shell scripts)."""
+    tags = parse_tags(tag)
+    tracker = Tracker(load_config())
+    try:
+        rec = tracker.record(model, input_tokens, output_tokens, provider=provider,
+                             cache_read_tokens=cache_read_tokens,
+                             cache_write_tokens=cache_write_tokens, cost_usd=cost_usd,
+                             duration_s=duration_s, session_id=session, agent=agent, task_id=task,
+                             correlation_id=correlation_id, tags=tags, success=not failed,
+                             error=error, call_id=call_id, ts=ts)
+    finally:
+        tracker.close()
+    emit(rec, fmt, _render_record)
+
+
+def _render_record(rec: CallRecord) -> None:
+    price = usd(rec.cost_nanos) if rec.priced else "unpriced"
+    console.print(f"recorded {rec.call_id}: {rec.provider}/{rec.model} "
+                  f"{rec.input_tokens} in / {rec.output_tokens} out, {price}")
+
+
+@ledger_app.command("status")
+def status(fmt: OutputFormat = typer.Option(OutputFormat.text, "--format")) -> None:
+    """Calls, cost and unpushed count of this machine's ledger."""
+    with Ledger.for_config(load_config()) as ledger:
+        st = ledger.status()
+    emit(st, fmt, _render_status)
+
+
+def _render_status(st: LedgerStatus) -> None:
+    console.print(f"ledger    {st.path}")
+    console.print(f"ledger_id {st.ledger_id}")
+    console.print(f"calls     {st.calls:,} ({st.unpriced:,} unpriced)")
+    console.print(f"cost      {usd(st.cost_nanos)}")
+    console.print(f"unpushed  {st.unpushed:,} ({usd(st.unpushed_cost_nanos)})")
+    if st.first_ts and st.last_ts:
+        console.print(f"span      {st.first_ts:%Y-%m-%d %H:%M} .. {st.last_ts:%Y-%m-%d %H:%M} UTC")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init)
+    app.command("record")(record)
+    app.add_typer(ledger_app, name="ledger")

@@ -1,0 +1,411 @@
+"""The local SQLite ledger: one row per call, append-only, exact integer money.
+
+WAL mode with synchronous=NORMAL: a commit is an append to the WAL, not an fsync,
+so recording costs tens of microseconds and survives a crash of the process (only
+an OS crash or power loss can drop the last commits; the file never corrupts).
+One connection per Ledger object, guarded by a lock, is safe from many threads;
+SQLite's own locking (with a busy timeout) makes it safe from many processes.
+
+Columns are the call-record fields in ``CALL_FIELDS`` order, except that ``ts``
+holds integer microseconds since the epoch (UTC), ``tags`` JSON text and the
+booleans 0/1. ``seq`` is the local recording order, ``pushed_at`` (microseconds)
+is NULL until Firestore has the call.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
+
+from teamcost.errors import DuplicateCallError, LedgerError
+from teamcost.models import CALL_FIELDS, CallRecord
+
+if TYPE_CHECKING:
+    from teamcost.config import Config
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+BUSY_TIMEOUT_MS = 30_000
+
+# Columns of a calls table, in CALL_FIELDS order (shared by the ledger and the team cache).
+CALL_COLUMNS_SQL = """
+    call_id TEXT NOT NULL UNIQUE,
+    ts INTEGER NOT NULL,
+    team TEXT NOT NULL,
+    member TEXT NOT NULL,
+    ledger_id TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    cache_read_tokens INTEGER NOT NULL,
+    cache_write_tokens INTEGER NOT NULL,
+    cost_nanos INTEGER NOT NULL,
+    priced INTEGER NOT NULL,
+    price_source TEXT NOT NULL,
+    session_id TEXT,
+    agent TEXT,
+    task_id TEXT,
+    correlation_id TEXT,
+    duration_s REAL,
+    success INTEGER NOT NULL,
+    error TEXT,
+    tags TEXT NOT NULL,
+    estimated INTEGER NOT NULL
+"""
+_COLS = ", ".join(CALL_FIELDS)
+_PLACEHOLDERS = ", ".join("?" for _ in CALL_FIELDS)
+_BOOL_IDX = tuple(CALL_FIELDS.index(n) for n in ("priced", "success", "estimated"))
+_TS_IDX = CALL_FIELDS.index("ts")
+_TAGS_IDX = CALL_FIELDS.index("tags")
+
+
+def ts_to_us(ts: datetime) -> int:
+    """Exact integer microseconds since the epoch (no float round trip)."""
+    delta = ts - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def us_to_ts(us: int) -> datetime:
+    from datetime import timedelta
+    return _EPOCH + timedelta(microseconds=us)
+
+
+def record_to_row(rec: CallRecord) -> tuple[Any, ...]:
+    row = [getattr(rec, n) for n in CALL_FIELDS]
+    row[_TS_IDX] = ts_to_us(rec.ts)
+    row[_TAGS_IDX] = json.dumps(rec.tags, sort_keys=True, separators=(",", ":"))
+    for i in _BOOL_IDX:
+        row[i] = int(row[i])
+    return tuple(row)
+
+
+def row_to_record(row: Sequence[Any]) -> CallRecord:
+    """Inverse of record_to_row for the first len(CALL_FIELDS) values of ``row``."""
+    vals = list(row[: len(CALL_FIELDS)])
+    vals[_TS_IDX] = us_to_ts(vals[_TS_IDX])
+    vals[_TAGS_IDX] = json.loads(vals[_TAGS_IDX])
+    for i in _BOOL_IDX:
+        vals[i] = bool(vals[i])
+    return CallRecord(**dict(zip(CALL_FIELDS, vals)))
+
+
+# -- migrations: small numbered functions, each applied once in its own transaction --
+
+def _m1_calls(conn: sqlite3.Connection) -> None:
+    conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    conn.execute(f"""CREATE TABLE calls (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        {CALL_COLUMNS_SQL},
+        recorded_at INTEGER NOT NULL,
+        pushed_at INTEGER
+    )""")
+
+
+def _m2_indexes(conn: sqlite3.Connection) -> None:
+    # reports read a time window; sync reads unpushed rows in seq order
+    conn.execute("CREATE INDEX calls_ts ON calls (ts)")
+    conn.execute("CREATE INDEX calls_unpushed ON calls (seq) WHERE pushed_at IS NULL")
+
+
+def _m3_ledger_id(conn: sqlite3.Connection) -> None:
+    host = "".join(c if c.isalnum() or c in "-_" else "-" for c in socket.gethostname())[:40]
+    ledger_id = f"{host or 'ledger'}-{uuid.uuid4().hex[:8]}"
+    conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('ledger_id', ?)", (ledger_id,))
+
+
+MIGRATIONS: list[tuple[int, str, Callable[[sqlite3.Connection], None]]] = [
+    (1, "calls table", _m1_calls),
+    (2, "indexes for reports and sync", _m2_indexes),
+    (3, "mint ledger_id", _m3_ledger_id),
+]
+
+
+def migrate(conn: sqlite3.Connection,
+            migrations: Sequence[tuple[int, str, Callable[[sqlite3.Connection], None]]] = MIGRATIONS
+            ) -> list[int]:
+    """Apply pending migrations; safe when several processes open a new ledger at once."""
+    applied_now: list[int] = []
+    conn.execute("CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, "
+                 "name TEXT NOT NULL, applied_at INTEGER NOT NULL)")
+    for version, name, fn in migrations:
+        conn.execute("BEGIN IMMEDIATE")  # the write lock first: no two processes race here
+        try:
+            done = conn.execute("SELECT 1 FROM migrations WHERE version = ?", (version,)).fetchone()
+            if not done:
+                fn(conn)
+                conn.execute("INSERT INTO migrations VALUES (?, ?, ?)",
+                             (version, name, int(time.time())))
+                applied_now.append(version)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return applied_now
+
+
+def connect(path: Path, *, create_parent: bool = False) -> sqlite3.Connection:
+    """Open a SQLite file with the pragmas teamcost relies on; errors name the path."""
+    path = Path(path)
+    parent = path.parent
+    if create_parent:
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LedgerError(f"cannot create directory {parent} for the ledger: "
+                              f"{exc.strerror or exc}") from None
+    if not parent.is_dir():
+        raise LedgerError(f"cannot open ledger {path}: directory {parent} does not exist")
+    if path.is_dir():
+        raise LedgerError(f"cannot open ledger {path}: it is a directory")
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                               timeout=BUSY_TIMEOUT_MS / 1000)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        for _ in range(50):  # switching to WAL needs a moment alone with the file
+            try:
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc):
+                    raise
+                time.sleep(0.05)
+        else:
+            mode = "?"
+        if mode.lower() != "wal":
+            raise LedgerError(f"cannot open ledger {path}: WAL mode unavailable (got {mode})")
+        conn.execute("PRAGMA synchronous = NORMAL")
+    except sqlite3.DatabaseError as exc:
+        raise LedgerError(f"cannot open ledger {path}: {_why(exc, parent)}") from None
+    return conn
+
+
+def _why(exc: Exception, parent: Path) -> str:
+    msg = str(exc)
+    if "unable to open" in msg or "readonly" in msg or "read-only" in msg:
+        return f"directory {parent} is not writable ({msg})"
+    if "not a database" in msg:
+        return "the file is not a SQLite database"
+    return msg
+
+
+@dataclass(frozen=True)
+class LedgerStatus:
+    path: str
+    ledger_id: str
+    calls: int
+    cost_nanos: int
+    unpushed: int
+    unpushed_cost_nanos: int
+    unpriced: int
+    first_ts: datetime | None
+    last_ts: datetime | None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["cost_usd"] = self.cost_nanos / 1e9
+        d["first_ts"] = self.first_ts.isoformat() if self.first_ts else None
+        d["last_ts"] = self.last_ts.isoformat() if self.last_ts else None
+        return d
+
+
+class Ledger:
+    """This machine's ledger. Open with ``Ledger(path)``; use as a context manager to close."""
+
+    def __init__(self, path: Path | str, *, create_parent: bool = False) -> None:
+        self.path = Path(path)
+        self._create_parent = create_parent
+        self._lock = threading.RLock()
+        self._pid = os.getpid()
+        self._conn = self._open()
+        row = self._conn.execute("SELECT value FROM meta WHERE key = 'ledger_id'").fetchone()
+        self.ledger_id: str = row[0]
+
+    def _open(self) -> sqlite3.Connection:
+        conn = connect(self.path, create_parent=self._create_parent)
+        try:
+            migrate(conn)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise LedgerError(f"cannot prepare ledger {self.path}: {_why(exc, self.path.parent)}") from None
+        return conn
+
+    @classmethod
+    def for_config(cls, config: "Config") -> "Ledger":
+        """The ledger a config names; the default location's directory is created."""
+        return cls(config.ledger_file, create_parent=config.ledger_path is None)
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        # a connection must not cross fork(): a child reopens its own
+        if os.getpid() != self._pid:
+            with self._lock:
+                if os.getpid() != self._pid:
+                    self._pid = os.getpid()
+                    self._conn = self._open()
+        return self._conn
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> "Ledger":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing --
+
+    def record(self, rec: CallRecord) -> bool:
+        """Append one call. True if new; False if this exact call was already recorded.
+
+        Raises DuplicateCallError if the call_id exists with different content.
+        """
+        row = record_to_row(rec)
+        now = time.time_ns() // 1000
+        try:
+            with self._lock:
+                cur = self.conn.execute(
+                    f"INSERT INTO calls ({_COLS}, recorded_at) VALUES ({_PLACEHOLDERS}, ?) "
+                    "ON CONFLICT (call_id) DO NOTHING", (*row, now))
+                if cur.rowcount == 1:
+                    return True
+                existing = self.conn.execute(f"SELECT {_COLS} FROM calls WHERE call_id = ?",
+                                             (rec.call_id,)).fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise LedgerError(f"cannot write to ledger {self.path}: {exc}") from None
+        self._check_same(rec, row, existing)
+        return False
+
+    def record_many(self, recs: Iterable[CallRecord], chunk: int = 1000) -> tuple[int, int]:
+        """Append many calls in transactions of ``chunk``; returns (inserted, already_there).
+
+        A call whose id exists with different content raises DuplicateCallError and the
+        chunk containing it is rolled back (earlier chunks stay: they were valid).
+        """
+        inserted = existing = 0
+        batch: list[CallRecord] = []
+
+        def flush() -> None:
+            nonlocal inserted, existing
+            now = time.time_ns() // 1000
+            with self._lock:
+                conn = self.conn
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for rec in batch:
+                        row = record_to_row(rec)
+                        cur = conn.execute(
+                            f"INSERT INTO calls ({_COLS}, recorded_at) VALUES ({_PLACEHOLDERS}, ?) "
+                            "ON CONFLICT (call_id) DO NOTHING", (*row, now))
+                        if cur.rowcount == 1:
+                            inserted += 1
+                        else:
+                            old = conn.execute(f"SELECT {_COLS} FROM calls WHERE call_id = ?",
+                                               (rec.call_id,)).fetchone()
+                            self._check_same(rec, row, old)
+                            existing += 1
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+            batch.clear()
+
+        try:
+            for rec in recs:
+                batch.append(rec)
+                if len(batch) >= chunk:
+                    flush()
+            if batch:
+                flush()
+        except sqlite3.DatabaseError as exc:
+            raise LedgerError(f"cannot write to ledger {self.path}: {exc}") from None
+        return inserted, existing
+
+    @staticmethod
+    def _check_same(rec: CallRecord, row: tuple[Any, ...], existing: Sequence[Any] | None) -> None:
+        if existing is None:  # pragma: no cover - UNIQUE conflict implies a row
+            raise LedgerError(f"call {rec.call_id!r} conflicted but cannot be read back")
+        differing = [name for name, a, b in zip(CALL_FIELDS, row, existing)
+                     if a != b]
+        if differing:
+            raise DuplicateCallError(rec.call_id, differing)
+
+    def mark_pushed(self, call_ids: Sequence[str], pushed_at_us: int | None = None) -> int:
+        """Mark calls as present in Firestore. Returns how many rows changed."""
+        if not call_ids:
+            return 0
+        when = pushed_at_us if pushed_at_us is not None else time.time_ns() // 1000
+        changed = 0
+        with self._lock:
+            conn = self.conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for i in range(0, len(call_ids), 500):
+                    part = list(call_ids[i:i + 500])
+                    cur = conn.execute(
+                        f"UPDATE calls SET pushed_at = ? WHERE pushed_at IS NULL AND call_id IN "
+                        f"({', '.join('?' for _ in part)})", (when, *part))
+                    changed += cur.rowcount
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return changed
+
+    # -- reading --
+
+    def unpushed(self, limit: int = 500, after_seq: int = 0) -> list[tuple[int, CallRecord]]:
+        """Unpushed calls in recording order, after ``after_seq``: (seq, record) pairs."""
+        with self._lock:
+            rows = self.conn.execute(
+                f"SELECT seq, {_COLS} FROM calls WHERE pushed_at IS NULL AND seq > ? "
+                "ORDER BY seq LIMIT ?", (after_seq, limit)).fetchall()
+        return [(r[0], row_to_record(r[1:])) for r in rows]
+
+    def unpushed_totals(self, since: datetime | None = None,
+                        until: datetime | None = None) -> tuple[int, int]:
+        """(count, cost_nanos) of calls not yet in Firestore, optionally within [since, until)."""
+        lo = ts_to_us(since) if since else -(2**62)
+        hi = ts_to_us(until) if until else 2**62
+        with self._lock:
+            n, nanos = self.conn.execute(
+                "SELECT count(*), coalesce(sum(cost_nanos), 0) FROM calls "
+                "WHERE pushed_at IS NULL AND ts >= ? AND ts < ?", (lo, hi)).fetchone()
+        return int(n), int(nanos)
+
+    def calls(self, since: datetime | None = None, until: datetime | None = None
+              ) -> Iterator[CallRecord]:
+        """Calls with since <= ts < until, oldest first (uses the ts index)."""
+        lo = ts_to_us(since) if since else -(2**62)
+        hi = ts_to_us(until) if until else 2**62
+        with self._lock:
+            rows = self.conn.execute(f"SELECT {_COLS} FROM calls WHERE ts >= ? AND ts < ? "
+                                     "ORDER BY ts, seq", (lo, hi)).fetchall()
+        for r in rows:
+            yield row_to_record(r)
+
+    def get(self, call_id: str) -> CallRecord | None:
+        with self._lock:
+            row = self.conn.execute(f"SELECT {_COLS} FROM calls WHERE call_id = ?",
+                                    (call_id,)).fetchone()
+        return row_to_record(row) if row else None
+
+    def status(self) -> LedgerStatus:
+        with self._lock:
+            n, nanos, unpriced, lo, hi = self.conn.execute(
+                "SELECT count(*), coalesce(sum(cost_nanos), 0), "
+                "coalesce(sum(priced = 0), 0), min(ts), max(ts) FROM calls").fetchone()
+        un, un_nanos = self.unpushed_totals()
+        return LedgerStatus(str(self.path), self.ledger_id, int(n), int(nanos), un, un_nanos,
+                            int(unpriced), us_to_ts(lo) if lo is not None else None,
+                            us_to_ts(hi) if hi is not None else None)

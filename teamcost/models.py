@@ -1,0 +1,196 @@
+"""The call record: one row per LLM API call, shared by ledger, Firestore and export.
+
+Frozen dataclasses with validation and no I/O. Money is integer nano-dollars
+(1e-9 USD); ``cost_usd`` is derived for display and compatibility only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from typing import Any, Mapping
+
+from teamcost.errors import InvalidValue
+
+NANOS_PER_USD = 1_000_000_000
+MAX_TOKENS = 10**12          # far above any real call; catches unit mistakes
+MAX_NANOS = 2**63 - 1        # Firestore integers are int64
+MAX_ID_LEN = 128
+MAX_LABEL_LEN = 256
+MAX_ERROR_LEN = 2000
+MAX_TAGS = 16
+MAX_TAG_KEY_LEN = 64
+MAX_TAG_VALUE_LEN = 256
+
+# A Firestore document id may not contain '/', be '.' or '..', or look like __x__.
+_CALL_ID_RE = re.compile(r"^(?!\.\.?$)(?!__.*__$)[^/\s]{1,128}$")
+_TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+
+
+def usd_to_nanos(value: Any, field_name: str = "cost_usd") -> int:
+    """Exact conversion of a dollar amount (str, int, float, Decimal) to nano-dollars.
+
+    Floats go through their shortest repr so 0.1 means 0.1, not 0.1000000000000000055.
+    Rounds half-even once, here.
+    """
+    if isinstance(value, bool):
+        raise InvalidValue(field_name, value, "a non-negative dollar amount such as 0.25")
+    try:
+        dec = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        raise InvalidValue(field_name, value, "a non-negative dollar amount such as 0.25") from None
+    if not dec.is_finite() or dec < 0:
+        raise InvalidValue(field_name, value, "a non-negative dollar amount such as 0.25")
+    nanos = int((dec * NANOS_PER_USD).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+    if nanos > MAX_NANOS:
+        raise InvalidValue(field_name, value, f"at most ${MAX_NANOS / NANOS_PER_USD:,.0f}")
+    return nanos
+
+
+def nanos_to_usd(nanos: int) -> float:
+    """For display only: never sum these."""
+    return nanos / NANOS_PER_USD
+
+
+def check_int(name: str, value: Any, *, maximum: int = MAX_TOKENS) -> int:
+    """A non-negative int (bools and floats refused: 1.5 tokens is a bug upstream)."""
+    if type(value) is not int:
+        raise InvalidValue(name, value, "a non-negative integer")
+    if value < 0 or value > maximum:
+        raise InvalidValue(name, value, f"an integer from 0 to {maximum}")
+    return value
+
+
+def check_str(name: str, value: Any, *, max_len: int = MAX_LABEL_LEN,
+              optional: bool = False) -> str | None:
+    if value is None:
+        if optional:
+            return None
+        raise InvalidValue(name, value, f"a non-empty string of at most {max_len} characters")
+    if not isinstance(value, str) or not value.strip() or len(value) > max_len:
+        raise InvalidValue(name, value, f"a non-empty string of at most {max_len} characters")
+    return value
+
+
+def check_ts(name: str, value: Any) -> datetime:
+    """A timezone-aware datetime, normalised to UTC (naive datetimes are ambiguous)."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidValue(name, value, "an ISO-8601 timestamp with a UTC offset") from None
+    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidValue(name, value, "a timezone-aware datetime (e.g. 2026-11-20T10:00:00Z)")
+    if value.tzinfo is not timezone.utc:
+        value = value.astimezone(timezone.utc)
+    return value
+
+
+def check_tags(value: Any) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidValue("tags", value, "a mapping of str to str")
+    if len(value) > MAX_TAGS:
+        raise InvalidValue("tags", value, f"at most {MAX_TAGS} tags")
+    out: dict[str, str] = {}
+    for k, v in value.items():
+        if not isinstance(k, str) or not k or len(k) > MAX_TAG_KEY_LEN:
+            raise InvalidValue("tags", k, f"tag names of 1 to {MAX_TAG_KEY_LEN} characters")
+        if not isinstance(v, str) or len(v) > MAX_TAG_VALUE_LEN:
+            raise InvalidValue(f"tags[{k}]", v, f"a string of at most {MAX_TAG_VALUE_LEN} characters")
+        out[k] = v
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """One LLM API call. Construct through ``CallRecord(...)``: every field is validated."""
+
+    call_id: str
+    ts: datetime
+    team: str
+    member: str
+    ledger_id: str
+    provider: str
+    model: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost_nanos: int = 0
+    priced: bool = True
+    price_source: str = "reported"
+    session_id: str | None = None
+    agent: str | None = None
+    task_id: str | None = None
+    correlation_id: str | None = None
+    duration_s: float | None = None
+    success: bool = True
+    error: str | None = None
+    tags: dict[str, str] = field(default_factory=dict, hash=False)
+    estimated: bool = False
+
+    def __post_init__(self) -> None:
+        s = object.__setattr__
+        if not isinstance(self.call_id, str) or not _CALL_ID_RE.match(self.call_id):
+            raise InvalidValue("call_id", self.call_id,
+                               "1-128 characters without '/' or whitespace")
+        s(self, "ts", check_ts("ts", self.ts))
+        for name in ("team", "member", "ledger_id"):
+            check_str(name, getattr(self, name), max_len=MAX_ID_LEN)
+        for name in ("provider", "model", "price_source"):
+            check_str(name, getattr(self, name))
+        for name in ("session_id", "agent", "task_id", "correlation_id"):
+            check_str(name, getattr(self, name), optional=True)
+        for name in _TOKEN_FIELDS:
+            s(self, name, check_int(name, getattr(self, name)))
+        s(self, "cost_nanos", check_int("cost_nanos", self.cost_nanos, maximum=MAX_NANOS))
+        for name in ("priced", "success", "estimated"):
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidValue(name, getattr(self, name), "true or false")
+        if self.duration_s is not None:
+            d = self.duration_s
+            if isinstance(d, bool) or not isinstance(d, (int, float)) or not (0 <= d < 1e7):
+                raise InvalidValue("duration_s", d, "a number of seconds >= 0, or nothing")
+            s(self, "duration_s", float(d))
+        if self.error is not None and (not isinstance(self.error, str)
+                                       or len(self.error) > MAX_ERROR_LEN):
+            raise InvalidValue("error", self.error,
+                               f"a string of at most {MAX_ERROR_LEN} characters")
+        s(self, "tags", check_tags(self.tags))
+
+    @property
+    def cost_usd(self) -> float:
+        return self.cost_nanos / NANOS_PER_USD
+
+    @property
+    def total_tokens(self) -> int:
+        return (self.input_tokens + self.output_tokens
+                + self.cache_read_tokens + self.cache_write_tokens)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain fields in the shared order, plus cost_usd; ts stays a datetime."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["tags"] = dict(self.tags)
+        d["cost_usd"] = self.cost_usd
+        return d
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "CallRecord":
+        """Inverse of to_dict; unknown keys (cost_usd, pushed_at) are ignored."""
+        names = CALL_FIELDS
+        missing = [n for n in ("call_id", "ts", "team", "member", "ledger_id",
+                               "provider", "model") if n not in data]
+        if missing:
+            raise InvalidValue("call record", sorted(data)[:8], f"fields {', '.join(missing)} present")
+        return cls(**{k: data[k] for k in names if k in data})
+
+    def replace(self, **changes: Any) -> "CallRecord":
+        return dataclasses.replace(self, **changes)
+
+
+CALL_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(CallRecord))

@@ -1,0 +1,199 @@
+"""Cost from tokens: genai-prices (bundled data, never fetched) + user overrides.
+
+Everything is exact: prices are Decimal dollars per million tokens, the total is
+rounded half-even to integer nano-dollars once, at the end of one call's computation.
+A model nobody can price is *unpriced* (cost 0, priced=False), never a silent $0.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any, Iterable, Mapping
+
+import genai_prices
+from genai_prices import Usage, calc_price
+from genai_prices import data_snapshot as _snapshot
+
+from teamcost.errors import ConfigError
+from teamcost.models import NANOS_PER_USD, usd_to_nanos
+
+log = logging.getLogger("teamcost.pricing")
+
+GENAI_PRICES_SOURCE = f"genai-prices {genai_prices.__version__}"
+_NANOS_PER_TOKEN_AT_1_PER_MTOK = Decimal(NANOS_PER_USD) / Decimal(1_000_000)  # = 1000
+_LOCAL_PROVIDERS = frozenset({"local", "ollama", "lmstudio", "llamacpp", "vllm-local"})
+_LOCAL_MODEL_RE = re.compile(r"^(local|ollama)[/:]", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Price:
+    cost_nanos: int
+    priced: bool
+    source: str
+    provider: str | None = None  # the provider genai-prices resolved, when it did
+
+
+@dataclass(frozen=True)
+class PriceOverride:
+    """Prices in USD per million tokens for models whose ``provider/model`` matches."""
+
+    pattern: str
+    input_mtok: Decimal
+    output_mtok: Decimal
+    cache_read_mtok: Decimal | None = None
+    cache_write_mtok: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "_re", re.compile(self.pattern))
+        except re.error as exc:
+            raise ConfigError(f"price override pattern {self.pattern!r} is not a valid "
+                              f"regular expression: {exc}") from None
+
+    def matches(self, provider: str | None, model: str) -> bool:
+        rx: re.Pattern[str] = self._re  # type: ignore[attr-defined]
+        return bool(rx.search(model) or (provider and rx.search(f"{provider}/{model}")))
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> "PriceOverride":
+        """From a config table: pattern, input, output, cache_read, cache_write ($/Mtok)."""
+        if "pattern" not in data:
+            raise ConfigError(f"price override {dict(data)!r} has no 'pattern'")
+
+        def dec(key: str, required: bool) -> Decimal | None:
+            if key not in data:
+                if required:
+                    raise ConfigError(f"price override {data['pattern']!r} needs '{key}' "
+                                      "(USD per million tokens)")
+                return None
+            value = data[key]
+            try:
+                d = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value))
+            except Exception:
+                d = Decimal(-1)
+            if isinstance(value, bool) or not d.is_finite() or d < 0:
+                raise ConfigError(f"price override {data['pattern']!r}: {key} = {value!r} is "
+                                  "not a non-negative number of USD per million tokens")
+            return d
+
+        unknown = set(data) - {"pattern", "input", "output", "cache_read", "cache_write"}
+        if unknown:
+            raise ConfigError(f"price override {data['pattern']!r} has unknown keys "
+                              f"{sorted(unknown)}; accepted: pattern, input, output, "
+                              "cache_read, cache_write")
+        return cls(str(data["pattern"]), dec("input", True), dec("output", True),  # type: ignore[arg-type]
+                   dec("cache_read", False), dec("cache_write", False))
+
+
+def _round_nanos(usd: Decimal) -> int:
+    return int((usd * NANOS_PER_USD).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+
+
+def _linear_nanos(in_t: int, out_t: int, cr_t: int, cw_t: int, p_in: Decimal, p_out: Decimal,
+                  p_cr: Decimal | None, p_cw: Decimal | None) -> int:
+    """Sum of tokens x $/Mtok, exact, rounded once. Unpriced cache tokens bill as input."""
+    total = (in_t * p_in + out_t * p_out
+             + cr_t * (p_in if p_cr is None else p_cr)
+             + cw_t * (p_in if p_cw is None else p_cw))
+    return int((total * _NANOS_PER_TOKEN_AT_1_PER_MTOK).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+
+
+class Pricer:
+    """Prices calls. Thread-safe; caches model resolution (calc_price costs ~100us)."""
+
+    def __init__(self, overrides: Iterable[PriceOverride] = ()) -> None:
+        self.overrides = tuple(overrides)
+        self._lock = threading.Lock()
+        # (provider, model) -> (provider_id, ModelInfo, Provider) or None when unknown
+        self._models: dict[tuple[str | None, str], tuple[str, Any, Any] | None] = {}
+        self._warned: set[str] = set()
+
+    def price(self, provider: str | None, model: str, input_tokens: int = 0,
+              output_tokens: int = 0, cache_read_tokens: int = 0, cache_write_tokens: int = 0,
+              *, reported_cost_usd: Any = None, ts: datetime | None = None) -> Price:
+        """Price one call. ``input_tokens`` excludes cache tokens (the ledger's convention)."""
+        if reported_cost_usd is not None:
+            return Price(usd_to_nanos(reported_cost_usd), True, "reported", provider)
+        for ov in self.overrides:
+            if ov.matches(provider, model):
+                return Price(_linear_nanos(input_tokens, output_tokens, cache_read_tokens,
+                                           cache_write_tokens, ov.input_mtok, ov.output_mtok,
+                                           ov.cache_read_mtok, ov.cache_write_mtok),
+                             True, f"override:{ov.pattern}", provider)
+        if (provider or "").lower() in _LOCAL_PROVIDERS or _LOCAL_MODEL_RE.match(model):
+            return Price(0, True, "local", provider)
+        found = self._resolve(provider, model)
+        if found is None:
+            key = f"{provider}/{model}" if provider else model
+            with self._lock:
+                first = key not in self._warned
+                self._warned.add(key)
+            if first:
+                log.warning("no price known for model %r; its calls are recorded as unpriced "
+                            "(add a price override in the config to price them)", key)
+            return Price(0, False, "unpriced", provider)
+        provider_id, info, prov = found
+        when = ts or datetime.now(timezone.utc)
+        mp = info.get_prices(when)
+        fast = _fast_prices(mp)
+        if fast is not None:
+            nanos = _linear_nanos(input_tokens, output_tokens, cache_read_tokens,
+                                  cache_write_tokens, *fast)
+        else:  # tiered or unusual prices: let genai-prices do the full computation
+            usage = Usage(input_tokens=input_tokens + cache_read_tokens + cache_write_tokens,
+                          output_tokens=output_tokens, cache_read_tokens=cache_read_tokens,
+                          cache_write_tokens=cache_write_tokens)
+            nanos = _round_nanos(info.calc_price(usage, prov, genai_request_timestamp=when).total_price)
+        return Price(nanos, True, GENAI_PRICES_SOURCE, provider_id)
+
+    def _resolve(self, provider: str | None, model: str) -> tuple[str, Any, Any] | None:
+        key = (provider.lower() if provider else None, model)
+        try:
+            return self._models[key]
+        except KeyError:
+            pass
+        try:
+            prov, info = _snapshot.get_snapshot().find_provider_model(model, None, key[0], None)
+            found: tuple[str, Any, Any] | None = (prov.id, info, prov)
+        except LookupError:
+            found = None
+            if key[0] is not None:  # a provider name genai-prices spells differently
+                try:
+                    prov, info = _snapshot.get_snapshot().find_provider_model(model, None, None, None)
+                    found = (prov.id, info, prov)
+                except LookupError:
+                    found = None
+        with self._lock:
+            self._models[key] = found
+        return found
+
+
+_FAST_KEYS = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok")
+
+
+def _fast_prices(mp: Any) -> tuple[Decimal, Decimal, Decimal | None, Decimal | None] | None:
+    """Flat (untiered) token prices, or None when genai-prices must compute it."""
+    vals = [getattr(mp, k, None) for k in _FAST_KEYS]
+    if not isinstance(vals[0], Decimal) or not isinstance(vals[1], Decimal):
+        return None
+    if any(v is not None and not isinstance(v, Decimal) for v in vals[2:]):
+        return None
+    return vals[0], vals[1], vals[2], vals[3]  # type: ignore[return-value]
+
+
+def reference_price_nanos(provider: str | None, model: str, input_tokens: int, output_tokens: int,
+                          cache_read_tokens: int = 0, cache_write_tokens: int = 0,
+                          ts: datetime | None = None) -> int:
+    """genai-prices' own full computation (slow); the tests compare the fast path to it."""
+    usage = Usage(input_tokens=input_tokens + cache_read_tokens + cache_write_tokens,
+                  output_tokens=output_tokens, cache_read_tokens=cache_read_tokens,
+                  cache_write_tokens=cache_write_tokens)
+    r = calc_price(usage, model_ref=model, provider_id=provider, genai_request_timestamp=ts)
+    return _round_nanos(r.total_price)
+
+

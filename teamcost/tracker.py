@@ -1,0 +1,166 @@
+"""The recording API: ``Tracker`` and the module-level ``teamcost.record``.
+
+Context (session, agent, task, correlation id, tags) lives in contextvars, so
+``with tracker.session(...)`` stamps every call recorded inside it, in threads
+started inside it (when the thread copies the context) and in asyncio tasks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import threading
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any, Iterator, Mapping
+
+from teamcost.config import Config, load_config
+from teamcost.errors import InvalidValue
+from teamcost.ids import uuid7
+from teamcost.ledger import Ledger
+from teamcost.models import CallRecord, check_int, check_str
+from teamcost.pricing import Pricer
+
+
+@dataclass(frozen=True)
+class CallContext:
+    session_id: str | None = None
+    agent: str | None = None
+    task_id: str | None = None
+    correlation_id: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+_context: contextvars.ContextVar[CallContext] = contextvars.ContextVar(
+    "teamcost_context", default=CallContext())
+
+
+def current_context() -> CallContext:
+    return _context.get()
+
+
+class Tracker:
+    """Records calls into one ledger with one config. Cheap to call from many threads."""
+
+    def __init__(self, config: Config | None = None, ledger: Ledger | None = None) -> None:
+        self.config = config or load_config()
+        self._ledger = ledger
+        self._ledger_lock = threading.Lock()
+        self.pricer = Pricer(self.config.price_overrides)
+
+    @property
+    def ledger(self) -> Ledger:
+        if self._ledger is None:
+            with self._ledger_lock:
+                if self._ledger is None:
+                    self._ledger = Ledger.for_config(self.config)
+        return self._ledger
+
+    # -- context managers --
+
+    @contextlib.contextmanager
+    def _push(self, **changes: Any) -> Iterator[CallContext]:
+        ctx = replace(_context.get(), **{k: v for k, v in changes.items() if v is not None})
+        token = _context.set(ctx)
+        try:
+            yield ctx
+        finally:
+            _context.reset(token)
+
+    def session(self, session_id: str | None = None, *, task_id: str | None = None,
+                correlation_id: str | None = None,
+                tags: Mapping[str, str] | None = None) -> contextlib.AbstractContextManager[CallContext]:
+        """Stamp calls inside with a session (a new UUIDv7 when none is given)."""
+        merged = {**_context.get().tags, **(tags or {})}
+        return self._push(session_id=session_id or uuid7(), task_id=task_id,
+                          correlation_id=correlation_id, tags=merged)
+
+    def agent(self, name: str, *, task_id: str | None = None
+              ) -> contextlib.AbstractContextManager[CallContext]:
+        """Stamp calls inside with an agent (role or tier: Planner, Coder, "Tier 3")."""
+        check_str("agent", name)
+        return self._push(agent=name, task_id=task_id)
+
+    def task(self, task_id: str) -> contextlib.AbstractContextManager[CallContext]:
+        check_str("task_id", task_id)
+        return self._push(task_id=task_id)
+
+    # -- recording --
+
+    def build(self, model: str, input_tokens: int = 0, output_tokens: int = 0, *,
+              provider: str | None = None, cache_read_tokens: int = 0,
+              cache_write_tokens: int = 0, cost_usd: Any = None, duration_s: float | None = None,
+              success: bool = True, error: str | None = None, call_id: str | None = None,
+              ts: datetime | None = None, session_id: str | None = None,
+              agent: str | None = None, task_id: str | None = None,
+              correlation_id: str | None = None, tags: Mapping[str, str] | None = None,
+              estimated: bool = False, member: str | None = None,
+              team: str | None = None) -> CallRecord:
+        """Validate and price a call without recording it."""
+        check_str("model", model)
+        if provider is not None:
+            check_str("provider", provider)
+        tokens = [check_int(n, v) for n, v in (("input_tokens", input_tokens),
+                                                ("output_tokens", output_tokens),
+                                                ("cache_read_tokens", cache_read_tokens),
+                                                ("cache_write_tokens", cache_write_tokens))]
+        when = ts if ts is not None else datetime.now(timezone.utc)
+        if not isinstance(when, datetime) or when.tzinfo is None:
+            raise InvalidValue("ts", when, "a timezone-aware datetime")
+        price = self.pricer.price(provider, model, *tokens, reported_cost_usd=cost_usd, ts=when)
+        ctx = _context.get()
+        return CallRecord(
+            call_id=call_id or uuid7(), ts=when, team=team or self.config.team,
+            member=member or self.config.member, ledger_id=self.ledger.ledger_id,
+            provider=provider or price.provider or "unknown", model=model,
+            input_tokens=tokens[0], output_tokens=tokens[1], cache_read_tokens=tokens[2],
+            cache_write_tokens=tokens[3], cost_nanos=price.cost_nanos, priced=price.priced,
+            price_source=price.source,
+            session_id=session_id or ctx.session_id, agent=agent or ctx.agent,
+            task_id=task_id or ctx.task_id, correlation_id=correlation_id or ctx.correlation_id,
+            duration_s=duration_s, success=success, error=error,
+            tags={**ctx.tags, **(tags or {})}, estimated=estimated)
+
+    def record(self, model: str, input_tokens: int = 0, output_tokens: int = 0,
+               **kwargs: Any) -> CallRecord:
+        """Price and append one call to the ledger; returns the stored record.
+
+        Re-recording the same call_id with the same content is a no-op; with different
+        content it raises DuplicateCallError. Nothing is written when validation fails.
+        """
+        rec = self.build(model, input_tokens, output_tokens, **kwargs)
+        self.ledger.record(rec)
+        return rec
+
+    def record_call(self, rec: CallRecord) -> bool:
+        """Append an already-built record (importers); False if it was already there."""
+        return self.ledger.record(rec)
+
+    def close(self) -> None:
+        if self._ledger is not None:
+            self._ledger.close()
+
+
+_default: Tracker | None = None
+_default_lock = threading.Lock()
+
+
+def default_tracker() -> Tracker:
+    """The process-wide tracker built from the environment and config file."""
+    global _default
+    if _default is None:
+        with _default_lock:
+            if _default is None:
+                _default = Tracker()
+    return _default
+
+
+def set_default_tracker(tracker: Tracker | None) -> None:
+    global _default
+    with _default_lock:
+        _default = tracker
+
+
+def record(model: str, input_tokens: int = 0, output_tokens: int = 0, **kwargs: Any) -> CallRecord:
+    """Record one call with the default tracker: ``teamcost.record("gpt-4o", 1200, 300)``."""
+    return default_tracker().record(model, input_tokens, output_tokens, **kwargs)

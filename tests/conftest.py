@@ -1,0 +1,89 @@
+"""Shared fixtures: an isolated TEAMCOST_HOME per test, and the real Firestore emulator.
+
+The emulator is the gcloud ``cloud-firestore-emulator`` started once per session as a
+subprocess (no Docker engine runs here). If FIRESTORE_EMULATOR_HOST is already set,
+that emulator is used instead. Data is wiped between tests with the emulator's
+DELETE endpoint; each test also gets its own project id, so rules-enabled emulators
+and parallel tests never see each other's documents.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from teamcost import tracker as _tracker
+from teamcost.emulator import Emulator, EmulatorError, is_up, start_emulator
+
+REPO = Path(__file__).resolve().parent.parent
+RULES = REPO / "firestore.rules"
+
+
+@pytest.fixture(autouse=True)
+def teamcost_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets an empty TEAMCOST_HOME and no inherited teamcost settings."""
+    home = tmp_path / "teamcost-home"
+    home.mkdir()
+    for var in ("TEAMCOST_TEAM", "TEAMCOST_MEMBER", "TEAMCOST_PROJECT", "TEAMCOST_LEDGER",
+                "TEAMCOST_TZ", "TEAMCOST_FAIL_CLOSED"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("TEAMCOST_HOME", str(home))
+    monkeypatch.setenv("TEAMCOST_MEMBER", "tester@example.com")
+    _tracker.set_default_tracker(None)
+    yield home
+    _tracker.set_default_tracker(None)
+
+
+@dataclass
+class FirestoreEmulator:
+    host: str
+    emulator: Emulator
+    project: str
+
+    def wipe(self) -> None:
+        self.emulator.wipe(self.project)
+
+
+@pytest.fixture(scope="session")
+def _emulator_process() -> Iterator[Emulator]:
+    existing = os.environ.get("FIRESTORE_EMULATOR_HOST")
+    if existing:
+        if not is_up(existing):
+            pytest.fail(f"FIRESTORE_EMULATOR_HOST={existing} is set but nothing answers there")
+        yield Emulator(existing, None)
+        return
+    try:
+        emu = start_emulator(rules=RULES if RULES.exists() else None)
+    except EmulatorError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield emu
+    finally:
+        emu.stop()
+
+
+@pytest.fixture
+def firestore_emulator(_emulator_process: Emulator,
+                       monkeypatch: pytest.MonkeyPatch) -> Iterator[FirestoreEmulator]:
+    """The running emulator with a fresh project id; FIRESTORE_EMULATOR_HOST points at it."""
+    project = f"demo-t{uuid.uuid4().hex[:12]}"
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", _emulator_process.host)
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", project)
+    fe = FirestoreEmulator(_emulator_process.host, _emulator_process, project)
+    yield fe
+    fe.wipe()
+
+
+@pytest.fixture
+def firestore_client(firestore_emulator: FirestoreEmulator):
+    """An admin google-cloud-firestore client on the emulator (bypasses rules)."""
+    from google.cloud import firestore
+
+    client = firestore.Client(project=firestore_emulator.project)
+    yield client
+    client.close()
