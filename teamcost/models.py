@@ -194,3 +194,20 @@ class CallRecord:
 
 
 CALL_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(CallRecord))
+
+
+def format_ts(ts: datetime) -> str:
+    """ISO-8601 UTC with microseconds and a Z: the export and JSON form of a timestamp."""
+    return ts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def record_to_json(rec: CallRecord) -> dict[str, Any]:
+    """The JSON/JSONL export form: every field, ts as ISO-8601 UTC, cost in nanos and USD."""
+    d = rec.to_dict()
+    d["ts"] = format_ts(rec.ts)
+    return d
+
+
+def record_from_json(data: Mapping[str, Any]) -> CallRecord:
+    """Inverse of record_to_json (lossless: cost_nanos is the truth, cost_usd is ignored)."""
+    return CallRecord.from_dict(data)
