@@ -44,6 +44,9 @@ def usd_to_nanos(value: Any, field_name: str = "cost_usd") -> int:
         raise InvalidValue(field_name, value, "a non-negative dollar amount such as 0.25") from None
     if not dec.is_finite() or dec < 0:
         raise InvalidValue(field_name, value, "a non-negative dollar amount such as 0.25")
+    # check the size before quantize: past 28 digits it raises InvalidOperation
+    if dec > Decimal(MAX_NANOS) / NANOS_PER_USD + 1:
+        raise InvalidValue(field_name, value, f"at most ${MAX_NANOS / NANOS_PER_USD:,.0f}")
     nanos = int((dec * NANOS_PER_USD).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
     if nanos > MAX_NANOS:
         raise InvalidValue(field_name, value, f"at most ${MAX_NANOS / NANOS_PER_USD:,.0f}")
