@@ -52,3 +52,39 @@ def usd(nanos: int, places: int | None = None) -> str:
     if places is None:
         places = 2 if abs(value) >= 1 or value == 0 else 4 if abs(value) >= 0.01 else 6
     return f"${value:,.{places}f}"
+
+
+class ProgressBars:
+    """Rich progress bars on a terminal, nothing otherwise (pipes, CI logs, --format json).
+
+    ``bar(label)`` returns a ``(done, total)`` callback for library functions that
+    report progress; use as a context manager around the work.
+    """
+
+    def __init__(self, enabled: bool | None = None) -> None:
+        self.enabled = err_console.is_terminal if enabled is None else enabled
+        self._progress: Any = None
+
+    def __enter__(self) -> "ProgressBars":
+        if self.enabled:
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                       TimeRemainingColumn)
+            self._progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                                      MofNCompleteColumn(), TimeRemainingColumn(),
+                                      console=err_console, transient=True)
+            self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(*exc)
+
+    def bar(self, label: str) -> Callable[[int, Any], None] | None:
+        if self._progress is None:
+            return None
+        task = self._progress.add_task(label, total=None)
+
+        def update(done: int, total: Any) -> None:
+            self._progress.update(task, completed=done, total=total)
+
+        return update

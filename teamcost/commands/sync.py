@@ -1,9 +1,94 @@
-"""CLI commands (placeholder: filled in by its issue)."""
+"""`teamcost sync` (push then pull), `sync push`, `sync pull`, `sync status`."""
 
 from __future__ import annotations
 
 import typer
 
+from teamcost.commands.output import OutputFormat, ProgressBars, console, emit, usd
+from teamcost.config import load_config
+from teamcost.sync.pull import PullResult
+from teamcost.sync.push import PushResult
+from teamcost.sync.service import (SyncResult, SyncStatus, run_pull, run_push, run_sync,
+                                   sync_status)
+
+sync_app = typer.Typer(help="Push this machine's calls to Firestore and pull the team's.",
+                       invoke_without_command=True)
+
+FORMAT = typer.Option(OutputFormat.text, "--format", help="text or json.")
+CONFLICT_EXIT = 5  # pushed what it could, but some calls differ from Firestore's copy
+
+
+def _show_conflicts(result: PushResult) -> None:
+    for c in result.conflicts[:20]:
+        console.print(f"conflict: {c.call_id} differs in {', '.join(c.fields)} "
+                      "(kept unpushed; Firestore's copy was not changed)")
+    if len(result.conflicts) > 20:
+        console.print(f"... and {len(result.conflicts) - 20} more conflicts")
+
+
+def _exit_for(result: PushResult) -> None:
+    if result.conflicts:
+        raise typer.Exit(CONFLICT_EXIT)
+
+
+@sync_app.callback()
+def sync(ctx: typer.Context, fmt: OutputFormat = FORMAT) -> None:
+    """Push this machine's new calls, then pull the team's (default when no subcommand)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with ProgressBars(None if fmt == OutputFormat.text else False) as bars:
+        result = run_sync(load_config(), bars.bar)
+    emit(result, fmt, _render_sync)
+    _exit_for(result.push)
+
+
+def _render_sync(result: SyncResult) -> None:
+    _show_conflicts(result.push)
+    console.print(result.push.summary())
+    console.print(result.pull.summary())
+
+
+@sync_app.command("push")
+def push_cmd(fmt: OutputFormat = FORMAT) -> None:
+    """Push this machine's unpushed calls to trinity_costs, exactly once."""
+    with ProgressBars(None if fmt == OutputFormat.text else False) as bars:
+        result = run_push(load_config(), bars.bar("push"))
+    emit(result, fmt, _render_push)
+    _exit_for(result)
+
+
+def _render_push(result: PushResult) -> None:
+    _show_conflicts(result)
+    console.print(result.summary())
+
+
+@sync_app.command("pull")
+def pull_cmd(fmt: OutputFormat = FORMAT) -> None:
+    """Pull the team's calls pushed since the last pull into the local team cache."""
+    with ProgressBars(None if fmt == OutputFormat.text else False) as bars:
+        result = run_pull(load_config(), bars.bar("pull"))
+    emit(result, fmt, lambda r: console.print(r.summary()))
+
+
+@sync_app.command("status")
+def status_cmd(fmt: OutputFormat = FORMAT) -> None:
+    """What is waiting here, what the team cache holds, and when sync last ran."""
+    emit(sync_status(load_config()), fmt, _render_status)
+
+
+def _render_status(st: SyncStatus) -> None:
+    console.print(f"team       {st.team} (project {st.project or 'none: local only'})")
+    console.print(f"unpushed   {st.unpushed:,} calls, {usd(st.unpushed_cost_nanos)} ({st.ledger_path})")
+    console.print(f"cache      {st.cached_calls:,} calls, {usd(st.cached_cost_nanos)} ({st.cache_path})")
+    wm = st.watermark.isoformat() if st.watermark else "never pulled"
+    if st.pull_complete is False:
+        wm += " (last pull interrupted; the next one resumes)"
+    console.print(f"watermark  {wm}")
+    lp = st.last_push
+    console.print("last push  " + (f"{lp['at']}: pushed {lp['pushed']}, already {lp['already']}, "
+                                   f"conflicts {len(lp['conflicts'])}" if lp else "never"))
+    console.print(f"last pull  {st.last_pull or 'never'}")
+
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the root app."""
+    app.add_typer(sync_app, name="sync")

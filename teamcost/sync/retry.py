@@ -1,0 +1,101 @@
+"""Bounded exponential backoff with full jitter for Firestore RPCs, and error translation.
+
+The gapic client has its own retry policies; teamcost turns them off for the calls
+it makes (``retry=None``) and retries here instead, so that what is retried, how
+often, and what the user is told when it gives up are decided in one place.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from typing import Callable, TypeVar
+
+from google.api_core import exceptions as gexc
+
+from teamcost.errors import PermissionDenied, SyncError
+
+T = TypeVar("T")
+
+# Transient: the write may or may not have happened; retrying a create() is safe
+# because a repeat meets ALREADY_EXISTS and is then compared, never overwritten.
+TRANSIENT: tuple[type[BaseException], ...] = (
+    gexc.ServiceUnavailable,      # UNAVAILABLE: dropped connection, server restart
+    gexc.DeadlineExceeded,        # DEADLINE_EXCEEDED: the response may have been lost
+    gexc.ResourceExhausted,       # RESOURCE_EXHAUSTED: quota / too much contention
+    gexc.Aborted,                 # ABORTED: transaction contention
+    gexc.InternalServerError,     # INTERNAL: the server asks to be retried
+)
+
+
+@dataclass(frozen=True)
+class Backoff:
+    attempts: int = 7        # total tries, so at most 6 sleeps
+    base_s: float = 0.2
+    cap_s: float = 8.0
+
+    def delay(self, attempt: int, rng: random.Random = random.Random()) -> float:
+        # "full jitter": uniform in [0, min(cap, base * 2**attempt)]; spreads retries of
+        # several pushers that failed together instead of having them collide again
+        return rng.uniform(0, min(self.cap_s, self.base_s * (2 ** attempt)))
+
+
+DEFAULT_BACKOFF = Backoff()
+
+
+def call_with_retry(fn: Callable[[], T], what: str, backoff: Backoff = DEFAULT_BACKOFF,
+                    on_retry: Callable[[int, BaseException], None] | None = None,
+                    sleep: Callable[[float], None] = time.sleep,
+                    passthrough: tuple[type[BaseException], ...] = ()) -> T:
+    """Run ``fn``; retry transient failures with backoff; translate the rest.
+
+    Exceptions in ``passthrough`` are re-raised untouched for the caller to handle
+    (push handles ALREADY_EXISTS itself).
+    """
+    for attempt in range(backoff.attempts):
+        try:
+            return fn()
+        except passthrough:
+            raise
+        except TRANSIENT as exc:
+            if attempt == backoff.attempts - 1:
+                raise SyncError(f"{what} failed after {backoff.attempts} attempts: "
+                                f"{describe(exc)}; nothing was lost, run the command again "
+                                "when Firestore is reachable") from None
+            if on_retry is not None:
+                on_retry(attempt + 1, exc)
+            sleep(backoff.delay(attempt))
+        except gexc.GoogleAPICallError as exc:
+            raise translate(exc, what) from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def describe(exc: BaseException) -> str:
+    """One line: the gRPC status name and the first line of the message."""
+    code = getattr(exc, "grpc_status_code", None)
+    name = code.name if code is not None else type(exc).__name__
+    message = getattr(exc, "message", None) or str(exc)
+    return f"{name}: {message.splitlines()[0] if message else ''}".rstrip(": ")
+
+
+def translate(exc: BaseException, what: str) -> SyncError:
+    """A non-transient Firestore error as a TeamcostError that says what to fix."""
+    if isinstance(exc, gexc.PermissionDenied):
+        return PermissionDenied(
+            f"{what} was refused by Firestore (PERMISSION_DENIED): check that you are "
+            "signed in as a member of this team (`teamcost whoami`), that the credentials "
+            "belong to the project, and that firestore.rules are deployed")
+    if isinstance(exc, gexc.Unauthenticated):
+        return PermissionDenied(
+            f"{what} was refused by Firestore (UNAUTHENTICATED): sign in again with "
+            "`teamcost login`, or set GOOGLE_APPLICATION_CREDENTIALS for an admin")
+    if isinstance(exc, gexc.NotFound):
+        return SyncError(
+            f"{what} failed: Firestore says NOT_FOUND ({describe(exc)}); check the "
+            "project id (`teamcost init --project ID`) and that the project has a "
+            "Firestore database")
+    if isinstance(exc, gexc.FailedPrecondition) and "index" in str(exc).lower():
+        return SyncError(f"{what} needs a composite index: deploy firestore.indexes.json "
+                         f"(`firebase deploy --only firestore:indexes`); {describe(exc)}")
+    return SyncError(f"{what} failed: {describe(exc)}")

@@ -1,0 +1,123 @@
+"""What the `teamcost sync` commands call: push, pull, both, and the status of it all.
+
+These wrap push/pull with the bookkeeping a person asks about later (when did this
+machine last push, how did it go) kept in the team cache's ``sync_state``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Callable
+
+from teamcost.errors import ConfigError
+from teamcost.ledger import Ledger, us_to_ts
+from teamcost.sync.cache import TeamCache
+from teamcost.sync.pull import OVERLAP_S, PullResult, Watermark, pull
+from teamcost.sync.push import PushResult, push
+
+if TYPE_CHECKING:
+    from teamcost.config import Config
+
+Progress = Callable[[int, Any], None]
+ProgressFactory = Callable[[str], Progress | None]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _require_project(config: "Config") -> None:
+    if not config.project:
+        raise ConfigError("no Firestore project configured, so there is nowhere to sync: run "
+                          "`teamcost init --project ID` (or set TEAMCOST_PROJECT); "
+                          "recording and local reports work without one")
+
+
+def client_for(config: "Config") -> Any:
+    """The Firestore client sync uses: the signed-in member's if any, else admin (ADC)."""
+    try:  # member sign-in lives in teamcost.sync.member (the security issue)
+        from teamcost.sync.member import member_client_if_signed_in
+    except ImportError:
+        member_client_if_signed_in = None  # type: ignore[assignment]
+    if member_client_if_signed_in is not None:
+        client = member_client_if_signed_in(config)
+        if client is not None:
+            return client
+    from teamcost.sync.client import make_client
+    return make_client(config)
+
+
+def run_push(config: "Config", progress: Progress | None = None, client: Any = None) -> PushResult:
+    _require_project(config)
+    client = client if client is not None else client_for(config)
+    with Ledger.for_config(config) as ledger, TeamCache.for_config(config) as cache:
+        result = push(config, ledger, client, progress)
+        cache.set_state("push:last", json.dumps({"at": _now(), **result.to_dict()}))
+    return result
+
+
+def run_pull(config: "Config", progress: Progress | None = None, client: Any = None) -> PullResult:
+    _require_project(config)
+    client = client if client is not None else client_for(config)
+    with TeamCache.for_config(config) as cache:
+        return pull(config, client, cache, progress)
+
+
+@dataclass
+class SyncResult:
+    push: PushResult
+    pull: PullResult
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"push": self.push.to_dict(), "pull": self.pull.to_dict()}
+
+
+def run_sync(config: "Config", progress: ProgressFactory | None = None,
+             client: Any = None) -> SyncResult:
+    """Push this machine's new calls, then pull the team's."""
+    _require_project(config)
+    client = client if client is not None else client_for(config)
+    pushed = run_push(config, progress("push") if progress else None, client)
+    pulled = run_pull(config, progress("pull") if progress else None, client)
+    return SyncResult(pushed, pulled)
+
+
+@dataclass(frozen=True)
+class SyncStatus:
+    team: str
+    project: str | None
+    ledger_path: str
+    unpushed: int
+    unpushed_cost_nanos: int
+    cache_path: str
+    cached_calls: int
+    cached_cost_nanos: int
+    watermark: datetime | None
+    pull_complete: bool | None
+    overlap_s: float
+    last_push: dict[str, Any] | None
+    last_pull: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["watermark"] = self.watermark.isoformat() if self.watermark else None
+        return d
+
+
+def sync_status(config: "Config") -> SyncStatus:
+    """Local facts only (no network): what is waiting here and what the cache holds."""
+    with Ledger.for_config(config) as ledger, TeamCache.for_config(config) as cache:
+        unpushed, unpushed_nanos = ledger.unpushed_totals()
+        cached, cached_nanos = cache.totals(config.team)
+        mark = Watermark.load(cache, config.team)
+        last_push = cache.get_state("push:last")
+        return SyncStatus(
+            team=config.team, project=config.project, ledger_path=str(ledger.path),
+            unpushed=unpushed, unpushed_cost_nanos=unpushed_nanos, cache_path=str(cache.path),
+            cached_calls=cached, cached_cost_nanos=cached_nanos,
+            watermark=us_to_ts(mark.pushed_at_us) if mark else None,
+            pull_complete=mark.complete if mark else None, overlap_s=OVERLAP_S,
+            last_push=json.loads(last_push) if last_push else None,
+            last_pull=cache.get_state(f"pull:{config.team}:last_pull"))
