@@ -17,6 +17,7 @@ from typing import Any, Iterable, Mapping
 
 import genai_prices
 from genai_prices import Usage, calc_price
+from genai_prices.types import TieredPrices
 from genai_prices import data_snapshot as _snapshot
 
 from teamcost.errors import ConfigError
@@ -112,6 +113,7 @@ class Pricer:
         # (provider, model) -> (provider_id, ModelInfo, Provider) or None when unknown
         self._models: dict[tuple[str | None, str], tuple[str, Any, Any] | None] = {}
         self._warned: set[str] = set()
+        self._fast: dict[int, tuple[Any, _Fast | None]] = {}
 
     def price(self, provider: str | None, model: str, input_tokens: int = 0,
               output_tokens: int = 0, cache_read_tokens: int = 0, cache_write_tokens: int = 0,
@@ -140,11 +142,22 @@ class Pricer:
         provider_id, info, prov = found
         when = ts or datetime.now(timezone.utc)
         mp = info.get_prices(when)
-        fast = _fast_prices(mp)
+        try:
+            fast = self._fast[id(mp)][1]
+        except KeyError:  # once per price set; the entry holds mp so its id stays unique
+            fast = _fast_prices(mp)
+            with self._lock:
+                self._fast[id(mp)] = (mp, fast)
         if fast is not None:
+            flat, tiers = fast
+            total_input = input_tokens + cache_read_tokens + cache_write_tokens
+            for start, above in tiers:
+                if total_input > start:
+                    flat = above
+                    break
             nanos = _linear_nanos(input_tokens, output_tokens, cache_read_tokens,
-                                  cache_write_tokens, *fast)
-        else:  # tiered or unusual prices: let genai-prices do the full computation
+                                  cache_write_tokens, *flat)
+        else:  # unusual prices (a fee per request): let genai-prices do the full computation
             usage = Usage(input_tokens=input_tokens + cache_read_tokens + cache_write_tokens,
                           output_tokens=output_tokens, cache_read_tokens=cache_read_tokens,
                           cache_write_tokens=cache_write_tokens)
@@ -176,14 +189,60 @@ class Pricer:
 _FAST_KEYS = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok")
 
 
-def _fast_prices(mp: Any) -> tuple[Decimal, Decimal, Decimal | None, Decimal | None] | None:
-    """Flat (untiered) token prices, or None when genai-prices must compute it."""
+def _per_request(price_key: str) -> bool:
+    try:
+        from genai_prices.units import _get_registry
+        unit = _get_registry().unit_for_price_key(price_key)
+    except Exception:  # unknown to this genai-prices: assume it applies to every call
+        return True
+    return unit.usage_key == "requests" or unit.dimensions.get("family") == "requests"
+
+
+_Flat = tuple[Decimal, Decimal, Decimal | None, Decimal | None]
+# flat prices, or (tier start, prices above it) pairs from the highest tier down
+_Fast = tuple[_Flat, tuple[tuple[int, _Flat], ...]]
+
+
+def _fast_prices(mp: Any) -> _Fast | None:
+    """Token prices resolvable without genai-prices' general machinery, or None.
+
+    Tiered prices follow genai-prices' cliff rule: when the call's total input tokens
+    (uncached + cache read + cache write) exceed a tier's start, that tier's price
+    applies to all of the call's tokens of that kind.
+    """
+    # A price per request (perplexity's requests_kcount) applies to every call: leave it to
+    # the full computation. Other prices (audio tokens, web searches) apply to usage kinds
+    # we record as 0, so they add nothing.
+    for key, value in getattr(mp, "__dict__", {}).items():
+        if value is not None and not key.endswith("_mtok") and _per_request(key):
+            return None
     vals = [getattr(mp, k, None) for k in _FAST_KEYS]
-    if not isinstance(vals[0], Decimal) or not isinstance(vals[1], Decimal):
+    if vals[0] is None or vals[1] is None:
         return None
-    if any(v is not None and not isinstance(v, Decimal) for v in vals[2:]):
-        return None
-    return vals[0], vals[1], vals[2], vals[3]  # type: ignore[return-value]
+    starts: set[int] = set()
+    for v in vals:
+        if isinstance(v, TieredPrices):
+            starts.update(t.start for t in v.tiers)
+        elif v is not None and not isinstance(v, Decimal):
+            return None
+
+    def at(total_input: int) -> _Flat:
+        out: list[Decimal | None] = []
+        for v in vals:
+            if isinstance(v, TieredPrices):
+                price = v.base
+                for tier in reversed(v.tiers):
+                    if total_input > tier.start:
+                        price = tier.price
+                        break
+                out.append(price)
+            else:
+                out.append(v)
+        return out[0], out[1], out[2], out[3]  # type: ignore[return-value]
+
+    # prices are constant between tier starts: above start s means total_input >= s + 1
+    tiers = tuple((s, at(s + 1)) for s in sorted(starts, reverse=True))
+    return at(0), tiers
 
 
 def reference_price_nanos(provider: str | None, model: str, input_tokens: int, output_tokens: int,
