@@ -5,11 +5,15 @@ read a page at a time. Each page is upserted into the cache together with the ne
 watermark (pushed_at and document id of the page's last document) in one SQLite
 transaction, so an interrupted pull resumes exactly after the last page it kept.
 
-Once a pull has reached the end, the next one starts ``OVERLAP_S`` before the
-watermark: documents are stamped with their commit time, and the overlap covers a
-commit whose timestamp is a little older than one already read (clock handover,
-a commit in flight while we read). The overlap re-reads only the last few seconds,
-and the cache's UNIQUE call_id makes those re-reads free of double counting.
+Documents are stamped with ``pushed_at`` = the request time of their commit, and a
+commit that was in flight while we read can become visible later with a timestamp
+older than documents we already saw (the emulator stamps the time the request
+started). So when a pull reaches the end it also stores ``settled``: the wall time
+just before its last read, minus ``OVERLAP_S``. Every commit with a timestamp up to
+``settled`` had finished by then. The next pull continues exactly after the watermark
+when the watermark is already settled, and otherwise re-reads from ``settled`` (only
+the last few seconds before that read); the cache's UNIQUE call_id makes re-reads free
+of double counting.
 """
 
 from __future__ import annotations
@@ -64,7 +68,8 @@ class PullResult:
 class Watermark:
     pushed_at_us: int
     doc_id: str
-    complete: bool   # the last pull reached the end of the query
+    complete: bool       # the last pull reached the end of the query
+    settled_us: int = 0  # every commit stamped at or before this was visible to that pull
 
     @classmethod
     def load(cls, cache: TeamCache, team: str) -> "Watermark | None":
@@ -72,12 +77,18 @@ class Watermark:
         if us is None:
             return None
         return cls(int(us), cache.get_state(_k(team, "doc_id"), "") or "",
-                   cache.get_state(_k(team, "complete"), "1") == "1")
+                   cache.get_state(_k(team, "complete"), "1") == "1",
+                   int(cache.get_state(_k(team, "settled_us"), "0") or 0))
 
     def state(self, team: str) -> dict[str, str]:
         return {_k(team, "pushed_at_us"): str(self.pushed_at_us),
                 _k(team, "doc_id"): self.doc_id,
-                _k(team, "complete"): "1" if self.complete else "0"}
+                _k(team, "complete"): "1" if self.complete else "0",
+                _k(team, "settled_us"): str(self.settled_us)}
+
+    def exact(self) -> bool:
+        """May the next pull continue exactly after this document?"""
+        return not self.complete or self.settled_us >= self.pushed_at_us
 
 
 def _base_query(client: Any, team: str) -> Any:
@@ -109,13 +120,15 @@ def pull(config: "Config", client: Any = None, cache: TeamCache | None = None,
         mark = Watermark.load(cache, team)
         query = _base_query(client, team)
         cursor: dict[str, Any] | None = None
-        if mark is not None and not mark.complete:
-            # resuming an interrupted pull: continue exactly after the last kept page
+        if mark is not None and mark.exact():
+            # an interrupted pull, or nothing can still appear before the watermark:
+            # continue exactly after the last document kept
             query = query.where(filter=FieldFilter("pushed_at", ">=", us_to_ts(mark.pushed_at_us)))
             cursor = {"pushed_at": us_to_ts(mark.pushed_at_us), "__name__": mark.doc_id}
         elif mark is not None:
-            since = us_to_ts(mark.pushed_at_us) - timedelta(seconds=overlap_s)
-            query = query.where(filter=FieldFilter("pushed_at", ">", since))
+            # the last pull ended less than the overlap after the newest commit it saw:
+            # re-read from the settled point so a late-landing commit is not missed
+            query = query.where(filter=FieldFilter("pushed_at", ">", us_to_ts(mark.settled_us)))
         query = query.order_by("pushed_at").order_by("__name__")
 
         expected: int | None = None
@@ -126,15 +139,18 @@ def pull(config: "Config", client: Any = None, cache: TeamCache | None = None,
             expected = int(agg[0][0].value)
             progress(0, expected)
 
+        overlap_us = int(overlap_s * 1_000_000)
         while max_pages is None or result.pages < max_pages:
+            read_at_us = time.time_ns() // 1000
             page_q = query.limit(page_size)
             if cursor is not None:
                 page_q = page_q.start_after(cursor)
             snaps = call_with_retry(lambda: list(page_q.stream(retry=None)),
                                     f"reading the team's calls (page {result.pages + 1})", backoff)
             if not snaps:
-                if mark is not None and not mark.complete:
-                    mark = Watermark(mark.pushed_at_us, mark.doc_id, True)
+                if mark is not None:
+                    mark = Watermark(mark.pushed_at_us, mark.doc_id, True,
+                                     read_at_us - overlap_us)
                     cache.upsert((), mark.state(team))
                 break
             items: list[tuple[CallRecord, int]] = []
@@ -155,7 +171,7 @@ def pull(config: "Config", client: Any = None, cache: TeamCache | None = None,
             if last_when is not None:
                 last_us = ts_to_us(last_when)
             done = len(snaps) < page_size
-            mark = Watermark(last_us, last.id, done)
+            mark = Watermark(last_us, last.id, done, read_at_us - overlap_us if done else 0)
             result.new += cache.upsert(items, mark.state(team))
             result.read += len(snaps)
             result.pages += 1
