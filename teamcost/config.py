@@ -196,12 +196,34 @@ def load_config(home: Path | str | None = None, env: Mapping[str, str] | None = 
                   auth=auth if isinstance(auth, dict) else {})
 
 
+def check_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The given (non-None) config values, validated; InvalidValue names a bad one."""
+    checks = {"team": lambda v: check_name("team", v), "member": lambda v: check_name("member", v),
+              "project": check_project, "timezone": check_timezone}
+    return {k: checks[k](v) if k in checks else v for k, v in values.items() if v is not None}
+
+
+def init_config(home: Path, values: Mapping[str, Any]) -> tuple[Path, Config, str]:
+    """``teamcost init``: validate, make sure the ledger opens, then write the config.
+
+    Returns (config path, the config now in effect, ledger_id). Nothing is written when
+    a value is bad, the existing config cannot be read or the ledger cannot be opened.
+    """
+    from teamcost.ledger import Ledger  # ledger needs config only for typing
+
+    check_values(values)
+    _read_file(home / CONFIG_FILE)
+    current = load_config(home)
+    with Ledger.for_config(current) as ledger:
+        ledger_id = ledger.ledger_id
+    path = write_config(home, values)
+    return path, load_config(home), ledger_id
+
+
 def write_config(home: Path, values: Mapping[str, Any]) -> Path:
     """Merge ``values`` into the config file (validated first) and write it atomically."""
     path = home / CONFIG_FILE
-    checks = {"team": lambda v: check_name("team", v), "member": lambda v: check_name("member", v),
-              "project": check_project, "timezone": check_timezone}
-    clean = {k: checks[k](v) if k in checks else v for k, v in values.items() if v is not None}
+    clean = check_values(values)
     data = _read_file(path)
     data.update(clean)
     try:

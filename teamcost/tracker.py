@@ -109,17 +109,25 @@ class Tracker:
             raise InvalidValue("ts", when, "a timezone-aware datetime")
         price = self.pricer.price(provider, model, *tokens, reported_cost_usd=cost_usd, ts=when)
         ctx = _context.get()
-        return CallRecord(
-            call_id=call_id or uuid7(), ts=when, team=team or self.config.team,
-            member=member or self.config.member, ledger_id=self.ledger.ledger_id,
+        # validate before the first call opens (and perhaps creates) the ledger file
+        opened = self._ledger
+        rec = CallRecord(
+            call_id=uuid7() if call_id is None else call_id, ts=when,
+            team=self.config.team if team is None else team,
+            member=self.config.member if member is None else member,
+            ledger_id=opened.ledger_id if opened is not None else "unopened",
             provider=provider or price.provider or "unknown", model=model,
             input_tokens=tokens[0], output_tokens=tokens[1], cache_read_tokens=tokens[2],
             cache_write_tokens=tokens[3], cost_nanos=price.cost_nanos, priced=price.priced,
             price_source=price.source,
-            session_id=session_id or ctx.session_id, agent=agent or ctx.agent,
-            task_id=task_id or ctx.task_id, correlation_id=correlation_id or ctx.correlation_id,
+            # "is None", not "or": an empty string given is an error, not "use the context"
+            session_id=ctx.session_id if session_id is None else session_id,
+            agent=ctx.agent if agent is None else agent,
+            task_id=ctx.task_id if task_id is None else task_id,
+            correlation_id=ctx.correlation_id if correlation_id is None else correlation_id,
             duration_s=duration_s, success=success, error=error,
             tags={**ctx.tags, **(tags or {})}, estimated=estimated)
+        return rec if opened is not None else rec.replace(ledger_id=self.ledger.ledger_id)
 
     def record(self, model: str, input_tokens: int = 0, output_tokens: int = 0,
                **kwargs: Any) -> CallRecord:

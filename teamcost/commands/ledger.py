@@ -8,10 +8,10 @@ from typing import List, Optional
 import typer
 
 from teamcost.commands.output import OutputFormat, console, emit, usd
-from teamcost.config import default_home, load_config, write_config
+from teamcost.config import default_home, init_config, load_config
 from teamcost.errors import InvalidValue
 from teamcost.ledger import Ledger, LedgerStatus
-from teamcost.models import CallRecord
+from teamcost.models import CallRecord, record_to_json
 from teamcost.tracker import Tracker
 
 ledger_app = typer.Typer(help="The local ledger on this machine.", no_args_is_help=True)
@@ -36,12 +36,12 @@ def init(
     emulator_host: Optional[str] = typer.Option(None, help="host:port of a Firestore emulator."),
 ) -> None:
     """Write the config file in TEAMCOST_HOME (merging with what is there)."""
-    path = write_config(default_home(), {"team": team, "member": member, "project": project,
-                                         "timezone": timezone, "emulator_host": emulator_host})
-    cfg = load_config()
+    path, cfg, ledger_id = init_config(default_home(), {
+        "team": team, "member": member, "project": project, "timezone": timezone,
+        "emulator_host": emulator_host})
     console.print(f"wrote {path}: team {cfg.team}, member {cfg.member}, "
                   f"{'project ' + cfg.project if cfg.project else 'local ledger only'}, "
-                  f"timezone {cfg.timezone}")
+                  f"timezone {cfg.timezone}; ledger {cfg.ledger_file} ({ledger_id})")
 
 
 def record(
@@ -80,7 +80,8 @@ def record(
                              error=error, call_id=call_id, ts=ts)
     finally:
         tracker.close()
-    emit(rec, fmt, _render_record)
+    # JSON is the shared export form of a record (ts as ...Z, cost_nanos and cost_usd)
+    emit(record_to_json(rec), fmt, lambda _: _render_record(rec))
 
 
 def _render_record(rec: CallRecord) -> None:
