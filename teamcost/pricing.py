@@ -104,6 +104,11 @@ def _linear_nanos(in_t: int, out_t: int, cr_t: int, cw_t: int, p_in: Decimal, p_
     return int((total * _NANOS_PER_TOKEN_AT_1_PER_MTOK).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
 
 
+# models already warned about: once per process, however many Pricers (trackers) exist
+_warned: set[str] = set()
+_warned_lock = threading.Lock()
+
+
 class Pricer:
     """Prices calls. Thread-safe; caches model resolution (calc_price costs ~100us)."""
 
@@ -112,7 +117,6 @@ class Pricer:
         self._lock = threading.Lock()
         # (provider, model) -> (provider_id, ModelInfo, Provider) or None when unknown
         self._models: dict[tuple[str | None, str], tuple[str, Any, Any] | None] = {}
-        self._warned: set[str] = set()
         self._fast: dict[int, tuple[Any, _Fast | None]] = {}
 
     def price(self, provider: str | None, model: str, input_tokens: int = 0,
@@ -132,9 +136,9 @@ class Pricer:
         found = self._resolve(provider, model)
         if found is None:
             key = f"{provider}/{model}" if provider else model
-            with self._lock:
-                first = key not in self._warned
-                self._warned.add(key)
+            with _warned_lock:
+                first = key not in _warned
+                _warned.add(key)
             if first:
                 log.warning("no price known for model %r; its calls are recorded as unpriced "
                             "(add a price override in the config to price them)", key)

@@ -291,3 +291,12 @@ def test_console_script_errors_on_stderr(teamcost_home: Path) -> None:
     assert p.stdout == ""
     assert p.stderr == ("teamcost: error: invalid input_tokens: -1; "
                         "expected an integer from 0 to 1000000000000\n")
+
+
+@pytest.mark.parametrize("args,needles", [(["--format", "xml"], ["--format", "'xml'"]),
+                                          (["--verbose"], ["--verbose"])])
+def test_bad_ledger_status_input(home_with_one_call: Path, args: list[str],
+                                 needles: list[str]) -> None:
+    before = state(home_with_one_call)
+    assert_one_line_error(run("ledger", "status", *args), *needles, code=2)
+    assert state(home_with_one_call) == before

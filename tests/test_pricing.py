@@ -9,6 +9,7 @@ published per-million-token (Mtok) prices; 1 USD = 1_000_000_000 nanos, so
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -132,18 +133,22 @@ def test_local_models_cost_zero_and_are_priced(pricer: Pricer, provider: str | N
     assert pricer.price(provider, model, 10_000, 5_000) == Price(0, True, "local", provider)
 
 
-def test_unknown_model_is_unpriced_and_warned_once(pricer: Pricer,
-                                                   caplog: pytest.LogCaptureFixture) -> None:
+def test_unknown_model_is_unpriced_and_warned_once_per_process(
+        pricer: Pricer, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="teamcost.pricing")
+    name = f"frobnicator-{uuid.uuid4().hex[:8]}"     # not warned about by any earlier test
+
+    def warnings() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if r.name == "teamcost.pricing"]
+
     for _ in range(3):
-        p = pricer.price(None, "frobnicator-9000", 1000, 500)
+        p = pricer.price(None, name, 1000, 500)
         assert p == Price(0, False, "unpriced", None)
-    warnings = [r for r in caplog.records if r.name == "teamcost.pricing"]
-    assert len(warnings) == 1
-    assert "frobnicator-9000" in warnings[0].getMessage()
-    pricer.price("acme", "frobnicator-9001", 1, 1)
-    warnings = [r for r in caplog.records if r.name == "teamcost.pricing"]
-    assert len(warnings) == 2 and "acme/frobnicator-9001" in warnings[1].getMessage()
+    assert Pricer().price(None, name, 1, 1).priced is False   # a second pricer: no new warning
+    assert len(warnings()) == 1
+    assert name in warnings()[0].getMessage()
+    pricer.price("acme", name + "-b", 1, 1)
+    assert len(warnings()) == 2 and f"acme/{name}-b" in warnings()[1].getMessage()
 
 
 def test_provider_reported_cost(pricer: Pricer) -> None:
