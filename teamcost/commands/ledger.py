@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import List, Optional
 
@@ -27,6 +28,14 @@ def parse_tags(values: List[str] | None) -> dict[str, str]:
     return tags
 
 
+def parse_count(option: str, value: str) -> int:
+    """An integer option parsed here so the error shows the bad value (click's does not)."""
+    text = value.strip()
+    if not re.fullmatch(r"[+-]?[0-9]+", text):
+        raise InvalidValue(option, value, "a non-negative integer such as 1200")
+    return int(text)  # the range (>= 0) is checked by the record's validation
+
+
 def init(
     team: Optional[str] = typer.Option(None, help="Team name (letters, digits, _ . @ + -)."),
     member: Optional[str] = typer.Option(None, help="Who you are; default: git user.email."),
@@ -46,11 +55,12 @@ def init(
 
 def record(
     model: str = typer.Option(..., "--model", "-m", help="Model name as the API reports it."),
-    input_tokens: int = typer.Option(0, "--input-tokens", "-i", help="Input tokens, cache excluded."),
-    output_tokens: int = typer.Option(0, "--output-tokens", "-o"),
+    input_tokens: str = typer.Option("0", "--input-tokens", "-i", metavar="N",
+                                     help="Input tokens, cache excluded."),
+    output_tokens: str = typer.Option("0", "--output-tokens", "-o", metavar="N"),
     provider: Optional[str] = typer.Option(None, help="openai, anthropic, google, ... (guessed)."),
-    cache_read_tokens: int = typer.Option(0, "--cache-read-tokens"),
-    cache_write_tokens: int = typer.Option(0, "--cache-write-tokens"),
+    cache_read_tokens: str = typer.Option("0", "--cache-read-tokens", metavar="N"),
+    cache_write_tokens: str = typer.Option("0", "--cache-write-tokens", metavar="N"),
     cost_usd: Optional[str] = typer.Option(None, "--cost-usd",
                                            help="Cost the provider reported (skips pricing)."),
     duration_s: Optional[float] = typer.Option(None, "--duration", help="Seconds the call took."),
@@ -70,11 +80,14 @@ def record(
 ) -> None:
     """Record one call in this machine's ledger (for shell scripts)."""
     tags = parse_tags(tag)
+    tokens = [parse_count(name, value) for name, value in (
+        ("--input-tokens", input_tokens), ("--output-tokens", output_tokens),
+        ("--cache-read-tokens", cache_read_tokens), ("--cache-write-tokens", cache_write_tokens))]
     tracker = Tracker(load_config())
     try:
-        rec = tracker.record(model, input_tokens, output_tokens, provider=provider,
-                             cache_read_tokens=cache_read_tokens,
-                             cache_write_tokens=cache_write_tokens, cost_usd=cost_usd,
+        rec = tracker.record(model, tokens[0], tokens[1], provider=provider,
+                             cache_read_tokens=tokens[2],
+                             cache_write_tokens=tokens[3], cost_usd=cost_usd,
                              duration_s=duration_s, session_id=session, agent=agent, task_id=task,
                              correlation_id=correlation_id, tags=tags, success=not failed,
                              error=error, call_id=call_id, ts=ts)
