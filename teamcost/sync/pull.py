@@ -28,11 +28,13 @@ from teamcost.models import CallRecord
 from teamcost.sync.cache import TeamCache
 from teamcost.sync.mapping import COLLECTION, doc_to_record, pushed_at
 from teamcost.sync.retry import DEFAULT_BACKOFF, Backoff, call_with_retry
+from teamcost.sync.wire import run_query
 
 if TYPE_CHECKING:
     from teamcost.config import Config
 
-PAGE_SIZE = 1000
+PAGE_SIZE = 5000  # the emulator scans the collection per page: fewer, larger pages
+READ_TIMEOUT_S = 120.0
 OVERLAP_S = 2.0
 
 # sync_state keys (per team: one cache may be shared by several teams' configs)
@@ -145,7 +147,7 @@ def pull(config: "Config", client: Any = None, cache: TeamCache | None = None,
             page_q = query.limit(page_size)
             if cursor is not None:
                 page_q = page_q.start_after(cursor)
-            snaps = call_with_retry(lambda: list(page_q.stream(retry=None)),
+            snaps = call_with_retry(lambda: run_query(client, page_q, READ_TIMEOUT_S),
                                     f"reading the team's calls (page {result.pages + 1})", backoff)
             if not snaps:
                 if mark is not None:
@@ -155,8 +157,7 @@ def pull(config: "Config", client: Any = None, cache: TeamCache | None = None,
                 break
             items: list[tuple[CallRecord, int]] = []
             last_us = 0
-            for snap in snaps:
-                data = snap.to_dict() or {}
+            for _doc_id, data in snaps:
                 when = pushed_at(data)
                 if when is None:  # unreachable through create(); kept out of the cache
                     result.skipped += 1
@@ -166,16 +167,16 @@ def pull(config: "Config", client: Any = None, cache: TeamCache | None = None,
                     items.append((doc_to_record(data), last_us))
                 except Exception:
                     result.skipped += 1
-            last = snaps[-1]
-            last_when = pushed_at(last.to_dict() or {})
+            last_id, last_data = snaps[-1]
+            last_when = pushed_at(last_data)
             if last_when is not None:
                 last_us = ts_to_us(last_when)
             done = len(snaps) < page_size
-            mark = Watermark(last_us, last.id, done, read_at_us - overlap_us if done else 0)
+            mark = Watermark(last_us, last_id, done, read_at_us - overlap_us if done else 0)
             result.new += cache.upsert(items, mark.state(team))
             result.read += len(snaps)
             result.pages += 1
-            cursor = {"pushed_at": us_to_ts(last_us), "__name__": last.id}
+            cursor = {"pushed_at": us_to_ts(last_us), "__name__": last_id}
             if progress is not None:
                 progress(result.read, expected)
             if done:

@@ -14,7 +14,8 @@ How exactly-once holds:
   ALREADY_EXISTS, finds identical documents and marks them.
 
 Throughput: batches of at most 500 writes (Firestore's documented batch limit) with
-several in flight on a thread pool; gRPC multiplexes them on one channel.
+several in flight on a thread pool; gRPC multiplexes them on one channel. Writes are
+encoded straight to protobuf (teamcost/sync/wire.py), not through WriteBatch.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from teamcost.errors import SyncError, TeamcostError
 from teamcost.ledger import Ledger
 from teamcost.models import CALL_FIELDS, CallRecord
 from teamcost.sync.mapping import COLLECTION, doc_to_record, record_to_doc, same_payload
+from teamcost.sync.wire import commit_creates
 from teamcost.sync.retry import DEFAULT_BACKOFF, Backoff, call_with_retry, describe
 
 if TYPE_CHECKING:
@@ -118,18 +120,12 @@ class _Pusher:
             self.progress(done, self.total)
 
     def _commit_creates(self, recs: Sequence[CallRecord]) -> int | None:
-        """Create ``recs`` in one atomic batch; returns the commit time (µs)."""
-        from google.cloud import firestore
-
+        """Create ``recs`` in one atomic commit; returns the commit time (µs)."""
         assert len(recs) <= MAX_BATCH
-        batch = self.client.batch()
-        for rec in recs:
-            batch.create(self.col.document(rec.call_id),
-                         {**record_to_doc(rec), "pushed_at": firestore.SERVER_TIMESTAMP})
-        call_with_retry(lambda: batch.commit(retry=None, timeout=COMMIT_TIMEOUT_S),
-                        f"pushing {len(recs)} calls", self.backoff, self._count_retry,
-                        passthrough=(gexc.AlreadyExists,))
-        ct = getattr(batch, "commit_time", None)
+        ct = call_with_retry(lambda: commit_creates(self.client, COLLECTION, recs,
+                                                    COMMIT_TIMEOUT_S),
+                             f"pushing {len(recs)} calls", self.backoff, self._count_retry,
+                             passthrough=(gexc.AlreadyExists,))
         if ct is None:
             return None
         return int(ct.timestamp()) * 1_000_000 + ct.microsecond
