@@ -36,6 +36,15 @@ def parse_count(option: str, value: str) -> int:
     return int(text)  # the range (>= 0) is checked by the record's validation
 
 
+def parse_seconds(option: str, value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)  # range (>= 0, finite) is checked by the record's validation
+    except ValueError:
+        raise InvalidValue(option, value, "a number of seconds such as 1.25") from None
+
+
 def init(
     team: Optional[str] = typer.Option(None, help="Team name (letters, digits, _ . @ + -)."),
     member: Optional[str] = typer.Option(None, help="Who you are; default: git user.email."),
@@ -63,7 +72,8 @@ def record(
     cache_write_tokens: str = typer.Option("0", "--cache-write-tokens", metavar="N"),
     cost_usd: Optional[str] = typer.Option(None, "--cost-usd",
                                            help="Cost the provider reported (skips pricing)."),
-    duration_s: Optional[float] = typer.Option(None, "--duration", help="Seconds the call took."),
+    duration_s: Optional[str] = typer.Option(None, "--duration", metavar="SECONDS",
+                                             help="Seconds the call took."),
     session: Optional[str] = typer.Option(None, help="Session id."),
     agent: Optional[str] = typer.Option(None, help="Agent role or tier."),
     task: Optional[str] = typer.Option(None, help="Task id."),
@@ -88,7 +98,7 @@ def record(
         rec = tracker.record(model, tokens[0], tokens[1], provider=provider,
                              cache_read_tokens=tokens[2],
                              cache_write_tokens=tokens[3], cost_usd=cost_usd,
-                             duration_s=duration_s, session_id=session, agent=agent, task_id=task,
+                             duration_s=parse_seconds("--duration", duration_s), session_id=session, agent=agent, task_id=task,
                              correlation_id=correlation_id, tags=tags, success=not failed,
                              error=error, call_id=call_id, ts=ts)
     finally:
