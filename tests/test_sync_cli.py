@@ -101,3 +101,24 @@ def test_unreachable_firestore_fails_with_one_clear_line(monkeypatch) -> None:
     assert "0 pushed" in line
     st = json.loads(run("sync", "status", "--format", "json").stdout)
     assert st["unpushed"] == 1  # still waiting, untouched
+
+
+@pytest.mark.emulator
+def test_progress_bar_on_a_terminal(firestore_emulator, teamcost_home: Path) -> None:
+    import os
+    import sys
+
+    import pexpect
+
+    ledger = Ledger(teamcost_home / "ledger.db")
+    ledger.record_many(make_calls(3000, "tester@example.com", ledger.ledger_id))
+    ledger.close()
+    env = {**os.environ, "TEAMCOST_PROJECT": firestore_emulator.project, "TEAMCOST_TEAM": "core",
+           "COLUMNS": "100"}
+    child = pexpect.spawn(sys.executable, ["-m", "teamcost.cli", "sync", "push"], env=env,
+                          encoding="utf-8", timeout=60, dimensions=(24, 100))
+    child.expect(r"push .*\d+/3000")  # the bar: label, done/total, drawn on the terminal
+    child.expect("pushed 3000, already there 0, conflicts 0")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0

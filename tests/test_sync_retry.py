@@ -1,0 +1,72 @@
+"""Backoff maths and error translation (pure; no network)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from google.api_core import exceptions as gexc
+
+from teamcost.errors import PermissionDenied, SyncError
+from teamcost.sync.retry import Backoff, call_with_retry, translate
+
+
+def test_delays_are_bounded_full_jitter() -> None:
+    b = Backoff(attempts=7, base_s=0.2, cap_s=8.0)
+    rng = random.Random(1)
+    for attempt, ceiling in enumerate([0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 8.0, 8.0]):
+        delays = [b.delay(attempt, rng) for _ in range(200)]
+        assert 0 <= min(delays) and max(delays) <= ceiling
+        assert max(delays) > ceiling * 0.8  # really spread over the whole range
+
+
+@pytest.mark.parametrize("exc", [gexc.ServiceUnavailable("x"), gexc.DeadlineExceeded("x"),
+                                 gexc.ResourceExhausted("x"), gexc.Aborted("x")])
+def test_transient_errors_are_retried_then_succeed(exc) -> None:
+    calls, sleeps = [], []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) < 3:
+            raise exc
+        return "ok"
+
+    assert call_with_retry(flaky, "op", Backoff(5, 0.1, 1.0), sleep=sleeps.append) == "ok"
+    assert len(calls) == 3 and len(sleeps) == 2 and all(0 <= s <= 0.2 for s in sleeps)
+
+
+def test_gives_up_after_the_bound_with_the_status_name() -> None:
+    sleeps: list[float] = []
+
+    def down():
+        raise gexc.ServiceUnavailable("connection refused")
+
+    with pytest.raises(SyncError) as info:
+        call_with_retry(down, "pushing 3 calls", Backoff(3, 0.1, 1.0), sleep=sleeps.append)
+    assert len(sleeps) == 2
+    assert str(info.value) == ("pushing 3 calls failed after 3 attempts: UNAVAILABLE: "
+                               "connection refused; nothing was lost, run the command again "
+                               "when Firestore is reachable")
+
+
+def test_permission_denied_fails_fast_with_what_to_fix() -> None:
+    calls = []
+
+    def denied():
+        calls.append(1)
+        raise gexc.PermissionDenied("Missing or insufficient permissions.")
+
+    with pytest.raises(PermissionDenied) as info:
+        call_with_retry(denied, "pushing 5 calls", sleep=lambda s: None)
+    assert calls == [1]  # not retried
+    assert "PERMISSION_DENIED" in str(info.value) and "teamcost whoami" in str(info.value)
+    assert info.value.exit_code == 1
+
+
+def test_missing_project_and_missing_index_messages() -> None:
+    nf = translate(gexc.NotFound("The database (default) does not exist for project x"), "pull")
+    assert "NOT_FOUND" in str(nf) and "teamcost init --project" in str(nf)
+    idx = translate(gexc.FailedPrecondition("The query requires an index."), "pull")
+    assert "firestore.indexes.json" in str(idx)
+    auth = translate(gexc.Unauthenticated("token expired"), "push")
+    assert isinstance(auth, PermissionDenied) and "teamcost login" in str(auth)
