@@ -1,0 +1,1 @@
+"""`teamcost demo`: a realistic, seeded team recorded into per-machine ledgers."""
