@@ -1,9 +1,95 @@
-"""CLI commands (placeholder: filled in by its issue)."""
+"""`teamcost demo`: a realistic team on a local Firestore emulator, end to end."""
 
 from __future__ import annotations
 
+import os
+import shlex
+import time
+from pathlib import Path
+from typing import Any
+
 import typer
+
+from teamcost.commands.output import OutputFormat, console, emit, err_console, usd
+from teamcost.demo.run import DemoResult, run_demo
+
+DEFAULT_DIR = Path("teamcost-demo")
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
+    app.command("demo")(demo)
+
+
+def demo(
+    directory: Path = typer.Option(DEFAULT_DIR, "--dir", help="Folder for the demo's ledgers, "
+                                   "TEAMCOST_HOME, report and exports (replaced if present)."),
+    seed: int = typer.Option(20261123, "--seed", help="Seed of the generated team."),
+    local: bool = typer.Option(False, "--local", help="Skip Firestore: the local ledger alone."),
+    serve: bool = typer.Option(False, "--serve", help="Keep the demo's emulator running "
+                               "(Ctrl-C stops it) so the CLI can sync and check budgets."),
+    fmt: OutputFormat = typer.Option(OutputFormat.text, "--format", help="text or json."),
+) -> None:
+    """Generate a month of a 5-person team, push it, pull it, budget it, report it."""
+    text = fmt == OutputFormat.text
+
+    def say(msg: str) -> None:
+        if text:
+            err_console.print(f"[dim]demo:[/dim] {msg}")
+
+    result = run_demo(directory, seed=seed, local_only=local, say=say,
+                      emulator_host=os.environ.get("FIRESTORE_EMULATOR_HOST") or None,
+                      keep_emulator=_serve if serve else None, render=_render_step)
+    emit(result, fmt, _render)
+
+
+def _render_step(step: str, obj: Any) -> str:
+    """The text the CLI command for ``step`` prints, captured for the demo folder."""
+    from teamcost.demo import renderers
+    return renderers.render(step, obj)
+
+
+def _serve(result: DemoResult) -> None:
+    _render(result)
+    console.print(f"\nThe emulator keeps running on {result.emulator_host}; in another "
+                  "terminal run the commands above. Ctrl-C stops it.")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        console.print("stopping the emulator")
+
+
+def _render(result: DemoResult) -> None:
+    for step, out in result.outputs.items():
+        console.rule(step)
+        console.print(out, markup=False)
+    console.rule("teamcost demo")
+    mode = ("Firestore emulator at " + str(result.emulator_host) if result.mode == "firestore"
+            else "local ledger only")
+    console.print(f"{result.calls} calls, {usd(result.total_nanos)} over 30 days, "
+                  f"{len(result.members)} members on {len(result.ledgers)} machines, "
+                  f"{len(result.models)} models ({mode}); spike day {result.spike_day}")
+    for s in result.steps:
+        console.print(f"  {s.seconds:6.1f}s  {s.name}" + (f": {s.detail}" if s.detail else ""),
+                      markup=False)
+    console.print(f"  {result.seconds:6.1f}s  total", markup=False)
+    console.print("\nWhere everything is:")
+    console.print(f"  folder         {result.directory}", markup=False)
+    console.print(f"  TEAMCOST_HOME  {result.home}", markup=False)
+    for name, path in result.ledgers.items():
+        console.print(f"  ledger         {path}  ({name})", markup=False)
+    for what, path in result.files.items():
+        console.print(f"  {what:<14} {path}", markup=False)
+    if result.budget_status:
+        console.print(f"\nBudget: {result.budget_status} (budget check exit code "
+                      f"{result.budget_exit_code})", markup=False)
+    for note in result.notes:
+        console.print(f"\nnote: {note}", markup=False)
+    console.print("\nPoint the CLI at the demo's data:")
+    console.print(f"  export TEAMCOST_HOME={shlex.quote(str(result.home))}", markup=False)
+    console.print("  teamcost report --since 30d --by model", markup=False)
+    console.print("  teamcost report --since 30d --chart demo.html", markup=False)
+    if result.mode == "firestore":
+        console.print("  # sync, watch and budget check need the emulator: "
+                      "`teamcost demo --serve` keeps it running", markup=False)
