@@ -79,8 +79,9 @@ from teamcost.commands import budget as _budget  # noqa: E402
 from teamcost.commands import auth as _auth  # noqa: E402
 from teamcost.commands import imports as _imports  # noqa: E402
 from teamcost.commands import demo as _demo  # noqa: E402
+from teamcost.commands import watch as _watch  # noqa: E402
 
-for _module in (_ledger, _sync, _report, _budget, _auth, _imports, _demo):
+for _module in (_ledger, _sync, _report, _budget, _auth, _imports, _demo, _watch):
     _module.register(app)
 
 

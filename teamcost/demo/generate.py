@@ -7,7 +7,8 @@ numbers a real team with this usage would see.
 
 Shape of the month: people work weekdays (weekends are quiet), in sessions where a
 planner agent thinks on a big model, a coder agent does most of the calls on a mid-size
-model with heavy prompt caching, and a reviewer checks on a small one. One weekday has a
+model with heavy prompt caching, and a reviewer checks on a small one; a CI runner
+reviews every night. One weekday has a
 runaway agent loop: the spike a budget exists for.
 """
 
@@ -204,6 +205,13 @@ def generate_calls(now: datetime | None = None, *, seed: int = DEFAULT_SEED,
                 session = f"{m.name.split('@')[0]}-{day:%m%d}-{k + 1}"
                 task = f"TASK-{rng.randint(100, 480)}"
                 _session(g, machine, m.name, start, session, task, stack)
+        # the CI runner's nightly review job: every night, weekends too, small model
+        ci = members[-1]
+        t = day + timedelta(hours=1, minutes=rng.randint(0, 40))
+        for i in range(max(1, int(rng.randint(6, 14) * scale))):
+            g.emit(ci.machines[-1], ci.name, t, f"nightly-{day:%m%d}", "reviewer",
+                   STACKS[ci.provider]["reviewer"], "NIGHTLY", i == 0)
+            t += timedelta(seconds=rng.randint(20, 90))
         if day == spike:
             # the runaway: a reviewer/coder loop left running on a CI runner for hours
             m = members[-1]
