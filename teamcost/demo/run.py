@@ -128,12 +128,13 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def demo_config(home: Path, ledger: Path, emulator_host: str | None) -> Config:
+def demo_config(home: Path, ledger: Path, emulator_host: str | None,
+                project: str = DEMO_PROJECT) -> Config:
     """Write the demo's config.toml and load it ignoring the caller's TEAMCOST_* variables."""
     values: dict[str, Any] = {"team": DEMO_TEAM, "member": HOME_MEMBER.name,
                               "ledger_path": str(ledger), "timezone": "UTC"}
     if emulator_host:
-        values |= {"project": DEMO_PROJECT, "emulator_host": emulator_host}
+        values |= {"project": project, "emulator_host": emulator_host}
     cfg_path = home / "config.toml"
     if cfg_path.exists():
         cfg_path.unlink()  # a previous demo's config (maybe with an emulator) is replaced
@@ -143,6 +144,7 @@ def demo_config(home: Path, ledger: Path, emulator_host: str | None) -> Config:
 
 def run_demo(directory: Path | str, *, seed: int = DEFAULT_SEED, now: datetime | None = None,
              emulator_host: str | None = None, local_only: bool = False, say: Say = _quiet,
+             project: str = DEMO_PROJECT,
              keep_emulator: Callable[[DemoResult], None] | None = None,
              render: Callable[[str, Any], str] | None = None) -> DemoResult:
     """Run the whole demo into ``directory`` (replacing a previous demo there).
@@ -186,7 +188,7 @@ def run_demo(directory: Path | str, *, seed: int = DEFAULT_SEED, now: datetime |
             home_ledger = home / "ledger.db"
             with Ledger(home_ledger) as led:
                 led.record_many(data.calls)
-        config = demo_config(home, home_ledger, host)
+        config = demo_config(home, home_ledger, host, project)
         if mode == "firestore":
             _sync_steps(result, config, written.paths, say)
         _report_steps(result, config, now, say, render)

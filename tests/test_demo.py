@@ -1,0 +1,98 @@
+"""`teamcost demo` end to end: against the real emulator, and without one."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from teamcost.cli import app
+from teamcost.demo.generate import MEMBERS, all_models
+from teamcost.demo.run import run_demo
+
+TEAMCOST = str(Path(sys.executable).with_name("teamcost"))
+
+
+def _ledger_totals(paths) -> tuple[int, int]:
+    """Calls and cost summed straight from the ledger files (a second computation)."""
+    n = nanos = 0
+    for p in paths:
+        with sqlite3.connect(p) as conn:
+            a, b = conn.execute("SELECT count(*), coalesce(sum(cost_nanos), 0) FROM calls").fetchone()
+        n, nanos = n + a, nanos + b
+    return n, nanos
+
+
+@pytest.mark.emulator
+def test_demo_pushes_every_machine_and_pulls_the_whole_team(firestore_emulator, tmp_path):
+    result = run_demo(tmp_path / "demo", emulator_host=firestore_emulator.host,
+                      project=firestore_emulator.project)
+    assert result.mode == "firestore" and not result.emulator_started
+    n, nanos = _ledger_totals(result.ledgers.values())
+    assert (result.calls, result.total_nanos) == (n, nanos)
+    assert set(result.members) == {m.name for m in MEMBERS}
+    assert set(result.models) == {m.model for m in all_models()}
+    with sqlite3.connect(result.home / "team-cache.db") as conn:
+        cached = conn.execute("SELECT count(*), sum(cost_nanos), count(DISTINCT member) "
+                              "FROM team_calls").fetchone()
+        unpushed = 0
+    for p in result.ledgers.values():
+        with sqlite3.connect(p) as conn:
+            unpushed += conn.execute("SELECT count(*) FROM calls WHERE pushed_at IS NULL"
+                                     ).fetchone()[0]
+    assert cached == (n, nanos, len(MEMBERS)) and unpushed == 0
+    # the demo home points the CLI at the demo's team
+    cfg = (result.home / "config.toml").read_text()
+    assert firestore_emulator.project in cfg and "demo-team" in cfg
+    assert result.seconds < 120
+    # running it again replaces the demo instead of doubling it
+    again = run_demo(tmp_path / "demo", emulator_host=firestore_emulator.host,
+                     project=firestore_emulator.project)
+    with sqlite3.connect(again.home / "team-cache.db") as conn:
+        assert conn.execute("SELECT count(*) FROM team_calls").fetchone()[0] == again.calls
+
+
+def test_demo_without_an_emulator_says_how_to_get_one(tmp_path, monkeypatch):
+    monkeypatch.delenv("FIRESTORE_EMULATOR_HOST", raising=False)
+    monkeypatch.setenv("TEAMCOST_FIRESTORE_EMULATOR", str(tmp_path / "no-such-emulator"))
+    r = CliRunner().invoke(app, ["demo", "--dir", str(tmp_path / "d"), "--format", "json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["mode"] == "local" and doc["emulator_host"] is None
+    assert any("gcloud components install cloud-firestore-emulator" in n for n in doc["notes"])
+    # the whole team is in the home's one ledger, so local reports show all of it
+    n, nanos = _ledger_totals([Path(doc["home"]) / "ledger.db"])
+    assert (n, nanos) == (doc["calls"], doc["total_nanos"])
+    assert "project" not in (Path(doc["home"]) / "config.toml").read_text()
+
+
+def test_demo_refuses_an_emulator_host_that_does_not_answer(tmp_path, monkeypatch):
+    from teamcost.emulator import free_port
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", f"127.0.0.1:{free_port()}")
+    r = CliRunner().invoke(app, ["demo", "--dir", str(tmp_path / "d")])
+    assert r.exit_code == 1
+    assert "FIRESTORE_EMULATOR_HOST=127.0.0.1:" in r.output and "unset it" in r.output
+
+
+@pytest.mark.emulator
+def test_teamcost_demo_command_under_three_minutes(firestore_emulator, tmp_path):
+    """The command as `make demo` runs it (here on the session's emulator)."""
+    env = dict(os.environ, FIRESTORE_EMULATOR_HOST=firestore_emulator.host)
+    started = time.monotonic()
+    proc = subprocess.run([TEAMCOST, "demo", "--dir", str(tmp_path / "demo")], env=env,
+                          capture_output=True, text=True, timeout=180, cwd=tmp_path)
+    took = time.monotonic() - started
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert took < 180
+    out = proc.stdout
+    assert f"export TEAMCOST_HOME={tmp_path / 'demo' / 'home'}" in out
+    for m in MEMBERS:
+        for machine in m.machines:
+            assert f"{machine}.db" in out
