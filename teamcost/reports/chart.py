@@ -1,0 +1,348 @@
+"""Charts of daily spend: `teamcost report --since 30d --chart FILE.png|FILE.html`.
+
+Daily spend stacked by member (or model), with the budget's daily allowance as a line
+and, when the window reaches today, the projection of the budget period at its current
+rate. ``chart_data`` is pure (calls in, integer nano-dollars per day out); the PNG is
+drawn by matplotlib's Agg backend, the HTML is one self-contained file (inline SVG and a
+few lines of inline JavaScript for hover highlighting; nothing fetched from anywhere).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Sequence
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+from teamcost.errors import InvalidValue, TeamcostError
+from teamcost.models import CallRecord
+from teamcost.reports.live import BudgetLine, period_bounds, snapshot
+
+CHART_BY = ("member", "model", "agent", "provider")
+PNG_SIZE_IN = (12.0, 6.0)
+PNG_DPI = 100          # so a PNG is 1200 x 600 pixels
+SVG_W, SVG_H = 1100, 520
+OTHER = "other"
+# matplotlib's tab10, so PNG and HTML use the same colours for the same series
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+           "#7f7f7f", "#bcbd22", "#17becf")
+
+
+@dataclass
+class ChartData:
+    by: str
+    days: list[date]                       # every day of the window, local to ``tz``
+    series: dict[str, list[int]]           # key -> nanos per day, aligned with ``days``
+    total_nanos: int
+    calls: int
+    tz: str
+    title: str
+    budget: BudgetLine | None = None
+    daily_allowance_nanos: int | None = None
+    projection_days: list[date] = field(default_factory=list)
+    projected_daily_nanos: int = 0
+    projected_period_nanos: int | None = None
+    period_end: date | None = None
+
+    def day_totals(self) -> list[int]:
+        return [sum(v[i] for v in self.series.values()) for i in range(len(self.days))]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"by": self.by, "days": [d.isoformat() for d in self.days],
+                "series": self.series, "total_nanos": self.total_nanos, "calls": self.calls,
+                "tz": self.tz, "title": self.title,
+                "budget": None if self.budget is None else {
+                    "limit_nanos": self.budget.limit_nanos, "period": self.budget.period},
+                "daily_allowance_nanos": self.daily_allowance_nanos,
+                "projection_days": [d.isoformat() for d in self.projection_days],
+                "projected_daily_nanos": self.projected_daily_nanos,
+                "projected_period_nanos": self.projected_period_nanos,
+                "period_end": self.period_end.isoformat() if self.period_end else None}
+
+
+@dataclass(frozen=True)
+class ChartResult:
+    path: Path
+    kind: str               # "png" or "html"
+    total_nanos: int
+    series: int
+    days: int
+    width: int
+    height: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": str(self.path), "kind": self.kind, "total_nanos": self.total_nanos,
+                "series": self.series, "days": self.days, "width": self.width,
+                "height": self.height}
+
+
+def chart_kind(path: Path | str) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix == ".png":
+        return "png"
+    if suffix in (".html", ".htm"):
+        return "html"
+    raise InvalidValue("--chart", str(path), "a file name ending in .png or .html")
+
+
+def chart_data(calls: Sequence[CallRecord], since: datetime, until: datetime, *,
+               by: str = "member", tz: str = "UTC", budget: BudgetLine | None = None,
+               now: datetime | None = None, top: int = 8, title: str | None = None,
+               period_calls: Sequence[CallRecord] | None = None) -> ChartData:
+    """Daily spend per ``by`` key for calls with since <= ts < until (days in ``tz``).
+
+    Keys beyond the ``top`` most expensive are summed into "other", so the stack sums
+    to the window's exact total. ``period_calls`` (default: ``calls``) feed the budget
+    period's projection when the window reaches ``now``.
+    """
+    if by not in CHART_BY:
+        raise InvalidValue("--by", by, f"one of {', '.join(CHART_BY)} for a chart")
+    zone = ZoneInfo(tz)
+    now = now or datetime.now(timezone.utc)
+    window = [c for c in calls if since <= c.ts < until]
+    first, last = since.astimezone(zone).date(), (until - timedelta(microseconds=1)).astimezone(zone).date()
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    df = pd.DataFrame({"day": [c.ts.astimezone(zone).date() for c in window],
+                       "key": [str(getattr(c, by) or "(none)") for c in window],
+                       "cost_nanos": pd.array([c.cost_nanos for c in window], dtype="int64")})
+    series: dict[str, list[int]] = {}
+    if not df.empty:
+        totals = df.groupby("key")["cost_nanos"].sum().sort_values(ascending=False, kind="stable")
+        keep = list(totals.index[:top]) if len(totals) > top + 1 else list(totals.index)
+        df["key"] = df["key"].where(df["key"].isin(keep), OTHER)
+        pivot = df.pivot_table(index="day", columns="key", values="cost_nanos", aggfunc="sum",
+                               fill_value=0).reindex(days, fill_value=0)
+        order = [k for k in keep if k in pivot.columns] + ([OTHER] if OTHER in pivot.columns
+                                                           else [])
+        series = {k: [int(v) for v in pivot[k].tolist()] for k in order}
+    data = ChartData(by=by, days=days, series=series,
+                     total_nanos=sum(c.cost_nanos for c in window), calls=len(window), tz=tz,
+                     title=title or f"Daily spend by {by}, {first} to {last} ({tz})",
+                     budget=budget)
+    if budget is not None:
+        p_start, p_end = period_bounds(now, budget.period, tz)
+        period_days = max(1, round((p_end - p_start) / timedelta(days=1)))
+        data.daily_allowance_nanos = budget.limit_nanos // period_days
+    if since <= now <= until + timedelta(days=1):
+        # the window reaches today: project the budget period (a month without a budget)
+        snap = snapshot(period_calls if period_calls is not None else calls, now, team="",
+                        tz=tz, budget=budget)
+        today = now.astimezone(zone).date()
+        end = (snap.period_end - timedelta(microseconds=1)).astimezone(zone).date()
+        data.projection_days = [today + timedelta(days=i) for i in range(1, (end - today).days + 1)]
+        data.projected_daily_nanos = snap.rate_nanos_per_hour * 24
+        data.projected_period_nanos = snap.projected_nanos
+        data.period_end = end
+    return data
+
+
+def write_chart(path: Path | str, data: ChartData) -> ChartResult:
+    """Write ``data`` as a PNG or an HTML file, chosen by the file name's suffix."""
+    path = Path(path)
+    kind = chart_kind(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if kind == "png":
+            width, height = save_png(data, path)
+        else:
+            path.write_text(render_html(data), encoding="utf-8")
+            width, height = SVG_W, SVG_H
+    except OSError as exc:
+        raise TeamcostError(f"cannot write chart {path}: {exc.strerror or exc}") from None
+    return ChartResult(path, kind, data.total_nanos, len(data.series), len(data.days),
+                       width, height)
+
+
+def _colour(i: int, key: str) -> str:
+    return "#bbbbbb" if key == OTHER else PALETTE[i % len(PALETTE)]
+
+
+def _money(nanos: float) -> str:
+    v = nanos / 1e9
+    return f"${v:,.0f}" if v >= 100 else f"${v:,.2f}"
+
+
+# -- PNG ------------------------------------------------------------------------------
+
+def build_figure(data: ChartData) -> Any:
+    """The matplotlib Figure (Agg): one bar container per series, in ``data.series`` order."""
+    import matplotlib
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
+
+    fig = Figure(figsize=PNG_SIZE_IN, dpi=PNG_DPI)
+    ax = fig.add_subplot(1, 1, 1)
+    x = list(range(len(data.days)))
+    bottom = [0.0] * len(x)
+    for i, (key, values) in enumerate(data.series.items()):
+        heights = [v / 1e9 for v in values]
+        ax.bar(x, heights, bottom=bottom, color=_colour(i, key), label=key, width=0.8,
+               gid=f"series:{key}")
+        bottom = [b + h for b, h in zip(bottom, heights)]
+    labels = [d.strftime("%b %d") for d in data.days]
+    if data.projection_days:
+        px = list(range(len(x), len(x) + len(data.projection_days)))
+        ax.bar(px, [data.projected_daily_nanos / 1e9] * len(px), width=0.8, color="none",
+               edgecolor="#555555", hatch="//", linestyle="--",
+               label=f"projection (period total {_money(data.projected_period_nanos or 0)})",
+               gid="projection")
+        labels += [d.strftime("%b %d") for d in data.projection_days]
+    if data.daily_allowance_nanos is not None and data.budget is not None:
+        ax.axhline(data.daily_allowance_nanos / 1e9, color="#d62728", linestyle="--",
+                   linewidth=1.5, gid="budget",
+                   label=f"budget per day ({_money(data.budget.limit_nanos)} per "
+                         f"{data.budget.period})")
+    step = max(1, len(labels) // 15)
+    ax.set_xticks(list(range(0, len(labels), step)))
+    ax.set_xticklabels(labels[::step], rotation=45, ha="right", fontsize=8)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"${v:,.0f}" if v >= 10
+                                               else f"${v:,.2f}"))
+    ax.set_ylabel(f"spend per day (USD, {data.tz})")
+    ax.set_title(f"{data.title}: total {_money(data.total_nanos)}, {data.calls} calls")
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_axisbelow(True)
+    if data.series or data.projection_days:
+        ax.legend(loc="upper left", fontsize=8, ncol=2, framealpha=0.9)
+    fig.tight_layout()
+    return fig
+
+
+def save_png(data: ChartData, path: Path) -> tuple[int, int]:
+    fig = build_figure(data)
+    fig.savefig(path, dpi=PNG_DPI, format="png")
+    w, h = fig.get_size_inches() * PNG_DPI
+    return int(round(w)), int(round(h))
+
+
+# -- HTML -----------------------------------------------------------------------------
+
+_HTML = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 24px; color: #222; }}
+h1 {{ font-size: 18px; }} .facts {{ color: #555; font-size: 14px; }}
+.legend span {{ display: inline-block; margin: 4px 12px 4px 0; cursor: default; font-size: 13px; }}
+.legend i {{ display: inline-block; width: 12px; height: 12px; margin-right: 4px; vertical-align: -1px; }}
+svg text {{ font-size: 11px; fill: #444; }} rect.bar {{ transition: opacity .15s; }}
+.dim {{ opacity: .15; }}
+</style></head>
+<body>
+<h1>{title}</h1>
+<p class="facts">{facts}</p>
+<div class="legend" id="legend">{legend}</div>
+<svg id="chart" xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="{title}">
+{body}
+</svg>
+<script type="application/json" id="chart-data">{json}</script>
+<script>
+(function () {{
+  "use strict";
+  var legend = document.getElementById("legend");
+  var bars = document.querySelectorAll("#chart rect.bar");
+  function show(key) {{
+    bars.forEach(function (b) {{
+      b.classList.toggle("dim", key !== null && b.getAttribute("data-key") !== key);
+    }});
+  }}
+  legend.querySelectorAll("span[data-key]").forEach(function (s) {{
+    s.addEventListener("mouseenter", function () {{ show(s.getAttribute("data-key")); }});
+    s.addEventListener("mouseleave", function () {{ show(null); }});
+  }});
+  var data = JSON.parse(document.getElementById("chart-data").textContent);
+  document.getElementById("chart").setAttribute("data-days", String(data.days.length));
+}})();
+</script>
+</body></html>
+"""
+
+
+def _nice_step(raw: float) -> float:
+    """The smallest 1, 2, 2.5 or 5 times a power of ten that is >= raw (axis ticks)."""
+    import math
+    mag = 10 ** math.floor(math.log10(raw)) if raw > 0 else 1
+    for m in (1, 2, 2.5, 5, 10):
+        if m * mag >= raw:
+            return m * mag
+    return 10 * mag
+
+
+def render_html(data: ChartData) -> str:
+    """One self-contained page: inline SVG bars (exact nanos in data-nanos) and a legend."""
+    esc = html.escape
+    left, right, top, bottom = 70, 20, 20, 70
+    n_days = len(data.days) + len(data.projection_days)
+    plot_w, plot_h = SVG_W - left - right, SVG_H - top - bottom
+    totals = data.day_totals()
+    peak = max([*totals, data.projected_daily_nanos, data.daily_allowance_nanos or 0, 1])
+    tick = _nice_step(peak * 1.05 / 5)
+    n_ticks = int(-(-peak * 1.05 // tick))
+    scale = plot_h / (tick * n_ticks)
+    slot = plot_w / max(n_days, 1)
+    bar_w = max(1.0, slot * 0.8)
+    parts: list[str] = []
+    # y grid: 5 lines
+    for i in range(n_ticks + 1):
+        v = tick * i
+        y = top + plot_h - v * scale
+        parts.append(f'<line x1="{left}" x2="{SVG_W - right}" y1="{y:.1f}" y2="{y:.1f}" '
+                     f'stroke="#eee"/><text x="{left - 6}" y="{y + 4:.1f}" '
+                     f'text-anchor="end">{esc(_money(v))}</text>')
+    keys = list(data.series)
+    for d_i, day in enumerate(data.days):
+        x = left + d_i * slot + (slot - bar_w) / 2
+        y = top + plot_h
+        for k_i, key in enumerate(keys):
+            v = data.series[key][d_i]
+            if v <= 0:
+                continue
+            h = v * scale
+            y -= h
+            parts.append(
+                f'<rect class="bar" x="{x:.2f}" y="{y:.2f}" width="{bar_w:.2f}" height="{h:.2f}" '
+                f'fill="{_colour(k_i, key)}" data-key="{esc(key)}" data-day="{day}" '
+                f'data-nanos="{v}"><title>{esc(key)} {day}: {esc(_money(v))}</title></rect>')
+    for p_i, day in enumerate(data.projection_days):
+        x = left + (len(data.days) + p_i) * slot + (slot - bar_w) / 2
+        h = data.projected_daily_nanos * scale
+        parts.append(
+            f'<rect class="projection" x="{x:.2f}" y="{top + plot_h - h:.2f}" '
+            f'width="{bar_w:.2f}" height="{h:.2f}" fill="none" stroke="#555" '
+            f'stroke-dasharray="4 3" data-day="{day}" data-nanos="{data.projected_daily_nanos}">'
+            f'<title>projection {day}: {esc(_money(data.projected_daily_nanos))}</title></rect>')
+    if data.daily_allowance_nanos is not None:
+        y = top + plot_h - data.daily_allowance_nanos * scale
+        parts.append(f'<line id="budget-line" x1="{left}" x2="{SVG_W - right}" y1="{y:.1f}" '
+                     f'y2="{y:.1f}" stroke="#d62728" stroke-width="1.5" stroke-dasharray="6 4" '
+                     f'data-nanos="{data.daily_allowance_nanos}"><title>budget per day '
+                     f'{esc(_money(data.daily_allowance_nanos))}</title></line>')
+    all_days = data.days + data.projection_days
+    step = max(1, len(all_days) // 15)
+    for i in range(0, len(all_days), step):
+        x = left + i * slot + slot / 2
+        parts.append(f'<text x="{x:.1f}" y="{top + plot_h + 14}" text-anchor="end" '
+                     f'transform="rotate(-45 {x:.1f} {top + plot_h + 14})">'
+                     f'{all_days[i]:%b %d}</text>')
+    parts.append(f'<line x1="{left}" x2="{SVG_W - right}" y1="{top + plot_h}" '
+                 f'y2="{top + plot_h}" stroke="#999"/>')
+    legend = "".join(f'<span data-key="{esc(k)}"><i style="background:{_colour(i, k)}"></i>'
+                     f'{esc(k)} {esc(_money(sum(data.series[k])))}</span>'
+                     for i, k in enumerate(keys))
+    facts = [f"total {_money(data.total_nanos)} in {data.calls} calls"]
+    if data.budget is not None:
+        facts.append(f"budget {_money(data.budget.limit_nanos)} per {data.budget.period} "
+                     f"(red line: {_money(data.daily_allowance_nanos or 0)} per day)")
+    if data.projected_period_nanos is not None and data.period_end is not None:
+        facts.append(f"projection {_money(data.projected_period_nanos)} by {data.period_end} "
+                     "(dashed)")
+    # "</" cannot end the JSON script early: keys are user data
+    payload = json.dumps(data.to_dict()).replace("</", "<\\/")
+    return _HTML.format(title=esc(data.title), facts=esc("; ".join(facts)), legend=legend,
+                        w=SVG_W, h=SVG_H, body="\n".join(parts), json=payload)
