@@ -13,7 +13,7 @@ import typer
 from teamcost.commands.output import OutputFormat, console, emit, err_console, usd
 from teamcost.demo.run import DemoResult, run_demo
 
-DEFAULT_DIR = Path("teamcost-demo")
+DEFAULT_DIR = Path("demo-output")
 
 
 def register(app: typer.Typer) -> None:

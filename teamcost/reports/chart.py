@@ -171,7 +171,11 @@ def _money(nanos: float) -> str:
 
 def build_figure(data: ChartData) -> Any:
     """The matplotlib Figure (Agg): one bar container per series, in ``data.series`` order."""
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        raise TeamcostError("a PNG chart needs matplotlib: pip install 'teamcost[charts]' "
+                            "(or write the chart as FILE.html, which needs nothing)") from None
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter
