@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,8 @@ def demo(
     result = run_demo(directory, seed=seed, local_only=local, say=say,
                       emulator_host=os.environ.get("FIRESTORE_EMULATOR_HOST") or None,
                       keep_emulator=_serve if serve else None, render=_render_step)
-    emit(result, fmt, _render)
+    if not (serve and result.emulator_started):  # --serve printed it while serving
+        emit(result, fmt, _render)
 
 
 def _render_step(step: str, obj: Any) -> str:
@@ -53,11 +55,17 @@ def _serve(result: DemoResult) -> None:
     _render(result)
     console.print(f"\nThe emulator keeps running on {result.emulator_host}; in another "
                   "terminal run the commands above. Ctrl-C stops it.")
+    def on_term(*_: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM too: the emulator is stopped, never orphaned
+
+    previous = signal.signal(signal.SIGTERM, on_term)
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
         console.print("stopping the emulator")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _render(result: DemoResult) -> None:
