@@ -1,0 +1,161 @@
+"""Time windows: calendar periods in a team timezone, and parsing --since/--until/--week.
+
+Pure functions (no I/O, no pandas): reports, exports, budgets and the live view all
+cut time the same way. Boundaries are local midnights of the team's timezone turned
+into UTC, so a DST day is 23 or 25 hours long and a week always starts on Monday.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from teamcost.errors import InvalidValue
+
+PERIODS = ("day", "week", "month")
+_REL_RE = re.compile(r"^(\d{1,5})([mhdw])$")
+_UNITS = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1),
+          "w": timedelta(weeks=1)}
+_WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
+_MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
+SINCE_FORMS = ("a duration back from now (30m, 24h, 7d, 2w), today, yesterday, "
+               "a date YYYY-MM-DD or an ISO-8601 time with offset")
+
+
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(str(name))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidValue("timezone", name, "an IANA zone name such as UTC, Europe/Berlin "
+                           "or America/Los_Angeles") from None
+
+
+def local_midnight(d: date, tz: ZoneInfo) -> datetime:
+    """Start of local calendar day ``d`` in ``tz``, as UTC."""
+    return datetime.combine(d, time(0), tzinfo=tz).astimezone(timezone.utc)
+
+
+def period_bounds(now: datetime, period: str, tz: str = "UTC") -> tuple[datetime, datetime]:
+    """[start, end) of the calendar day / ISO week / month containing ``now``, in UTC."""
+    if period not in PERIODS:
+        raise InvalidValue("period", period, "day, week or month")
+    z = zone(tz)
+    d = now.astimezone(z).date()
+    if period == "day":
+        start, end = d, d + timedelta(days=1)
+    elif period == "week":
+        start = d - timedelta(days=d.weekday())
+        end = start + timedelta(days=7)
+    else:
+        start = d.replace(day=1)
+        end = (start + timedelta(days=32)).replace(day=1)
+    return local_midnight(start, z), local_midnight(end, z)
+
+
+def period_key(start: datetime, period: str, tz: str = "UTC") -> str:
+    """A stable name for a period: 2026-11-23, 2026-W48, 2026-11."""
+    d = start.astimezone(zone(tz)).date()
+    if period == "day":
+        return d.isoformat()
+    if period == "week":
+        y, w, _ = d.isocalendar()
+        return f"{y}-W{w:02d}"
+    return f"{d.year}-{d.month:02d}"
+
+
+@dataclass(frozen=True)
+class Window:
+    """A half-open time window [since, until) with a label for file names and headings."""
+    since: datetime
+    until: datetime
+    label: str
+
+    def __post_init__(self) -> None:
+        if self.since >= self.until:
+            raise InvalidValue("--since", self.since.isoformat(),
+                               f"a time before --until ({self.until.isoformat()})")
+
+
+def parse_point(option: str, value: str, now: datetime, tz: str, *, end_of_day: bool) -> datetime:
+    """One --since/--until value as a UTC time.
+
+    A bare date means that local day's midnight; for --until (``end_of_day``) the day
+    is included, so it means the next midnight.
+    """
+    v = value.strip()
+    z = zone(tz)
+    m = _REL_RE.match(v)
+    if m:
+        n = int(m.group(1))
+        if n == 0:
+            raise InvalidValue(option, value, SINCE_FORMS + " (a duration must be above 0)")
+        return now - n * _UNITS[m.group(2)]
+    today = now.astimezone(z).date()
+    if v in ("today", "yesterday"):
+        d = today if v == "today" else today - timedelta(days=1)
+        return local_midnight(d + timedelta(days=1) if end_of_day else d, z)
+    if v == "now":
+        return now
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", v):
+        try:
+            d = date.fromisoformat(v)
+        except ValueError:
+            raise InvalidValue(option, value, SINCE_FORMS + " (that date does not exist)") from None
+        return local_midnight(d + timedelta(days=1) if end_of_day else d, z)
+    try:
+        ts = datetime.fromisoformat(v.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidValue(option, value, SINCE_FORMS) from None
+    if ts.tzinfo is None:  # a local wall-clock time in the team's zone
+        ts = ts.replace(tzinfo=z)
+    return ts.astimezone(timezone.utc)
+
+
+def parse_window(since: str, until: str | None, now: datetime, tz: str) -> Window:
+    start = parse_point("--since", since, now, tz, end_of_day=False)
+    end = parse_point("--until", until, now, tz, end_of_day=True) if until else now
+    if start >= end:
+        raise InvalidValue("--since", since, f"a time before --until ({end.isoformat()}); "
+                           f"got {start.isoformat()}")
+    label = f"{start.astimezone(zone(tz)):%Y-%m-%d}..{end.astimezone(zone(tz)):%Y-%m-%d}"
+    return Window(start, end, label)
+
+
+def parse_week(value: str, now: datetime, tz: str) -> Window:
+    """--week last|this|YYYY-Www: an ISO week (Monday 00:00 to Monday 00:00, team tz)."""
+    z = zone(tz)
+    v = value.strip()
+    if v in ("this", "last"):
+        start, _ = period_bounds(now, "week", tz)
+        d = start.astimezone(z).date() - (timedelta(days=7) if v == "last" else timedelta(0))
+    else:
+        m = _WEEK_RE.match(v)
+        if not m:
+            raise InvalidValue("--week", value, "last, this, or an ISO week like 2026-W47")
+        try:
+            d = date.fromisocalendar(int(m.group(1)), int(m.group(2)), 1)
+        except ValueError:
+            raise InvalidValue("--week", value, "an ISO week that exists, e.g. 2026-W01 .. "
+                               "2026-W53") from None
+    y, w, _ = d.isocalendar()
+    return Window(local_midnight(d, z), local_midnight(d + timedelta(days=7), z), f"{y}-W{w:02d}")
+
+
+def parse_month(value: str, now: datetime, tz: str) -> Window:
+    """--month last|this|YYYY-MM."""
+    z = zone(tz)
+    v = value.strip()
+    if v in ("this", "last"):
+        start, _ = period_bounds(now, "month", tz)
+        d = start.astimezone(z).date()
+        if v == "last":
+            d = (d - timedelta(days=1)).replace(day=1)
+    else:
+        m = _MONTH_RE.match(v)
+        if not m or not 1 <= int(m.group(2)) <= 12:
+            raise InvalidValue("--month", value, "last, this, or a month like 2026-11")
+        d = date(int(m.group(1)), int(m.group(2)), 1)
+    nxt = (d + timedelta(days=32)).replace(day=1)
+    return Window(local_midnight(d, z), local_midnight(nxt, z), f"{d.year}-{d.month:02d}")

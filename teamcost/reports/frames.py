@@ -1,0 +1,145 @@
+"""Calls of a time window as a pandas DataFrame, read with one indexed range query.
+
+Sources:
+- ``team``: the team cache that ``sync pull`` fills (``team_calls``, index (team, ts)),
+  plus this machine's ledger calls the cache does not hold yet (not pushed, or pushed
+  but not pulled back): they are the team's too, and a call is never counted twice.
+- ``local``: this machine's ledger alone (index on ts): the embedded default when no
+  Firestore project is configured.
+
+Dtypes: ``ts`` tz-aware UTC (microseconds), money and tokens int64 (nano-dollars stay
+exact integers through every sum), labels categorical (a million calls have a few
+dozen members/models; categories keep memory and group-bys small).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+import pandas as pd
+
+from teamcost.errors import InvalidValue
+from teamcost.ledger import Ledger, ts_to_us
+
+if TYPE_CHECKING:
+    from teamcost.config import Config
+
+SOURCES = ("team", "local")
+INT_COLUMNS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
+               "cost_nanos")
+LABEL_COLUMNS = ("member", "provider", "model", "agent", "session_id", "task_id", "ledger_id")
+BOOL_COLUMNS = ("priced", "success")
+COLUMNS = ("call_id", "ts", *LABEL_COLUMNS, *INT_COLUMNS, *BOOL_COLUMNS)
+_SELECT = ", ".join(COLUMNS)
+
+
+@dataclass(frozen=True)
+class Filters:
+    member: str | None = None
+    model: str | None = None
+    agent: str | None = None
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {"member": self.member, "model": self.model, "agent": self.agent}
+
+    def sql(self) -> tuple[str, list[str]]:
+        clauses, args = [], []
+        for name, value in self.to_dict().items():
+            if value is not None:
+                clauses.append(f" AND {name} = ?")
+                args.append(value)
+        return "".join(clauses), args
+
+
+def empty_frame() -> pd.DataFrame:
+    return _to_frame([])
+
+
+def _to_frame(rows: Sequence[tuple]) -> pd.DataFrame:
+    cols = list(zip(*rows)) if rows else [()] * len(COLUMNS)
+    data: dict[str, object] = {}
+    for name, values in zip(COLUMNS, cols):
+        if name == "ts":
+            us = np.fromiter(values, dtype=np.int64, count=len(values))
+            data[name] = pd.to_datetime(us, unit="us", utc=True)
+        elif name in INT_COLUMNS:
+            data[name] = np.fromiter(values, dtype=np.int64, count=len(values))
+        elif name in BOOL_COLUMNS:
+            data[name] = np.fromiter(values, dtype=np.int8, count=len(values)).astype(bool)
+        elif name == "call_id":
+            data[name] = np.array(values, dtype=object)
+        else:
+            data[name] = pd.Categorical(values)
+    return pd.DataFrame(data, columns=list(COLUMNS))
+
+
+def _query(conn: sqlite3.Connection, table: str, since: datetime, until: datetime,
+           filters: Filters, team: str | None, extra: str = "") -> list[tuple]:
+    where, args = filters.sql()
+    team_sql = " AND team = ?" if team is not None else ""
+    team_args = [team] if team is not None else []
+    sql = (f"SELECT {_SELECT} FROM {table} WHERE ts >= ? AND ts < ?{team_sql}{where}{extra}")
+    return conn.execute(sql, [ts_to_us(since), ts_to_us(until), *team_args, *args]).fetchall()
+
+
+def load_calls(config: "Config", since: datetime, until: datetime, *, source: str | None = None,
+               filters: Filters = Filters()) -> tuple[pd.DataFrame, str]:
+    """The window's calls as a frame, and the source actually used."""
+    if source is None:
+        source = "team" if config.has_firestore and config.cache_file.exists() else "local"
+    if source not in SOURCES:
+        raise InvalidValue("--source", source, "team or local")
+    if source == "team":
+        from teamcost.reports import columnar
+        from teamcost.sync.cache import TeamCache
+        with TeamCache.for_config(config) as cache:
+            table = columnar.read(cache, config.team, since, until, filters.to_dict(),
+                                  columns=COLUMNS)
+            frame = _arrow_frame(table)
+            local: list[tuple] = []
+            if config.ledger_file.exists():
+                with Ledger.for_config(config) as ledger:
+                    mine = _query(ledger.conn, "calls", since, until, filters, config.team)
+                known = _known_ids(cache.conn, [r[0] for r in mine])
+                local = [r for r in mine if r[0] not in known]
+        if local:
+            frame = _concat(frame, _to_frame(local))
+    else:
+        rows: list[tuple] = []
+        if config.ledger_file.exists():
+            with Ledger.for_config(config) as ledger:
+                rows = _query(ledger.conn, "calls", since, until, filters, None)
+        frame = _to_frame(rows)
+    return frame.sort_values(["ts", "call_id"], kind="stable", ignore_index=True), source
+
+
+def _known_ids(conn: sqlite3.Connection, ids: Sequence[str]) -> set[str]:
+    """Which of ``ids`` the team cache already holds (pushed and pulled back)."""
+    known: set[str] = set()
+    for i in range(0, len(ids), 500):
+        part = list(ids[i:i + 500])
+        known.update(r[0] for r in conn.execute(
+            f"SELECT call_id FROM team_calls WHERE call_id IN ({', '.join('?' * len(part))})",
+            part))
+    return known
+
+
+def _arrow_frame(table: "object") -> pd.DataFrame:
+    frame = table.to_pandas()  # type: ignore[attr-defined]
+    frame["ts"] = frame["ts"].astype("datetime64[us, UTC]")
+    for name in LABEL_COLUMNS:
+        if not isinstance(frame[name].dtype, pd.CategoricalDtype):
+            frame[name] = frame[name].astype("category")
+    return frame[list(COLUMNS)]
+
+
+def _concat(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    out = pd.concat([a, b], ignore_index=True)
+    for name in LABEL_COLUMNS:  # differing categories concatenate as object: restore
+        if not isinstance(out[name].dtype, pd.CategoricalDtype):
+            out[name] = out[name].astype("category")
+    return out

@@ -1,0 +1,124 @@
+"""The report document: one versioned dict that the table, JSON and CSV views all render.
+
+Schema: ``teamcost/reports/report.schema.json`` (``"schema": "teamcost.report/1"``).
+Additive changes keep the version; a renamed or removed field bumps it.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Sequence
+
+import pandas as pd
+
+from teamcost.errors import InvalidValue, TeamcostError
+from teamcost.periods import Window, zone
+from teamcost.reports import aggregate as agg
+from teamcost.reports.frames import Filters, load_calls
+
+if TYPE_CHECKING:
+    from teamcost.config import Config
+
+SCHEMA_ID = "teamcost.report/1"
+DEFAULT_BY = ("member", "model")
+log = logging.getLogger(__name__)
+
+
+def parse_by(values: Sequence[str] | None) -> tuple[str, ...]:
+    """--by member,model (repeatable, comma separated) -> validated names, in order."""
+    if not values:
+        return DEFAULT_BY
+    out: list[str] = []
+    for item in values:
+        for name in (p.strip() for p in item.split(",")):
+            if name not in agg.BY_CHOICES:
+                raise InvalidValue("--by", name, ", ".join(agg.BY_CHOICES))
+            if name not in out:
+                out.append(name)
+    return tuple(out)
+
+
+def _refresh(config: "Config") -> str | None:
+    """An incremental pull before reporting; a failure is a warning, not the end."""
+    try:
+        from teamcost.sync.service import run_pull
+        run_pull(config)
+    except TeamcostError as exc:
+        return f"showing the cached team data: could not pull new calls ({exc})"
+    return None
+
+
+def _budget(config: "Config") -> dict[str, Any] | None:
+    try:  # the budget package is optional for reports (no budget set = no line)
+        from teamcost.budget.check import budget_status
+    except ImportError:
+        return None
+    try:
+        status = budget_status(config)
+    except TeamcostError as exc:
+        return {"error": str(exc)}
+    return status.to_dict() if status is not None else None
+
+
+def build_report(config: "Config", window: Window, *, by: Sequence[str] = DEFAULT_BY,
+                 filters: Filters = Filters(), tz: str | None = None,
+                 source: str | None = None, now: datetime | None = None,
+                 refresh: bool = True, budget: bool = True) -> dict[str, Any]:
+    """Everything ``teamcost report`` shows, as plain data (ints for money)."""
+    tz = tz or config.timezone
+    zone(tz)  # validate before any work
+    now = now or datetime.now(timezone.utc)
+    warnings: list[str] = []
+    if source not in (None, "team", "local"):
+        raise InvalidValue("--source", source, "team or local")
+    if source == "team" and not config.has_firestore:
+        raise InvalidValue("--source", source, "local (no Firestore project is configured; "
+                           "run `teamcost init --project ID` to report on the team)")
+    use_team = source == "team" or (source is None and config.has_firestore)
+    if use_team and refresh:
+        warning = _refresh(config)
+        if warning:
+            warnings.append(warning)
+    live = window.until >= now
+    start = agg.earliest_needed(window.since, now, tz) if live else window.since
+    context, used = load_calls(config, start, max(window.until, now) if live else window.until,
+                               source="team" if use_team else "local", filters=filters)
+    df = context[(context["ts"] >= pd.Timestamp(window.since))
+                 & (context["ts"] < pd.Timestamp(window.until))]
+    return report_document(df, context if live else None, window, by=by, tz=tz, now=now,
+                           team=config.team, source=used, filters=filters,
+                           warnings=warnings, budget=_budget(config) if budget else None)
+
+
+def report_document(df: pd.DataFrame, context: pd.DataFrame | None, window: Window, *,
+                    by: Sequence[str], tz: str, now: datetime, team: str, source: str,
+                    filters: Filters = Filters(), warnings: Sequence[str] = (),
+                    budget: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The document from frames alone (pure; golden tests call this directly)."""
+    summ = agg.summary(df)
+    days = agg.trend(df, window.since, window.until, tz, "day")
+    breakdowns = {b: agg.breakdown(df, b) for b in by if b in agg.BREAKDOWNS}
+    for required in ("member", "model"):  # every view shows who and what
+        breakdowns.setdefault(required, agg.breakdown(df, required))
+    return {
+        "schema": SCHEMA_ID,
+        "generated_at": now.isoformat(),
+        "team": team,
+        "source": source,
+        "window": {"since": window.since.isoformat(), "until": window.until.isoformat(),
+                   "label": window.label, "timezone": tz},
+        "filters": filters.to_dict(),
+        "by": list(by),
+        "summary": summ,
+        "rate": agg.spend_rate(summ["cost_nanos"], window.since, window.until, now),
+        "projection": (agg.projections(context, summ["cost_nanos"], window.since,
+                                       window.until, now, tz) if context is not None else None),
+        "breakdowns": breakdowns,
+        "trend": {"day": days,
+                  "week": agg.trend(df, window.since, window.until, tz, "week")},
+        "spikes": agg.spike_days(days),
+        "top_sessions": agg.top_sessions(df),
+        "budget": budget,
+        "warnings": list(warnings),
+    }
