@@ -22,6 +22,7 @@ BREAKDOWNS = {"member": "member", "model": "model", "provider": "provider", "age
 TRENDS = ("day", "week")
 BY_CHOICES = (*BREAKDOWNS, *TRENDS)
 SPIKE_FACTOR = 3
+_TOKEN_COLS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
 SPIKE_MIN_HISTORY = 3  # days before a day can be called a spike
 
 
@@ -103,11 +104,13 @@ def trend(df: pd.DataFrame, since: datetime, until: datetime, tz: str,
     days = _local_days(df, tz)
     if freq == "week":
         days = days - pd.to_timedelta(days.dt.weekday, unit="D")
-    work = pd.DataFrame({"_b": days, "cost_nanos": df["cost_nanos"],
-                         "_unpriced": (~df["priced"]).astype("int64")})
-    g = work.groupby("_b", sort=True).agg(cost_nanos=("cost_nanos", "sum"),
-                                          calls=("cost_nanos", "size"),
-                                          unpriced_calls=("_unpriced", "sum"))
+    work = df[list(_TOKEN_COLS) + ["cost_nanos"]].assign(
+        _b=days, _unpriced=(~df["priced"]).astype("int64"),
+        _failed=(~df["success"]).astype("int64"))
+    g = work.groupby("_b", sort=True).agg(
+        cost_nanos=("cost_nanos", "sum"), calls=("cost_nanos", "size"),
+        **{c: (c, "sum") for c in _TOKEN_COLS},
+        unpriced_calls=("_unpriced", "sum"), failed_calls=("_failed", "sum"))
     first = pd.Timestamp(since).tz_convert(tz).tz_localize(None).floor("D")
     last = (pd.Timestamp(until) - pd.Timedelta(microseconds=1)).tz_convert(tz).tz_localize(None).floor("D")
     if freq == "week":
@@ -122,26 +125,31 @@ def trend(df: pd.DataFrame, since: datetime, until: datetime, tz: str,
         if freq == "week":
             y, w, _ = b.date().isocalendar()
             label = f"{y}-W{w:02d}"
-        rows.append({freq: label, "start": b.date().isoformat(),
-                     "cost_nanos": int(r["cost_nanos"]) if r is not None else 0,
-                     "calls": int(r["calls"]) if r is not None else 0,
-                     "unpriced_calls": int(r["unpriced_calls"]) if r is not None else 0})
+        row: dict[str, Any] = {freq: label, "start": b.date().isoformat()}
+        for c in ("cost_nanos", "calls", *_TOKEN_COLS, "unpriced_calls", "failed_calls"):
+            row[c] = int(r[c]) if r is not None else 0
+        row["cost_usd"] = row["cost_nanos"] / 1e9
+        rows.append(row)
         b += step
     return rows
 
 
 def spike_days(days: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Days costing more than 3x the median of the days before them in the window."""
+    """Days costing more than 3x the median of the days before them in the window.
+
+    Needs three earlier days and a median above zero: after a run of idle days any
+    spend would otherwise be a "spike".
+    """
     out = []
     for i, row in enumerate(days):
         before = [d["cost_nanos"] for d in days[:i]]
         if len(before) < SPIKE_MIN_HISTORY:
             continue
         med = statistics.median(before)
-        if row["cost_nanos"] > SPIKE_FACTOR * med and row["cost_nanos"] > 0:
+        if med > 0 and row["cost_nanos"] > SPIKE_FACTOR * med:
             out.append({"day": row["day"], "cost_nanos": row["cost_nanos"],
                         "median_before_nanos": med,
-                        "factor": (row["cost_nanos"] / med) if med else None})
+                        "factor": row["cost_nanos"] / med})
     return out
 
 

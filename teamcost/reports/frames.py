@@ -24,6 +24,7 @@ import pandas as pd
 
 from teamcost.errors import InvalidValue
 from teamcost.ledger import Ledger, ts_to_us
+from teamcost.models import CallRecord
 
 if TYPE_CHECKING:
     from teamcost.config import Config
@@ -143,3 +144,35 @@ def _concat(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
         if not isinstance(out[name].dtype, pd.CategoricalDtype):
             out[name] = out[name].astype("category")
     return out
+
+
+def load_records(config: "Config", since: datetime, until: datetime, *,
+                 source: str | None = None) -> tuple[list["CallRecord"], str]:
+    """Whole call records of a window (for exports): same sources and dedupe as load_calls."""
+    if source is None:
+        source = "team" if config.has_firestore and config.cache_file.exists() else "local"
+    if source not in SOURCES:
+        raise InvalidValue("--source", source, "team or local")
+    records: list[CallRecord] = []
+    if source == "team":
+        from teamcost.sync.cache import TeamCache
+        with TeamCache.for_config(config) as cache:
+            records = cache.calls(team=config.team, since=since, until=until)
+            if config.ledger_file.exists():
+                with Ledger.for_config(config) as ledger:
+                    mine = [r for r in ledger.calls(since, until) if r.team == config.team]
+                known = _known_ids(cache.conn, [r.call_id for r in mine])
+                records.extend(r for r in mine if r.call_id not in known)
+    elif config.ledger_file.exists():
+        with Ledger.for_config(config) as ledger:
+            records = list(ledger.calls(since, until))
+    records.sort(key=lambda r: (r.ts, r.call_id))
+    return records, source
+
+
+def records_frame(records: Sequence["CallRecord"]) -> pd.DataFrame:
+    """A frame (same columns and dtypes as load_calls) from records already in memory."""
+    from teamcost.ledger import record_to_row
+    from teamcost.models import CALL_FIELDS
+    idx = [CALL_FIELDS.index(c) for c in COLUMNS]
+    return _to_frame([tuple(row[i] for i in idx) for row in map(record_to_row, records)])

@@ -1,0 +1,139 @@
+"""Period exports for finance: one row per call plus the period's summary.
+
+Files (deterministic names in --out): ``teamcost-<label>-calls.csv`` (every call-record
+field in CALL_FIELDS order, then cost_usd; ISO-8601 UTC timestamps, tags as JSON),
+``teamcost-<label>-calls.jsonl`` (one record_to_json object per line; ``teamcost
+import jsonl`` reads it back losslessly) and ``teamcost-<label>-summary.json`` (the
+report document of the same calls, so export and report agree to the nano-dollar).
+Each file is written to a temporary name in the same directory and renamed into
+place: a crash leaves the previous file or none, never half of one.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Callable, Sequence
+
+from teamcost.errors import InvalidValue, TeamcostError
+from teamcost.models import CALL_FIELDS, CallRecord, record_to_json
+from teamcost.periods import Window
+from teamcost.reports.frames import load_records, records_frame
+from teamcost.reports.report import _refresh, report_document
+
+if TYPE_CHECKING:
+    from teamcost.config import Config
+
+FORMATS = ("csv", "json", "both")
+CSV_COLUMNS = (*CALL_FIELDS, "cost_usd")
+
+
+@dataclass
+class ExportResult:
+    label: str
+    calls: int
+    cost_nanos: int
+    unpriced_calls: int
+    files: list[str] = field(default_factory=list)
+    source: str = "local"
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "calls": self.calls, "cost_nanos": self.cost_nanos,
+                "cost_usd": self.cost_nanos / 1e9, "unpriced_calls": self.unpriced_calls,
+                "files": self.files, "source": self.source, "warnings": self.warnings}
+
+
+class ExportError(TeamcostError):
+    """The export could not be written (nothing partial is left behind)."""
+
+
+def write_atomic(path: Path, write: Callable[[IO[str]], None]) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _csv_value(name: str, value: Any) -> Any:
+    if name == "tags":
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    return value
+
+
+def write_calls_csv(fh: IO[str], records: Sequence[CallRecord]) -> None:
+    writer = csv.writer(fh, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for rec in records:
+        data = record_to_json(rec)
+        writer.writerow([_csv_value(n, data[n]) for n in CSV_COLUMNS])
+
+
+def write_calls_jsonl(fh: IO[str], records: Sequence[CallRecord]) -> None:
+    for rec in records:
+        fh.write(json.dumps(record_to_json(rec), separators=(",", ":")) + "\n")
+
+
+def export_period(config: "Config", window: Window, out_dir: Path, *, fmt: str = "both",
+                  tz: str | None = None, source: str | None = None,
+                  now: datetime | None = None, refresh: bool = True) -> ExportResult:
+    if fmt not in FORMATS:
+        raise InvalidValue("--format", fmt, "csv, json or both")
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ExportError(f"cannot export to {out_dir}: it is a file, not a directory")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(f"cannot create export directory {out_dir}: "
+                          f"{exc.strerror or exc}") from None
+    tz = tz or config.timezone
+    now = now or datetime.now(timezone.utc)
+    warnings: list[str] = []
+    if refresh and config.has_firestore and source != "local":
+        w = _refresh(config)
+        if w:
+            warnings.append(w)
+    records, used = load_records(config, window.since, window.until, source=source)
+    df = records_frame(records)
+    doc = report_document(df, None, window, by=("member", "model", "day"), tz=tz, now=now,
+                          team=config.team, source=used, warnings=warnings)
+    doc["export"] = {"label": window.label, "calls_file_columns": list(CSV_COLUMNS)}
+    stem = f"teamcost-{window.label}"
+    files: list[Path] = []
+    try:
+        if fmt in ("csv", "both"):
+            p = out_dir / f"{stem}-calls.csv"
+            write_atomic(p, lambda fh: write_calls_csv(fh, records))
+            files.append(p)
+        if fmt in ("json", "both"):
+            p = out_dir / f"{stem}-calls.jsonl"
+            write_atomic(p, lambda fh: write_calls_jsonl(fh, records))
+            files.append(p)
+        p = out_dir / f"{stem}-summary.json"
+        write_atomic(p, lambda fh: fh.write(json.dumps(doc, indent=2) + "\n"))
+        files.append(p)
+    except OSError as exc:
+        raise ExportError(f"cannot write the export into {out_dir}: {exc.strerror or exc} "
+                          "(no partial file was left)") from None
+    s = doc["summary"]
+    return ExportResult(window.label, s["calls"], s["cost_nanos"], s["unpriced_calls"],
+                        [str(f) for f in files], used, warnings)

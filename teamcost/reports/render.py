@@ -1,0 +1,38 @@
+"""CSV views of a report document (the table view is drawn by the CLI with rich).
+
+One long-format table: a ``dimension`` column names the breakdown (member, model,
+day, ...), ``key`` its value; the columns and their order are fixed, so a
+spreadsheet or a script can rely on them. Each dimension's cost_nanos sums exactly
+to the report's total.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any, Mapping, Sequence
+
+from teamcost.reports.aggregate import BREAKDOWNS
+
+CSV_COLUMNS = ("dimension", "key", "cost_usd", "cost_nanos", "calls", "input_tokens",
+               "output_tokens", "cache_read_tokens", "cache_write_tokens", "unpriced_calls",
+               "failed_calls")
+
+
+def csv_rows(doc: Mapping[str, Any], by: Sequence[str]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for dim in by:
+        source = doc["breakdowns"][dim] if dim in BREAKDOWNS else doc["trend"][dim]
+        for r in source:
+            rows.append({"dimension": dim, "key": r[dim],
+                         "cost_usd": f"{r['cost_nanos'] / 1e9:.9f}",
+                         **{c: r[c] for c in CSV_COLUMNS[3:]}})
+    return rows
+
+
+def to_csv(doc: Mapping[str, Any], by: Sequence[str]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(CSV_COLUMNS), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(csv_rows(doc, by))
+    return out.getvalue()
