@@ -103,7 +103,7 @@ def trend(df: pd.DataFrame, since: datetime, until: datetime, tz: str,
         raise InvalidValue("trend", freq, "day or week")
     days = _local_days(df, tz)
     if freq == "week":
-        days = days - pd.to_timedelta(days.dt.weekday, unit="D")
+        days = days - pd.to_timedelta(days.dt.day_of_week, unit="D")
     work = df[list(_TOKEN_COLS) + ["cost_nanos"]].assign(
         _b=days, _unpriced=(~df["priced"]).astype("int64"),
         _failed=(~df["success"]).astype("int64"))

@@ -62,7 +62,13 @@ def run_pull(config: "Config", progress: Progress | None = None, client: Any = N
     _require_project(config)
     client = client if client is not None else client_for(config)
     with TeamCache.for_config(config) as cache:
-        return pull(config, client, cache, progress)
+        result = pull(config, client, cache, progress)
+        try:  # keep the reports' columnar mirror current, so the next report is instant
+            from teamcost.reports.columnar import refresh
+        except ImportError:  # pyarrow missing: reports refresh it themselves, or fail clearly
+            return result
+        refresh(cache)
+        return result
 
 
 @dataclass
