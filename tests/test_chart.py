@@ -17,6 +17,7 @@ from teamcost.errors import InvalidValue
 from teamcost.models import CallRecord
 from teamcost.reports.chart import (OTHER, PNG_DPI, PNG_SIZE_IN, build_figure, chart_data,
                                     chart_kind, render_html, write_chart)
+from teamcost.reports.frames import records_frame
 from teamcost.reports.live import BudgetLine
 
 UTC = timezone.utc
@@ -35,13 +36,13 @@ def test_chart_data_by_hand():
              call(3, datetime(2026, 11, 1, 22, tzinfo=UTC), 50, "b"),
              call(4, datetime(2026, 11, 3, 23, 59, tzinfo=UTC), 30, "a"),
              call(5, datetime(2026, 11, 4, tzinfo=UTC), 9)]                 # until is exclusive
-    d = chart_data(calls, since, until, now=NOW)
+    d = chart_data(records_frame(calls), since, until, now=NOW)
     assert d.days == [date(2026, 11, 1), date(2026, 11, 2), date(2026, 11, 3)]
     assert d.series == {"a": [100, 0, 30], "b": [50, 0, 0]}
     assert d.total_nanos == 180 and d.calls == 3
     assert d.projection_days == [] and d.daily_allowance_nanos is None
     # in New York the 01:00 UTC call belongs to Oct 31 local, and the window shifts
-    ny = chart_data(calls, since, until, tz="America/New_York", now=NOW)
+    ny = chart_data(records_frame(calls), since, until, tz="America/New_York", now=NOW)
     assert ny.days[0] == date(2026, 10, 31)
     assert ny.series["a"][0] == 100 and sum(ny.day_totals()) == 180
 
@@ -49,7 +50,7 @@ def test_chart_data_by_hand():
 def test_top_series_and_the_rest_as_other():
     base = datetime(2026, 11, 2, tzinfo=UTC)
     calls = [call(i, base, (i + 1) * 10, member=f"m{i}") for i in range(12)]
-    d = chart_data(calls, base, base + timedelta(days=1), top=4, now=NOW)
+    d = chart_data(records_frame(calls), base, base + timedelta(days=1), top=4, now=NOW)
     assert list(d.series) == ["m11", "m10", "m9", "m8", OTHER]
     assert d.series[OTHER] == [sum((i + 1) * 10 for i in range(8))]
     assert sum(sum(v) for v in d.series.values()) == d.total_nanos == 780
@@ -59,7 +60,7 @@ def test_budget_line_and_projection_by_hand():
     # Nov 11 12:00: 10.5 days into a 30-day month; $6.30 spent -> $0.60/day
     now = datetime(2026, 11, 11, 12, tzinfo=UTC)
     calls = [call(1, datetime(2026, 11, 2, tzinfo=UTC), 6_300_000_000)]
-    d = chart_data(calls, datetime(2026, 11, 1, tzinfo=UTC), now, now=now,
+    d = chart_data(records_frame(calls), datetime(2026, 11, 1, tzinfo=UTC), now, now=now,
                    budget=BudgetLine(30_000_000_000, "month"))
     assert d.daily_allowance_nanos == 1_000_000_000              # $30 / 30 days
     assert d.projection_days[0] == date(2026, 11, 12)
@@ -73,7 +74,7 @@ def test_chart_kind_and_bad_by():
     with pytest.raises(InvalidValue, match=r"--chart.*'x\.svg'.*\.png or \.html"):
         chart_kind("x.svg")
     with pytest.raises(InvalidValue, match="--by"):
-        chart_data([], NOW, NOW, by="day")
+        chart_data(records_frame([]), NOW, NOW, by="day")
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +86,7 @@ def month():
 
 
 def report_total(calls, since, until) -> int:
-    # TODO(reports issue): also compare with the reports library's own total once it lands
+    """A plain sum (the report's own total is compared in the CLI tests below)."""
     return sum(c.cost_nanos for c in calls if since <= c.ts < until)
 
 
@@ -93,7 +94,7 @@ def test_png_has_the_expected_size_and_bars_sum_to_the_total(month, tmp_path):
     from PIL import Image
 
     calls, since = month
-    d = chart_data(calls, since, NOW, by="member", now=NOW,
+    d = chart_data(records_frame(calls), since, NOW, by="member", now=NOW,
                    budget=BudgetLine(900_000_000_000, "month"))
     res = write_chart(tmp_path / "spend.png", d)
     assert res.path.exists() and res.kind == "png"
@@ -119,7 +120,7 @@ def test_png_has_the_expected_size_and_bars_sum_to_the_total(month, tmp_path):
 
 def test_html_bars_carry_the_exact_total(month, tmp_path):
     calls, since = month
-    d = chart_data(calls, since, NOW, by="model", now=NOW)
+    d = chart_data(records_frame(calls), since, NOW, by="model", now=NOW)
     res = write_chart(tmp_path / "spend.html", d)
     page = res.path.read_text()
     nanos = [int(n) for n in re.findall(r'<rect class="bar"[^>]*data-nanos="(\d+)"', page)]
@@ -158,7 +159,7 @@ needs_chromium = pytest.mark.skipif(
 @needs_chromium
 def test_html_chart_opens_in_headless_chromium_without_console_errors(month, tmp_path):
     calls, since = month
-    d = chart_data(calls, since, NOW, now=NOW, budget=BudgetLine(900_000_000_000, "month"))
+    d = chart_data(records_frame(calls), since, NOW, now=NOW, budget=BudgetLine(900_000_000_000, "month"))
     res = write_chart(tmp_path / "spend.html", d)
     dom, console = _open_in_chromium(res.path)
     assert console == []
@@ -175,3 +176,71 @@ def test_the_console_check_does_see_errors(tmp_path):
     page.write_text("<html><body><script>nope();</script></body></html>")
     _, console = _open_in_chromium(page)
     assert any("ReferenceError" in ln for ln in console)
+
+
+# -- through `teamcost report --chart`: the stacks add up to the report's own total -----
+
+@pytest.fixture
+def demo_home(teamcost_home):
+    """The demo month in this home's ledger (no project: the report's local source)."""
+    from teamcost.ledger import Ledger
+
+    now = datetime.now(UTC)
+    data = generate_calls(now, scale=0.3)
+    with Ledger(teamcost_home / "ledger.db") as led:
+        led.record_many(data.calls)
+    return teamcost_home
+
+
+def _report(args):
+    import json
+
+    from typer.testing import CliRunner
+
+    from teamcost.cli import app
+    r = CliRunner().invoke(app, ["report", "--format", "json", *args])
+    assert r.exit_code == 0, r.output
+    return json.loads(r.stdout), r
+
+
+def test_report_png_chart_sums_to_the_report_total(demo_home, tmp_path):
+    from PIL import Image
+
+    from teamcost.config import load_config
+    from teamcost.reports.frames import load_calls
+    from teamcost.reports.chart import chart_by
+
+    doc, r = _report(["--since", "30d", "--chart", str(tmp_path / "r.png")])
+    assert "chart: " in r.stderr and "1200x600" in r.stderr
+    with Image.open(tmp_path / "r.png") as img:
+        assert img.size == (1200, 600)
+    # the figure the command drew, rebuilt from the same calls: its bars sum to the report
+    since = datetime.fromisoformat(doc["window"]["since"])
+    until = datetime.fromisoformat(doc["window"]["until"])
+    df, _ = load_calls(load_config(), since - timedelta(days=31), until + timedelta(seconds=1))
+    d = chart_data(df, since, until, by=chart_by(doc["by"]), now=until)
+    ax = build_figure(d).axes[0]
+    bars = [p.get_height() for c in ax.containers for p in c.patches
+            if (p.get_gid() or "").startswith("series:")]
+    assert d.total_nanos == doc["summary"]["cost_nanos"] > 0
+    assert sum(bars) == pytest.approx(doc["summary"]["cost_nanos"] / 1e9, rel=1e-12)
+    assert len(ax.containers) >= len(doc["breakdowns"]["member"])
+
+
+def test_report_html_chart_carries_the_report_total_exactly(demo_home, tmp_path):
+    doc, _ = _report(["--since", "30d", "--by", "model", "--chart", str(tmp_path / "r.html")])
+    page = (tmp_path / "r.html").read_text()
+    nanos = [int(n) for n in re.findall(r'<rect class="bar"[^>]*data-nanos="(\d+)"', page)]
+    assert sum(nanos) == doc["summary"]["cost_nanos"]
+    keys = set(re.findall(r'<rect class="bar"[^>]*data-key="([^"]+)"', page))
+    assert keys == {row["model"] for row in doc["breakdowns"]["model"]}
+
+
+def test_report_chart_refuses_other_file_types_before_any_work(demo_home, tmp_path):
+    from typer.testing import CliRunner
+
+    from teamcost.cli import app
+    r = CliRunner().invoke(app, ["report", "--since", "30d", "--chart", str(tmp_path / "c.svg")])
+    assert r.exit_code == 2
+    assert "--chart" in r.output and "c.svg" in r.output and ".png or .html" in r.output
+    assert not (tmp_path / "c.svg").exists()

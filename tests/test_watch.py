@@ -15,9 +15,10 @@ from typer.testing import CliRunner
 from teamcost.cli import app
 from teamcost.commands.output import usd
 from teamcost.commands.watch import parse_interval
-from teamcost.errors import InvalidValue
 from teamcost.models import CallRecord
-from teamcost.reports.live import BudgetLine, period_bounds, snapshot
+from teamcost.periods import period_bounds
+from teamcost.reports.frames import records_frame
+from teamcost.reports.live import BudgetLine, snapshot
 
 UTC = timezone.utc
 TEAMCOST = str(Path(sys.executable).with_name("teamcost"))
@@ -32,28 +33,6 @@ def call(i: int, ts: datetime, cost: int, member: str = "a", model: str = "m1",
 
 # -- pure maths ---------------------------------------------------------------------
 
-def test_period_bounds_by_hand():
-    now = datetime(2026, 11, 18, 15, 0, tzinfo=UTC)  # a Wednesday
-    assert period_bounds(now, "day") == (datetime(2026, 11, 18, tzinfo=UTC),
-                                         datetime(2026, 11, 19, tzinfo=UTC))
-    assert period_bounds(now, "week") == (datetime(2026, 11, 16, tzinfo=UTC),
-                                          datetime(2026, 11, 23, tzinfo=UTC))
-    assert period_bounds(now, "month") == (datetime(2026, 11, 1, tzinfo=UTC),
-                                           datetime(2026, 12, 1, tzinfo=UTC))
-    dec = datetime(2026, 12, 31, 23, 0, tzinfo=UTC)
-    assert period_bounds(dec, "month")[1] == datetime(2027, 1, 1, tzinfo=UTC)
-    # Berlin: 00:30 UTC on Nov 1 is already 01:30 local on Nov 1; the month starts at
-    # 23:00 UTC the evening before (CET = UTC+1)
-    start, end = period_bounds(datetime(2026, 11, 1, 0, 30, tzinfo=UTC), "month", "Europe/Berlin")
-    assert start == datetime(2026, 10, 31, 23, 0, tzinfo=UTC)
-    assert end == datetime(2026, 11, 30, 23, 0, tzinfo=UTC)
-    # the DST change day in Berlin (Oct 25 2026) lasts 25 hours
-    s, e = period_bounds(datetime(2026, 10, 25, 12, tzinfo=UTC), "day", "Europe/Berlin")
-    assert e - s == timedelta(hours=25)
-    with pytest.raises(InvalidValue, match="fortnight"):
-        period_bounds(now, "fortnight")
-
-
 def test_snapshot_numbers_by_hand():
     now = datetime(2026, 11, 11, 12, 0, tzinfo=UTC)  # 10.5 days into November
     calls = [
@@ -65,15 +44,17 @@ def test_snapshot_numbers_by_hand():
              priced=False),
         call(6, datetime(2026, 11, 11, 12, 1, tzinfo=UTC), 5_000_000_000),  # after now
     ]
-    s = snapshot(calls, now, team="t", budget=BudgetLine(21_000_000_000, "month"))
+    s = snapshot(records_frame(calls), now, team="t",
+                 budget=BudgetLine(21_000_000_000, "month"))
     assert s.period_start == datetime(2026, 11, 1, tzinfo=UTC)
     assert s.period_nanos == 6_250_000_000 and s.period_calls == 4
     assert s.today_nanos == 1_750_000_000 and s.today_calls == 2
     assert s.last_hour_nanos == 750_000_000
     assert s.unpriced_calls == 1
-    # 252 hours elapsed, 468 left: rate = 6.25/252 $/h; projection = 6.25 * 720/252
-    assert s.rate_nanos_per_hour == 6_250_000_000 // 252
-    assert s.projected_nanos == 6_250_000_000 + 6_250_000_000 * 468 // 252
+    # 252 hours elapsed, 468 left: rate = $6.25/252 h = 24,801,587.3 n$/h;
+    # projection = 6.25 + 6.25 * 468/252 = 6.25 * 720/252 = $17.857142857...
+    assert s.rate_nanos_per_hour == 24_801_587
+    assert s.projected_nanos == 17_857_142_857
     assert s.used_fraction == pytest.approx(6.25 / 21)
     assert [(x.key, x.cost_nanos, x.calls) for x in s.by_member] == [
         ("a", 3_000_000_000, 1), ("b", 2_500_000_000, 2), ("c", 750_000_000, 1)]
@@ -81,13 +62,13 @@ def test_snapshot_numbers_by_hand():
                                                             ("m2", 2_250_000_000)]
     assert [c.call_id for c in s.latest] == ["c5", "c4", "c3", "c2"]
     # a weekly budget changes the period
-    w = snapshot(calls, now, team="t", budget=BudgetLine(10**9, "week"))
+    w = snapshot(records_frame(calls), now, team="t", budget=BudgetLine(10**9, "week"))
     assert w.period_start == datetime(2026, 11, 9, tzinfo=UTC)
     assert w.period_nanos == 1_750_000_000
 
 
 def test_snapshot_of_nothing():
-    s = snapshot([], datetime(2026, 11, 11, tzinfo=UTC), team="t")
+    s = snapshot(records_frame([]), datetime(2026, 11, 11, tzinfo=UTC), team="t")
     assert (s.period_nanos, s.today_nanos, s.projected_nanos, s.by_member) == (0, 0, 0, [])
     assert s.limit_nanos is None and s.used_fraction is None
 

@@ -46,11 +46,15 @@ def report(
     fmt: ReportFormat = typer.Option(ReportFormat.table, "--format", help="table, json or csv."),
     source: Optional[Source] = typer.Option(None, "--source", help="team (cache + this machine) or local (this ledger). Default: team when a project is configured."),
     offline: bool = typer.Option(False, "--offline", help="Do not pull new calls first."),
+    chart: Optional[Path] = typer.Option(None, "--chart", help="Also draw daily spend (stacked by the first of --by member/model/agent/provider, with the budget line and projection) as FILE.png or FILE.html."),
 ) -> None:
     """Team spend over a window: totals, by member and model, trend by day, rate, projection."""
     from teamcost.reports.frames import Filters
     from teamcost.reports.report import build_report, parse_by
 
+    if chart is not None:  # a bad file name fails before any work
+        from teamcost.reports.chart import chart_kind
+        chart_kind(chart)
     config = load_config()
     zone = tz or config.timezone
     now = datetime.now(timezone.utc)
@@ -67,6 +71,11 @@ def report(
         sys.stdout.write(to_csv(doc, dims))
     else:
         render_table(doc)
+    if chart is not None:
+        from teamcost.reports.chart import report_chart
+        drawn = report_chart(config, doc, chart, dims, now=now)
+        err_console.print(f"chart: {drawn.path} ({drawn.kind}, {drawn.width}x{drawn.height}, "
+                          f"{drawn.series} series over {drawn.days} days)")
 
 
 def _pct(x: float | None) -> str:

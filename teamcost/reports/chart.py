@@ -2,7 +2,8 @@
 
 Daily spend stacked by member (or model), with the budget's daily allowance as a line
 and, when the window reaches today, the projection of the budget period at its current
-rate. ``chart_data`` is pure (calls in, integer nano-dollars per day out); the PNG is
+rate. ``chart_data`` is pure (a calls frame in, integer nano-dollars per day out) and
+uses the report's own aggregations; the PNG is
 drawn by matplotlib's Agg backend, the HTML is one self-contained file (inline SVG and a
 few lines of inline JavaScript for hover highlighting; nothing fetched from anywhere).
 """
@@ -14,14 +15,18 @@ import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 from zoneinfo import ZoneInfo
 
 import pandas as pd
 
 from teamcost.errors import InvalidValue, TeamcostError
-from teamcost.models import CallRecord
-from teamcost.reports.live import BudgetLine, period_bounds, snapshot
+from teamcost.periods import period_bounds
+from teamcost.reports import aggregate as agg
+from teamcost.reports.live import BudgetLine
+
+if TYPE_CHECKING:
+    from teamcost.config import Config
 
 CHART_BY = ("member", "model", "agent", "provider")
 PNG_SIZE_IN = (12.0, 6.0)
@@ -90,53 +95,56 @@ def chart_kind(path: Path | str) -> str:
     raise InvalidValue("--chart", str(path), "a file name ending in .png or .html")
 
 
-def chart_data(calls: Sequence[CallRecord], since: datetime, until: datetime, *,
-               by: str = "member", tz: str = "UTC", budget: BudgetLine | None = None,
-               now: datetime | None = None, top: int = 8, title: str | None = None,
-               period_calls: Sequence[CallRecord] | None = None) -> ChartData:
-    """Daily spend per ``by`` key for calls with since <= ts < until (days in ``tz``).
+def chart_data(df: pd.DataFrame, since: datetime, until: datetime, *, by: str = "member",
+               tz: str = "UTC", budget: BudgetLine | None = None,
+               now: datetime | None = None, top: int = 8,
+               title: str | None = None) -> ChartData:
+    """Daily spend per ``by`` key for the calls frame's rows with since <= ts < until.
 
-    Keys beyond the ``top`` most expensive are summed into "other", so the stack sums
-    to the window's exact total. ``period_calls`` (default: ``calls``) feed the budget
-    period's projection when the window reaches ``now``.
+    ``df`` has the columns of ``teamcost.reports.frames``; the days and sums are the
+    report's own (``aggregate.trend``, ``aggregate.breakdown``), so the stacks add up to
+    the report's total. Keys beyond the ``top`` most expensive are summed into "other".
+    When the window reaches ``now``, the projection is the report's: the budget period's
+    spend so far plus the window's rate until the period ends (``df`` must then reach
+    back to ``aggregate.earliest_needed``).
     """
     if by not in CHART_BY:
         raise InvalidValue("--by", by, f"one of {', '.join(CHART_BY)} for a chart")
-    zone = ZoneInfo(tz)
     now = now or datetime.now(timezone.utc)
-    window = [c for c in calls if since <= c.ts < until]
-    first, last = since.astimezone(zone).date(), (until - timedelta(microseconds=1)).astimezone(zone).date()
-    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
-    df = pd.DataFrame({"day": [c.ts.astimezone(zone).date() for c in window],
-                       "key": [str(getattr(c, by) or "(none)") for c in window],
-                       "cost_nanos": pd.array([c.cost_nanos for c in window], dtype="int64")})
-    series: dict[str, list[int]] = {}
-    if not df.empty:
-        totals = df.groupby("key")["cost_nanos"].sum().sort_values(ascending=False, kind="stable")
-        keep = list(totals.index[:top]) if len(totals) > top + 1 else list(totals.index)
-        df["key"] = df["key"].where(df["key"].isin(keep), OTHER)
-        pivot = df.pivot_table(index="day", columns="key", values="cost_nanos", aggfunc="sum",
-                               fill_value=0).reindex(days, fill_value=0)
-        order = [k for k in keep if k in pivot.columns] + ([OTHER] if OTHER in pivot.columns
-                                                           else [])
-        series = {k: [int(v) for v in pivot[k].tolist()] for k in order}
-    data = ChartData(by=by, days=days, series=series,
-                     total_nanos=sum(c.cost_nanos for c in window), calls=len(window), tz=tz,
-                     title=title or f"Daily spend by {by}, {first} to {last} ({tz})",
+    win = df[(df["ts"] >= pd.Timestamp(since)) & (df["ts"] < pd.Timestamp(until))]
+    col = agg.BREAKDOWNS[by]
+    keys = win[col].astype(object).where(win[col].notna(), "(none)").astype(str)
+    order = [r[by] for r in agg.breakdown(win, by)]
+    keep = order[:top] if len(order) > top + 1 else order
+
+    def per_day(part: pd.DataFrame) -> list[int]:
+        return [d["cost_nanos"] for d in agg.trend(part, since, until, tz, "day")]
+
+    days = [date.fromisoformat(d["day"]) for d in agg.trend(win, since, until, tz, "day")]
+    series = {k: per_day(win[keys == k]) for k in keep}
+    rest = win[~keys.isin(keep)]
+    if len(rest):
+        series[OTHER] = per_day(rest)
+    total = int(win["cost_nanos"].sum())
+    first, last = (days[0], days[-1]) if days else (since.date(), until.date())
+    data = ChartData(by=by, days=days, series=series, total_nanos=total, calls=len(win),
+                     tz=tz, title=title or f"Daily spend by {by}, {first} to {last} ({tz})",
                      budget=budget)
+    period = budget.period if budget else "month"
     if budget is not None:
-        p_start, p_end = period_bounds(now, budget.period, tz)
+        p_start, p_end = period_bounds(now, period, tz)
         period_days = max(1, round((p_end - p_start) / timedelta(days=1)))
-        data.daily_allowance_nanos = budget.limit_nanos // period_days
-    if since <= now <= until + timedelta(days=1):
-        # the window reaches today: project the budget period (a month without a budget)
-        snap = snapshot(period_calls if period_calls is not None else calls, now, team="",
-                        tz=tz, budget=budget)
+        data.daily_allowance_nanos = agg.exact_div(budget.limit_nanos, period_days)
+    if until >= now:
+        proj = agg.projections(df, total, since, until, now, tz)[period]
+        zone = ZoneInfo(tz)
         today = now.astimezone(zone).date()
-        end = (snap.period_end - timedelta(microseconds=1)).astimezone(zone).date()
-        data.projection_days = [today + timedelta(days=i) for i in range(1, (end - today).days + 1)]
-        data.projected_daily_nanos = snap.rate_nanos_per_hour * 24
-        data.projected_period_nanos = snap.projected_nanos
+        end = (datetime.fromisoformat(proj["end"]) - timedelta(microseconds=1)
+               ).astimezone(zone).date()
+        data.projection_days = [today + timedelta(days=i)
+                                for i in range(1, (end - today).days + 1)]
+        data.projected_daily_nanos = agg.spend_rate(total, since, until, now)["per_day_nanos"]
+        data.projected_period_nanos = proj["projected_nanos"]
         data.period_end = end
     return data
 
@@ -350,3 +358,51 @@ def render_html(data: ChartData) -> str:
     payload = json.dumps(data.to_dict()).replace("</", "<\\/")
     return _HTML.format(title=esc(data.title), facts=esc("; ".join(facts)), legend=legend,
                         w=SVG_W, h=SVG_H, body="\n".join(parts), json=payload)
+
+
+# -- from a report ----------------------------------------------------------------------
+
+def budget_line(budget: dict[str, Any] | None) -> BudgetLine | None:
+    """The report document's budget entry as a BudgetLine (None: no budget, or an error)."""
+    if not budget or "error" in budget:
+        return None
+    limit = budget.get("limit_nanos", budget.get("amount_nanos"))
+    if limit is None and isinstance(budget.get("budget"), dict):
+        return budget_line(budget["budget"])
+    if not isinstance(limit, int) or limit <= 0:
+        return None
+    return BudgetLine(limit, str(budget.get("period", "month")))
+
+
+def chart_by(by: Sequence[str]) -> str:
+    """What a report's chart stacks by: the first of its --by that a chart can stack."""
+    return next((b for b in by if b in CHART_BY), "member")
+
+
+def report_chart(config: "Config", doc: dict[str, Any], path: Path | str,
+                 by: Sequence[str] = ("member",), *, now: datetime | None = None) -> ChartResult:
+    """Draw the chart of a report document (``build_report``) into ``path``.
+
+    Reads the same calls the report read (same window, filters and source; no second
+    pull) and refuses to write a chart whose stacks would not add up to the report.
+    """
+    from teamcost.reports.frames import Filters, load_calls
+
+    chart_kind(path)
+    window = doc["window"]
+    since = datetime.fromisoformat(window["since"])
+    until = datetime.fromisoformat(window["until"])
+    tz = window["timezone"]
+    now = now or datetime.fromisoformat(doc["generated_at"])
+    start = min(since, agg.earliest_needed(since, now, tz)) if until >= now else since
+    f = doc.get("filters") or {}
+    df, _ = load_calls(config, start, max(until, now + timedelta(microseconds=1)),
+                       source=doc.get("source"),
+                       filters=Filters(f.get("member"), f.get("model"), f.get("agent")))
+    data = chart_data(df, since, until, by=chart_by(by), tz=tz, now=now,
+                      budget=budget_line(doc.get("budget")))
+    expected = doc["summary"]["cost_nanos"]
+    if data.total_nanos != expected:  # calls landed between the report and this read
+        raise TeamcostError(f"the chart's calls add up to {data.total_nanos} nano-dollars but "
+                            f"the report's to {expected}; run the report again")
+    return write_chart(path, data)
