@@ -65,26 +65,24 @@ def breakdown(df: pd.DataFrame, by: str) -> list[dict[str, Any]]:
     if by not in BREAKDOWNS:
         raise InvalidValue("--by", by, ", ".join(BY_CHOICES))
     col = BREAKDOWNS[by]
-    keys = df[col].astype(object).where(df[col].notna(), "(none)")
-    work = df.assign(_key=keys.astype(str), _unpriced=(~df["priced"]).astype("int64"),
-                     _failed=(~df["success"]).astype("int64"))
-    g = work.groupby("_key", sort=False, observed=True).agg(
-        cost_nanos=("cost_nanos", "sum"), calls=("cost_nanos", "size"),
-        input_tokens=("input_tokens", "sum"), output_tokens=("output_tokens", "sum"),
-        cache_read_tokens=("cache_read_tokens", "sum"),
-        cache_write_tokens=("cache_write_tokens", "sum"),
-        unpriced_calls=("_unpriced", "sum"), failed_calls=("_failed", "sum"))
+    key = df[col]
+    if not isinstance(key.dtype, pd.CategoricalDtype):
+        key = key.astype("category")
+    if key.isna().any():
+        key = key.cat.add_categories(["(none)"]).fillna("(none)")
+    # group the int64 columns by the categorical directly: no copy of the frame
+    g = df[["cost_nanos", *_TOKEN_COLS]].groupby(key, observed=True, sort=False).sum()
+    calls = key.groupby(key, observed=True, sort=False).size()
+    unpriced = (~df["priced"]).groupby(key, observed=True, sort=False).sum()
+    failed = (~df["success"]).groupby(key, observed=True, sort=False).sum()
     total = _i(df["cost_nanos"].sum())
     rows = []
-    for key, r in g.iterrows():
-        cost = int(r["cost_nanos"])
-        rows.append({by: str(key), "cost_nanos": cost, "cost_usd": cost / 1e9,
-                     "calls": int(r["calls"]), "input_tokens": int(r["input_tokens"]),
-                     "output_tokens": int(r["output_tokens"]),
-                     "cache_read_tokens": int(r["cache_read_tokens"]),
-                     "cache_write_tokens": int(r["cache_write_tokens"]),
-                     "unpriced_calls": int(r["unpriced_calls"]),
-                     "failed_calls": int(r["failed_calls"]),
+    for k, cost, inp, out, cr, cw in g.itertuples(name=None):
+        cost = int(cost)
+        rows.append({by: str(k), "cost_nanos": cost, "cost_usd": cost / 1e9,
+                     "calls": int(calls[k]), "input_tokens": int(inp), "output_tokens": int(out),
+                     "cache_read_tokens": int(cr), "cache_write_tokens": int(cw),
+                     "unpriced_calls": int(unpriced[k]), "failed_calls": int(failed[k]),
                      "share": (cost / total) if total else 0.0})
     rows.sort(key=lambda x: (-x["cost_nanos"], x[by]))
     return rows

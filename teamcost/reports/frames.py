@@ -89,7 +89,11 @@ def _query(conn: sqlite3.Connection, table: str, since: datetime, until: datetim
 
 def load_calls(config: "Config", since: datetime, until: datetime, *, source: str | None = None,
                filters: Filters = Filters()) -> tuple[pd.DataFrame, str]:
-    """The window's calls as a frame, and the source actually used."""
+    """The window's calls as a frame (in no particular order), and the source used.
+
+    From the team cache the ``call_id`` column is empty (None): aggregations never need
+    it and a million of them cost memory. Exports use ``load_records``.
+    """
     if source is None:
         source = "team" if config.has_firestore and config.cache_file.exists() else "local"
     if source not in SOURCES:
@@ -98,8 +102,10 @@ def load_calls(config: "Config", since: datetime, until: datetime, *, source: st
         from teamcost.reports import columnar
         from teamcost.sync.cache import TeamCache
         with TeamCache.for_config(config) as cache:
+            # call_id is not read: 750k Python strings cost ~100 MB and nothing sums them;
+            # local calls are deduplicated against the cache in SQL instead
             table = columnar.read(cache, config.team, since, until, filters.to_dict(),
-                                  columns=COLUMNS)
+                                  columns=[c for c in COLUMNS if c != "call_id"])
             frame = _arrow_frame(table)
             local: list[tuple] = []
             if config.ledger_file.exists():
@@ -115,7 +121,7 @@ def load_calls(config: "Config", since: datetime, until: datetime, *, source: st
             with Ledger.for_config(config) as ledger:
                 rows = _query(ledger.conn, "calls", since, until, filters, None)
         frame = _to_frame(rows)
-    return frame.sort_values(["ts", "call_id"], kind="stable", ignore_index=True), source
+    return frame, source
 
 
 def _known_ids(conn: sqlite3.Connection, ids: Sequence[str]) -> set[str]:
@@ -130,7 +136,10 @@ def _known_ids(conn: sqlite3.Connection, ids: Sequence[str]) -> set[str]:
 
 
 def _arrow_frame(table: "object") -> pd.DataFrame:
-    frame = table.to_pandas()  # type: ignore[attr-defined]
+    # self_destruct frees each Arrow column as it is converted: lower peak memory
+    frame = table.to_pandas(split_blocks=True, self_destruct=True)  # type: ignore[attr-defined]
+    if "call_id" not in frame:
+        frame["call_id"] = None
     frame["ts"] = frame["ts"].astype("datetime64[us, UTC]")
     for name in LABEL_COLUMNS:
         if not isinstance(frame[name].dtype, pd.CategoricalDtype):

@@ -84,8 +84,11 @@ def build_report(config: "Config", window: Window, *, by: Sequence[str] = DEFAUL
     start = agg.earliest_needed(window.since, now, tz) if live else window.since
     context, used = load_calls(config, start, max(window.until, now) if live else window.until,
                                source="team" if use_team else "local", filters=filters)
-    df = context[(context["ts"] >= pd.Timestamp(window.since))
-                 & (context["ts"] < pd.Timestamp(window.until))]
+    if start == window.since and (not live or window.until >= now):
+        df = context  # the context is exactly the window: no copy
+    else:
+        df = context[(context["ts"] >= pd.Timestamp(window.since))
+                     & (context["ts"] < pd.Timestamp(window.until))]
     return report_document(df, context if live else None, window, by=by, tz=tz, now=now,
                            team=config.team, source=used, filters=filters,
                            warnings=warnings, budget=_budget(config) if budget else None)
