@@ -8,12 +8,14 @@ import sqlite3
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from teamcost.cli import app
+from teamcost.commands.demo import render_step
 from teamcost.demo.generate import MEMBERS, all_models
 from teamcost.demo.run import run_demo
 
@@ -33,7 +35,7 @@ def _ledger_totals(paths) -> tuple[int, int]:
 @pytest.mark.emulator
 def test_demo_pushes_every_machine_and_pulls_the_whole_team(firestore_emulator, tmp_path):
     result = run_demo(tmp_path / "demo", emulator_host=firestore_emulator.host,
-                      project=firestore_emulator.project)
+                      project=firestore_emulator.project, render=render_step)
     assert result.mode == "firestore" and not result.emulator_started
     n, nanos = _ledger_totals(result.ledgers.values())
     assert (result.calls, result.total_nanos) == (n, nanos)
@@ -52,6 +54,28 @@ def test_demo_pushes_every_machine_and_pulls_the_whole_team(firestore_emulator, 
     cfg = (result.home / "config.toml").read_text()
     assert firestore_emulator.project in cfg and "demo-team" in cfg
     assert result.seconds < 120
+    # the 7-day report shows every member and model, and the files are where it says
+    doc = json.loads((result.directory / "report-7d.json").read_text())
+    assert {r["member"] for r in doc["breakdowns"]["member"]} == {m.name for m in MEMBERS}
+    assert {r["model"] for r in doc["breakdowns"]["model"]} == {m.model for m in all_models()}
+    text = (result.directory / "report-7d.txt").read_text()
+    assert all(m.name in text for m in MEMBERS) and all(m.model in text for m in all_models())
+    for what in ("export (csv)", "export (jsonl)", "export (summary)", "chart (png)",
+                 "chart (html)"):
+        assert result.files[what].is_file() and result.files[what].stat().st_size > 0, what
+    # last week's export holds exactly last week's calls of the ledgers (a second count)
+    summary = json.loads(result.files["export (summary)"].read_text())
+    since = datetime.fromisoformat(summary["window"]["since"])
+    until = datetime.fromisoformat(summary["window"]["until"])
+    lo, hi = int(since.timestamp() * 1e6), int(until.timestamp() * 1e6)
+    n_week = nanos_week = 0
+    for p in result.ledgers.values():
+        with sqlite3.connect(p) as conn:
+            a, b = conn.execute("SELECT count(*), coalesce(sum(cost_nanos), 0) FROM calls "
+                                "WHERE ts >= ? AND ts < ?", (lo, hi)).fetchone()
+        n_week, nanos_week = n_week + a, nanos_week + b
+    assert (summary["summary"]["calls"], summary["summary"]["cost_nanos"]) == (n_week, nanos_week)
+    assert len(result.files["export (jsonl)"].read_text().splitlines()) == n_week
     # running it again replaces the demo instead of doubling it
     again = run_demo(tmp_path / "demo", emulator_host=firestore_emulator.host,
                      project=firestore_emulator.project)
@@ -71,6 +95,9 @@ def test_demo_without_an_emulator_says_how_to_get_one(tmp_path, monkeypatch):
     n, nanos = _ledger_totals([Path(doc["home"]) / "ledger.db"])
     assert (n, nanos) == (doc["calls"], doc["total_nanos"])
     assert "project" not in (Path(doc["home"]) / "config.toml").read_text()
+    assert doc["files"]["export (summary)"] and doc["files"]["chart (html)"]
+    report = json.loads(Path(doc["files"]["report (json)"]).read_text())
+    assert report["source"] == "local" and report["summary"]["members"] == len(MEMBERS)
 
 
 def test_demo_refuses_an_emulator_host_that_does_not_answer(tmp_path, monkeypatch):
@@ -94,5 +121,9 @@ def test_teamcost_demo_command_under_three_minutes(firestore_emulator, tmp_path)
     out = proc.stdout
     assert f"export TEAMCOST_HOME={tmp_path / 'demo' / 'home'}" in out
     for m in MEMBERS:
+        assert m.name in out                      # the report printed shows every member
         for machine in m.machines:
             assert f"{machine}.db" in out
+    for model in all_models():
+        assert model.model in out
+    assert "teamcost-" in out and "-summary.json" in out and "spend-30d.png" in out

@@ -45,6 +45,16 @@ def test_every_member_machine_agent_and_model_present(data):
         assert {c.member for c in cs} == {data.machine_member[machine]}
 
 
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_every_member_and_model_in_the_last_seven_days_even_when_tiny(seed):
+    now = datetime(2026, 11, 2, 0, 30, tzinfo=timezone.utc)   # a Monday just after midnight
+    d = generate_calls(now, seed=seed, scale=0.02)
+    recent = [c for c in d.calls if c.ts >= now - timedelta(days=6)]
+    assert {c.member for c in recent} == {m.name for m in MEMBERS}
+    assert {c.model for c in recent} == {m.model for m in all_models()}
+    assert all(c.ts <= now for c in d.calls)
+
+
 def test_window_is_thirty_days_ending_now(data):
     calls = data.calls
     assert calls[-1].ts <= NOW

@@ -40,15 +40,25 @@ def demo(
 
     result = run_demo(directory, seed=seed, local_only=local, say=say,
                       emulator_host=os.environ.get("FIRESTORE_EMULATOR_HOST") or None,
-                      keep_emulator=_serve if serve else None, render=_render_step)
+                      keep_emulator=_serve if serve else None, render=render_step)
     if not (serve and result.emulator_started):  # --serve printed it while serving
         emit(result, fmt, _render)
 
 
-def _render_step(step: str, obj: Any) -> str:
-    """The text the CLI command for ``step`` prints, captured for the demo folder."""
-    from teamcost.demo import renderers
-    return renderers.render(step, obj)
+def render_step(step: str, obj: Any) -> str:
+    """The text the CLI command for ``step`` prints (same renderer), captured for the folder."""
+    from teamcost.commands.report import render_table
+
+    renderers = {"report": render_table}
+    # wide enough that member emails and model names are never cut in the saved copy
+    width = console.width
+    console.width = max(width, 120)
+    try:
+        with console.capture() as cap:
+            renderers[step](obj)
+    finally:
+        console.width = width
+    return cap.get()
 
 
 def _serve(result: DemoResult) -> None:
@@ -71,7 +81,7 @@ def _serve(result: DemoResult) -> None:
 def _render(result: DemoResult) -> None:
     for step, out in result.outputs.items():
         console.rule(step)
-        console.print(out, markup=False)
+        console.print(out, markup=False, end="")
     console.rule("teamcost demo")
     mode = ("Firestore emulator at " + str(result.emulator_host) if result.mode == "firestore"
             else "local ledger only")
@@ -83,12 +93,12 @@ def _render(result: DemoResult) -> None:
                       markup=False)
     console.print(f"  {result.seconds:6.1f}s  total", markup=False)
     console.print("\nWhere everything is:")
-    console.print(f"  folder         {result.directory}", markup=False)
-    console.print(f"  TEAMCOST_HOME  {result.home}", markup=False)
+    console.print(f"  folder          {result.directory}", markup=False)
+    console.print(f"  TEAMCOST_HOME   {result.home}", markup=False)
     for name, path in result.ledgers.items():
-        console.print(f"  ledger         {path}  ({name})", markup=False)
+        console.print(f"  ledger          {path}  ({name})", markup=False)
     for what, path in result.files.items():
-        console.print(f"  {what:<14} {path}", markup=False)
+        console.print(f"  {what:<15} {path}", markup=False)
     if result.budget_status:
         console.print(f"\nBudget: {result.budget_status} (budget check exit code "
                       f"{result.budget_exit_code})", markup=False)

@@ -224,20 +224,32 @@ def generate_calls(now: datetime | None = None, *, seed: int = DEFAULT_SEED,
                 g.emit(machine, m.name, t, f"loop-{day:%m%d}", agent, choice, "TASK-LOOP",
                        i == 0, scale=1.3)
                 t += timedelta(seconds=rng.randint(25, 70))
-    # make sure every model appears at least once, whatever the scale: the demo's report
-    # is meant to show the whole mix
-    used = {(c.provider, c.model) for cs in g.calls.values() for c in cs}
-    for choice in models:
-        if (choice.provider, choice.model) not in used:
-            m = members[models.index(choice) % len(members)]
-            ts = today - timedelta(days=1) + timedelta(hours=10, minutes=models.index(choice))
+    # make sure every member and every model appears in the last 7 days whatever the
+    # seed and scale: the demo's `report --since 7d` is meant to show the whole team
+    week_ago = now - timedelta(days=6)
+    recent = [c for cs in g.calls.values() for c in cs if c.ts >= week_ago]
+    seen_models = {(c.provider, c.model) for c in recent}
+    seen_members = {c.member for c in recent}
+    ts = min(now, today - timedelta(days=1) + timedelta(hours=10))
+    for i, choice in enumerate(models):
+        if (choice.provider, choice.model) not in seen_models:
+            m = members[i % len(members)]
             agent = next(a for a, c in STACKS[choice.provider].items() if c == choice)
-            g.emit(m.machines[0], m.name, ts, f"{m.name.split('@')[0]}-extra", agent, choice,
-                   "TASK-100", True)
+            g.emit(m.machines[0], m.name, ts + timedelta(minutes=i), f"{_short(m)}-extra",
+                   agent, choice, "TASK-100", True)
+            seen_members.add(m.name)
+    for i, m in enumerate(members):
+        if m.name not in seen_members:
+            g.emit(m.machines[0], m.name, ts + timedelta(minutes=30 + i), f"{_short(m)}-extra",
+                   "coder", STACKS[m.provider]["coder"], "TASK-100", True)
     for cs in g.calls.values():
         cs.sort(key=lambda c: (c.ts, c.call_id))
     machine_member = {mc: m.name for m in members for mc in m.machines}
     return DemoData(g.calls, machine_member, spike, window[0], now, seed)
+
+
+def _short(m: Member) -> str:
+    return m.name.split("@")[0]
 
 
 def _session(g: _Gen, machine: str, member: str, start: datetime, session: str, task: str,

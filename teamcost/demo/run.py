@@ -244,6 +244,53 @@ def _sync_steps(result: DemoResult, config: Config, ledgers: dict[str, Path], sa
 
 def _report_steps(result: DemoResult, config: Config, now: datetime, say: Say,
                   render: Callable[[str, Any], str] | None) -> None:
-    # TODO(reports/budget issues): report --since 7d, budget set/check and the weekly
-    # export are filled in here as teamcost.reports and teamcost.budget land.
-    result.notes.append("TODO: report, budget and export steps wait for their libraries")
+    """report --since 7d, budget check, last week's export and the 30-day charts."""
+    import json
+
+    from teamcost.periods import parse_week, parse_window
+    from teamcost.reports.chart import report_chart
+    from teamcost.reports.export import export_period
+    from teamcost.reports.report import build_report
+
+    d = result.directory
+    tz = config.timezone
+    with _Timer(result, "report --since 7d", say) as t:
+        doc = build_report(config, parse_window("7d", None, now, tz), now=now, refresh=False)
+        path = d / "report-7d.json"
+        path.write_text(json.dumps(doc, indent=2) + "\n")
+        result.files["report (json)"] = path
+        if render is not None:
+            text = render("report", doc)
+            (d / "report-7d.txt").write_text(text)
+            result.files["report (text)"] = d / "report-7d.txt"
+            result.outputs["teamcost report --since 7d"] = text
+        s = doc["summary"]
+        t.detail = (f"{s['calls']} calls, {s['members']} members, {s['models']} models, "
+                    f"${s['cost_nanos'] / 1e9:,.2f}")
+    _budget_steps(result, config, now, say, render)
+    with _Timer(result, "export --week last", say) as t:
+        ex = export_period(config, parse_week("last", now, tz), d / "exports", fmt="both",
+                           now=now, refresh=False)
+        for f in ex.files:
+            what = "summary" if f.endswith("-summary.json") else Path(f).suffix.lstrip(".")
+            result.files[f"export ({what})"] = Path(f)
+        t.detail = f"{ex.label}: {ex.calls} calls, ${ex.cost_nanos / 1e9:,.2f}"
+    with _Timer(result, "report --since 30d --chart", say) as t:
+        doc30 = build_report(config, parse_window("30d", None, now, tz), now=now,
+                             refresh=False)
+        for name in ("spend-30d.png", "spend-30d.html"):
+            try:
+                drawn = report_chart(config, doc30, d / name, ("member",), now=now)
+            except TeamcostError as exc:  # e.g. no matplotlib: the HTML still comes
+                result.notes.append(f"chart {name} not drawn: {exc}")
+                continue
+            result.files[f"chart ({drawn.kind})"] = drawn.path
+        t.detail = "daily spend by member, budget line and projection"
+
+
+def _budget_steps(result: DemoResult, config: Config, now: datetime, say: Say,
+                  render: Callable[[str, Any], str] | None) -> None:
+    # TODO(budget issue): set a pooled budget and run budget check once teamcost.budget lands
+    if result.mode != "firestore":
+        return
+    result.notes.append("TODO: the budget step waits for teamcost.budget")
