@@ -11,29 +11,17 @@ from pathlib import Path
 import jsonschema
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
-from teamcost.cli import app
 from teamcost.config import load_config
 from teamcost.ledger import Ledger
 from teamcost.models import CallRecord, record_from_json
 from teamcost.periods import parse_week
 from teamcost.sync.cache import TeamCache
 
+from tests.cli_support import one_error_line, run
+
 SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "teamcost" / "reports"
                      / "report.schema.json").read_text())
-runner = CliRunner()
-
-
-def run(*args: str):
-    return runner.invoke(app, list(args))
-
-
-def one_error_line(result) -> str:
-    lines = [l for l in result.stderr.splitlines() if l.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("teamcost: error: ")
-    return lines[0]
 
 
 def calls_around_now(n: int, member: str = "tester@example.com", team: str = "default",

@@ -7,26 +7,13 @@ import socket
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from teamcost.cli import app
 from teamcost.ledger import Ledger
 from teamcost.sync.mapping import COLLECTION, record_to_doc
 
+from tests.cli_support import one_error_line, run
 from tests.sync_support import make_calls, server_totals
 
-runner = CliRunner()
-
-
-def run(*args: str):
-    return runner.invoke(app, list(args))
-
-
-def one_error_line(result) -> str:
-    lines = [l for l in result.stderr.splitlines() if l.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("teamcost: error: ")
-    return lines[0]
 
 
 def test_sync_without_a_project_says_how_to_configure_one() -> None:
