@@ -82,3 +82,22 @@ class BudgetExceeded(TeamcostError):
             f"+ ${estimate_nanos / 1e9:,.2f} estimated of ${limit_nanos / 1e9:,.2f} "
             f"this {period}"
         )
+
+
+class BudgetUnavailable(BudgetExceeded):
+    """The guard could not learn the team's spend and is configured to fail closed.
+
+    A subclass of BudgetExceeded so ``except BudgetExceeded`` covers every "do not make
+    this call" answer.
+    """
+
+    exit_code = 4
+
+    def __init__(self, team: str, reason: str) -> None:
+        self.team = team
+        self.reason = reason
+        self.spent_nanos = self.limit_nanos = self.estimate_nanos = 0
+        self.period = ""
+        TeamcostError.__init__(
+            self, f"team {team} budget cannot be checked ({reason}) and the guard fails "
+            "closed ([budget] fail_closed = true): the call was not made")

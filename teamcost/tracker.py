@@ -47,6 +47,7 @@ class Tracker:
         self._ledger = ledger
         self._ledger_lock = threading.Lock()
         self.pricer = Pricer(self.config.price_overrides)
+        self._guard: Any = None   # teamcost.budget.guard.BudgetGuard, made on first guard()
 
     @property
     def ledger(self) -> Ledger:
@@ -137,12 +138,32 @@ class Tracker:
         content it raises DuplicateCallError. Nothing is written when validation fails.
         """
         rec = self.build(model, input_tokens, output_tokens, **kwargs)
-        self.ledger.record(rec)
+        self.record_call(rec)
         return rec
 
     def record_call(self, rec: CallRecord) -> bool:
         """Append an already-built record (importers); False if it was already there."""
-        return self.ledger.record(rec)
+        new = self.ledger.record(rec)
+        if new and self._guard is not None:
+            self._guard.note(rec.cost_nanos)
+        return new
+
+    # -- budget guard --
+
+    def guard(self, estimated_usd: Any = None, *, estimated_nanos: int | None = None) -> None:
+        """Raise BudgetExceeded before a call that would exhaust a hard-stop team budget.
+
+        Answers from a snapshot of the team's spend kept fresh every ``guard_ttl_s``
+        (see teamcost.budget.guard for the overshoot bound). No project: always allowed.
+        """
+        if not self.config.project:
+            return
+        from teamcost.budget.guard import BudgetGuard, estimate_to_nanos
+        if self._guard is None:
+            with self._ledger_lock:
+                if self._guard is None:
+                    self._guard = BudgetGuard(self.config)
+        self._guard.check(estimate_to_nanos(estimated_usd, estimated_nanos))
 
     def close(self) -> None:
         if self._ledger is not None:

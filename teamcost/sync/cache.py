@@ -100,6 +100,17 @@ class TeamCache:
     def set_state(self, key: str, value: str) -> None:
         self.upsert((), {key: value})
 
+    def delete_state(self, key: str) -> None:
+        with self._lock:
+            self.conn.execute("DELETE FROM sync_state WHERE key = ?", (key,))
+
+    def states(self, prefix: str) -> dict[str, str]:
+        """Every state entry whose key starts with ``prefix`` (e.g. pending alerts)."""
+        with self._lock:
+            rows = self.conn.execute("SELECT key, value FROM sync_state WHERE key >= ? AND "
+                                     "key < ? ORDER BY key", (prefix, prefix + "\uffff")).fetchall()
+        return {k: v for k, v in rows}
+
     # -- reading --
 
     def get_state(self, key: str, default: str | None = None) -> str | None:

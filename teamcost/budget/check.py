@@ -1,0 +1,109 @@
+"""What the `teamcost budget` commands and reports call: set, show, check."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from teamcost.budget import alerts as alerts_mod
+from teamcost.budget.model import (Budget, BudgetStatus, parse_thresholds, period_of,
+                                   usd_to_nanos)
+from teamcost.budget.spend import team_spend
+from teamcost.budget.store import CHECK_BACKOFF, get_budget, set_budget
+from teamcost.errors import BudgetError, ConfigError
+from teamcost.ledger import Ledger
+from teamcost.sync.retry import Backoff
+
+if TYPE_CHECKING:
+    from teamcost.config import Config
+
+
+def _client(config: "Config", client: Any) -> Any:
+    if not config.project:
+        raise ConfigError("budgets live in Firestore and no project is configured: run "
+                          "`teamcost init --project ID` (or set TEAMCOST_PROJECT)")
+    if client is not None:
+        return client
+    from teamcost.sync.service import client_for
+    return client_for(config)
+
+
+def _no_budget(team: str) -> BudgetError:
+    return BudgetError(f"team {team} has no budget: set one with "
+                       "`teamcost budget set --amount 500 --period month`")
+
+
+def set_team_budget(config: "Config", amount: Any, period: str = "month",
+                    warn: str | None = None, hard_stop: bool = False,
+                    tz: str | None = None, client: Any = None) -> Budget:
+    """Validate everything first, then write ``teamcost_budgets/{team}`` (admins only)."""
+    budget = Budget(team=config.team, amount_nanos=usd_to_nanos("--amount", amount),
+                    period=period, timezone=tz or config.timezone,
+                    thresholds=parse_thresholds(warn), hard_stop=hard_stop,
+                    updated_by=config.member)
+    return set_budget(_client(config, client), budget)
+
+
+def show_budget(config: "Config", client: Any = None) -> Budget:
+    budget = get_budget(_client(config, client), config.team)
+    if budget is None:
+        raise _no_budget(config.team)
+    return budget
+
+
+def status_for(config: "Config", client: Any, budget: Budget, *, estimate_nanos: int = 0,
+               now: datetime | None = None, ledger: Ledger | None = None,
+               backoff: Backoff = CHECK_BACKOFF) -> BudgetStatus:
+    """The budget's status now: server aggregation + unpushed local calls (+ estimate)."""
+    now = now or datetime.now(timezone.utc)
+    start, end, key = period_of(budget, now)
+    own = ledger is None
+    if own:
+        ledger = Ledger.for_config(config) if config.ledger_file.exists() else None
+    try:
+        spend = team_spend(client, ledger, budget.team, start, end, backoff)
+    finally:
+        if own and ledger is not None:
+            ledger.close()
+    return BudgetStatus(budget, now, start, end, key, spend.pushed_nanos, spend.pushed_calls,
+                        spend.unpushed_nanos, spend.unpushed_calls, estimate_nanos)
+
+
+def send_alerts(config: "Config", client: Any, status: BudgetStatus,
+                post: alerts_mod.Post = alerts_mod.post_json) -> BudgetStatus:
+    """Claim and deliver crossed thresholds; the status with the alerts this call sent."""
+    from teamcost.sync.cache import TeamCache
+    try:
+        cache = TeamCache.for_config(config)
+    except Exception:  # a broken cache must not stop the check; alerts just are not retried
+        cache = None
+    try:
+        sent = alerts_mod.notify(config, client, status, cache, CHECK_BACKOFF, post)
+    finally:
+        if cache is not None:
+            cache.close()
+    status.alerts.extend(sent)
+    return status
+
+
+def check(config: "Config", estimate: Any = None, client: Any = None,
+          now: datetime | None = None, alerts: bool = True) -> BudgetStatus:
+    """`teamcost budget check`: the status (exit code in ``.exit_code``) and alerts sent."""
+    estimate_nanos = usd_to_nanos("--estimate", estimate, allow_zero=True) if estimate else 0
+    client = _client(config, client)
+    budget = get_budget(client, config.team)
+    if budget is None:
+        raise _no_budget(config.team)
+    status = status_for(config, client, budget, estimate_nanos=estimate_nanos, now=now)
+    return send_alerts(config, client, status) if alerts else status
+
+
+def budget_status(config: "Config", client: Any = None,
+                  now: datetime | None = None) -> BudgetStatus | None:
+    """For reports and watch: the status, or None when there is no project or no budget."""
+    if not config.project:
+        return None
+    client = _client(config, client)
+    budget = get_budget(client, config.team)
+    return None if budget is None else status_for(config, client, budget, now=now)
+

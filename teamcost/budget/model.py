@@ -1,0 +1,229 @@
+"""The budget document and the pure maths of a budget check (no I/O).
+
+A budget is ``amount_nanos`` per calendar ``period`` (day, ISO week starting Monday, or
+month) in ``timezone``. Spent = pushed spend (Firestore aggregation) + this machine's
+unpushed spend, both in integer nano-dollars; the check adds the caller's estimate.
+
+One rule decides "exhausted" everywhere (check, guard, alerts): spent + estimate >= amount.
+A call that would land exactly on the limit is refused, because after it nothing is left.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, Mapping
+
+from teamcost.errors import BudgetError, InvalidValue
+from teamcost.periods import PERIODS, period_bounds, period_key, zone
+
+DEFAULT_THRESHOLDS = (0.8, 0.9)
+NANOS = 10**9
+MAX_AMOUNT_NANOS = 10**9 * 10**9      # a billion dollars: beyond this it is a typo
+
+EXIT_OK, EXIT_WARN, EXIT_EXHAUSTED = 0, 3, 4
+LEVELS = {EXIT_OK: "OK", EXIT_WARN: "WARN", EXIT_EXHAUSTED: "EXHAUSTED"}
+
+
+def usd_to_nanos(field_name: str, value: Any, *, allow_zero: bool = False) -> int:
+    """Dollars (str/int/float/Decimal) to integer nano-dollars, exactly; round half-even.
+
+    Goes through Decimal(str(value)) so "0.1" is 100,000,000 nanos, not a binary float's
+    neighbour.
+    """
+    accepted = ("a dollar amount such as 500 or 12.50" if not allow_zero
+                else "a non-negative dollar amount such as 0.25")
+    if isinstance(value, bool):
+        raise InvalidValue(field_name, value, accepted)
+    try:
+        d = Decimal(str(value).strip().lstrip("$").replace(",", ""))
+    except (InvalidOperation, ValueError):
+        raise InvalidValue(field_name, value, accepted) from None
+    if not d.is_finite() or d < 0 or (d == 0 and not allow_zero):
+        raise InvalidValue(field_name, value, accepted)
+    nanos = int((d * NANOS).to_integral_value())  # default context rounding: half-even
+    if nanos > MAX_AMOUNT_NANOS:
+        raise InvalidValue(field_name, value, "at most $1,000,000,000")
+    return nanos
+
+
+def parse_thresholds(value: str | None) -> tuple[float, ...]:
+    """"0.8,0.9" -> (0.8, 0.9); each strictly between 0 and 1, listed once."""
+    if value is None:
+        return DEFAULT_THRESHOLDS
+    accepted = "comma-separated fractions between 0 and 1, such as 0.8,0.9 (or 80%,90%)"
+    out: list[float] = []
+    for part in str(value).split(","):
+        p = part.strip()
+        try:
+            t = float(p[:-1]) / 100 if p.endswith("%") else float(p)
+        except ValueError:
+            raise InvalidValue("--warn", value, accepted) from None
+        if not 0 < t < 1:
+            raise InvalidValue("--warn", value, accepted)
+        out.append(round(t, 6))
+    if not out or len(set(out)) != len(out):
+        raise InvalidValue("--warn", value, accepted)
+    return tuple(sorted(out))
+
+
+def threshold_name(t: float) -> str:
+    """0.8 -> "80", 0.925 -> "92.5": the alert id's threshold part."""
+    return f"{t * 100:.4f}".rstrip("0").rstrip(".")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """``teamcost_budgets/{team}``."""
+
+    team: str
+    amount_nanos: int
+    period: str = "month"
+    timezone: str = "UTC"
+    thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS
+    hard_stop: bool = False
+    updated_by: str | None = None
+    updated_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if (not isinstance(self.amount_nanos, int) or isinstance(self.amount_nanos, bool)
+                or not 0 < self.amount_nanos <= MAX_AMOUNT_NANOS):
+            raise InvalidValue("amount", self.amount_nanos, "a positive amount of nano-dollars")
+        if self.period not in PERIODS:
+            raise InvalidValue("period", self.period, "day, week or month")
+        zone(self.timezone)
+        if any(not 0 < t < 1 for t in self.thresholds) or list(self.thresholds) != sorted(
+                set(self.thresholds)):
+            raise InvalidValue("thresholds", self.thresholds,
+                               "increasing fractions between 0 and 1")
+
+    def to_doc(self) -> dict[str, Any]:
+        return {"team": self.team, "amount_nanos": self.amount_nanos, "period": self.period,
+                "timezone": self.timezone, "thresholds": list(self.thresholds),
+                "hard_stop": self.hard_stop, "updated_by": self.updated_by}
+
+    @classmethod
+    def from_doc(cls, team: str, doc: Mapping[str, Any]) -> "Budget":
+        try:
+            return cls(team=team, amount_nanos=doc["amount_nanos"],
+                       period=doc.get("period", "month"),
+                       timezone=doc.get("timezone", "UTC"),
+                       thresholds=tuple(float(t) for t in doc.get("thresholds",
+                                                                  DEFAULT_THRESHOLDS)),
+                       hard_stop=bool(doc.get("hard_stop", False)),
+                       updated_by=doc.get("updated_by"), updated_at=doc.get("updated_at"))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BudgetError(f"the budget document teamcost_budgets/{team} is malformed "
+                              f"({exc}); set it again with `teamcost budget set`") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self.to_doc()
+        d["amount_usd"] = self.amount_nanos / NANOS
+        d["updated_at"] = self.updated_at.isoformat() if self.updated_at else None
+        return d
+
+
+def would_exhaust(spent_nanos: int, estimate_nanos: int, amount_nanos: int) -> bool:
+    return spent_nanos + estimate_nanos >= amount_nanos
+
+
+def projection(spent_nanos: int, start: datetime, end: datetime, now: datetime) -> int:
+    """Spent so far extrapolated at the same average rate to the period's end, exactly.
+
+    spent x (end - start) / (now - start) in integer microseconds, rounded half-even;
+    before any time has passed it is just what is spent.
+    """
+    elapsed = int((now - start).total_seconds() * 1_000_000)
+    total = int((end - start).total_seconds() * 1_000_000)
+    if elapsed <= 0 or now >= end:
+        return spent_nanos
+    q, r = divmod(spent_nanos * total, elapsed)
+    return q + (1 if 2 * r > elapsed or (2 * r == elapsed and q % 2) else 0)
+
+
+@dataclass(frozen=True)
+class BudgetStatus:
+    """Everything `budget check` says, computed by ``evaluate``."""
+
+    budget: Budget
+    now: datetime
+    start: datetime
+    end: datetime
+    period_key: str
+    pushed_nanos: int
+    pushed_calls: int
+    unpushed_nanos: int
+    unpushed_calls: int
+    estimate_nanos: int = 0
+    crossed: tuple[float, ...] = ()
+    alerts: list[str] = field(default_factory=list)
+
+    @property
+    def spent_nanos(self) -> int:
+        return self.pushed_nanos + self.unpushed_nanos
+
+    @property
+    def with_estimate_nanos(self) -> int:
+        return self.spent_nanos + self.estimate_nanos
+
+    @property
+    def remaining_nanos(self) -> int:
+        return self.budget.amount_nanos - self.spent_nanos
+
+    @property
+    def fraction(self) -> float:
+        return self.with_estimate_nanos / self.budget.amount_nanos
+
+    @property
+    def projected_nanos(self) -> int:
+        return projection(self.spent_nanos, self.start, self.end, self.now)
+
+    @property
+    def exit_code(self) -> int:
+        b = self.budget
+        if would_exhaust(self.spent_nanos, self.estimate_nanos, b.amount_nanos):
+            return EXIT_EXHAUSTED
+        if any(self.with_estimate_nanos >= t * b.amount_nanos for t in b.thresholds):
+            return EXIT_WARN
+        return EXIT_OK
+
+    @property
+    def level(self) -> str:
+        return LEVELS[self.exit_code]
+
+    @property
+    def line(self) -> str:
+        b = self.budget
+        est = (f" + {_usd(self.estimate_nanos)} estimated" if self.estimate_nanos else "")
+        return (f"team {b.team}: {_usd(self.spent_nanos)}{est} of {_usd(b.amount_nanos)} "
+                f"({self.fraction * 100:.1f}%) this {b.period}, {self.level}, "
+                f"projected {_usd(self.projected_nanos)} by {b.period} end")
+
+    def to_dict(self) -> dict[str, Any]:
+        b = self.budget
+        return {
+            "team": b.team, "period": b.period, "period_key": self.period_key,
+            "timezone": b.timezone, "start": self.start.isoformat(),
+            "end": self.end.isoformat(), "now": self.now.isoformat(),
+            "limit_nanos": b.amount_nanos, "limit_usd": b.amount_nanos / NANOS,
+            "spent_nanos": self.spent_nanos, "spent_usd": self.spent_nanos / NANOS,
+            "pushed_nanos": self.pushed_nanos, "pushed_calls": self.pushed_calls,
+            "unpushed_nanos": self.unpushed_nanos, "unpushed_calls": self.unpushed_calls,
+            "estimate_nanos": self.estimate_nanos,
+            "remaining_nanos": self.remaining_nanos, "fraction": round(self.fraction, 6),
+            "projected_nanos": self.projected_nanos,
+            "projected_usd": self.projected_nanos / NANOS,
+            "thresholds": list(b.thresholds), "hard_stop": b.hard_stop,
+            "level": self.level, "exit_code": self.exit_code, "line": self.line,
+            "alerts": list(self.alerts),
+        }
+
+
+def period_of(budget: Budget, now: datetime) -> tuple[datetime, datetime, str]:
+    start, end = period_bounds(now, budget.period, budget.timezone)
+    return start, end, period_key(start, budget.period, budget.timezone)
+
+
+def _usd(nanos: int) -> str:
+    return f"${nanos / NANOS:,.2f}"
