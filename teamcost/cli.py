@@ -7,6 +7,7 @@ exit code; click usage errors become one line and exit 2. Command groups live in
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import Any
 
@@ -31,6 +32,7 @@ class TeamcostGroup(TyperGroup):
     def main(self, args: Any = None, prog_name: str | None = None,
              complete_var: str | None = None, standalone_mode: bool = True,
              **extra: Any) -> Any:
+        _install_log_handler()
         try:
             rv = super().main(args, prog_name or "teamcost", complete_var,
                               standalone_mode=False, **extra)
@@ -52,6 +54,20 @@ class TeamcostGroup(TyperGroup):
             return _exit(130, standalone_mode)
         code = rv if isinstance(rv, int) else 0
         return _exit(code, standalone_mode)
+
+
+class _StderrLog(logging.Handler):
+    """Library warnings (alerts, guard, unpriced models) as lines on the current stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        typer.echo(record.getMessage(), err=True)
+
+
+def _install_log_handler() -> None:
+    log = logging.getLogger("teamcost")
+    if not any(isinstance(h, _StderrLog) for h in log.handlers):
+        h = _StderrLog(logging.WARNING)
+        log.addHandler(h)
 
 
 def _exit(code: int, standalone_mode: bool) -> int:

@@ -78,7 +78,8 @@ class BudgetGuard:
     def check(self, estimate_nanos: int = 0) -> None:
         """Raise BudgetExceeded if a hard-stop budget would be exhausted by this call."""
         snap = self._snap
-        if snap is None or self._wall() >= snap.period_end:
+        if (snap is None or self._wall() >= snap.period_end
+                or self._clock() - snap.fetched_at > self.ttl_s * MAX_STALE_TTLS):
             snap = self._refresh_now()
         elif self._clock() - snap.fetched_at > self.ttl_s:
             if self._refuses(snap, estimate_nanos):
@@ -118,12 +119,15 @@ class BudgetGuard:
         return Snapshot(budget, st.spent_nanos, st.end.timestamp(), budget.period,
                         self._clock())
 
-    def _refresh(self) -> Snapshot | None:
+    def _refresh(self, background: bool = False) -> Snapshot | None:
         with self._lock:
             base = self._local
         try:
             snap = self._fetch()
         except TeamcostError as exc:
+            if background:  # the caller already has its answer; the next check decides
+                log.warning("teamcost: budget refresh failed (will retry): %s", exc)
+                return None
             return self._unreachable(exc)
         with self._lock:
             # calls noted while the query ran may be in it too: counted twice, never missed
@@ -144,7 +148,7 @@ class BudgetGuard:
 
         def run() -> None:
             try:
-                self._refresh()
+                self._refresh(background=True)
             finally:
                 self._refreshing = False
 
