@@ -9,7 +9,7 @@ from teamcost.config import Config
 from teamcost.errors import ConfigError
 
 
-def make_client(config: Config, **kwargs: Any) -> Any:
+def make_client(config: Config, client_class: Any = None, **kwargs: Any) -> Any:
     """An admin google-cloud-firestore Client for ``config.project``.
 
     Credentials are Application Default Credentials; against an emulator
@@ -25,7 +25,7 @@ def make_client(config: Config, **kwargs: Any) -> Any:
         # the client reads this variable at construction; the config may name the emulator
         os.environ["FIRESTORE_EMULATOR_HOST"] = config.emulator_host
     try:
-        return firestore.Client(project=config.project, **kwargs)
+        return (client_class or firestore.Client)(project=config.project, **kwargs)
     except Exception as exc:  # google.auth.exceptions.DefaultCredentialsError and friends
         raise ConfigError(f"cannot build a Firestore client for project {config.project}: "
                           f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"

@@ -1,0 +1,1 @@
+"""Member identities: Firebase Auth sign-in, stored credentials, ID-token refresh."""
