@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# firebase-tools 13 runs the Firebase Auth emulator on Java 17 (14+ needs Java 21)
+TOOLS  := .tools/.installed
 
-.PHONY: demo test bench install clean
+.PHONY: demo test bench install tools clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,16 +14,22 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+$(TOOLS):
+	npm install --prefix .tools --no-audit --no-fund --loglevel=error firebase-tools@13.35.1
+	touch $(TOOLS)
+
 install: $(STAMP)
+
+tools: $(TOOLS)
 
 demo: $(STAMP)
 	$(VENV)/bin/teamcost demo
 
-test: $(STAMP)
+test: $(STAMP) $(TOOLS)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
 	for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .tools
