@@ -254,6 +254,7 @@ def _report_steps(result: DemoResult, config: Config, now: datetime, say: Say,
 
     d = result.directory
     tz = config.timezone
+    _budget_steps(result, config, now, say, render)   # first, so the report shows it
     with _Timer(result, "report --since 7d", say) as t:
         doc = build_report(config, parse_window("7d", None, now, tz), now=now, refresh=False)
         path = d / "report-7d.json"
@@ -267,7 +268,6 @@ def _report_steps(result: DemoResult, config: Config, now: datetime, say: Say,
         s = doc["summary"]
         t.detail = (f"{s['calls']} calls, {s['members']} members, {s['models']} models, "
                     f"${s['cost_nanos'] / 1e9:,.2f}")
-    _budget_steps(result, config, now, say, render)
     with _Timer(result, "export --week last", say) as t:
         ex = export_period(config, parse_week("last", now, tz), d / "exports", fmt="both",
                            now=now, refresh=False)
@@ -290,7 +290,29 @@ def _report_steps(result: DemoResult, config: Config, now: datetime, say: Say,
 
 def _budget_steps(result: DemoResult, config: Config, now: datetime, say: Say,
                   render: Callable[[str, Any], str] | None) -> None:
-    # TODO(budget issue): set a pooled budget and run budget check once teamcost.budget lands
+    """Set a pooled monthly budget the team is close to, then run `budget check`."""
+    import json
+    import math
+
+    from teamcost.budget.check import check, set_team_budget
+    from teamcost.budget.spend import team_spend
+    from teamcost.budget.store import CHECK_BACKOFF
+    from teamcost.periods import period_bounds
+    from teamcost.sync.service import client_for
+
     if result.mode != "firestore":
         return
-    result.notes.append("TODO: the budget step waits for teamcost.budget")
+    client = client_for(config)
+    with _Timer(result, "budget set + budget check", say) as t:
+        start, end = period_bounds(now, "month", config.timezone)
+        spent = team_spend(client, None, config.team, start, end, CHECK_BACKOFF).nanos
+        # a round amount ~15% above this month's spend: the demo shows a warning
+        amount = max(50, math.ceil(spent * 1.15 / 1e9 / 50) * 50)
+        set_team_budget(config, amount, "month", "0.8,0.9", hard_stop=False, client=client)
+        status = check(config, client=client, now=now)
+        path = result.directory / "budget-check.json"
+        path.write_text(json.dumps(status.to_dict(), indent=2) + "\n")
+        result.files["budget check (json)"] = path
+        result.budget_status = status.line
+        result.budget_exit_code = status.exit_code
+        t.detail = status.line

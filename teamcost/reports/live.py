@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from teamcost.errors import SyncError
+from teamcost.errors import SyncError, TeamcostError
 from teamcost.periods import period_bounds
 from teamcost.reports import aggregate as agg
 from teamcost.reports.frames import load_calls
@@ -191,7 +191,7 @@ class LiveSource:
             if self._client is None:
                 self._client = client_for(cfg)
             if self._n % self._budget_every == 0:
-                self._budget = load_budget_line(cfg)
+                self._budget = load_budget_line(cfg, self._client)
             try:
                 # the next refresh is the retry: a short backoff keeps the view responsive
                 with TeamCache.for_config(cfg) as cache:
@@ -214,10 +214,16 @@ class LiveSource:
         return snap
 
 
-def load_budget_line(config: "Config") -> BudgetLine | None:
-    """The team's pooled budget, or None when none is set.
-
-    TODO(budget issue): read it through teamcost.budget once that lands; until then the
-    budget document is not read and watch shows spend without a limit.
-    """
-    return None
+def load_budget_line(config: "Config", client: Any = None) -> BudgetLine | None:
+    """The team's pooled budget, or None when none is set (or it cannot be read now)."""
+    if not config.project:
+        return None
+    from teamcost.budget.store import get_budget
+    if client is None:
+        from teamcost.sync.service import client_for
+        client = client_for(config)
+    try:
+        b = get_budget(client, config.team)
+    except TeamcostError:  # offline: the view goes on without a limit until the next read
+        return None
+    return None if b is None else BudgetLine(b.amount_nanos, b.period, b.thresholds)
