@@ -76,6 +76,17 @@ def test_demo_pushes_every_machine_and_pulls_the_whole_team(firestore_emulator, 
         n_week, nanos_week = n_week + a, nanos_week + b
     assert (summary["summary"]["calls"], summary["summary"]["cost_nanos"]) == (n_week, nanos_week)
     assert len(result.files["export (jsonl)"].read_text().splitlines()) == n_week
+    # the budget check counts this month's calls of every ledger, and the report shows it
+    st = json.loads(result.files["budget check (json)"].read_text())
+    lo = int(datetime.fromisoformat(st["start"]).timestamp() * 1e6)
+    hi = int(datetime.fromisoformat(st["end"]).timestamp() * 1e6)
+    month = 0
+    for p in result.ledgers.values():
+        with sqlite3.connect(p) as conn:
+            month += conn.execute("SELECT coalesce(sum(cost_nanos), 0) FROM calls "
+                                  "WHERE ts >= ? AND ts < ?", (lo, hi)).fetchone()[0]
+    assert st["spent_nanos"] == month and st["exit_code"] == result.budget_exit_code
+    assert result.budget_status == st["line"] and doc["budget"]["line"] == st["line"]
     # running it again replaces the demo instead of doubling it
     again = run_demo(tmp_path / "demo", emulator_host=firestore_emulator.host,
                      project=firestore_emulator.project)

@@ -49,13 +49,13 @@ def _refresh(config: "Config") -> str | None:
     return None
 
 
-def _budget(config: "Config") -> dict[str, Any] | None:
+def _budget(config: "Config", now: datetime | None = None) -> dict[str, Any] | None:
     try:  # the budget package is optional for reports (no budget set = no line)
         from teamcost.budget.check import budget_status
     except ImportError:
         return None
     try:
-        status = budget_status(config)
+        status = budget_status(config, now=now)
     except TeamcostError as exc:
         return {"error": str(exc)}
     return status.to_dict() if status is not None else None
@@ -91,7 +91,7 @@ def build_report(config: "Config", window: Window, *, by: Sequence[str] = DEFAUL
                      & (context["ts"] < pd.Timestamp(window.until))]
     return report_document(df, context if live else None, window, by=by, tz=tz, now=now,
                            team=config.team, source=used, filters=filters,
-                           warnings=warnings, budget=_budget(config) if budget else None)
+                           warnings=warnings, budget=_budget(config, now) if budget else None)
 
 
 def report_document(df: pd.DataFrame, context: pd.DataFrame | None, window: Window, *,
