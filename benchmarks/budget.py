@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -29,8 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from teamcost.budget.check import check, set_team_budget  # noqa: E402
 from teamcost.budget.guard import BudgetGuard  # noqa: E402
-from teamcost.config import Config  # noqa: E402
-from teamcost.emulator import start_emulator  # noqa: E402
+from benchmarks.emulated import emulated_team  # noqa: E402
 from teamcost.ledger import Ledger  # noqa: E402
 from teamcost.periods import period_bounds  # noqa: E402
 from teamcost.sync.mapping import COLLECTION  # noqa: E402
@@ -56,18 +53,7 @@ def main() -> None:
     ap.add_argument("--guard-calls", type=int, default=100_000)
     args = ap.parse_args()
 
-    emu = None
-    if not os.environ.get("FIRESTORE_EMULATOR_HOST"):
-        emu = start_emulator()
-        os.environ["FIRESTORE_EMULATOR_HOST"] = emu.host
-    from google.cloud import firestore
-    try:
-        project = f"demo-bench-{int(time.time())}"
-        client = firestore.Client(project=project)
-        work = Path(tempfile.mkdtemp(prefix="teamcost-bench-"))
-        cfg = Config(home=work / "home", team="core", member="ana@example.com",
-                     project=project)
-        cfg.home.mkdir(parents=True)
+    with emulated_team() as (client, cfg, work):
         now = datetime.now(timezone.utc)
         start, end = period_bounds(now, "month")
         span = (now - start) / args.n
@@ -122,10 +108,6 @@ def main() -> None:
               f"({args.guard_calls:,} calls)")
         print(f"naive guard (fresh check each call): p50 {np50 / 1000:.1f} ms; "
               f"ratio {np50 / p50:,.0f}x")
-    finally:
-        client.close()
-        if emu is not None:
-            emu.stop()
 
 
 if __name__ == "__main__":

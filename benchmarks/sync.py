@@ -11,16 +11,13 @@ as calls per second, since at its speed 20,000 calls would take minutes.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from teamcost.config import Config  # noqa: E402
-from teamcost.emulator import start_emulator  # noqa: E402
+from benchmarks.emulated import emulated_team  # noqa: E402
 from teamcost.ledger import Ledger  # noqa: E402
 from teamcost.sync.cache import TeamCache  # noqa: E402
 from teamcost.sync.mapping import COLLECTION, record_to_doc  # noqa: E402
@@ -36,17 +33,8 @@ def main() -> None:
     ap.add_argument("--new", type=int, default=1_000)
     args = ap.parse_args()
 
-    emu = None
-    if not os.environ.get("FIRESTORE_EMULATOR_HOST"):
-        emu = start_emulator()
-        os.environ["FIRESTORE_EMULATOR_HOST"] = emu.host
     from google.cloud import firestore
-    try:
-        project = f"demo-bench-{int(time.time())}"
-        client = firestore.Client(project=project)
-        work = Path(tempfile.mkdtemp(prefix="teamcost-bench-"))
-        cfg = Config(home=work / "home", team="core", member="ana@example.com", project=project)
-        cfg.home.mkdir(parents=True)
+    with emulated_team() as (client, cfg, work):
         ledger = Ledger.for_config(cfg)
         calls = make_calls(args.n, cfg.member, ledger.ledger_id)
         ledger.record_many(calls)
@@ -92,9 +80,6 @@ def main() -> None:
               f"({full.read / full_s:,.0f} docs/s)")
         print(f"pull   incremental: {inc.read:,} documents read ({inc.new:,} new) in {inc_s:.2f}s")
         print(f"exact  server sum(cost_nanos) = cache sum = {total:,} nano-dollars")
-    finally:
-        if emu is not None:
-            emu.stop()
 
 
 if __name__ == "__main__":
