@@ -373,14 +373,19 @@ class Ledger:
         return [(r[0], row_to_record(r[1:])) for r in rows]
 
     def unpushed_totals(self, since: datetime | None = None,
-                        until: datetime | None = None) -> tuple[int, int]:
-        """(count, cost_nanos) of calls not yet in Firestore, optionally within [since, until)."""
+                        until: datetime | None = None,
+                        team: str | None = None) -> tuple[int, int]:
+        """(count, cost_nanos) of calls not yet in Firestore, optionally within [since, until)
+        and of one team."""
         lo = ts_to_us(since) if since else -(2**62)
         hi = ts_to_us(until) if until else 2**62
+        sql = ("SELECT count(*), coalesce(sum(cost_nanos), 0) FROM calls "
+               "WHERE pushed_at IS NULL AND ts >= ? AND ts < ?")
+        args: tuple[object, ...] = (lo, hi)
+        if team is not None:
+            sql, args = sql + " AND team = ?", (*args, team)
         with self._lock:
-            n, nanos = self.conn.execute(
-                "SELECT count(*), coalesce(sum(cost_nanos), 0) FROM calls "
-                "WHERE pushed_at IS NULL AND ts >= ? AND ts < ?", (lo, hi)).fetchone()
+            n, nanos = self.conn.execute(sql, args).fetchone()
         return int(n), int(nanos)
 
     def calls(self, since: datetime | None = None, until: datetime | None = None

@@ -53,5 +53,5 @@ def pushed_spend(client: Any, team: str, start: datetime, end: datetime,
 def team_spend(client: Any, ledger: Ledger | None, team: str, start: datetime, end: datetime,
                backoff: Backoff) -> Spend:
     n, s = pushed_spend(client, team, start, end, backoff)
-    un, us = ledger.unpushed_totals(start, end) if ledger is not None else (0, 0)
+    un, us = ledger.unpushed_totals(start, end, team) if ledger is not None else (0, 0)
     return Spend(n, s, un, us)
