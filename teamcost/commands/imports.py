@@ -1,9 +1,66 @@
-"""CLI commands (placeholder: filled in by its issue)."""
+"""`teamcost import jsonl|sqlite|claude-code`: existing usage logs into this machine's ledger."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Callable, Optional
+
 import typer
+
+from teamcost.capture.importers import (ImportResult, import_claude_code, import_jsonl,
+                                        import_sqlite)
+from teamcost.commands.output import OutputFormat, ProgressBars, console, emit, usd
+from teamcost.config import load_config
+
+import_app = typer.Typer(help="Import usage logs into this machine's ledger (idempotent).",
+                         no_args_is_help=True)
+
+FORMAT = typer.Option(OutputFormat.text, "--format", help="text or json.")
+
+
+def _run(fn: Callable[..., ImportResult], path: Optional[Path], fmt: OutputFormat) -> None:
+    with ProgressBars(None if fmt == OutputFormat.text else False) as bars:
+        result = fn(path, load_config(), progress=bars.bar("import"))
+    emit(result, fmt, _render)
+
+
+def _render(result: ImportResult) -> None:
+    for line in result.bad:
+        typer.echo(f"teamcost: warning: skipped {line}", err=True)
+    if result.skipped > len(result.bad):
+        typer.echo(f"teamcost: warning: ... and {result.skipped - len(result.bad):,} "
+                   "more bad lines", err=True)
+    console.print(f"{result.summary()}; new cost {usd(result.cost_nanos)}", markup=False)
+
+
+@import_app.command("jsonl")
+def jsonl_cmd(file: Path = typer.Argument(..., metavar="FILE", help="A teamcost .jsonl export."),
+              fmt: OutputFormat = FORMAT) -> None:
+    """Re-import a teamcost JSON Lines export (lossless)."""
+    _run(import_jsonl, file, fmt)
+
+
+@import_app.command("sqlite")
+def sqlite_cmd(file: Path = typer.Argument(..., metavar="FILE",
+                                           help="A teamcost ledger or an llm_calls database."),
+               fmt: OutputFormat = FORMAT) -> None:
+    """Import another teamcost ledger (calls) or a cost database (llm_calls table)."""
+    _run(import_sqlite, file, fmt)
+
+
+@import_app.command("claude-code")
+def claude_code_cmd(
+        path: Optional[Path] = typer.Argument(None, metavar="[PATH]",
+                                              help="Projects directory or one session file."),
+        path_opt: Optional[Path] = typer.Option(None, "--path",
+                                                help="Same as PATH (default ~/.claude/projects)."),
+        fmt: OutputFormat = FORMAT) -> None:
+    """Import Claude Code session logs: one call per assistant message, counted once."""
+    if path is not None and path_opt is not None and path != path_opt:
+        raise typer.BadParameter("give PATH or --path, not both")
+    _run(import_claude_code, path or path_opt, fmt)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
+    app.add_typer(import_app, name="import")
