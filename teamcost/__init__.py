@@ -2,9 +2,10 @@
 
 from teamcost.budget.guard import budget_guard
 from teamcost.errors import BudgetExceeded, BudgetUnavailable, TeamcostError
+from teamcost.integrations import instrument
 from teamcost.models import CallRecord
 from teamcost.tracker import Tracker, default_tracker, record, set_default_tracker
 
 __version__ = "0.1.0"
-__all__ = ["BudgetExceeded", "BudgetUnavailable", "budget_guard", "CallRecord", "TeamcostError", "Tracker", "default_tracker",
+__all__ = ["BudgetExceeded", "BudgetUnavailable", "budget_guard", "instrument", "CallRecord", "TeamcostError", "Tracker", "default_tracker",
            "record", "set_default_tracker", "__version__"]

@@ -1,0 +1,27 @@
+"""Automatic capture: ``teamcost.instrument(client)`` for the OpenAI and Anthropic SDKs,
+and a LiteLLM callback (``teamcost.integrations.litellm``)."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+C = TypeVar("C")
+
+
+def instrument(client: C, tracker: Any = None) -> C:
+    """Record every call made through ``client`` in the ledger; returns the same client.
+
+    Supports openai.OpenAI / AsyncOpenAI (chat.completions.create, responses.create) and
+    anthropic.Anthropic / AsyncAnthropic (messages.create), streaming or not. Results and
+    exceptions reach the caller unchanged; a failure inside teamcost is logged, never raised.
+    """
+    module = type(client).__module__.split(".")[0]
+    if module == "openai":
+        from teamcost.integrations.openai import instrument_openai
+        return instrument_openai(client, tracker)
+    if module == "anthropic":
+        from teamcost.integrations.anthropic import instrument_anthropic
+        return instrument_anthropic(client, tracker)
+    raise TypeError(f"teamcost.instrument() supports openai.OpenAI, openai.AsyncOpenAI, "
+                    f"anthropic.Anthropic and anthropic.AsyncAnthropic, not "
+                    f"{type(client).__module__}.{type(client).__name__}")

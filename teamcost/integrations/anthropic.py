@@ -1,0 +1,72 @@
+"""Anthropic SDK hooks: messages.create (streaming or not), sync and async.
+
+Anthropic's ``input_tokens`` already exclude cache reads and writes, as the ledger does.
+A stream's ``message_start`` carries the input and cache tokens; each ``message_delta``
+carries the cumulative output tokens (and, in newer API versions, final input/cache
+counts, which win).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from teamcost.integrations.capture import (AsyncStreamProxy, Call, StreamProxy, Usage, as_int,
+                                           call_id, get, patch, tracker_or_default,
+                                           wrap_create)
+
+PROVIDER = "anthropic"
+
+
+def _usage(u: Any) -> Usage | None:
+    if u is None:
+        return None
+    return Usage(as_int(get(u, "input_tokens")), as_int(get(u, "output_tokens")),
+                 as_int(get(u, "cache_read_input_tokens")),
+                 as_int(get(u, "cache_creation_input_tokens")))
+
+
+def _result(call: Call, msg: Any) -> None:
+    call.model = get(msg, "model") or call.model
+    call.call_id = call_id(PROVIDER, get(msg, "id"))
+    call.usage = _usage(get(msg, "usage"))
+    if call.usage is None:
+        for block in get(msg, "content") or []:
+            call.text.append(get(block, "text") or "")
+
+
+def _stream(proxy_cls: type) -> Any:
+    def wrap(call: Call, stream: Any, sent: dict[str, Any]) -> Any:
+        def on_event(ev: Any) -> None:
+            kind = get(ev, "type")
+            if kind == "message_start":
+                msg = get(ev, "message")
+                call.model = get(msg, "model") or call.model
+                call.call_id = call_id(PROVIDER, get(msg, "id"))
+                call.usage = _usage(get(msg, "usage"))
+            elif kind == "message_delta":
+                u = get(ev, "usage")
+                if u is not None:
+                    base = call.usage or Usage()
+                    call.usage = Usage(
+                        as_int(get(u, "input_tokens")) or base.input_tokens,
+                        as_int(get(u, "output_tokens")) or base.output_tokens,
+                        as_int(get(u, "cache_read_input_tokens")) or base.cache_read_tokens,
+                        as_int(get(u, "cache_creation_input_tokens")) or base.cache_write_tokens)
+            elif kind == "content_block_delta":
+                call.text.append(get(ev, "delta", "text") or "")
+        return proxy_cls(stream, call, on_event)
+    return wrap
+
+
+def instrument_anthropic(client: Any, tracker: Any = None) -> Any:
+    tracker = tracker_or_default(tracker)
+    is_async = type(client).__name__.startswith("Async")
+    proxy = AsyncStreamProxy if is_async else StreamProxy
+
+    def start(kwargs: dict[str, Any]) -> Call:
+        return Call(PROVIDER, str(kwargs.get("model") or "unknown"), tracker,
+                    prompt={"system": kwargs.get("system"), "messages": kwargs.get("messages")})
+
+    patch(client.messages, "create",
+          lambda orig: wrap_create(orig, start, _result, _stream(proxy), is_async=is_async))
+    return client

@@ -1,0 +1,322 @@
+"""What every SDK hook shares: the usage of one call, recording it safely, estimating
+tokens when a response has none, and stream proxies that record when a stream ends."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Callable, Iterator
+
+from teamcost.tracker import CallContext, Tracker, current_context, default_tracker
+
+log = logging.getLogger("teamcost.capture")
+
+
+@dataclass
+class Usage:
+    """One call's tokens as the ledger counts them (input excludes cache tokens)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    estimated: bool = False
+
+
+@dataclass
+class Call:
+    """A call in flight: what is known at the start, filled in as the answer arrives."""
+
+    provider: str
+    model: str
+    tracker: Tracker
+    context: CallContext = field(default_factory=current_context)  # at the call, not the end
+    started: float = field(default_factory=time.perf_counter)
+    call_id: str | None = None
+    usage: Usage | None = None
+    error: str | None = None
+    prompt: Any = None            # for estimates when the provider reports no usage
+    text: list[str] = field(default_factory=list)
+    show_usage_chunk: bool = True  # openai: False when only teamcost asked for stream usage
+    done: bool = False
+
+    def finish(self) -> None:
+        """Record the call once; never raises (the caller's call must not break)."""
+        if self.done:
+            return
+        self.done = True
+        try:
+            usage = self.usage
+            if usage is None and self.error is None:
+                usage = estimate(self.model, self.prompt, "".join(self.text))
+            usage = usage or Usage()
+            ctx = self.context
+            rec = self.tracker.build(
+                self.model, usage.input_tokens, usage.output_tokens, provider=self.provider,
+                cache_read_tokens=usage.cache_read_tokens,
+                cache_write_tokens=usage.cache_write_tokens,
+                duration_s=round(time.perf_counter() - self.started, 6),
+                success=self.error is None, error=self.error, call_id=self.call_id,
+                session_id=ctx.session_id, agent=ctx.agent, task_id=ctx.task_id,
+                correlation_id=ctx.correlation_id, tags=dict(ctx.tags),
+                estimated=usage.estimated)
+            self.tracker.record_call(rec)
+        except Exception:  # noqa: BLE001 - by contract: log, never break the caller
+            log.exception("teamcost could not record a %s call to %s", self.provider,
+                          self.model)
+
+
+def tracker_or_default(tracker: Tracker | None) -> Tracker:
+    return tracker if tracker is not None else default_tracker()
+
+
+def call_id(provider: str, raw: Any) -> str | None:
+    """``openai:chatcmpl-...``: the provider's id, prefixed so providers never collide."""
+    if not isinstance(raw, str) or not raw:
+        return None
+    cid = f"{provider}:{raw}"
+    return cid if len(cid) <= 128 and not any(c.isspace() or c == "/" for c in cid) else None
+
+
+def error_text(exc: BaseException) -> str:
+    status = getattr(exc, "status_code", None)
+    head = f"{status} {type(exc).__name__}" if status else type(exc).__name__
+    return f"{head}: {exc}"[:2000]
+
+
+# -- estimates --
+
+@functools.lru_cache(maxsize=64)
+def _encoder(model: str) -> Any:
+    """tiktoken's encoding for an OpenAI model, or None (not installed, unknown model, or
+    its encoding file cannot be fetched offline): then characters / 4."""
+    try:
+        import tiktoken
+        return tiktoken.encoding_for_model(model)
+    except Exception:  # noqa: BLE001 - any failure means "use the fallback"
+        return None
+
+
+def count_tokens(model: str, text: str) -> int:
+    if not text:
+        return 0
+    enc = _encoder(model) if model.startswith(("gpt", "o1", "o3", "o4", "chatgpt")) else None
+    if enc is not None:
+        return len(enc.encode(text))
+    return math.ceil(len(text) / 4)
+
+
+def _text_of(prompt: Any) -> str:
+    if prompt is None:
+        return ""
+    if isinstance(prompt, str):
+        return prompt
+    try:
+        return json.dumps(prompt, default=str, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return str(prompt)
+
+
+def estimate(model: str, prompt: Any, output: str) -> Usage:
+    return Usage(count_tokens(model, _text_of(prompt)), count_tokens(model, output),
+                 estimated=True)
+
+
+# -- streams --
+
+class StreamProxy:
+    """Yields the SDK stream's items unchanged (minus ``hide``-n ones); records at the end.
+
+    Attribute access, ``with`` and ``close()`` reach the wrapped stream.
+    """
+
+    def __init__(self, stream: Any, call: Call, on_item: Callable[[Any], None],
+                 hide: Callable[[Any], bool] = lambda item: False) -> None:
+        self._stream = stream
+        self._call = call
+        self._on_item = on_item
+        self._hide = hide
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+    def _see(self, item: Any) -> None:
+        try:
+            self._on_item(item)
+        except Exception:  # noqa: BLE001
+            log.exception("teamcost could not read a stream event")
+
+    def __iter__(self) -> Iterator[Any]:
+        try:
+            for item in self._stream:
+                self._see(item)
+                if not self._hide(item):
+                    yield item
+        except BaseException as exc:
+            if self._call.usage is None and not isinstance(exc, GeneratorExit):
+                self._call.error = error_text(exc)
+            raise
+        finally:
+            self._call.finish()
+
+    def __next__(self) -> Any:
+        if not hasattr(self, "_it"):
+            self._it = iter(self)
+        return next(self._it)
+
+    def __enter__(self) -> "StreamProxy":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        try:
+            self._stream.close()
+        finally:
+            self._call.finish()
+
+
+class AsyncStreamProxy:
+    """The async twin of StreamProxy."""
+
+    def __init__(self, stream: Any, call: Call, on_item: Callable[[Any], None],
+                 hide: Callable[[Any], bool] = lambda item: False) -> None:
+        self._stream = stream
+        self._call = call
+        self._on_item = on_item
+        self._hide = hide
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+    async def _gen(self) -> AsyncIterator[Any]:
+        try:
+            async for item in self._stream:
+                try:
+                    self._on_item(item)
+                except Exception:  # noqa: BLE001
+                    log.exception("teamcost could not read a stream event")
+                if not self._hide(item):
+                    yield item
+        except BaseException as exc:
+            if self._call.usage is None and not isinstance(exc, GeneratorExit):
+                self._call.error = error_text(exc)
+            raise
+        finally:
+            self._call.finish()
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        if not hasattr(self, "_it"):
+            self._it = self._gen()
+        return self._it
+
+    async def __anext__(self) -> Any:
+        return await self.__aiter__().__anext__()
+
+    async def __aenter__(self) -> "AsyncStreamProxy":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        try:
+            await self._stream.close()
+        finally:
+            self._call.finish()
+
+
+def wrap_create(original: Callable[..., Any], start: Callable[[dict[str, Any]], Call],
+                on_result: Callable[[Call, Any], None],
+                wrap_stream: Callable[[Call, Any, dict[str, Any]], Any],
+                prepare: Callable[[dict[str, Any]], dict[str, Any]] = lambda kw: kw,
+                is_async: bool = False) -> Callable[..., Any]:
+    """A create() that records: ``start`` makes the Call from the request, ``prepare`` may
+    adjust the request (stream usage), ``on_result`` reads a complete response and
+    ``wrap_stream`` proxies a stream. Any teamcost failure is logged; SDK results and
+    exceptions are returned / raised unchanged."""
+
+    def begin(kwargs: dict[str, Any]) -> tuple[Call | None, dict[str, Any]]:
+        try:
+            return start(kwargs), prepare(kwargs)
+        except Exception:  # noqa: BLE001
+            log.exception("teamcost could not prepare to record a call")
+            return None, kwargs
+
+    def end(call: Call | None, result: Any, kwargs: dict[str, Any]) -> Any:
+        if call is None:
+            return result
+        try:
+            if kwargs.get("stream"):
+                return wrap_stream(call, result, kwargs)
+            on_result(call, result)
+        except Exception:  # noqa: BLE001
+            log.exception("teamcost could not read a response")
+        call.finish()
+        return result
+
+    def failed(call: Call | None, exc: BaseException) -> None:
+        if call is not None:
+            call.error = error_text(exc)
+            call.call_id = call_id(call.provider, _request_id(exc)) or call.call_id
+            call.finish()
+
+    if is_async:
+        @functools.wraps(original)
+        async def acreate(*args: Any, **kwargs: Any) -> Any:
+            call, sent = begin(kwargs)
+            try:
+                result = await original(*args, **sent)
+            except BaseException as exc:
+                failed(call, exc)
+                raise
+            return end(call, result, sent)
+        acreate.__teamcost__ = True  # type: ignore[attr-defined]
+        return acreate
+
+    @functools.wraps(original)
+    def create(*args: Any, **kwargs: Any) -> Any:
+        call, sent = begin(kwargs)
+        try:
+            result = original(*args, **sent)
+        except BaseException as exc:
+            failed(call, exc)
+            raise
+        return end(call, result, sent)
+    create.__teamcost__ = True  # type: ignore[attr-defined]
+    return create
+
+
+def _request_id(exc: BaseException) -> str | None:
+    rid = getattr(exc, "request_id", None)
+    if rid:
+        return f"err-{rid}"
+    return None
+
+
+def patch(resource: Any, name: str, make: Callable[[Callable[..., Any]], Callable[..., Any]]
+          ) -> None:
+    """Replace ``resource.name`` with a recording wrapper, once (instrumenting twice is a
+    no-op, so no call is recorded twice)."""
+    original = getattr(resource, name)
+    if getattr(original, "__teamcost__", False):
+        return
+    setattr(resource, name, make(original))
+
+
+def get(obj: Any, *path: str) -> Any:
+    """obj.a.b or obj["a"]["b"], None when any step is missing (SDK objects or dicts)."""
+    for key in path:
+        if obj is None:
+            return None
+        obj = obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None)
+    return obj
+
+
+def as_int(v: Any) -> int:
+    return v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else 0

@@ -1,0 +1,87 @@
+"""A LiteLLM callback: ``litellm.callbacks = [teamcost.integrations.litellm.TeamcostLogger()]``.
+
+Records from LiteLLM's success and failure events (sync and async), with LiteLLM's own
+computed cost when it has one (``price_source = reported``), else teamcost's price for the
+reported tokens. Written against LiteLLM's documented CustomLogger interface; subclasses
+the real CustomLogger when litellm is installed.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import Any
+
+from teamcost.integrations.capture import as_int, call_id, get, tracker_or_default
+
+log = logging.getLogger("teamcost.capture")
+
+try:  # pragma: no cover - depends on litellm being installed
+    from litellm.integrations.custom_logger import CustomLogger as _Base
+except Exception:  # noqa: BLE001
+    _Base = object  # type: ignore[assignment,misc]
+
+
+def _seconds(start: Any, end: Any) -> float | None:
+    try:
+        if isinstance(start, datetime) and isinstance(end, datetime):
+            return max((end - start).total_seconds(), 0.0)
+        return max(float(end) - float(start), 0.0)
+    except (TypeError, ValueError):
+        return None
+
+
+class TeamcostLogger(_Base):  # type: ignore[misc,valid-type]
+    def __init__(self, tracker: Any = None) -> None:
+        if _Base is not object:
+            super().__init__()
+        self.tracker = tracker
+
+    def _record(self, kwargs: dict[str, Any], response: Any, start: Any, end: Any,
+                error: str | None) -> None:
+        try:
+            slo = kwargs.get("standard_logging_object") or {}
+            params = kwargs.get("litellm_params") or {}
+            model = get(response, "model") or slo.get("model") or kwargs.get("model")
+            provider = (params.get("custom_llm_provider") or slo.get("custom_llm_provider")
+                        or "unknown")
+            u = get(response, "usage")
+            prompt = as_int(get(u, "prompt_tokens"))
+            cached = (as_int(get(u, "prompt_tokens_details", "cached_tokens"))
+                      or as_int(get(u, "cache_read_input_tokens")))
+            written = as_int(get(u, "cache_creation_input_tokens"))
+            # OpenAI-style prompt_tokens include cached tokens; the ledger's input does not
+            inp = max(prompt - cached - (written if provider == "anthropic" else 0), 0)
+            cost = kwargs.get("response_cost")
+            if cost is None:
+                cost = slo.get("response_cost")
+            ts = start if isinstance(start, datetime) else None
+            tracker = tracker_or_default(self.tracker)
+            rec = tracker.build(
+                str(model or "unknown"), inp, as_int(get(u, "completion_tokens")),
+                provider=str(provider), cache_read_tokens=cached, cache_write_tokens=written,
+                cost_usd=cost if (cost is not None and error is None) else None,
+                duration_s=_seconds(start, end), success=error is None, error=error,
+                call_id=call_id("litellm", get(response, "id") or slo.get("id")),
+                ts=ts.astimezone(timezone.utc) if ts and ts.tzinfo else None)
+            tracker.record_call(rec)
+        except Exception:  # noqa: BLE001 - never break the caller's call
+            log.exception("teamcost could not record a LiteLLM call")
+
+    def log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any,
+                          end_time: Any) -> None:
+        self._record(kwargs, response_obj, start_time, end_time, None)
+
+    def log_failure_event(self, kwargs: Any, response_obj: Any, start_time: Any,
+                          end_time: Any) -> None:
+        exc = kwargs.get("exception")
+        self._record(kwargs, response_obj, start_time, end_time,
+                     f"{type(exc).__name__}: {exc}"[:2000] if exc else "failed")
+
+    async def async_log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any,
+                                      end_time: Any) -> None:
+        self.log_success_event(kwargs, response_obj, start_time, end_time)
+
+    async def async_log_failure_event(self, kwargs: Any, response_obj: Any, start_time: Any,
+                                      end_time: Any) -> None:
+        self.log_failure_event(kwargs, response_obj, start_time, end_time)
