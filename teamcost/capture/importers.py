@@ -216,10 +216,7 @@ def import_jsonl(path: Path | str, config: Config, ledger: Ledger | None = None,
         for no, line in _lines(path, result, tick):
             where = f"{path}:{no}"
             try:
-                data = json.loads(line)
-                if not isinstance(data, dict):
-                    raise ValueError("not a JSON object")
-                rec = record_from_json(data)
+                rec = record_from_json(_json_object(line))
             except (ValueError, TypeError, TeamcostError) as exc:
                 result.add_bad(where, _why(exc))
                 continue
@@ -243,6 +240,13 @@ def _check_jsonl_head(path: Path) -> None:
     first = head.lstrip().split(b"\n", 1)[0]
     if first and not first.startswith(b"{"):
         raise InvalidValue("FILE", str(path), f"{accepted}; its first line is not a JSON object")
+
+
+def _json_object(line: bytes) -> dict[str, Any]:
+    data = json.loads(line)
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    return data
 
 
 def _why(exc: BaseException) -> str:
@@ -475,9 +479,7 @@ def import_claude_code(path: Path | str | None, config: Config, ledger: Ledger |
                 for no, line in _lines(file, result, tick):
                     where = f"{file}:{no}"
                     try:
-                        data = json.loads(line)
-                        if not isinstance(data, dict):
-                            raise ValueError("not a JSON object")
+                        data = _json_object(line)
                         cwd = str(data.get("cwd") or "")
                         if cwd not in projects:
                             projects[cwd] = _project_of(file, root, data)

@@ -128,11 +128,8 @@ def estimate(model: str, prompt: Any, output: str) -> Usage:
 
 # -- streams --
 
-class StreamProxy:
-    """Yields the SDK stream's items unchanged (minus ``hide``-n ones); records at the end.
-
-    Attribute access, ``with`` and ``close()`` reach the wrapped stream.
-    """
+class _Proxy:
+    """What both stream proxies hold; attribute access reaches the wrapped stream."""
 
     def __init__(self, stream: Any, call: Call, on_item: Callable[[Any], None],
                  hide: Callable[[Any], bool] = lambda item: False) -> None:
@@ -150,6 +147,17 @@ class StreamProxy:
         except Exception:  # noqa: BLE001
             log.exception("teamcost could not read a stream event")
 
+    def _failed(self, exc: BaseException) -> None:
+        if self._call.usage is None and not isinstance(exc, GeneratorExit):
+            self._call.error = error_text(exc)
+
+
+class StreamProxy(_Proxy):
+    """Yields the SDK stream's items unchanged (minus ``hide``-n ones); records at the end.
+
+    Attribute access, ``with`` and ``close()`` reach the wrapped stream.
+    """
+
     def __iter__(self) -> Iterator[Any]:
         try:
             for item in self._stream:
@@ -157,14 +165,13 @@ class StreamProxy:
                 if not self._hide(item):
                     yield item
         except BaseException as exc:
-            if self._call.usage is None and not isinstance(exc, GeneratorExit):
-                self._call.error = error_text(exc)
+            self._failed(exc)
             raise
         finally:
             self._call.finish()
 
     def __next__(self) -> Any:
-        if not hasattr(self, "_it"):
+        if "_it" not in self.__dict__:  # not hasattr: __getattr__ would ask the stream
             self._it = iter(self)
         return next(self._it)
 
@@ -181,37 +188,23 @@ class StreamProxy:
             self._call.finish()
 
 
-class AsyncStreamProxy:
+class AsyncStreamProxy(_Proxy):
     """The async twin of StreamProxy."""
-
-    def __init__(self, stream: Any, call: Call, on_item: Callable[[Any], None],
-                 hide: Callable[[Any], bool] = lambda item: False) -> None:
-        self._stream = stream
-        self._call = call
-        self._on_item = on_item
-        self._hide = hide
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
 
     async def _gen(self) -> AsyncIterator[Any]:
         try:
             async for item in self._stream:
-                try:
-                    self._on_item(item)
-                except Exception:  # noqa: BLE001
-                    log.exception("teamcost could not read a stream event")
+                self._see(item)
                 if not self._hide(item):
                     yield item
         except BaseException as exc:
-            if self._call.usage is None and not isinstance(exc, GeneratorExit):
-                self._call.error = error_text(exc)
+            self._failed(exc)
             raise
         finally:
             self._call.finish()
 
     def __aiter__(self) -> AsyncIterator[Any]:
-        if not hasattr(self, "_it"):
+        if "_it" not in self.__dict__:  # not hasattr: __getattr__ would ask the stream
             self._it = self._gen()
         return self._it
 
