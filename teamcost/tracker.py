@@ -160,9 +160,10 @@ class Tracker:
             return
         from teamcost.budget.guard import BudgetGuard, estimate_to_nanos
         if self._guard is None:
+            ledger = self.ledger     # outside the lock: opening the ledger takes it too
             with self._ledger_lock:
                 if self._guard is None:
-                    self._guard = BudgetGuard(self.config)
+                    self._guard = BudgetGuard(self.config, ledger=ledger)
         self._guard.check(estimate_to_nanos(estimated_usd, estimated_nanos))
 
     def close(self) -> None:

@@ -177,3 +177,14 @@ def test_unreachable_firestore_is_an_error_exit_1(monkeypatch) -> None:
     res = run("budget", "check")
     assert res.exit_code == 1
     assert "UNAVAILABLE" in one_error_line(res)
+
+
+def test_offline_report_does_not_ask_for_the_budget(monkeypatch) -> None:
+    monkeypatch.setenv("TEAMCOST_PROJECT", "demo-nowhere")
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", "127.0.0.1:9")
+    assert run("record", "-m", "gpt-4o", "-i", "10", "-o", "1").exit_code == 0
+    res = run("report", "--since", "1d", "--offline", "--format", "json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["budget"] is None
+    online = run("report", "--since", "1d", "--format", "json")   # tries, says why not
+    assert "UNAVAILABLE" in json.loads(online.stdout)["budget"]["error"]

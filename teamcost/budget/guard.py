@@ -36,6 +36,7 @@ from teamcost.errors import BudgetExceeded, BudgetUnavailable, TeamcostError
 
 if TYPE_CHECKING:
     from teamcost.config import Config
+    from teamcost.ledger import Ledger
     from teamcost.tracker import Tracker
 
 log = logging.getLogger("teamcost.budget")
@@ -58,8 +59,10 @@ class BudgetGuard:
                  ttl_s: float | None = None, fail_closed: bool | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  wall: Callable[[], float] = time.time,
-                 fetch: Callable[[], Snapshot] | None = None) -> None:
+                 fetch: Callable[[], Snapshot] | None = None,
+                 ledger: "Ledger | None" = None) -> None:
         self.config = config
+        self._ledger = ledger        # the Tracker's, so refreshes open no second connection
         self.ttl_s = config.budget.guard_ttl_s if ttl_s is None else ttl_s
         self.fail_closed = config.budget.fail_closed if fail_closed is None else fail_closed
         self._client = client
@@ -115,7 +118,8 @@ class BudgetGuard:
         if budget is None:  # no budget: nothing to guard; look again after the TTL
             return Snapshot(None, 0, float("inf"), "", self._clock())
         st = status_for(self.config, self._client, budget,
-                        now=datetime.fromtimestamp(self._wall(), timezone.utc))
+                        now=datetime.fromtimestamp(self._wall(), timezone.utc),
+                        ledger=self._ledger)
         return Snapshot(budget, st.spent_nanos, st.end.timestamp(), budget.period,
                         self._clock())
 

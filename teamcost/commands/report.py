@@ -45,7 +45,7 @@ def report(
     tz: Optional[str] = typer.Option(None, "--tz", help="Timezone for day boundaries (default: the team's)."),
     fmt: ReportFormat = typer.Option(ReportFormat.table, "--format", help="table, json or csv."),
     source: Optional[Source] = typer.Option(None, "--source", help="team (cache + this machine) or local (this ledger). Default: team when a project is configured."),
-    offline: bool = typer.Option(False, "--offline", help="Do not pull new calls first."),
+    offline: bool = typer.Option(False, "--offline", help="Do not contact Firestore: no pull first, no budget line."),
     chart: Optional[Path] = typer.Option(None, "--chart", help="Also draw daily spend (stacked by the first of --by member/model/agent/provider, with the budget line and projection) as FILE.png or FILE.html."),
 ) -> None:
     """Team spend over a window: totals, by member and model, trend by day, rate, projection."""
@@ -61,7 +61,8 @@ def report(
     window = parse_window(since, until, now, zone)
     dims = parse_by(by)
     doc = build_report(config, window, by=dims, filters=Filters(member, model, agent), tz=zone,
-                       source=source.value if source else None, now=now, refresh=not offline)
+                       source=source.value if source else None, now=now, refresh=not offline,
+                       budget=not offline)
     for w in doc["warnings"]:
         err_console.print(f"teamcost: warning: {w}")
     if fmt == ReportFormat.json:
