@@ -17,6 +17,7 @@ the ledger is counted as "already present", never rewritten. A bad line is repor
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -194,10 +195,18 @@ def _ticker(progress: Progress | None, total: int) -> Callable[[int], None]:
     return tick
 
 
-def _open_ledger(config: Config, ledger: Ledger | None) -> tuple[Ledger, bool]:
-    if ledger is not None:
-        return ledger, False
-    return Ledger.for_config(config), True
+@contextlib.contextmanager
+def _importing(config: Config, ledger: Ledger | None, result: ImportResult) -> Iterator[Ledger]:
+    """The ledger to import into (the caller's, or this config's opened and closed here);
+    times the import into ``result.seconds``."""
+    start = time.perf_counter()
+    led = ledger if ledger is not None else Ledger.for_config(config)
+    try:
+        yield led
+    finally:
+        if ledger is None:
+            led.close()
+        result.seconds = time.perf_counter() - start
 
 
 # -- jsonl: teamcost's own export --
@@ -208,9 +217,7 @@ def import_jsonl(path: Path | str, config: Config, ledger: Ledger | None = None,
     path = _check_file("FILE", Path(path), "a teamcost JSON Lines export (.jsonl)")
     _check_jsonl_head(path)
     result = ImportResult("jsonl", str(path), files=1)
-    start = time.perf_counter()
-    led, owned = _open_ledger(config, ledger)
-    try:
+    with _importing(config, ledger, result) as led:
         sink = _Sink(led, result, lenient=False)
         tick = _ticker(progress, path.stat().st_size)
         for no, line in _lines(path, result, tick):
@@ -222,10 +229,6 @@ def import_jsonl(path: Path | str, config: Config, ledger: Ledger | None = None,
                 continue
             sink.add(rec, where)
         sink.flush()
-    finally:
-        if owned:
-            led.close()
-    result.seconds = time.perf_counter() - start
     return result
 
 
@@ -287,10 +290,8 @@ def import_sqlite(path: Path | str, config: Config, ledger: Ledger | None = None
             raise InvalidValue("FILE", str(path), f"{accepted}; it has tables "
                                                   f"{sorted(tables) or 'none'}")
         result = ImportResult(f"sqlite:{kind}", str(path), files=1)
-        start = time.perf_counter()
         total = src.execute(f"SELECT count(*) FROM {kind}").fetchone()[0]
-        led, owned = _open_ledger(config, ledger)
-        try:
+        with _importing(config, ledger, result) as led:
             sink = _Sink(led, result, lenient=False)
             if kind == "calls":
                 rows = src.execute(f"SELECT rowid, {', '.join(CALL_FIELDS)} FROM calls ORDER BY rowid")
@@ -319,12 +320,8 @@ def import_sqlite(path: Path | str, config: Config, ledger: Ledger | None = None
             sink.flush()
             if progress:
                 progress(done, total)
-        finally:
-            if owned:
-                led.close()
     finally:
         src.close()
-    result.seconds = time.perf_counter() - start
     return result
 
 
@@ -467,9 +464,7 @@ def import_claude_code(path: Path | str | None, config: Config, ledger: Ledger |
                 raise InvalidValue("PATH", str(root), f"{accepted}; this is a SQLite database "
                                                       "(use 'teamcost import sqlite')")
     result = ImportResult("claude-code", str(root), files=len(files))
-    start = time.perf_counter()
-    led, owned = _open_ledger(config, ledger)
-    try:
+    with _importing(config, ledger, result) as led:
         tracker = Tracker(config, led)
         sink = _Sink(led, result, lenient=True)
         tick = _ticker(progress, sum(f.stat().st_size for f in files))
@@ -492,8 +487,4 @@ def import_claude_code(path: Path | str | None, config: Config, ledger: Ledger |
             except OSError as exc:  # a file vanished or became unreadable mid-import
                 result.add_bad(str(file), f"cannot read it ({exc.strerror or exc})")
         sink.flush()
-    finally:
-        if owned:
-            led.close()
-    result.seconds = time.perf_counter() - start
     return result

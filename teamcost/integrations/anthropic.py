@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from teamcost.integrations.capture import (AsyncStreamProxy, Call, StreamProxy, Usage, as_int,
-                                           call_id, get, patch, tracker_or_default,
+from teamcost.integrations.capture import (Call, Usage, as_int, call_id, get, patch, setup,
                                            wrap_create)
 
 PROVIDER = "anthropic"
@@ -59,9 +58,7 @@ def _stream(proxy_cls: type) -> Any:
 
 
 def instrument_anthropic(client: Any, tracker: Any = None) -> Any:
-    tracker = tracker_or_default(tracker)
-    is_async = type(client).__name__.startswith("Async")
-    proxy = AsyncStreamProxy if is_async else StreamProxy
+    tracker, is_async, proxy = setup(client, tracker)
 
     def start(kwargs: dict[str, Any]) -> Call:
         return Call(PROVIDER, str(kwargs.get("model") or "unknown"), tracker,

@@ -74,6 +74,13 @@ def tracker_or_default(tracker: Tracker | None) -> Tracker:
     return tracker if tracker is not None else default_tracker()
 
 
+def setup(client: Any, tracker: Tracker | None) -> tuple[Tracker, bool, type]:
+    """(the tracker to record with, whether the client is async, its stream proxy)."""
+    is_async = type(client).__name__.startswith("Async")
+    return (tracker_or_default(tracker), is_async,
+            AsyncStreamProxy if is_async else StreamProxy)
+
+
 def call_id(provider: str, raw: Any) -> str | None:
     """``openai:chatcmpl-...``: the provider's id, prefixed so providers never collide."""
     if not isinstance(raw, str) or not raw:

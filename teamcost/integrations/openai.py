@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from teamcost.integrations.capture import (AsyncStreamProxy, Call, StreamProxy, Usage, as_int,
-                                           call_id, get, patch, tracker_or_default,
+from teamcost.integrations.capture import (Call, Usage, as_int, call_id, get, patch, setup,
                                            wrap_create)
 
 PROVIDER = "openai"
@@ -108,9 +107,7 @@ def _responses_stream(proxy_cls: type) -> Any:
 
 
 def instrument_openai(client: Any, tracker: Any = None) -> Any:
-    tracker = tracker_or_default(tracker)
-    is_async = type(client).__name__.startswith("Async")
-    proxy = AsyncStreamProxy if is_async else StreamProxy
+    tracker, is_async, proxy = setup(client, tracker)
 
     def chat_start(kwargs: dict[str, Any]) -> Call:
         call = _start(tracker, "messages")(kwargs)
