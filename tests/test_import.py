@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from teamcost.capture import importers
 from teamcost.capture.importers import import_claude_code, import_jsonl, import_sqlite
 from teamcost.config import load_config
 from teamcost.ledger import Ledger
@@ -60,7 +61,20 @@ def build_fixture(root: Path) -> tuple[list[dict], list[str]]:
              cc_line("sess-1", "msg_syn", "req_syn", t0, "<synthetic>",
                      {"input_tokens": 0, "output_tokens": 0})]
     lines1 = [json.dumps(noise[0])]
+    snapshots = []
     for d in s1:
+        if d["message"]["id"] in ("msg_a05", "msg_a09"):
+            # Claude Code logs a message as it streams: same ids and input/cache tokens,
+            # output so far, a few seconds earlier (msg_a09's final line is 00:00:00, its
+            # snapshots are on the previous day); the last line has the whole output
+            for k, out in enumerate((3, d["message"]["usage"]["output_tokens"] // 2)):
+                snap = json.loads(json.dumps(d))
+                snap["message"]["usage"]["output_tokens"] = out
+                snap["message"]["stop_reason"] = None
+                when = datetime.fromisoformat(d["timestamp"][:-1]) - timedelta(seconds=4 - 2 * k)
+                snap["timestamp"] = when.isoformat() + "Z"
+                lines1.append(json.dumps(snap))
+                snapshots.append(snap)
         lines1.append(json.dumps(d))
         if d["message"]["id"] in ("msg_a03", "msg_a07"):     # the same message logged twice
             lines1.append(json.dumps(d))
@@ -70,19 +84,21 @@ def build_fixture(root: Path) -> tuple[list[dict], list[str]]:
     p2.write_text("\n".join(json.dumps(d) for d in s2) + "\n\n")
     # a resumed session: Claude Code copies earlier messages into the new file
     resumed.write_text("\n".join(json.dumps(d) for d in s1[:4]) + "\n")
-    return s1 + s2, lines1
+    return snapshots + s1 + s2, lines1
 
 
 def expected_totals(calls: list[dict]) -> tuple[dict, dict]:
-    """Per UTC day and per model: [calls, in, out, cache read, cache write] — by hand."""
+    """Per UTC day and per model: [calls, in, out, cache read, cache write] — by hand.
+    One call per (message id, request id): the line with the most output tokens."""
     per_day: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
     per_model: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
-    seen = set()
+    final: dict[tuple[str, str], dict] = {}
     for d in calls:
         key = (d["message"]["id"], d["requestId"])
-        if key in seen:
-            continue
-        seen.add(key)
+        if key not in final or (d["message"]["usage"]["output_tokens"]
+                                > final[key]["message"]["usage"]["output_tokens"]):
+            final[key] = d
+    for d in final.values():
         u = d["message"]["usage"]
         vals = [1, u["input_tokens"], u["output_tokens"], u["cache_read_input_tokens"],
                 u["cache_creation_input_tokens"]]
@@ -103,18 +119,24 @@ def ledger_totals(home: Path) -> tuple[dict, dict]:
     return dict(per_day), dict(per_model)
 
 
-def test_claude_code_import_is_exact_and_counts_once(tmp_path: Path, teamcost_home: Path) -> None:
+@pytest.mark.parametrize("batch", [2000, 3])
+def test_claude_code_import_is_exact_and_counts_once(tmp_path: Path, teamcost_home: Path,
+                                                     batch: int, monkeypatch) -> None:
+    # batch 3: ledger transactions end between a message's streaming snapshots
+    monkeypatch.setattr(importers, "BATCH", batch)
     root = tmp_path / "projects"
     calls, _ = build_fixture(root)
     cfg = load_config()
     res = import_claude_code(root, cfg)
     assert (res.files, res.imported, res.skipped) == (3, 17, 1)
-    assert res.already == 2 + 4                       # two repeated lines, four resumed
+    assert res.already == 2 + 4 + 4       # two repeated lines, four resumed, four snapshots
     assert len(res.bad) == 1 and "sess-1.jsonl:" in res.bad[0] and "not valid JSON" in res.bad[0]
     assert ledger_totals(teamcost_home) == expected_totals(calls)
     assert set(expected_totals(calls)[0]) == {"2026-11-20", "2026-11-21"}
     with Ledger.for_config(cfg) as ledger:
         recs = {c.call_id: c for c in ledger.calls()}
+    a9 = recs["cc-msg_a09-req_a09"]       # the final snapshot: whole output, its own time
+    assert (a9.output_tokens, a9.ts) == (1000, datetime(2026, 11, 21, tzinfo=UTC))
     a0 = recs["cc-msg_a00-req_a00"]
     assert (a0.provider, a0.session_id, a0.tags["project"]) == ("anthropic", "sess-1", "shop")
     # cost: the ledger's own pricer on the same tokens (input excludes cache tokens)
@@ -123,7 +145,7 @@ def test_claude_code_import_is_exact_and_counts_once(tmp_path: Path, teamcost_ho
     assert a0.cost_nanos == p.cost_nanos and a0.priced
     # importing again adds nothing
     again = import_claude_code(root, cfg)
-    assert (again.imported, again.already, again.skipped) == (0, 17 + 6, 1)
+    assert (again.imported, again.already, again.skipped) == (0, 17 + 10, 1)
     assert ledger_totals(teamcost_home) == expected_totals(calls)
 
 
@@ -132,11 +154,11 @@ def test_claude_code_cli_summary_and_json(tmp_path: Path) -> None:
     build_fixture(root)
     res = run("import", "claude-code", str(root))
     assert res.exit_code == 0, res.output
-    assert "imported 17 calls (6 already present, 1 bad lines skipped) from 3 files" in res.stdout
+    assert "imported 17 calls (10 already present, 1 bad lines skipped) from 3 files" in res.stdout
     assert "sess-1.jsonl:" in res.stderr and "skipped" in res.stderr
     res = run("import", "claude-code", "--path", str(root), "--format", "json")
     doc = json.loads(res.stdout)
-    assert (doc["imported"], doc["already"], doc["skipped"]) == (0, 23, 1)
+    assert (doc["imported"], doc["already"], doc["skipped"]) == (0, 27, 1)
 
 
 def test_llm_calls_database_keeps_its_cost_as_reported(tmp_path: Path,

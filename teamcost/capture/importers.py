@@ -82,6 +82,12 @@ class _Sink:
     its content (the same message logged again with a later timestamp is the same call).
     Otherwise (teamcost's own records) a call id present with different content is a
     conflict: reported as a bad line, the rest of the batch still recorded.
+
+    Claude Code writes one message several times as it streams (one line per content
+    block), each line with the usage so far: input and cache tokens are the same in all,
+    ``output_tokens`` grows and the last line has the whole count. So in lenient mode the
+    line with the most output tokens wins (keeping the first undercounts output by 2-3x),
+    and a size flush holds back the newest call, whose later lines may still follow.
     """
 
     def __init__(self, ledger: Ledger, result: ImportResult, *, lenient: bool) -> None:
@@ -91,22 +97,30 @@ class _Sink:
         self.batch: dict[str, tuple[CallRecord, str]] = {}
 
     def add(self, rec: CallRecord, where: str) -> None:
-        if rec.call_id in self.batch:
-            if not self.lenient and self.batch[rec.call_id][0] != rec:
+        held = self.batch.get(rec.call_id)
+        if held is not None:
+            if self.lenient:
+                if rec.output_tokens > held[0].output_tokens:   # a later streaming snapshot
+                    self.batch[rec.call_id] = (rec, where)
+                self.result.already += 1  # a repeated line: the same call counts once
+            elif held[0] != rec:
                 self.result.add_bad(where, f"call {rec.call_id!r} appears twice with "
                                            "different content; the first was kept")
             else:
-                self.result.already += 1  # a duplicate line: the same call counts once
+                self.result.already += 1
             return
         self.batch[rec.call_id] = (rec, where)
         if len(self.batch) >= BATCH:
-            self.flush()
+            self.flush(hold_newest=self.lenient)
 
-    def flush(self) -> None:
+    def flush(self, hold_newest: bool = False) -> None:
         if not self.batch:
             return
         items = list(self.batch.values())
         self.batch = {}
+        if hold_newest:  # its next lines may be later snapshots of the same message
+            newest = items.pop()
+            self.batch[newest[0].call_id] = newest
         present = _existing_ids(self.ledger, [r.call_id for r, _ in items])
         fresh = [(r, w) for r, w in items if r.call_id not in present]
         # lenient: present means done. Strict: record_many compares them field by field.
