@@ -58,16 +58,27 @@ def response_obj(model: str, status: str = "completed") -> dict[str, Any]:
 
 
 def response_events(model: str) -> list[tuple[str, dict[str, Any]]]:
+    """The Responses API's stream for one text answer, event by event as the API sends it."""
     r = response_obj(model)
+    item = r["output"][0]
+    part = item["content"][0]
     created = dict(r, status="in_progress", usage=None, output=[])
-    return [("response.created", {"type": "response.created", "sequence_number": 0,
-                                  "response": created}),
-            ("response.output_text.delta", {"type": "response.output_text.delta",
-                                            "sequence_number": 1, "item_id": "msg_r1",
-                                            "output_index": 0, "content_index": 0,
-                                            "delta": "Hi!", "logprobs": []}),
-            ("response.completed", {"type": "response.completed", "sequence_number": 2,
-                                    "response": r})]
+    events: list[dict[str, Any]] = [
+        {"type": "response.created", "response": created},
+        {"type": "response.in_progress", "response": created},
+        {"type": "response.output_item.added", "output_index": 0,
+         "item": dict(item, status="in_progress", content=[])},
+        {"type": "response.content_part.added", "item_id": item["id"], "output_index": 0,
+         "content_index": 0, "part": dict(part, text="")},
+        {"type": "response.output_text.delta", "item_id": item["id"], "output_index": 0,
+         "content_index": 0, "delta": "Hi!", "logprobs": []},
+        {"type": "response.output_text.done", "item_id": item["id"], "output_index": 0,
+         "content_index": 0, "text": "Hi!", "logprobs": []},
+        {"type": "response.content_part.done", "item_id": item["id"], "output_index": 0,
+         "content_index": 0, "part": part},
+        {"type": "response.output_item.done", "output_index": 0, "item": item},
+        {"type": "response.completed", "response": r}]
+    return [(e["type"], dict(e, sequence_number=n)) for n, e in enumerate(events)]
 
 
 def message(model: str, usage: bool = True) -> dict[str, Any]:

@@ -1,4 +1,6 @@
-"""Anthropic SDK hooks: messages.create (streaming or not), sync and async.
+"""Anthropic SDK hooks: messages.create (streaming or not), messages.parse and the
+messages.stream() helper, sync and async (and through with_raw_response /
+with_streaming_response, which call the same methods).
 
 Anthropic's ``input_tokens`` already exclude cache reads and writes, as the ledger does.
 A stream's ``message_start`` carries the input and cache tokens; each ``message_delta``
@@ -11,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from teamcost.integrations.capture import (Call, Usage, as_int, call_id, get, patch, setup,
-                                           wrap_create)
+                                           wrap_create, wrap_stream_helper)
 
 PROVIDER = "anthropic"
 
@@ -64,6 +66,11 @@ def instrument_anthropic(client: Any, tracker: Any = None) -> Any:
         return Call(PROVIDER, str(kwargs.get("model") or "unknown"), tracker,
                     prompt={"system": kwargs.get("system"), "messages": kwargs.get("messages")})
 
-    patch(client.messages, "create",
-          lambda orig: wrap_create(orig, start, _result, _stream(proxy), is_async=is_async))
+    for name in ("create", "parse"):      # parse() posts itself, not through create()
+        if hasattr(client.messages, name):
+            patch(client.messages, name, lambda orig: wrap_create(
+                orig, start, _result, _stream(proxy), is_async=is_async))
+    if hasattr(client.messages, "stream"):
+        patch(client.messages, "stream",
+              lambda orig: wrap_stream_helper(orig, start, _stream(proxy), is_async))
     return client

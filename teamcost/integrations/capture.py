@@ -4,6 +4,7 @@ tokens when a response has none, and stream proxies that record when a stream en
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import logging
 import math
@@ -243,7 +244,8 @@ def wrap_create(original: Callable[..., Any], start: Callable[[dict[str, Any]], 
 
     def begin(kwargs: dict[str, Any]) -> tuple[Call | None, dict[str, Any]]:
         try:
-            return start(kwargs), prepare(kwargs)
+            # a raw response's bytes are the caller's to read: the request is sent as given
+            return start(kwargs), kwargs if _raw_request(kwargs) else prepare(kwargs)
         except Exception:  # noqa: BLE001
             log.exception("teamcost could not prepare to record a call")
             return None, kwargs
@@ -252,6 +254,9 @@ def wrap_create(original: Callable[..., Any], start: Callable[[dict[str, Any]], 
         if call is None:
             return result
         try:
+            if _raw_response(result):
+                watch_raw(call, result, kwargs, on_result, wrap_stream)
+                return result
             if kwargs.get("stream"):
                 return wrap_stream(call, result, kwargs)
             on_result(call, result)
@@ -259,12 +264,6 @@ def wrap_create(original: Callable[..., Any], start: Callable[[dict[str, Any]], 
             log.exception("teamcost could not read a response")
         call.finish()
         return result
-
-    def failed(call: Call | None, exc: BaseException) -> None:
-        if call is not None:
-            call.error = error_text(exc)
-            call.call_id = call_id(call.provider, _request_id(exc)) or call.call_id
-            call.finish()
 
     if is_async:
         @functools.wraps(original)
@@ -291,6 +290,163 @@ def wrap_create(original: Callable[..., Any], start: Callable[[dict[str, Any]], 
     create.__teamcost__ = True  # type: ignore[attr-defined]
     return create
 
+
+def failed(call: Call | None, exc: BaseException) -> None:
+    """Record a call that raised (an API error): its request id, if any, as the call id."""
+    if call is not None:
+        call.error = error_text(exc)
+        call.call_id = call_id(call.provider, _request_id(exc)) or call.call_id
+        call.finish()
+
+
+# -- stream helpers (anthropic's messages.stream()) --
+
+class _Later:
+    """An awaitable that makes its coroutine only when awaited (a manager never entered
+    then leaves no never-awaited coroutine of teamcost's behind)."""
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._make = make
+
+    def __await__(self) -> Any:
+        return self._make().__await__()
+
+
+def wrap_stream_helper(original: Callable[..., Any], start: Callable[[dict[str, Any]], Call],
+                       wrap_stream: Callable[[Call, Any, dict[str, Any]], Any],
+                       is_async: bool = False) -> Callable[..., Any]:
+    """A ``stream()`` helper that records. It returns a manager holding the request to make
+    on ``with`` (a private ``__api_request``, bypassing ``create``); that request is
+    wrapped so the manager streams through a recording proxy. The manager itself is the
+    SDK's own; if its shape is not the expected one, the call is not recorded (logged)."""
+
+    def watched(kwargs: dict[str, Any], manager: Any) -> None:
+        call = start(kwargs)
+        name = next(k for k in vars(manager) if k.endswith("__api_request"))
+        request = getattr(manager, name)
+
+        def proxied(raw: Any) -> Any:
+            try:
+                return wrap_stream(call, raw, kwargs)
+            except Exception:  # noqa: BLE001
+                log.exception("teamcost could not watch a stream")
+                return raw
+
+        if is_async:
+            async def arequest() -> Any:
+                call.started = time.perf_counter()
+                try:
+                    raw = await request
+                except BaseException as exc:
+                    failed(call, exc)
+                    raise
+                return proxied(raw)
+            setattr(manager, name, _Later(arequest))
+            return
+
+        def srequest() -> Any:
+            call.started = time.perf_counter()
+            try:
+                raw = request()
+            except BaseException as exc:
+                failed(call, exc)
+                raise
+            return proxied(raw)
+        setattr(manager, name, srequest)
+
+    @functools.wraps(original)
+    def helper(*args: Any, **kwargs: Any) -> Any:
+        manager = original(*args, **kwargs)
+        try:
+            watched(kwargs, manager)
+        except Exception:  # noqa: BLE001
+            log.exception("teamcost cannot record calls made through %s",
+                          getattr(original, "__qualname__", original))
+        return manager
+    helper.__teamcost__ = True  # type: ignore[attr-defined]
+    return helper
+
+
+# -- raw responses (client.<resource>.with_raw_response / with_streaming_response) --
+
+def _raw_request(kwargs: dict[str, Any]) -> bool:
+    headers = kwargs.get("extra_headers")
+    return isinstance(headers, dict) and any(
+        isinstance(k, str) and k.lower() == "x-stainless-raw-response" for k in headers)
+
+
+def _raw_response(result: Any) -> bool:
+    return hasattr(result, "http_response") and callable(getattr(result, "parse", None))
+
+
+def watch_raw(call: Call, raw: Any, sent: dict[str, Any],
+              on_result: Callable[[Call, Any], None],
+              wrap_stream: Callable[[Call, Any, dict[str, Any]], Any]) -> None:
+    """Record a raw response when its body is read, without reading it for the caller.
+
+    Not streamed: from the JSON body, at once if the SDK already read it, else when the
+    caller's ``read()`` / ``parse()`` / ``json()`` does (each goes through ``read``).
+    Streamed: ``parse()`` gives the SDK's stream, handed back through a recording proxy; a
+    caller who reads the raw lines instead is not recorded.
+    """
+    def parsed_seen(response: Any) -> None:
+        if call.done:
+            return
+        try:
+            on_result(call, response)
+        except Exception:  # noqa: BLE001
+            log.exception("teamcost could not read a raw response")
+        call.finish()
+
+    def body_seen(content: Any) -> None:
+        if not call.done:
+            parsed_seen(json.loads(content))
+
+    if not sent.get("stream"):
+        try:
+            content = raw.http_response.content      # raises while the body is unread
+        except Exception:  # noqa: BLE001
+            content = None
+        if content is not None:
+            body_seen(content)
+        elif callable(getattr(raw, "read", None)):
+            _after(raw, "read", body_seen)
+        else:
+            _after(raw, "parse", parsed_seen)
+        return
+    proxies: dict[int, Any] = {}
+
+    def stream_seen(stream: Any) -> Any:
+        if id(stream) not in proxies:   # parse() caches its stream: one proxy for it
+            proxies[id(stream)] = wrap_stream(call, stream, sent)
+        return proxies[id(stream)]
+
+    _after(raw, "parse", stream_seen)
+
+
+def _after(obj: Any, name: str, seen: Callable[[Any], Any]) -> None:
+    """Wrap the instance method ``obj.name`` so ``seen`` gets each result (and may replace
+    it when it returns something); async methods stay async."""
+    original = getattr(obj, name)
+
+    def look(out: Any) -> Any:
+        try:
+            new = seen(out)
+        except Exception:  # noqa: BLE001
+            log.exception("teamcost could not read a raw response")
+            return out
+        return out if new is None else new
+
+    if inspect.iscoroutinefunction(original):
+        @functools.wraps(original)
+        async def alooked(*args: Any, **kwargs: Any) -> Any:
+            return look(await original(*args, **kwargs))
+        setattr(obj, name, alooked)
+    else:
+        @functools.wraps(original)
+        def looked(*args: Any, **kwargs: Any) -> Any:
+            return look(original(*args, **kwargs))
+        setattr(obj, name, looked)
 
 def _request_id(exc: BaseException) -> str | None:
     rid = getattr(exc, "request_id", None)

@@ -1,4 +1,6 @@
-"""OpenAI SDK hooks: chat.completions.create and responses.create, sync and async.
+"""OpenAI SDK hooks: chat.completions.create/parse and responses.create/parse, sync and
+async; the stream() helpers and with_raw_response / with_streaming_response go through
+these.
 
 Usage mapping: chat ``prompt_tokens`` include cached tokens
 (``prompt_tokens_details.cached_tokens``); the ledger's input excludes them, so input =
@@ -116,12 +118,16 @@ def instrument_openai(client: Any, tracker: Any = None) -> Any:
         call.show_usage_chunk = bool(isinstance(opts, dict) and opts.get("include_usage"))
         return call
 
-    patch(client.chat.completions, "create",
-          lambda orig: wrap_create(orig, chat_start, _chat_result, _chat_stream(proxy),
-                                   _chat_prepare, is_async))
+    # parse() posts itself (not through create); the stream() helpers call create()
+    for name in ("create", "parse"):
+        if hasattr(client.chat.completions, name):
+            patch(client.chat.completions, name,
+                  lambda orig: wrap_create(orig, chat_start, _chat_result, _chat_stream(proxy),
+                                           _chat_prepare, is_async))
     responses = getattr(client, "responses", None)
-    if responses is not None:
-        patch(responses, "create",
-              lambda orig: wrap_create(orig, _start(tracker, "input"), _responses_result,
-                                       _responses_stream(proxy), is_async=is_async))
+    for name in ("create", "parse"):
+        if responses is not None and hasattr(responses, name):
+            patch(responses, name,
+                  lambda orig: wrap_create(orig, _start(tracker, "input"), _responses_result,
+                                           _responses_stream(proxy), is_async=is_async))
     return client
