@@ -31,6 +31,14 @@ def _seconds(start: Any, end: Any) -> float | None:
         return None
 
 
+def _completed_at(end: Any) -> datetime | None:
+    """The call's ts: LiteLLM's end_time, a naive ``datetime.now()`` (local time), so
+    astimezone() reads it as local; None (record time) when it is not a datetime."""
+    if not isinstance(end, datetime):
+        return None
+    return end.astimezone(timezone.utc)
+
+
 class TeamcostLogger(_Base):  # type: ignore[misc,valid-type]
     def __init__(self, tracker: Any = None) -> None:
         if _Base is not object:
@@ -49,13 +57,14 @@ class TeamcostLogger(_Base):  # type: ignore[misc,valid-type]
             prompt = as_int(get(u, "prompt_tokens"))
             cached = (as_int(get(u, "prompt_tokens_details", "cached_tokens"))
                       or as_int(get(u, "cache_read_input_tokens")))
-            written = as_int(get(u, "cache_creation_input_tokens"))
-            # OpenAI-style prompt_tokens include cached tokens; the ledger's input does not
-            inp = max(prompt - cached - (written if provider == "anthropic" else 0), 0)
+            written = (as_int(get(u, "cache_creation_input_tokens"))
+                       or as_int(get(u, "prompt_tokens_details", "cache_creation_tokens")))
+            # LiteLLM's prompt_tokens count every input token, cache reads and writes too
+            # (it adds Anthropic's to input_tokens); the ledger's input excludes them
+            inp = max(prompt - cached - written, 0)
             cost = kwargs.get("response_cost")
             if cost is None:
                 cost = slo.get("response_cost")
-            ts = start if isinstance(start, datetime) else None
             tracker = tracker_or_default(self.tracker)
             rec = tracker.build(
                 str(model or "unknown"), inp, as_int(get(u, "completion_tokens")),
@@ -63,7 +72,7 @@ class TeamcostLogger(_Base):  # type: ignore[misc,valid-type]
                 cost_usd=cost if (cost is not None and error is None) else None,
                 duration_s=_seconds(start, end), success=error is None, error=error,
                 call_id=call_id("litellm", get(response, "id") or slo.get("id")),
-                ts=ts.astimezone(timezone.utc) if ts and ts.tzinfo else None)
+                ts=_completed_at(end))
             tracker.record_call(rec)
         except Exception:  # noqa: BLE001 - never break the caller's call
             log.exception("teamcost could not record a LiteLLM call")
