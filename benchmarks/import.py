@@ -1,13 +1,14 @@
 """Benchmark: `teamcost import claude-code` on a generated Claude Code log tree.
 
-    .venv/bin/python benchmarks/import.py [--mb 200] [--naive-mb 10]
+    .venv/bin/python benchmarks/import.py [--mb 200] [--naive-mb MB]
 
 Generates --mb megabytes of session logs shaped like Claude Code's (~1.2 KB lines with
 message content, usage with cache tokens, 10% repeated lines), then imports them in a
 fresh process and reports calls per second and that process's peak RSS. The naive
 approach (each file read whole and parsed into a list, then one ledger transaction per
-call) runs on the first --naive-mb megabytes in its own process, and the ratio of the
-two rates is printed. Peak memory shows streaming: it stays flat as --mb grows.
+call) runs in its own process on the same tree (or its first --naive-mb megabytes), and
+the ratio of the two rates is printed. Peak memory shows streaming: it stays flat as --mb
+grows.
 """
 
 from __future__ import annotations
@@ -78,15 +79,25 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def rss_now_mb() -> float:
+    """This process's resident memory now (after imports, before the work): the base."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def run_teamcost(root: Path, home: Path) -> dict:
     from teamcost.capture.importers import import_claude_code
     from teamcost.config import load_config
     home.mkdir(parents=True, exist_ok=True)
+    cfg = load_config(home)
+    base = rss_now_mb()
     t = time.perf_counter()
-    res = import_claude_code(root, load_config(home))
+    res = import_claude_code(root, cfg)
     secs = time.perf_counter() - t
     return {"calls": res.imported, "already": res.already, "bytes": res.bytes_read,
-            "seconds": secs, "rss_mb": peak_rss_mb()}
+            "seconds": secs, "rss_mb": peak_rss_mb(), "base_mb": base}
 
 
 def run_naive(root: Path, home: Path, limit_mb: float) -> dict:
@@ -94,6 +105,7 @@ def run_naive(root: Path, home: Path, limit_mb: float) -> dict:
     from teamcost.tracker import Tracker
     home.mkdir(parents=True, exist_ok=True)
     tracker = Tracker(load_config(home))
+    base = rss_now_mb()
     seen: set[str] = set()
     read = calls = 0
     t = time.perf_counter()
@@ -116,7 +128,7 @@ def run_naive(root: Path, home: Path, limit_mb: float) -> dict:
                            ts=datetime.fromisoformat(d["timestamp"].replace("Z", "+00:00")))
             calls += 1
     return {"calls": calls, "bytes": read, "seconds": time.perf_counter() - t,
-            "rss_mb": peak_rss_mb()}
+            "rss_mb": peak_rss_mb(), "base_mb": base}
 
 
 def child(mode: str, root: Path, home: Path, limit_mb: float) -> dict:
@@ -129,11 +141,14 @@ def child(mode: str, root: Path, home: Path, limit_mb: float) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mb", type=float, default=200)
-    ap.add_argument("--naive-mb", type=float, default=10)
+    ap.add_argument("--naive-mb", type=float, default=None,
+                    help="megabytes the naive import reads (default: all of --mb)")
     ap.add_argument("--child")
     ap.add_argument("--root")
     ap.add_argument("--home")
     args = ap.parse_args()
+    if args.naive_mb is None:
+        args.naive_mb = args.mb
     if args.child:
         root, home = Path(args.root), Path(args.home)
         res = (run_teamcost(root, home) if args.child == "teamcost"
@@ -152,12 +167,13 @@ def main() -> None:
     rate = tc["calls"] / tc["seconds"]
     print(f"teamcost import: {tc['calls']:,} calls ({tc['already']:,} repeats skipped) from "
           f"{tc['bytes'] / 1e6:,.0f} MB in {tc['seconds']:.1f}s = {rate:,.0f} calls/s, "
-          f"{tc['bytes'] / 1e6 / tc['seconds']:.1f} MB/s; peak RSS {tc['rss_mb']:.0f} MB")
+          f"{tc['bytes'] / 1e6 / tc['seconds']:.1f} MB/s; peak RSS {tc['rss_mb']:.0f} MB "
+          f"(+{tc['rss_mb'] - tc['base_mb']:.0f} MB over the process before the import)")
     nv = child("naive", root, work / "home-naive", args.naive_mb)
     nrate = nv["calls"] / nv["seconds"]
     print(f"naive (whole files, one transaction a call) on {nv['bytes'] / 1e6:,.0f} MB: "
           f"{nv['calls']:,} calls in {nv['seconds']:.1f}s = {nrate:,.0f} calls/s; "
-          f"peak RSS {nv['rss_mb']:.0f} MB")
+          f"peak RSS {nv['rss_mb']:.0f} MB (+{nv['rss_mb'] - nv['base_mb']:.0f} MB)")
     print(f"ratio teamcost/naive: {rate / nrate:.1f}x calls/s")
     again = child("teamcost", root, work / "home-teamcost", args.naive_mb)
     print(f"re-import: {again['calls']:,} new calls, {again['already']:,} already present, "

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Iterator
+
+import pytest
 
 CHAT_USAGE = {"prompt_tokens": 1200, "completion_tokens": 300, "total_tokens": 1500,
               "prompt_tokens_details": {"cached_tokens": 200, "audio_tokens": 0},
@@ -184,3 +186,11 @@ class LLMServer:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+@pytest.fixture
+def server() -> Iterator[LLMServer]:
+    """An LLMServer for one test (import this fixture into a test module to use it)."""
+    s = LLMServer()
+    yield s
+    s.close()

@@ -17,7 +17,7 @@ from teamcost.ledger import Ledger
 from teamcost.pricing import Pricer
 from teamcost.tracker import Tracker
 
-from tests.llm_server import LLMServer
+from tests.llm_server import LLMServer, server  # noqa: F401 - the fixture
 
 # hand-worked costs (genai-prices list prices per million tokens):
 # gpt-4o: input $2.50, cached input $1.25, output $10
@@ -25,13 +25,6 @@ CHAT_NANOS = 1000 * 2500 + 200 * 1250 + 300 * 10_000          # 5,750,000
 RESP_NANOS = 800 * 2500 + 100 * 1250 + 50 * 10_000             # 2,625,000
 # claude-sonnet-4-5: input $3, output $15, cache read $0.30, cache write (5 min) $3.75
 MSG_NANOS = 500 * 3000 + 80 * 15_000 + 1000 * 300 + 300 * 3750  # 4,125,000
-
-
-@pytest.fixture
-def server() -> Iterator[LLMServer]:
-    s = LLMServer()
-    yield s
-    s.close()
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import teamcost
 from teamcost.config import load_config
 from teamcost.tracker import Tracker
 
-from tests.llm_server import LLMServer, chat_completion
+from tests.llm_server import LLMServer, chat_completion, server  # noqa: F401 - fixture
 from tests.test_instrument import CHAT_NANOS, MSG_NANOS, RESP_NANOS, ant, dumps, oai
 
 MSGS = [{"role": "user", "content": "hi"}]
@@ -28,13 +28,6 @@ CHAT_ROW = ("openai:chatcmpl-abc123", 1000, 300, 200, 0, CHAT_NANOS, False)
 CHAT_STREAM_ROW = ("openai:chatcmpl-stream1", 1000, 300, 200, 0, CHAT_NANOS, False)
 RESP_ROW = ("openai:resp_123", 800, 50, 100, 0, RESP_NANOS, False)
 MSG_ROW = ("anthropic:msg_01abc", 500, 80, 1000, 300, MSG_NANOS, False)
-
-
-@pytest.fixture
-def server() -> Iterator[LLMServer]:
-    s = LLMServer()
-    yield s
-    s.close()
 
 
 @pytest.fixture
