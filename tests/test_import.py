@@ -130,7 +130,10 @@ def test_claude_code_import_is_exact_and_counts_once(tmp_path: Path, teamcost_ho
     res = import_claude_code(root, cfg)
     assert (res.files, res.imported, res.skipped) == (3, 17, 1)
     assert res.already == 2 + 4 + 4       # two repeated lines, four resumed, four snapshots
-    assert len(res.bad) == 1 and "sess-1.jsonl:" in res.bad[0] and "not valid JSON" in res.bad[0]
+    # the truncated line: 22nd of sess-1.jsonl (1 user + 12 + 2 repeated + 4 snapshots + 2
+    # noise before it); its 57 characters end without a closing quote, so column 58 is "\n"
+    assert res.bad == [f"{root / '-home-ana-src-shop' / 'sess-1.jsonl'}:22: not valid JSON "
+                       "(Invalid control character at column 58)"]
     assert ledger_totals(teamcost_home) == expected_totals(calls)
     assert set(expected_totals(calls)[0]) == {"2026-11-20", "2026-11-21"}
     with Ledger.for_config(cfg) as ledger:

@@ -268,7 +268,8 @@ def _json_object(line: bytes) -> dict[str, Any]:
 
 def _why(exc: BaseException) -> str:
     if isinstance(exc, json.JSONDecodeError):
-        return f"not valid JSON ({exc.msg} at column {exc.colno})"
+        msg = exc.msg[:-3] if exc.msg.endswith(" at") else exc.msg  # "Invalid control character at"
+        return f"not valid JSON ({msg} at column {exc.colno})"
     if isinstance(exc, UnicodeDecodeError):
         return "not UTF-8 text"
     return str(exc) or type(exc).__name__
