@@ -4,7 +4,9 @@ databases, and teamcost's own JSONL export read back losslessly."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import time
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -31,7 +33,7 @@ def cc_line(session: str, msg_id: str, req: str, ts: datetime, model: str, usage
             "timestamp": ts.isoformat().replace("+00:00", "Z"), "uuid": f"u-{msg_id}",
             "message": {"id": msg_id, "type": "message", "role": "assistant", "model": model,
                         "content": [{"type": "text", "text": "ok"}],
-                        "usage": usage}}
+                        "stop_reason": "end_turn", "usage": usage}}
 
 
 def build_fixture(root: Path) -> tuple[list[dict], list[str]]:
@@ -150,6 +152,45 @@ def test_claude_code_import_is_exact_and_counts_once(tmp_path: Path, teamcost_ho
     again = import_claude_code(root, cfg)
     assert (again.imported, again.already, again.skipped) == (0, 17 + 10, 1)
     assert ledger_totals(teamcost_home) == expected_totals(calls)
+
+
+def test_a_message_still_streaming_in_a_live_session_waits_for_the_next_import(
+        tmp_path: Path, teamcost_home: Path) -> None:
+    root = tmp_path / "projects"
+    log = root / "-home-ana-src-shop" / "sess-9.jsonl"
+    log.parent.mkdir(parents=True)
+    t0 = datetime(2026, 11, 22, 9, tzinfo=UTC)
+    usage = {"input_tokens": 12, "output_tokens": 40, "cache_read_input_tokens": 4000,
+             "cache_creation_input_tokens": 100}
+    done = cc_line("sess-9", "msg_c00", "req_c00", t0, MODELS[0], usage)
+
+    def c01(out: int, stop: str | None) -> str:
+        d = cc_line("sess-9", "msg_c01", "req_c01", t0 + timedelta(minutes=1), MODELS[1],
+                    dict(usage, output_tokens=out))
+        d["message"]["stop_reason"] = stop
+        return json.dumps(d)
+
+    log.write_text("\n".join([json.dumps(done), c01(2, None), c01(7, None)]) + "\n")
+    cfg = load_config()
+    res = import_claude_code(root, cfg)            # the log was written just now: live
+    assert (res.imported, res.pending, res.already) == (1, 1, 0)
+    assert "1 still streaming left for the next import" in res.summary()
+    with log.open("a") as fh:                      # Claude Code finishes the message
+        fh.write(c01(350, "tool_use") + "\n")
+    res = import_claude_code(root, cfg)
+    assert (res.imported, res.pending, res.already) == (1, 0, 1 + 2)
+    with Ledger.for_config(cfg) as ledger:
+        assert ledger.get("cc-msg_c01-req_c01").output_tokens == 350
+
+    # a session that went quiet mid-stream (it crashed) is imported as it stands
+    quiet = root / "-home-ana-src-shop" / "sess-10.jsonl"
+    quiet.write_text(c01(9, None).replace("msg_c01", "msg_d01") + "\n")
+    hour_ago = time.time() - 3600
+    os.utime(quiet, (hour_ago, hour_ago))
+    res = import_claude_code(quiet, cfg)
+    assert (res.imported, res.pending) == (1, 0)
+    with Ledger.for_config(cfg) as ledger:
+        assert ledger.get("cc-msg_d01-req_c01").output_tokens == 9
 
 
 def test_claude_code_cli_summary_and_json(tmp_path: Path) -> None:

@@ -52,6 +52,7 @@ class ImportResult:
     imported: int = 0
     already: int = 0
     skipped: int = 0
+    pending: int = 0             # messages still streaming in an active session: next time
     cost_nanos: int = 0          # of the calls imported now
     bytes_read: int = 0
     seconds: float = 0.0
@@ -68,8 +69,10 @@ class ImportResult:
         return d
 
     def summary(self) -> str:
+        pending = (f", {self.pending:,} still streaming left for the next import"
+                   if self.pending else "")
         return (f"imported {self.imported:,} calls ({self.already:,} already present, "
-                f"{self.skipped:,} bad lines skipped) from {self.files:,} "
+                f"{self.skipped:,} bad lines skipped{pending}) from {self.files:,} "
                 f"file{'s' if self.files != 1 else ''} in {self.seconds:.1f}s")
 
 
@@ -95,6 +98,7 @@ class _Sink:
         self.result = result
         self.lenient = lenient
         self.batch: dict[str, tuple[CallRecord, str]] = {}
+        self.newest: tuple[str, int] = ("", 0)   # the newest call id, its repeated lines
 
     def add(self, rec: CallRecord, where: str) -> None:
         held = self.batch.get(rec.call_id)
@@ -103,6 +107,8 @@ class _Sink:
                 if rec.output_tokens > held[0].output_tokens:   # a later streaming snapshot
                     self.batch[rec.call_id] = (rec, where)
                 self.result.already += 1  # a repeated line: the same call counts once
+                if self.newest[0] == rec.call_id:
+                    self.newest = (rec.call_id, self.newest[1] + 1)
             elif held[0] != rec:
                 self.result.add_bad(where, f"call {rec.call_id!r} appears twice with "
                                            "different content; the first was kept")
@@ -110,8 +116,18 @@ class _Sink:
                 self.result.already += 1
             return
         self.batch[rec.call_id] = (rec, where)
+        self.newest = (rec.call_id, 0)
         if len(self.batch) >= BATCH:
             self.flush(hold_newest=self.lenient)
+
+    def withdraw(self, call_id: str) -> bool:
+        """Take the newest call, not yet recorded, back out (True if it was waiting here);
+        its repeated lines no longer count as already present."""
+        if self.newest[0] != call_id or self.batch.pop(call_id, None) is None:
+            return False
+        self.result.already -= self.newest[1]
+        self.newest = ("", 0)
+        return True
 
     def flush(self, hold_newest: bool = False) -> None:
         if not self.batch:
@@ -428,6 +444,15 @@ def _usage_int(usage: dict[str, Any], key: str) -> int:
     return v
 
 
+ACTIVE_S = 600   # a session log written this recently may still be streaming its last message
+
+
+def _still_streaming(data: dict[str, Any]) -> bool:
+    """An explicit ``"stop_reason": null``: Claude Code wrote this line mid-stream."""
+    msg = data.get("message")
+    return isinstance(msg, dict) and "stop_reason" in msg and msg["stop_reason"] is None
+
+
 def claude_code_record(tracker: Tracker, data: dict[str, Any], project: str) -> CallRecord | None:
     """The call in one transcript line, or None when the line is not an API call.
 
@@ -485,7 +510,9 @@ def import_claude_code(path: Path | str | None, config: Config, ledger: Ledger |
         tick = _ticker(progress, sum(f.stat().st_size for f in files))
         for file in files:
             projects: dict[str, str] = {}   # cwd -> project name (the log's own cwd wins)
+            last: tuple[str, bool] | None = None   # the file's last call: (id, mid-stream)
             try:
+                active = time.time() - file.stat().st_mtime < ACTIVE_S
                 for no, line in _lines(file, result, tick):
                     where = f"{file}:{no}"
                     try:
@@ -499,7 +526,13 @@ def import_claude_code(path: Path | str | None, config: Config, ledger: Ledger |
                         continue
                     if rec is not None:
                         sink.add(rec, where)
+                        last = (rec.call_id, _still_streaming(data))
             except OSError as exc:  # a file vanished or became unreadable mid-import
                 result.add_bad(str(file), f"cannot read it ({exc.strerror or exc})")
+                continue
+            # the ledger is append-only: a message caught mid-stream in a live session
+            # would keep its partial output for good, so it waits for the next import
+            if last is not None and last[1] and active and sink.withdraw(last[0]):
+                result.pending += 1
         sink.flush()
     return result
