@@ -113,7 +113,8 @@ def message_events(model: str) -> list[tuple[str, dict[str, Any]]]:
 
 class LLMServer:
     """Serves /v1/chat/completions, /v1/responses, /v1/messages. A model named
-    ``error-model`` gets an API error; ``no-usage-model`` a response without usage."""
+    ``error-model`` gets an API error; ``no-usage-model`` a response without usage;
+    ``overloaded-model`` an Anthropic stream that fails midway with an error event."""
 
     def __init__(self) -> None:
         self.requests: list[tuple[str, dict[str, Any]]] = []
@@ -174,6 +175,10 @@ class LLMServer:
                         return self._sse(response_events(model))
                     return self._json(200, response_obj(model))
                 if self.path == "/v1/messages":
+                    if stream and model == "overloaded-model":   # fails mid-stream
+                        return self._sse(message_events(model)[:4] + [("error", {
+                            "type": "error", "error": {"type": "overloaded_error",
+                                                      "message": "Overloaded"}})])
                     if stream:
                         return self._sse(message_events(model))
                     return self._json(200, message(model, usage))

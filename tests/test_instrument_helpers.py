@@ -213,3 +213,23 @@ def test_async_raw_and_streaming_responses(server, fresh) -> None:
     a, b, c, d = asyncio.run(main())
     assert (a, c) == (b, d)
     assert (rows(t), rows(t2)) == ([CHAT_ROW], [MSG_ROW])
+
+
+def test_a_stream_failing_midway_is_a_failed_call_with_the_usage_it_had(server, fresh) -> None:
+    kw = dict(ANT, model="overloaded-model", stream=True)
+    plain_items: list[str] = []
+    with pytest.raises(anthropic.APIStatusError) as plain_exc:
+        for e in ant(server).messages.create(**kw):
+            plain_items.append(e.model_dump_json())
+    t = fresh()
+    got_items: list[str] = []
+    with pytest.raises(anthropic.APIStatusError) as exc:
+        for e in teamcost.instrument(ant(server), t).messages.create(**kw):
+            got_items.append(e.model_dump_json())
+    assert got_items == plain_items and len(got_items) == 3   # start, block start, delta (the SDK skips ping)
+    assert (type(exc.value), str(exc.value)) == (type(plain_exc.value), str(plain_exc.value))
+    [r] = t.ledger.calls()
+    # message_start carried the input and cache tokens and 1 output token so far
+    assert (r.call_id, r.success, r.input_tokens, r.output_tokens, r.cache_read_tokens,
+            r.cache_write_tokens) == ("anthropic:msg_01abc", False, 500, 1, 1000, 300)
+    assert "Overloaded" in r.error

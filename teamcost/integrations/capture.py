@@ -156,7 +156,10 @@ class _Proxy:
             log.exception("teamcost could not read a stream event")
 
     def _failed(self, exc: BaseException) -> None:
-        if self._call.usage is None and not isinstance(exc, GeneratorExit):
+        # a stream that breaks midway failed, even with the usage it had so far (an
+        # Anthropic stream has input and cache tokens from its first event); GeneratorExit
+        # is only the caller leaving early
+        if not isinstance(exc, GeneratorExit):
             self._call.error = error_text(exc)
 
 
