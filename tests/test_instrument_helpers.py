@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
+import threading
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -16,6 +17,7 @@ import pytest
 
 import teamcost
 from teamcost.config import load_config
+from teamcost.integrations import capture
 from teamcost.tracker import Tracker
 
 from tests.llm_server import LLMServer, chat_completion, server  # noqa: F401 - fixture
@@ -49,16 +51,6 @@ def rows(tracker: Tracker) -> list[tuple[Any, ...]]:
              r.cache_write_tokens, r.cost_nanos, r.estimated) for r in tracker.ledger.calls()]
 
 
-def tokens_by_hand(model: str, text: str) -> int:
-    """The estimate's rule, written again: tiktoken's count when its encoding loads here
-    (it needs a cached download), else characters / 4 rounded up."""
-    try:
-        import tiktoken
-        return len(tiktoken.encoding_for_model(model).encode(text))
-    except Exception:  # noqa: BLE001
-        return math.ceil(len(text) / 4)
-
-
 def test_raw_response_is_recorded_from_its_body_and_sent_unchanged(server, fresh) -> None:
     plain = oai(server).chat.completions.with_raw_response.create(model="gpt-4o", messages=MSGS)
     t = fresh()
@@ -77,7 +69,8 @@ def test_raw_response_is_recorded_from_its_body_and_sent_unchanged(server, fresh
     assert rows(t2) == [MSG_ROW]
 
 
-def test_raw_stream_is_not_changed_and_is_estimated(server, fresh) -> None:
+def test_raw_stream_is_not_changed_and_is_estimated(server, fresh, monkeypatch) -> None:
+    monkeypatch.setattr(capture, "_encoders", {"gpt-4o": None})    # no tiktoken: chars / 4
     kw = dict(model="gpt-4o", messages=MSGS, stream=True)
     plain = dumps(oai(server).chat.completions.with_raw_response.create(**kw).parse())
     t = fresh()
@@ -86,10 +79,10 @@ def test_raw_stream_is_not_changed_and_is_estimated(server, fresh) -> None:
     # the raw bytes are the caller's: no stream_options added, so no usage to read
     assert server.requests[1] == server.requests[0]
     assert "stream_options" not in server.requests[1][1]
-    prompt = json.dumps(MSGS)                   # what the estimate counts: the messages
-    assert rows(t) == [("openai:chatcmpl-stream1", tokens_by_hand("gpt-4o", prompt),
-                        tokens_by_hand("gpt-4o", "Hello"), 0, 0,
-                        rows(t)[0][5], True)]
+    # what the estimate counts: the messages as JSON, '[{"role": "user", "content": "hi"}]'
+    # = 35 characters -> 9 tokens; the streamed text "Hello" = 5 characters -> 2
+    assert len(json.dumps(MSGS)) == 35
+    assert rows(t) == [("openai:chatcmpl-stream1", 9, 2, 0, 0, rows(t)[0][5], True)]
     assert rows(t)[0][5] > 0                    # priced from the estimate
 
 
@@ -233,3 +226,32 @@ def test_a_stream_failing_midway_is_a_failed_call_with_the_usage_it_had(server, 
     assert (r.call_id, r.success, r.input_tokens, r.output_tokens, r.cache_read_tokens,
             r.cache_write_tokens) == ("anthropic:msg_01abc", False, 500, 1, 1000, 300)
     assert "Overloaded" in r.error
+
+
+def test_estimates_never_wait_for_tiktoken(monkeypatch) -> None:
+    """tiktoken downloads its encoding on first use, without a timeout: the estimate must
+    not wait for it (chars / 4 meanwhile), and use it once it has loaded."""
+    import tiktoken
+
+    release = threading.Event()
+
+    class Words:
+        def encode(self, text: str) -> list[str]:
+            return text.split()
+
+    def slow(model: str) -> Words:
+        release.wait(10)          # a download that hangs
+        return Words()
+
+    monkeypatch.setattr(tiktoken, "encoding_for_model", slow)
+    monkeypatch.setattr(capture, "_encoders", {})
+    text = "one two three four five six seven"          # 33 characters, 7 words
+    t = time.perf_counter()
+    assert capture.count_tokens("gpt-4o", text) == 9     # ceil(33 / 4), at once
+    assert time.perf_counter() - t < 1
+    release.set()
+    deadline = time.monotonic() + 5
+    while capture._encoders.get("gpt-4o") is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert capture.count_tokens("gpt-4o", text) == 7     # the loaded encoding
+    assert capture.count_tokens("claude-sonnet-4-5", text) == 9   # never tiktoken

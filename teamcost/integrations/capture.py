@@ -8,6 +8,7 @@ import inspect
 import json
 import logging
 import math
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable, Iterator
@@ -98,15 +99,34 @@ def error_text(exc: BaseException) -> str:
 
 # -- estimates --
 
-@functools.lru_cache(maxsize=64)
+_encoders: dict[str, Any] = {}      # model -> tiktoken encoding, or None: use chars / 4
+_encoders_lock = threading.Lock()
+
+
 def _encoder(model: str) -> Any:
-    """tiktoken's encoding for an OpenAI model, or None (not installed, unknown model, or
-    its encoding file cannot be fetched offline): then characters / 4."""
+    """tiktoken's encoding for an OpenAI model once loaded, else None (characters / 4).
+
+    tiktoken downloads an encoding on first use, with no timeout: behind a firewall that
+    drops packets that would hang the caller's LLM call for minutes. So the encoding is
+    loaded in a background thread, and estimates made before it is ready (or when it
+    cannot be had: not installed, unknown model, offline) use characters / 4.
+    """
+    if model in _encoders:
+        return _encoders[model]
+    with _encoders_lock:
+        if model not in _encoders:
+            _encoders[model] = None                     # until (and unless) it loads
+            threading.Thread(target=_load_encoder, args=(model,), daemon=True,
+                             name=f"teamcost-tiktoken-{model}").start()
+    return None
+
+
+def _load_encoder(model: str) -> None:
     try:
         import tiktoken
-        return tiktoken.encoding_for_model(model)
+        _encoders[model] = tiktoken.encoding_for_model(model)
     except Exception:  # noqa: BLE001 - any failure means "use the fallback"
-        return None
+        log.debug("no tiktoken encoding for %s; estimates use characters / 4", model)
 
 
 def count_tokens(model: str, text: str) -> int:
