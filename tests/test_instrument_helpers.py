@@ -255,3 +255,22 @@ def test_estimates_never_wait_for_tiktoken(monkeypatch) -> None:
         time.sleep(0.01)
     assert capture.count_tokens("gpt-4o", text) == 7     # the loaded encoding
     assert capture.count_tokens("claude-sonnet-4-5", text) == 9   # never tiktoken
+
+
+@pytest.mark.filterwarnings("ignore:Pydantic serializer warnings:UserWarning")
+def test_openai_async_stream_helpers_and_parse(server, fresh) -> None:
+    t = fresh()
+
+    async def events(client: Any) -> tuple[list[str], str, list[str]]:
+        async with client.chat.completions.stream(model="gpt-4o", messages=MSGS) as s:
+            chat = [e.model_dump_json() async for e in s]
+            final = (await s.get_final_completion()).model_dump_json()
+        async with client.responses.stream(model="gpt-4o", input="hi") as s:
+            resp = [e.model_dump_json() async for e in s]
+        await client.chat.completions.parse(model="gpt-4o", messages=MSGS)
+        return chat, final, resp
+
+    plain = asyncio.run(events(oai(server, openai.AsyncOpenAI)))
+    got = asyncio.run(events(teamcost.instrument(oai(server, openai.AsyncOpenAI), t)))
+    assert got == plain
+    assert sorted(rows(t)) == sorted([CHAT_STREAM_ROW, RESP_ROW, CHAT_ROW])
