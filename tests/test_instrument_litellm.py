@@ -2,12 +2,17 @@
 response_cost / litellm_params / standard_logging_object, a response with LiteLLM's
 normalised usage, and naive local datetime.now() start and end times.
 
-litellm itself is not installed for the tests (see pyproject): its newest release needs a
-certifi the package index does not serve, and the older ones would downgrade openai and
-click in this environment. The kwargs and usage shapes follow LiteLLM's source
-(litellm_logging.py: start_time/end_time = datetime.datetime.now(); the Anthropic
-transformation: prompt_tokens = input + cache reads + cache writes,
-prompt_tokens_details.cached_tokens = cache reads, cache_creation_input_tokens = writes).
+litellm itself is not installed for the tests: its newest release needs a certifi the
+package index does not serve, and older ones would downgrade openai (3.x -> 2.x) and click
+for the whole project. The kwargs and usage shapes follow LiteLLM's source
+(litellm_logging.py: start_time/end_time = datetime.datetime.now(), hooks called with
+keyword arguments kwargs/response_obj/start_time/end_time; the Anthropic transformation:
+prompt_tokens = input + cache reads + cache writes, prompt_tokens_details.cached_tokens =
+cache reads, cache_creation_input_tokens = writes). Once, by hand, in a throwaway venv with
+litellm 1.106.2, TeamcostLogger was driven by the real litellm.completion / acompletion
+against tests/llm_server.py (OpenAI and Anthropic, streaming, 429s): exact tokens, LiteLLM's
+cost kept (5,750,000 and 4,125,000 nanos), and acompletion reported through both the async
+and the sync hook, hence the last test here.
 """
 
 from __future__ import annotations
@@ -120,3 +125,25 @@ def test_a_teamcost_failure_is_logged_not_raised(tracker, monkeypatch, caplog) -
         TeamcostLogger(tracker).log_success_event({}, {"id": "x", "model": "gpt-4o"}, START,
                                                   END)
     assert any("could not record a LiteLLM call" in r.getMessage() for r in caplog.records)
+
+
+def test_one_call_reported_through_both_hooks_is_recorded_once(tracker, caplog) -> None:
+    """LiteLLM 1.106 calls async_log_success_event and then log_success_event for one
+    acompletion (seen against the real library): one row, no conflict logged, even when
+    the two reports differ (here the cost) and even without a response id."""
+    cb = TeamcostLogger(tracker)
+    response = {"id": "chatcmpl-both", "model": "gpt-4o",
+                "usage": {"prompt_tokens": 1200, "completion_tokens": 300,
+                          "prompt_tokens_details": {"cached_tokens": 200}}}
+    kwargs = {"response_cost": 0.00575, "litellm_params": {"custom_llm_provider": "openai"}}
+    no_id = {"model": "gpt-4o", "usage": response["usage"]}
+    kw_no_id = dict(kwargs, litellm_call_id="5f0c2d7e-litellm-call")
+    with caplog.at_level(logging.ERROR, logger="teamcost"):
+        asyncio.run(cb.async_log_success_event(kwargs, response, START, END))
+        cb.log_success_event(dict(kwargs, response_cost=0.006), response, START, END)
+        asyncio.run(cb.async_log_success_event(kw_no_id, no_id, START, END))
+        cb.log_success_event(kw_no_id, no_id, START, END + timedelta(seconds=1))
+    assert not caplog.records
+    recs = sorted(tracker.ledger.calls(), key=lambda r: r.call_id)
+    assert [(r.call_id, r.cost_nanos) for r in recs] == [
+        ("litellm:5f0c2d7e-litellm-call", 5_750_000), ("litellm:chatcmpl-both", 5_750_000)]

@@ -9,6 +9,8 @@ the real CustomLogger when litellm is installed.
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from datetime import datetime, timezone
 from typing import Any
 
@@ -39,16 +41,39 @@ def _completed_at(end: Any) -> datetime | None:
     return end.astimezone(timezone.utc)
 
 
+RECENT = 4096   # call ids this logger remembers having recorded
+
+
 class TeamcostLogger(_Base):  # type: ignore[misc,valid-type]
+    """LiteLLM may report one call through both the async and the sync hook (1.106 does
+    for acompletion), so each call id is recorded once: the id is the response's, else
+    LiteLLM's own per-call id, and the ids recorded lately are remembered."""
+
     def __init__(self, tracker: Any = None) -> None:
         if _Base is not object:
             super().__init__()
         self.tracker = tracker
+        self._recent: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _seen(self, cid: str) -> bool:
+        with self._lock:
+            return cid in self._recent
+
+    def _remember(self, cid: str) -> None:
+        with self._lock:
+            self._recent[cid] = None
+            if len(self._recent) > RECENT:
+                self._recent.popitem(last=False)
 
     def _record(self, kwargs: dict[str, Any], response: Any, start: Any, end: Any,
                 error: str | None) -> None:
         try:
             slo = kwargs.get("standard_logging_object") or {}
+            cid = call_id("litellm", get(response, "id") or slo.get("id")
+                          or kwargs.get("litellm_call_id"))
+            if cid is not None and self._seen(cid):
+                return
             params = kwargs.get("litellm_params") or {}
             model = get(response, "model") or slo.get("model") or kwargs.get("model")
             provider = (params.get("custom_llm_provider") or slo.get("custom_llm_provider")
@@ -71,9 +96,10 @@ class TeamcostLogger(_Base):  # type: ignore[misc,valid-type]
                 provider=str(provider), cache_read_tokens=cached, cache_write_tokens=written,
                 cost_usd=cost if (cost is not None and error is None) else None,
                 duration_s=_seconds(start, end), success=error is None, error=error,
-                call_id=call_id("litellm", get(response, "id") or slo.get("id")),
+                call_id=cid,
                 ts=_completed_at(end))
             tracker.record_call(rec)
+            self._remember(rec.call_id)
         except Exception:  # noqa: BLE001 - never break the caller's call
             log.exception("teamcost could not record a LiteLLM call")
 
