@@ -11,9 +11,11 @@ C = TypeVar("C")
 def instrument(client: C, tracker: Any = None) -> C:
     """Record every call made through ``client`` in the ledger; returns the same client.
 
-    Supports openai.OpenAI / AsyncOpenAI (chat.completions.create, responses.create) and
-    anthropic.Anthropic / AsyncAnthropic (messages.create), streaming or not. Results and
-    exceptions reach the caller unchanged; a failure inside teamcost is logged, never raised.
+    Supports openai.OpenAI / AsyncOpenAI (chat.completions.create / parse / stream,
+    responses.create / parse / stream) and anthropic.Anthropic / AsyncAnthropic
+    (messages.create / parse / stream), streaming or not, also through with_raw_response
+    and with_streaming_response. Results and exceptions reach the caller unchanged; a
+    failure inside teamcost is logged, never raised.
     """
     module = type(client).__module__.split(".")[0]
     if module == "openai":
