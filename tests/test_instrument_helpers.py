@@ -69,6 +69,16 @@ def test_raw_response_is_recorded_from_its_body_and_sent_unchanged(server, fresh
     assert rows(t2) == [MSG_ROW]
 
 
+def test_raw_wrappers_made_before_instrument_are_recorded_too(server, fresh) -> None:
+    t = fresh()
+    client = oai(server)
+    early = client.chat.completions.with_raw_response        # cached by the SDK
+    teamcost.instrument(client, t)
+    client.chat.completions.with_raw_response.create(model="gpt-4o", messages=MSGS)
+    assert client.chat.completions.with_raw_response is not early
+    assert rows(t) == [CHAT_ROW]
+
+
 def test_raw_stream_is_not_changed_and_is_estimated(server, fresh, monkeypatch) -> None:
     monkeypatch.setattr(capture, "_encoders", {"gpt-4o": None})    # no tiktoken: chars / 4
     kw = dict(model="gpt-4o", messages=MSGS, stream=True)

@@ -486,6 +486,10 @@ def patch(resource: Any, name: str, make: Callable[[Callable[..., Any]], Callabl
     if getattr(original, "__teamcost__", False):
         return
     setattr(resource, name, make(original))
+    # with_raw_response / with_streaming_response are cached_properties holding the
+    # methods as they were when first used: made again, they wrap the recording ones
+    for cached in ("with_raw_response", "with_streaming_response"):
+        vars(resource).pop(cached, None)
 
 
 def get(obj: Any, *path: str) -> Any:
