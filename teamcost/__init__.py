@@ -1,7 +1,8 @@
 """teamcost: one true number for what a team's LLM calls cost, inside a shared budget."""
 
 from teamcost.budget.guard import budget_guard
-from teamcost.errors import BudgetExceeded, BudgetUnavailable, TeamcostError
+from teamcost.budget.model import BudgetExceeded, BudgetUnavailable
+from teamcost.errors import TeamcostError
 from teamcost.integrations import instrument
 from teamcost.models import CallRecord
 from teamcost.tracker import Tracker, default_tracker, record, set_default_tracker

@@ -14,12 +14,8 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-try:  # typer >= 0.2x vendors click; older releases use the click package
-    from typer._click import exceptions as _cx
-except ImportError:  # pragma: no cover
-    import click.exceptions as _cx  # type: ignore[no-redef]
-
-from teamcost.errors import TeamcostError
+from teamcost.compat.typer import click_exceptions as _cx
+from teamcost.errors import (EXIT_INTERRUPTED, EXIT_USAGE, InvalidValue, TeamcostError)
 
 
 def _one_line(msg: str) -> str:
@@ -38,22 +34,63 @@ class TeamcostGroup(TyperGroup):
                               standalone_mode=False, **extra)
         except _cx.NoArgsIsHelpError as exc:
             typer.echo(exc.ctx.get_help() if exc.ctx else str(exc), err=True)
-            return _exit(2, standalone_mode)
+            return _exit(EXIT_USAGE, standalone_mode)
         except _cx.UsageError as exc:
             hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
             typer.echo(f"teamcost: error: {_one_line(exc.format_message())}{hint}", err=True)
-            return _exit(2, standalone_mode)
+            return _exit(EXIT_USAGE, standalone_mode)
         except _cx.ClickException as exc:
             typer.echo(f"teamcost: error: {_one_line(exc.format_message())}", err=True)
+            return _exit(exc.exit_code, standalone_mode)
+        except InvalidValue as exc:  # the library names fields; say the flag the user typed
+            argv = list(args) if args is not None else sys.argv[1:]
+            message = exc.message(lambda field: self._flag_for(field, argv))
+            typer.echo(f"teamcost: error: {_one_line(message)}", err=True)
             return _exit(exc.exit_code, standalone_mode)
         except TeamcostError as exc:
             typer.echo(f"teamcost: error: {_one_line(str(exc))}", err=True)
             return _exit(exc.exit_code, standalone_mode)
         except (typer.Abort, KeyboardInterrupt):
             typer.echo("teamcost: interrupted", err=True)
-            return _exit(130, standalone_mode)
+            return _exit(EXIT_INTERRUPTED, standalone_mode)
         code = rv if isinstance(rv, int) else 0
         return _exit(code, standalone_mode)
+
+
+    def _flag_for(self, field: str, argv: list[str]) -> str:
+        """How the command ``argv`` invokes spells the library's ``field`` (``since`` ->
+        ``--since``, ``thresholds`` -> ``--warn``); the field itself when it has no flag."""
+        names = (field, *FIELD_ALIASES.get(field, ()))
+        try:
+            params = _leaf_command(self, argv).params
+        except Exception:  # an unparsable command line: the field's own name will do
+            return field
+        for param in params:
+            if param.param_type_name == "option" and param.name in names:
+                return ([o for o in param.opts if o.startswith("--")] or list(param.opts))[0]
+        return field
+
+
+# library field -> the parameter names commands give it
+FIELD_ALIASES: dict[str, tuple[str, ...]] = {
+    "thresholds": ("warn",), "timezone": ("tz",), "format": ("fmt",),
+}
+
+
+def _leaf_command(group: Any, argv: list[str]) -> Any:
+    """The (sub)command ``argv`` names, resolved without running anything."""
+    ctx = group.make_context("teamcost", list(argv), resilient_parsing=True)
+    cmd = group
+    while hasattr(cmd, "resolve_command"):
+        rest = [*ctx._protected_args, *ctx.args]
+        if not rest:
+            break
+        name, sub, rest = cmd.resolve_command(ctx, rest)
+        if sub is None:
+            break
+        ctx = sub.make_context(name, rest, parent=ctx, resilient_parsing=True)
+        cmd = sub
+    return cmd
 
 
 class _StderrLog(logging.Handler):

@@ -133,7 +133,7 @@ def check_project(value: Any) -> str:
     return value
 
 
-def _read_file(path: Path) -> dict[str, Any]:
+def read_config_file(path: Path) -> dict[str, Any]:
     if not path.exists():
         return {}
     try:
@@ -158,7 +158,7 @@ def load_config(home: Path | str | None = None, env: Mapping[str, str] | None = 
     """Defaults < config file < environment. Raises ConfigError/InvalidValue naming the value."""
     env = os.environ if env is None else env
     home_path = Path(home).expanduser() if home is not None else default_home()
-    data = _read_file(home_path / CONFIG_FILE)
+    data = read_config_file(home_path / CONFIG_FILE)
     where = str(home_path / CONFIG_FILE)
 
     def pick(key: str, env_key: str | None) -> Any:
@@ -203,28 +203,11 @@ def check_values(values: Mapping[str, Any]) -> dict[str, Any]:
     return {k: checks[k](v) if k in checks else v for k, v in values.items() if v is not None}
 
 
-def init_config(home: Path, values: Mapping[str, Any]) -> tuple[Path, Config, str]:
-    """``teamcost init``: validate, make sure the ledger opens, then write the config.
-
-    Returns (config path, the config now in effect, ledger_id). Nothing is written when
-    a value is bad, the existing config cannot be read or the ledger cannot be opened.
-    """
-    from teamcost.ledger import Ledger  # ledger needs config only for typing
-
-    check_values(values)
-    _read_file(home / CONFIG_FILE)
-    current = load_config(home)
-    with Ledger.for_config(current) as ledger:
-        ledger_id = ledger.ledger_id
-    path = write_config(home, values)
-    return path, load_config(home), ledger_id
-
-
 def write_config(home: Path, values: Mapping[str, Any]) -> Path:
     """Merge ``values`` into the config file (validated first) and write it atomically."""
     path = home / CONFIG_FILE
     clean = check_values(values)
-    data = _read_file(path)
+    data = read_config_file(path)
     data.update(clean)
     try:
         home.mkdir(parents=True, exist_ok=True)

@@ -1,8 +1,23 @@
-"""The exception hierarchy. The CLI turns each into one line on stderr and an exit code."""
+"""The exception hierarchy and every exit code teamcost uses.
+
+The CLI turns each TeamcostError into one line on stderr and its ``exit_code``.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Any, Callable
+
+# Exit codes: the CLI's whole vocabulary (README "Exit codes").
+EXIT_OK = 0            # done; a budget under its warning threshold; a reconcile within tolerance
+EXIT_ERROR = 1         # something failed (Firestore unreachable, a file unreadable, ...)
+EXIT_USAGE = 2         # a bad flag or value: nothing was done
+EXIT_WARN = 3          # a budget's warning threshold is crossed
+EXIT_EXHAUSTED = 4     # a budget is exhausted (or the guard refused a call)
+EXIT_CONFLICT = 5      # sync pushed what it could; some calls differ from Firestore's copy
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
+
+_FIELD_REF = re.compile(r"\{field:([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class TeamcostError(Exception):
@@ -11,22 +26,32 @@ class TeamcostError(Exception):
     ``exit_code`` is what the CLI exits with; messages must never contain secrets.
     """
 
-    exit_code: int = 1
+    exit_code: int = EXIT_ERROR
 
 
 class InvalidValue(TeamcostError, ValueError):
-    """Bad input: names the field, the bad value and what would be accepted."""
+    """Bad input: names the field, the bad value and what would be accepted.
 
-    exit_code = 2
+    The library names its own fields (``since``, ``amount``); ``accepted`` may refer to other
+    fields as ``{field:until}``. A front end renders the message with its own names for them
+    (the CLI: ``--since``, ``--until``; the web API: query parameters) through ``message``.
+    """
+
+    exit_code = EXIT_USAGE
 
     def __init__(self, field: str, value: Any, accepted: str) -> None:
         self.field = field
         self.value = value
         self.accepted = accepted
-        shown = repr(value)
+        super().__init__(self.message())
+
+    def message(self, name: Callable[[str], str] = str) -> str:
+        """The one-line message with every field shown as ``name(field)``."""
+        shown = repr(self.value)
         if len(shown) > 80:
             shown = shown[:77] + "..."
-        super().__init__(f"invalid {field}: {shown}; expected {accepted}")
+        accepted = _FIELD_REF.sub(lambda m: name(m.group(1)), self.accepted)
+        return f"invalid {name(self.field)}: {shown}; expected {accepted}"
 
 
 class ConfigError(TeamcostError):
@@ -63,41 +88,3 @@ class AuthError(TeamcostError):
 
 class BudgetError(TeamcostError):
     """A budget cannot be read, set or evaluated."""
-
-
-class BudgetExceeded(TeamcostError):
-    """Raised by the guard before a call that would exhaust a hard-stop budget."""
-
-    exit_code = 4
-
-    def __init__(self, team: str, spent_nanos: int, limit_nanos: int, period: str,
-                 estimate_nanos: int = 0) -> None:
-        self.team = team
-        self.spent_nanos = spent_nanos
-        self.limit_nanos = limit_nanos
-        self.period = period
-        self.estimate_nanos = estimate_nanos
-        super().__init__(
-            f"team {team} budget exhausted: ${spent_nanos / 1e9:,.2f} spent "
-            f"+ ${estimate_nanos / 1e9:,.2f} estimated of ${limit_nanos / 1e9:,.2f} "
-            f"this {period}"
-        )
-
-
-class BudgetUnavailable(BudgetExceeded):
-    """The guard could not learn the team's spend and is configured to fail closed.
-
-    A subclass of BudgetExceeded so ``except BudgetExceeded`` covers every "do not make
-    this call" answer.
-    """
-
-    exit_code = 4
-
-    def __init__(self, team: str, reason: str) -> None:
-        self.team = team
-        self.reason = reason
-        self.spent_nanos = self.limit_nanos = self.estimate_nanos = 0
-        self.period = ""
-        TeamcostError.__init__(
-            self, f"team {team} budget cannot be checked ({reason}) and the guard fails "
-            "closed ([budget] fail_closed = true): the call was not made")

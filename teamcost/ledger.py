@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 from teamcost.errors import DuplicateCallError, LedgerError
 from teamcost.models import CALL_FIELDS, CallRecord
+from teamcost.money import nanos_to_usd
 
 if TYPE_CHECKING:
     from teamcost.config import Config
@@ -211,7 +212,7 @@ class LedgerStatus:
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
-        d["cost_usd"] = self.cost_nanos / 1e9
+        d["cost_usd"] = nanos_to_usd(self.cost_nanos)
         d["first_ts"] = self.first_ts.isoformat() if self.first_ts else None
         d["last_ts"] = self.last_ts.isoformat() if self.last_ts else None
         return d

@@ -10,14 +10,13 @@ import dataclasses
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any, Mapping
 
 from teamcost.errors import InvalidValue
+from teamcost.money import INT64_MAX, nanos_to_usd
 
-NANOS_PER_USD = 1_000_000_000
 MAX_TOKENS = 10**12          # far above any real call; catches unit mistakes
-MAX_NANOS = 2**63 - 1        # Firestore integers are int64
+MAX_NANOS = INT64_MAX
 MAX_ID_LEN = 128
 MAX_LABEL_LEN = 256
 MAX_ERROR_LEN = 2000
@@ -28,34 +27,6 @@ MAX_TAG_VALUE_LEN = 256
 # A Firestore document id may not contain '/', be '.' or '..', or look like __x__.
 _CALL_ID_RE = re.compile(r"^(?!\.\.?$)(?!__.*__$)[^/\s]{1,128}$")
 _TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
-
-
-def usd_to_nanos(value: Any, field_name: str = "cost_usd") -> int:
-    """Exact conversion of a dollar amount (str, int, float, Decimal) to nano-dollars.
-
-    Floats go through their shortest repr so 0.1 means 0.1, not 0.1000000000000000055.
-    Rounds half-even once, here.
-    """
-    if isinstance(value, bool):
-        raise InvalidValue(field_name, value, "a non-negative dollar amount such as 0.25")
-    try:
-        dec = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):
-        raise InvalidValue(field_name, value, "a non-negative dollar amount such as 0.25") from None
-    if not dec.is_finite() or dec < 0:
-        raise InvalidValue(field_name, value, "a non-negative dollar amount such as 0.25")
-    # check the size before quantize: past 28 digits it raises InvalidOperation
-    if dec > Decimal(MAX_NANOS) / NANOS_PER_USD + 1:
-        raise InvalidValue(field_name, value, f"at most ${MAX_NANOS / NANOS_PER_USD:,.0f}")
-    nanos = int((dec * NANOS_PER_USD).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
-    if nanos > MAX_NANOS:
-        raise InvalidValue(field_name, value, f"at most ${MAX_NANOS / NANOS_PER_USD:,.0f}")
-    return nanos
-
-
-def nanos_to_usd(nanos: int) -> float:
-    """For display only: never sum these."""
-    return nanos / NANOS_PER_USD
 
 
 def check_int(name: str, value: Any, *, maximum: int = MAX_TOKENS) -> int:
@@ -168,7 +139,7 @@ class CallRecord:
 
     @property
     def cost_usd(self) -> float:
-        return self.cost_nanos / NANOS_PER_USD
+        return nanos_to_usd(self.cost_nanos)
 
     @property
     def total_tokens(self) -> int:

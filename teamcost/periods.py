@@ -74,8 +74,8 @@ class Window:
 
     def __post_init__(self) -> None:
         if self.since >= self.until:
-            raise InvalidValue("--since", self.since.isoformat(),
-                               f"a time before --until ({self.until.isoformat()})")
+            raise InvalidValue("since", self.since.isoformat(),
+                               f"a time before {{field:until}} ({self.until.isoformat()})")
 
 
 def parse_point(option: str, value: str, now: datetime, tz: str, *, end_of_day: bool) -> datetime:
@@ -114,10 +114,10 @@ def parse_point(option: str, value: str, now: datetime, tz: str, *, end_of_day: 
 
 
 def parse_window(since: str, until: str | None, now: datetime, tz: str) -> Window:
-    start = parse_point("--since", since, now, tz, end_of_day=False)
-    end = parse_point("--until", until, now, tz, end_of_day=True) if until else now
+    start = parse_point("since", since, now, tz, end_of_day=False)
+    end = parse_point("until", until, now, tz, end_of_day=True) if until else now
     if start >= end:
-        raise InvalidValue("--since", since, f"a time before --until ({end.isoformat()}); "
+        raise InvalidValue("since", since, f"a time before {{field:until}} ({end.isoformat()}); "
                            f"got {start.isoformat()}")
     label = f"{start.astimezone(zone(tz)):%Y-%m-%d}..{end.astimezone(zone(tz)):%Y-%m-%d}"
     return Window(start, end, label)
@@ -133,11 +133,11 @@ def parse_week(value: str, now: datetime, tz: str) -> Window:
     else:
         m = _WEEK_RE.match(v)
         if not m:
-            raise InvalidValue("--week", value, "last, this, or an ISO week like 2026-W47")
+            raise InvalidValue("week", value, "last, this, or an ISO week like 2026-W47")
         try:
             d = date.fromisocalendar(int(m.group(1)), int(m.group(2)), 1)
         except ValueError:
-            raise InvalidValue("--week", value, "an ISO week that exists, e.g. 2026-W01 .. "
+            raise InvalidValue("week", value, "an ISO week that exists, e.g. 2026-W01 .. "
                                "2026-W53") from None
     y, w, _ = d.isocalendar()
     return Window(local_midnight(d, z), local_midnight(d + timedelta(days=7), z), f"{y}-W{w:02d}")
@@ -155,7 +155,7 @@ def parse_month(value: str, now: datetime, tz: str) -> Window:
     else:
         m = _MONTH_RE.match(v)
         if not m or not 1 <= int(m.group(2)) <= 12:
-            raise InvalidValue("--month", value, "last, this, or a month like 2026-11")
+            raise InvalidValue("month", value, "last, this, or a month like 2026-11")
         d = date(int(m.group(1)), int(m.group(2)), 1)
     nxt = (d + timedelta(days=32)).replace(day=1)
     return Window(local_midnight(d, z), local_midnight(nxt, z), f"{d.year}-{d.month:02d}")

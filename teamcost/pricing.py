@@ -17,11 +17,10 @@ from typing import Any, Iterable, Mapping
 
 import genai_prices
 from genai_prices import Usage, calc_price
-from genai_prices.types import TieredPrices
-from genai_prices import data_snapshot as _snapshot
 
+from teamcost.compat.genai_prices import TieredPrices, find_provider_model, is_per_request_price
 from teamcost.errors import ConfigError
-from teamcost.models import NANOS_PER_USD, usd_to_nanos
+from teamcost.money import NANOS_PER_USD, usd_to_nanos
 
 log = logging.getLogger("teamcost.pricing")
 
@@ -175,13 +174,13 @@ class Pricer:
         except KeyError:
             pass
         try:
-            prov, info = _snapshot.get_snapshot().find_provider_model(model, None, key[0], None)
+            prov, info = find_provider_model(model, key[0])
             found: tuple[str, Any, Any] | None = (prov.id, info, prov)
         except LookupError:
             found = None
             if key[0] is not None:  # a provider name genai-prices spells differently
                 try:
-                    prov, info = _snapshot.get_snapshot().find_provider_model(model, None, None, None)
+                    prov, info = find_provider_model(model, None)
                     found = (prov.id, info, prov)
                 except LookupError:
                     found = None
@@ -191,15 +190,6 @@ class Pricer:
 
 
 _FAST_KEYS = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok")
-
-
-def _per_request(price_key: str) -> bool:
-    try:
-        from genai_prices.units import _get_registry
-        unit = _get_registry().unit_for_price_key(price_key)
-    except Exception:  # unknown to this genai-prices: assume it applies to every call
-        return True
-    return unit.usage_key == "requests" or unit.dimensions.get("family") == "requests"
 
 
 _Flat = tuple[Decimal, Decimal, Decimal | None, Decimal | None]
@@ -218,7 +208,7 @@ def _fast_prices(mp: Any) -> _Fast | None:
     # the full computation. Other prices (audio tokens, web searches) apply to usage kinds
     # we record as 0, so they add nothing.
     for key, value in getattr(mp, "__dict__", {}).items():
-        if value is not None and not key.endswith("_mtok") and _per_request(key):
+        if value is not None and not key.endswith("_mtok") and is_per_request_price(key):
             return None
     vals = [getattr(mp, k, None) for k in _FAST_KEYS]
     if vals[0] is None or vals[1] is None:

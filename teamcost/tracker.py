@@ -12,13 +12,14 @@ import contextvars
 import threading
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping, Protocol
 
 from teamcost.config import Config, load_config
 from teamcost.errors import InvalidValue
 from teamcost.ids import uuid7
 from teamcost.ledger import Ledger
 from teamcost.models import CallRecord, check_int, check_str
+from teamcost.money import MAX_BUDGET_NANOS, usd_to_nanos
 from teamcost.pricing import Pricer
 
 
@@ -39,6 +40,28 @@ def current_context() -> CallContext:
     return _context.get()
 
 
+class Guard(Protocol):
+    """What ``Tracker.guard`` needs from a budget guard (teamcost.budget.guard.BudgetGuard).
+
+    The budget layer sits above recording, so the tracker does not import it: the budget
+    package installs its guard with ``install_guard_factory`` when it is imported (and
+    ``import teamcost`` imports it).
+    """
+
+    def check(self, estimate_nanos: int = 0) -> None: ...
+
+    def note(self, cost_nanos: int) -> None: ...
+
+
+GuardFactory = Callable[[Config, Ledger], Guard]
+_guard_factory: GuardFactory | None = None
+
+
+def install_guard_factory(factory: GuardFactory) -> None:
+    global _guard_factory
+    _guard_factory = factory
+
+
 class Tracker:
     """Records calls into one ledger with one config. Cheap to call from many threads."""
 
@@ -47,7 +70,7 @@ class Tracker:
         self._ledger = ledger
         self._ledger_lock = threading.Lock()
         self.pricer = Pricer(self.config.price_overrides)
-        self._guard: Any = None   # teamcost.budget.guard.BudgetGuard, made on first guard()
+        self._guard: Guard | None = None   # made on first guard() by the installed factory
 
     @property
     def ledger(self) -> Ledger:
@@ -158,17 +181,28 @@ class Tracker:
         """
         if not self.config.project:
             return
-        from teamcost.budget.guard import BudgetGuard, estimate_to_nanos
+        if _guard_factory is None:  # pragma: no cover - importing teamcost installs it
+            raise RuntimeError("no budget guard installed (import teamcost.budget.guard)")
         if self._guard is None:
             ledger = self.ledger     # outside the lock: opening the ledger takes it too
             with self._ledger_lock:
                 if self._guard is None:
-                    self._guard = BudgetGuard(self.config, ledger=ledger)
+                    self._guard = _guard_factory(self.config, ledger)
         self._guard.check(estimate_to_nanos(estimated_usd, estimated_nanos))
 
     def close(self) -> None:
         if self._ledger is not None:
             self._ledger.close()
+
+
+def estimate_to_nanos(estimated_usd: Any = None, estimated_nanos: int | None = None) -> int:
+    if estimated_nanos is not None:
+        if not isinstance(estimated_nanos, int) or estimated_nanos < 0:
+            raise TypeError("estimated_nanos must be a non-negative int")
+        return estimated_nanos
+    if estimated_usd is None:
+        return 0
+    return usd_to_nanos(estimated_usd, "estimated_usd", maximum=MAX_BUDGET_NANOS)
 
 
 _default: Tracker | None = None

@@ -14,7 +14,8 @@ from teamcost.budget.guard import BudgetGuard, Snapshot
 from teamcost.budget.model import Budget
 from teamcost.budget.check import set_team_budget
 from teamcost.config import BudgetSettings, Config
-from teamcost.errors import BudgetExceeded, BudgetUnavailable, SyncError
+from teamcost.budget.model import BudgetExceeded, BudgetUnavailable
+from teamcost.errors import SyncError
 from teamcost.sync.service import run_push
 from teamcost.tracker import Tracker
 

@@ -8,7 +8,8 @@ import pytest
 
 from teamcost.budget.alerts import crossed
 from teamcost.budget.model import (Budget, BudgetStatus, parse_thresholds, period_of,
-                                   projection, threshold_name, usd_to_nanos)
+                                   projection, threshold_name)
+from teamcost.money import MAX_BUDGET_NANOS, usd_to_nanos
 from teamcost.errors import InvalidValue
 
 UTC = timezone.utc
@@ -19,13 +20,13 @@ UTC = timezone.utc
     (12.5, 12_500_000_000), ("0.0000000005", 0), ("0.0000000015", 2),  # half-even
 ])
 def test_usd_to_nanos_is_exact(value: object, nanos: int) -> None:
-    assert usd_to_nanos("--amount", value, allow_zero=True) == nanos
+    assert usd_to_nanos(value, "--amount", maximum=MAX_BUDGET_NANOS) == nanos
 
 
 @pytest.mark.parametrize("value", ["0", "-5", "abc", "nan", "inf", "", True, "1e12"])
 def test_bad_amounts_name_the_value(value: object) -> None:
     with pytest.raises(InvalidValue) as exc:
-        usd_to_nanos("--amount", value)
+        usd_to_nanos(value, "--amount", allow_zero=False, maximum=MAX_BUDGET_NANOS)
     assert "--amount" in str(exc.value) and repr(value) in str(exc.value)
 
 

@@ -71,9 +71,9 @@ def test_budget_line_and_projection_by_hand():
 
 def test_chart_kind_and_bad_by():
     assert chart_kind("x.PNG") == "png" and chart_kind("a/b.html") == "html"
-    with pytest.raises(InvalidValue, match=r"--chart.*'x\.svg'.*\.png or \.html"):
+    with pytest.raises(InvalidValue, match=r"invalid chart: 'x\.svg'.*\.png or \.html"):
         chart_kind("x.svg")
-    with pytest.raises(InvalidValue, match="--by"):
+    with pytest.raises(InvalidValue, match="invalid by: "):
         chart_data(records_frame([]), NOW, NOW, by="day")
 
 

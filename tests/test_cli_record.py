@@ -69,31 +69,31 @@ def home_with_one_call(teamcost_home: Path) -> Path:
 # -- bad input to `teamcost record` --
 
 BAD_RECORD = [
-    (["-m", "gpt-4o", "-i", "-5"], ["input_tokens", "-5"], 2),
-    (["-m", "gpt-4o", "-o", "-1"], ["output_tokens", "-1"], 2),
-    (["-m", "gpt-4o", "--cache-read-tokens", "-3"], ["cache_read_tokens", "-3"], 2),
-    (["-m", "gpt-4o", "--cache-write-tokens", "-7"], ["cache_write_tokens", "-7"], 2),
+    (["-m", "gpt-4o", "-i", "-5"], ["--input-tokens", "-5"], 2),
+    (["-m", "gpt-4o", "-o", "-1"], ["--output-tokens", "-1"], 2),
+    (["-m", "gpt-4o", "--cache-read-tokens", "-3"], ["--cache-read-tokens", "-3"], 2),
+    (["-m", "gpt-4o", "--cache-write-tokens", "-7"], ["--cache-write-tokens", "-7"], 2),
     (["-m", "gpt-4o", "-i", "1.5"], ["--input-tokens", "'1.5'", "integer"], 2),
     (["-m", "gpt-4o", "-o", "many"], ["--output-tokens", "'many'", "integer"], 2),
     (["-m", "gpt-4o", "--cache-read-tokens", ""], ["--cache-read-tokens", "''"], 2),
     (["-m", "gpt-4o", "--cache-write-tokens", "1e3"], ["--cache-write-tokens", "'1e3'"], 2),
-    (["-m", "gpt-4o", "-i", str(10**13)], ["input_tokens", str(10**13)], 2),
+    (["-m", "gpt-4o", "-i", str(10**13)], ["--input-tokens", str(10**13)], 2),
     (["-m", "", "-i", "5"], ["model", "''", "non-empty"], 2),
     (["-m", "   "], ["model", "non-empty"], 2),
     (["-i", "5"], ["--model"], 2),
     (["-m", "gpt-4o", "--format", "xml"], ["--format", "'xml'", "text", "json"], 2),
     (["-m", "gpt-4o", "--colour", "red"], ["--colour"], 2),
-    (["-m", "gpt-4o", "--cost-usd", "-1"], ["cost_usd", "'-1'"], 2),
-    (["-m", "gpt-4o", "--cost-usd", "cheap"], ["cost_usd", "'cheap'"], 2),
-    (["-m", "gpt-4o", "--cost-usd", "nan"], ["cost_usd", "'nan'"], 2),
+    (["-m", "gpt-4o", "--cost-usd", "-1"], ["--cost-usd", "'-1'"], 2),
+    (["-m", "gpt-4o", "--cost-usd", "cheap"], ["--cost-usd", "'cheap'"], 2),
+    (["-m", "gpt-4o", "--cost-usd", "nan"], ["--cost-usd", "'nan'"], 2),
     (["-m", "gpt-4o", "--tag", "novalue"], ["--tag", "'novalue'", "KEY=VALUE"], 2),
     (["-m", "gpt-4o", "--tag", "=v"], ["--tag", "KEY=VALUE"], 2),
     (["-m", "gpt-4o", "--ts", "yesterday"], ["--ts", "'yesterday'"], 2),
     (["-m", "gpt-4o", "--ts", "2026-11-20T10:00:00"], ["--ts", "2026-11-20T10:00:00"], 2),
-    (["-m", "gpt-4o", "--duration", "-1"], ["duration_s", "-1"], 2),
+    (["-m", "gpt-4o", "--duration", "-1"], ["--duration", "-1"], 2),
     (["-m", "gpt-4o", "--duration", "soon"], ["--duration", "'soon'"], 2),
-    (["-m", "gpt-4o", "--duration", "inf"], ["duration_s", "inf"], 2),
-    (["-m", "gpt-4o", "--call-id", "a/b"], ["call_id", "'a/b'"], 2),
+    (["-m", "gpt-4o", "--duration", "inf"], ["--duration", "inf"], 2),
+    (["-m", "gpt-4o", "--call-id", "a/b"], ["--call-id", "'a/b'"], 2),
     (["-m", "gpt-4o", "--provider", ""], ["provider", "''"], 2),
     (["-m", "gpt-4o", "--session", ""], ["session_id", "''"], 2),
     (["-m", "gpt-4o", "--agent", "a" * 300], ["agent"], 2),
@@ -291,7 +291,7 @@ def test_console_script_errors_on_stderr(teamcost_home: Path) -> None:
                        text=True, timeout=60)
     assert p.returncode == 2
     assert p.stdout == ""
-    assert p.stderr == ("teamcost: error: invalid input_tokens: -1; "
+    assert p.stderr == ("teamcost: error: invalid --input-tokens: -1; "
                         "expected an integer from 0 to 1000000000000\n")
 
 

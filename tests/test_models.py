@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from teamcost.errors import InvalidValue, TeamcostError
 from teamcost.models import (CALL_FIELDS, MAX_NANOS, CallRecord, format_ts, record_from_json,
-                             record_to_json, usd_to_nanos)
+                             record_to_json)
+from teamcost.money import usd_to_nanos
 
 TS = datetime(2026, 11, 20, 10, 0, 0, 123456, tzinfo=timezone.utc)
 

@@ -63,7 +63,7 @@ def test_bad_points(value: str) -> None:
 
 
 def test_window_order() -> None:
-    with pytest.raises(InvalidValue, match="a time before --until"):
+    with pytest.raises(InvalidValue, match="a time before until"):
         parse_window("1d", "3d", NOW, "UTC")
     w = parse_window("2026-11-01", "2026-11-07", NOW, "UTC")
     assert (w.since, w.until) == (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 8, tzinfo=UTC))

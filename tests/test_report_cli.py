@@ -95,7 +95,7 @@ def test_empty_window_says_no_calls() -> None:
     (["--since", "1d", "--until", "3d"], "a time before --until"),
     (["--until", "yesterday", "--since", "today"], "a time before --until"),
     (["--by", "colour"], "invalid --by: 'colour'"),
-    (["--tz", "Mars/Olympus"], "invalid timezone: 'Mars/Olympus'"),
+    (["--tz", "Mars/Olympus"], "invalid --tz: 'Mars/Olympus'"),
     (["--format", "xml"], "'xml' is not one of"),
     (["--source", "cloud"], "'cloud' is not one of"),
     (["--source", "team"], "no Firestore project is configured"),

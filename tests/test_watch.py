@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from teamcost.cli import app
-from teamcost.commands.output import usd
+from teamcost.money import format_usd as usd
 from teamcost.commands.watch import parse_interval
 from teamcost.models import CallRecord
 from teamcost.periods import period_bounds

@@ -18,7 +18,8 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
-from teamcost.budget.model import NANOS, BudgetStatus, threshold_name
+from teamcost.money import NANOS_PER_USD, format_usd, nanos_to_usd
+from teamcost.budget.model import BudgetStatus, threshold_name
 from teamcost.errors import TeamcostError
 from teamcost.sync.retry import Backoff, call_with_retry
 
@@ -47,7 +48,8 @@ class Alert:
         return {"event": "teamcost.budget", "alert_id": self.alert_id, "team": self.team,
                 "period": self.period_key, "threshold": self.name, "message": self.message,
                 "spent_nanos": self.spent_nanos, "limit_nanos": self.limit_nanos,
-                "spent_usd": self.spent_nanos / NANOS, "limit_usd": self.limit_nanos / NANOS}
+                "spent_usd": nanos_to_usd(self.spent_nanos),
+                "limit_usd": nanos_to_usd(self.limit_nanos)}
 
 
 def crossed(status: BudgetStatus, milestone_usd: float | None = None) -> list[Alert]:
@@ -61,15 +63,15 @@ def crossed(status: BudgetStatus, milestone_usd: float | None = None) -> list[Al
     if spent >= b.amount_nanos:
         names.append(("limit", "exhausted"))
     if milestone_usd:
-        step = int(round(milestone_usd * NANOS))
+        step = int(round(milestone_usd * NANOS_PER_USD))
         if step > 0 and spent >= step:
             top = spent // step * step   # only the highest milestone reached is announced
-            names.append((f"usd{top // NANOS}" if top % NANOS == 0 else f"nanos{top}",
-                          f"passed ${top / NANOS:,.2f} of"))
+            names.append((f"usd{top // NANOS_PER_USD}" if top % NANOS_PER_USD == 0
+                          else f"nanos{top}", f"passed {format_usd(top, 2)} of"))
     out = []
     for name, verb in names:
         msg = (f"teamcost: team {b.team} {verb} its {b.period} budget "
-               f"({status.period_key}): ${spent / NANOS:,.2f} of ${b.amount_nanos / NANOS:,.2f}")
+               f"({status.period_key}): {format_usd(spent, 2)} of {format_usd(b.amount_nanos, 2)}")
         out.append(Alert(f"{b.team}_{status.period_key}_{name}", b.team, status.period_key,
                          name, msg, spent, b.amount_nanos))
     return out

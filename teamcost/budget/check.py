@@ -6,13 +6,14 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from teamcost.budget import alerts as alerts_mod
-from teamcost.budget.model import (Budget, BudgetStatus, parse_thresholds, period_of,
-                                   usd_to_nanos)
+from teamcost.budget.model import Budget, BudgetStatus, parse_thresholds, period_of
 from teamcost.budget.spend import team_spend
 from teamcost.budget.store import CHECK_BACKOFF, get_budget, set_budget
 from teamcost.errors import BudgetError, ConfigError
+from teamcost.money import MAX_BUDGET_NANOS, usd_to_nanos
 from teamcost.ledger import Ledger
 from teamcost.sync.retry import Backoff
+from teamcost.sync.client import client_for
 
 if TYPE_CHECKING:
     from teamcost.config import Config
@@ -24,7 +25,6 @@ def _client(config: "Config", client: Any) -> Any:
                           "`teamcost init --project ID` (or set TEAMCOST_PROJECT)")
     if client is not None:
         return client
-    from teamcost.sync.service import client_for
     return client_for(config)
 
 
@@ -37,7 +37,8 @@ def set_team_budget(config: "Config", amount: Any, period: str = "month",
                     warn: str | None = None, hard_stop: bool = False,
                     tz: str | None = None, client: Any = None) -> Budget:
     """Validate everything first, then write ``teamcost_budgets/{team}`` (admins only)."""
-    budget = Budget(team=config.team, amount_nanos=usd_to_nanos("--amount", amount),
+    budget = Budget(team=config.team, amount_nanos=usd_to_nanos(amount, "amount", allow_zero=False,
+                                                                 maximum=MAX_BUDGET_NANOS),
                     period=period, timezone=tz or config.timezone,
                     thresholds=parse_thresholds(warn), hard_stop=hard_stop,
                     updated_by=config.member)
@@ -89,7 +90,7 @@ def send_alerts(config: "Config", client: Any, status: BudgetStatus,
 def check(config: "Config", estimate: Any = None, client: Any = None,
           now: datetime | None = None, alerts: bool = True) -> BudgetStatus:
     """`teamcost budget check`: the status (exit code in ``.exit_code``) and alerts sent."""
-    estimate_nanos = usd_to_nanos("--estimate", estimate, allow_zero=True) if estimate else 0
+    estimate_nanos = usd_to_nanos(estimate, "estimate", maximum=MAX_BUDGET_NANOS) if estimate else 0
     client = _client(config, client)
     budget = get_budget(client, config.team)
     if budget is None:

@@ -31,13 +31,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from teamcost.budget.model import Budget, usd_to_nanos, would_exhaust
-from teamcost.errors import BudgetExceeded, BudgetUnavailable, TeamcostError
+from teamcost.budget.model import Budget, BudgetExceeded, BudgetUnavailable, would_exhaust
+from teamcost.errors import TeamcostError
+from teamcost.tracker import Tracker, default_tracker, install_guard_factory
 
 if TYPE_CHECKING:
     from teamcost.config import Config
     from teamcost.ledger import Ledger
-    from teamcost.tracker import Tracker
 
 log = logging.getLogger("teamcost.budget")
 MAX_STALE_TTLS = 10
@@ -174,22 +174,18 @@ class BudgetGuard:
         return None
 
 
-def estimate_to_nanos(estimated_usd: Any = None, estimated_nanos: int | None = None) -> int:
-    if estimated_nanos is not None:
-        if not isinstance(estimated_nanos, int) or estimated_nanos < 0:
-            raise TypeError("estimated_nanos must be a non-negative int")
-        return estimated_nanos
-    if estimated_usd is None:
-        return 0
-    return usd_to_nanos("estimated_usd", estimated_usd, allow_zero=True)
-
-
 @contextlib.contextmanager
 def budget_guard(estimated_usd: Any = None, *, estimated_nanos: int | None = None,
-                 tracker: "Tracker | None" = None) -> Iterator[None]:
+                 tracker: Tracker | None = None) -> Iterator[None]:
     """``with budget_guard(estimated_usd=0.02): client.chat(...)``: refuse before the call."""
     if tracker is None:
-        from teamcost.tracker import default_tracker
         tracker = default_tracker()
     tracker.guard(estimated_usd, estimated_nanos=estimated_nanos)
     yield
+
+
+def _guard_for(config: "Config", ledger: "Ledger") -> BudgetGuard:
+    return BudgetGuard(config, ledger=ledger)
+
+
+install_guard_factory(_guard_for)

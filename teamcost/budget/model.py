@@ -12,40 +12,55 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any, Mapping
 
-from teamcost.errors import BudgetError, InvalidValue
+from teamcost.errors import (EXIT_EXHAUSTED, EXIT_OK, EXIT_WARN, BudgetError, InvalidValue,
+                             TeamcostError)
+from teamcost.money import MAX_BUDGET_NANOS, format_usd, nanos_to_usd
 from teamcost.periods import PERIODS, period_bounds, period_key, zone
 
 DEFAULT_THRESHOLDS = (0.8, 0.9)
-NANOS = 10**9
-MAX_AMOUNT_NANOS = 10**9 * 10**9      # a billion dollars: beyond this it is a typo
+MAX_AMOUNT_NANOS = MAX_BUDGET_NANOS   # a billion dollars: beyond this it is a typo
 
-EXIT_OK, EXIT_WARN, EXIT_EXHAUSTED = 0, 3, 4
 LEVELS = {EXIT_OK: "OK", EXIT_WARN: "WARN", EXIT_EXHAUSTED: "EXHAUSTED"}
 
 
-def usd_to_nanos(field_name: str, value: Any, *, allow_zero: bool = False) -> int:
-    """Dollars (str/int/float/Decimal) to integer nano-dollars, exactly; round half-even.
+class BudgetExceeded(TeamcostError):
+    """Raised by the guard before a call that would exhaust a hard-stop budget."""
 
-    Goes through Decimal(str(value)) so "0.1" is 100,000,000 nanos, not a binary float's
-    neighbour.
+    exit_code = EXIT_EXHAUSTED
+
+    def __init__(self, team: str, spent_nanos: int, limit_nanos: int, period: str,
+                 estimate_nanos: int = 0) -> None:
+        self.team = team
+        self.spent_nanos = spent_nanos
+        self.limit_nanos = limit_nanos
+        self.period = period
+        self.estimate_nanos = estimate_nanos
+        super().__init__(
+            f"team {team} budget exhausted: {format_usd(spent_nanos, 2)} spent "
+            f"+ {format_usd(estimate_nanos, 2)} estimated of {format_usd(limit_nanos, 2)} "
+            f"this {period}"
+        )
+
+
+class BudgetUnavailable(BudgetExceeded):
+    """The guard could not learn the team's spend and is configured to fail closed.
+
+    A subclass of BudgetExceeded so ``except BudgetExceeded`` covers every "do not make
+    this call" answer.
     """
-    accepted = ("a dollar amount such as 500 or 12.50" if not allow_zero
-                else "a non-negative dollar amount such as 0.25")
-    if isinstance(value, bool):
-        raise InvalidValue(field_name, value, accepted)
-    try:
-        d = Decimal(str(value).strip().lstrip("$").replace(",", ""))
-    except (InvalidOperation, ValueError):
-        raise InvalidValue(field_name, value, accepted) from None
-    if not d.is_finite() or d < 0 or (d == 0 and not allow_zero):
-        raise InvalidValue(field_name, value, accepted)
-    nanos = int((d * NANOS).to_integral_value())  # default context rounding: half-even
-    if nanos > MAX_AMOUNT_NANOS:
-        raise InvalidValue(field_name, value, "at most $1,000,000,000")
-    return nanos
+
+    exit_code = EXIT_EXHAUSTED
+
+    def __init__(self, team: str, reason: str) -> None:
+        self.team = team
+        self.reason = reason
+        self.spent_nanos = self.limit_nanos = self.estimate_nanos = 0
+        self.period = ""
+        TeamcostError.__init__(
+            self, f"team {team} budget cannot be checked ({reason}) and the guard fails "
+            "closed ([budget] fail_closed = true): the call was not made")
 
 
 def parse_thresholds(value: str | None) -> tuple[float, ...]:
@@ -59,12 +74,12 @@ def parse_thresholds(value: str | None) -> tuple[float, ...]:
         try:
             t = float(p[:-1]) / 100 if p.endswith("%") else float(p)
         except ValueError:
-            raise InvalidValue("--warn", value, accepted) from None
+            raise InvalidValue("thresholds", value, accepted) from None
         if not 0 < t < 1:
-            raise InvalidValue("--warn", value, accepted)
+            raise InvalidValue("thresholds", value, accepted)
         out.append(round(t, 6))
     if not out or len(set(out)) != len(out):
-        raise InvalidValue("--warn", value, accepted)
+        raise InvalidValue("thresholds", value, accepted)
     return tuple(sorted(out))
 
 
@@ -119,7 +134,7 @@ class Budget:
 
     def to_dict(self) -> dict[str, Any]:
         d = self.to_doc()
-        d["amount_usd"] = self.amount_nanos / NANOS
+        d["amount_usd"] = nanos_to_usd(self.amount_nanos)
         d["updated_at"] = self.updated_at.isoformat() if self.updated_at else None
         return d
 
@@ -195,10 +210,10 @@ class BudgetStatus:
     @property
     def line(self) -> str:
         b = self.budget
-        est = (f" + {_usd(self.estimate_nanos)} estimated" if self.estimate_nanos else "")
-        return (f"team {b.team}: {_usd(self.spent_nanos)}{est} of {_usd(b.amount_nanos)} "
+        est = (f" + {format_usd(self.estimate_nanos, 2)} estimated" if self.estimate_nanos else "")
+        return (f"team {b.team}: {format_usd(self.spent_nanos, 2)}{est} of {format_usd(b.amount_nanos, 2)} "
                 f"({self.fraction * 100:.1f}%) this {b.period}, {self.level}, "
-                f"projected {_usd(self.projected_nanos)} by {b.period} end")
+                f"projected {format_usd(self.projected_nanos, 2)} by {b.period} end")
 
     def to_dict(self) -> dict[str, Any]:
         b = self.budget
@@ -206,14 +221,14 @@ class BudgetStatus:
             "team": b.team, "period": b.period, "period_key": self.period_key,
             "timezone": b.timezone, "start": self.start.isoformat(),
             "end": self.end.isoformat(), "now": self.now.isoformat(),
-            "limit_nanos": b.amount_nanos, "limit_usd": b.amount_nanos / NANOS,
-            "spent_nanos": self.spent_nanos, "spent_usd": self.spent_nanos / NANOS,
+            "limit_nanos": b.amount_nanos, "limit_usd": nanos_to_usd(b.amount_nanos),
+            "spent_nanos": self.spent_nanos, "spent_usd": nanos_to_usd(self.spent_nanos),
             "pushed_nanos": self.pushed_nanos, "pushed_calls": self.pushed_calls,
             "unpushed_nanos": self.unpushed_nanos, "unpushed_calls": self.unpushed_calls,
             "estimate_nanos": self.estimate_nanos,
             "remaining_nanos": self.remaining_nanos, "fraction": round(self.fraction, 6),
             "projected_nanos": self.projected_nanos,
-            "projected_usd": self.projected_nanos / NANOS,
+            "projected_usd": nanos_to_usd(self.projected_nanos),
             "thresholds": list(b.thresholds), "hard_stop": b.hard_stop,
             "level": self.level, "exit_code": self.exit_code, "line": self.line,
             "alerts": list(self.alerts),
@@ -224,6 +239,3 @@ def period_of(budget: Budget, now: datetime) -> tuple[datetime, datetime, str]:
     start, end = period_bounds(now, budget.period, budget.timezone)
     return start, end, period_key(start, budget.period, budget.timezone)
 
-
-def _usd(nanos: int) -> str:
-    return f"${nanos / NANOS:,.2f}"

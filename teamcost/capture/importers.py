@@ -33,6 +33,7 @@ from teamcost.errors import DuplicateCallError, InvalidValue, TeamcostError
 from teamcost.ledger import Ledger, row_to_record
 from teamcost.models import CALL_FIELDS, CallRecord, record_from_json
 from teamcost.tracker import Tracker
+from teamcost.money import nanos_to_usd
 
 BATCH = 2000           # calls per ledger transaction
 MAX_BAD_SHOWN = 50     # bad lines kept for the report (all are counted)
@@ -65,7 +66,7 @@ class ImportResult:
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
-        d["cost_usd"] = self.cost_nanos / 1e9
+        d["cost_usd"] = nanos_to_usd(self.cost_nanos)
         return d
 
     def summary(self) -> str:

@@ -13,7 +13,8 @@ import typer
 
 from teamcost.budget.check import check, set_team_budget, show_budget
 from teamcost.budget.model import Budget, BudgetStatus
-from teamcost.commands.output import OutputFormat, console, emit, usd
+from teamcost.commands.output import OutputFormat, console, emit
+from teamcost.money import format_usd
 from teamcost.config import load_config
 
 budget_app = typer.Typer(help="The team's pooled budget: set it, show it, check it.",
@@ -53,7 +54,7 @@ def show_cmd(fmt: OutputFormat = FORMAT) -> None:
 
 def _render_budget(b: Budget) -> None:
     warn = ", ".join(f"{t:.0%}" for t in b.thresholds)
-    console.print(f"team {b.team}: {usd(b.amount_nanos, 2)} per {b.period} ({b.timezone}), "
+    console.print(f"team {b.team}: {format_usd(b.amount_nanos, 2)} per {b.period} ({b.timezone}), "
                   f"warn at {warn}, hard stop {'on' if b.hard_stop else 'off'}", markup=False)
     if b.updated_at or b.updated_by:
         console.print(f"set by {b.updated_by or '?'} at "

@@ -11,7 +11,8 @@ from typing import Any
 
 import typer
 
-from teamcost.commands.output import OutputFormat, console, emit, err_console, usd
+from teamcost.commands.output import OutputFormat, console, emit, err_console
+from teamcost.money import format_usd
 from teamcost.demo.run import DemoResult, run_demo
 
 DEFAULT_DIR = Path("demo-output")
@@ -85,7 +86,7 @@ def _render(result: DemoResult) -> None:
     console.rule("teamcost demo")
     mode = ("Firestore emulator at " + str(result.emulator_host) if result.mode == "firestore"
             else "local ledger only")
-    console.print(f"{result.calls} calls, {usd(result.total_nanos)} over 30 days, "
+    console.print(f"{result.calls} calls, {format_usd(result.total_nanos)} over 30 days, "
                   f"{len(result.members)} members on {len(result.ledgers)} machines, "
                   f"{len(result.models)} models ({mode}); spike day {result.spike_day}")
     for s in result.steps:

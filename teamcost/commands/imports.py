@@ -9,7 +9,8 @@ import typer
 
 from teamcost.capture.importers import (ImportResult, import_claude_code, import_jsonl,
                                         import_sqlite)
-from teamcost.commands.output import OutputFormat, ProgressBars, console, emit, usd
+from teamcost.commands.output import OutputFormat, ProgressBars, console, emit
+from teamcost.money import format_usd
 from teamcost.config import load_config
 
 import_app = typer.Typer(help="Import usage logs into this machine's ledger (idempotent).",
@@ -30,7 +31,7 @@ def _render(result: ImportResult) -> None:
     if result.skipped > len(result.bad):
         typer.echo(f"teamcost: warning: ... and {result.skipped - len(result.bad):,} "
                    "more bad lines", err=True)
-    console.print(f"{result.summary()}; new cost {usd(result.cost_nanos)}", markup=False)
+    console.print(f"{result.summary()}; new cost {format_usd(result.cost_nanos)}", markup=False)
 
 
 @import_app.command("jsonl")

@@ -8,8 +8,10 @@ from typing import List, Optional
 
 import typer
 
-from teamcost.commands.output import OutputFormat, console, emit, usd
-from teamcost.config import default_home, init_config, load_config
+from teamcost.commands.output import OutputFormat, console, emit
+from teamcost.money import format_usd
+from teamcost.config import default_home, load_config
+from teamcost.home import init_config
 from teamcost.errors import InvalidValue
 from teamcost.ledger import Ledger, LedgerStatus
 from teamcost.models import CallRecord, record_to_json
@@ -108,7 +110,7 @@ def record(
 
 
 def _render_record(rec: CallRecord) -> None:
-    price = usd(rec.cost_nanos) if rec.priced else "unpriced"
+    price = format_usd(rec.cost_nanos) if rec.priced else "unpriced"
     console.print(f"recorded {rec.call_id}: {rec.provider}/{rec.model} "
                   f"{rec.input_tokens} in / {rec.output_tokens} out, {price}")
 
@@ -125,8 +127,8 @@ def _render_status(st: LedgerStatus) -> None:
     console.print(f"ledger    {st.path}")
     console.print(f"ledger_id {st.ledger_id}")
     console.print(f"calls     {st.calls:,} ({st.unpriced:,} unpriced)")
-    console.print(f"cost      {usd(st.cost_nanos)}")
-    console.print(f"unpushed  {st.unpushed:,} ({usd(st.unpushed_cost_nanos)})")
+    console.print(f"cost      {format_usd(st.cost_nanos)}")
+    console.print(f"unpushed  {st.unpushed:,} ({format_usd(st.unpushed_cost_nanos)})")
     if st.first_ts and st.last_ts:
         console.print(f"span      {st.first_ts:%Y-%m-%d %H:%M} .. {st.last_ts:%Y-%m-%d %H:%M} UTC")
 

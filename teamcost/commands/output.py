@@ -46,12 +46,6 @@ def emit(obj: Any, fmt: OutputFormat | str, text: Callable[[Any], None]) -> None
         text(obj)
 
 
-def usd(nanos: int, places: int | None = None) -> str:
-    """Dollars for display: cents for large amounts, more places for tiny ones."""
-    value = nanos / 1e9
-    if places is None:
-        places = 2 if abs(value) >= 1 or value == 0 else 4 if abs(value) >= 0.01 else 6
-    return f"${value:,.{places}f}"
 
 
 class ProgressBars:

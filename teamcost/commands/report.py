@@ -12,7 +12,8 @@ import typer
 from rich.panel import Panel
 from rich.table import Table
 
-from teamcost.commands.output import console, emit, err_console, to_json, usd
+from teamcost.commands.output import console, emit, err_console, to_json
+from teamcost.money import format_usd
 from teamcost.config import load_config
 from teamcost.errors import InvalidValue
 from teamcost.periods import parse_month, parse_week, parse_window
@@ -90,7 +91,7 @@ def render_table(doc: dict[str, Any]) -> None:
     if s["calls"] == 0:
         console.print(f"{head}\nno calls")
         return
-    lines = [f"total   {usd(s['cost_nanos'])}  over {s['calls']:,} calls, "
+    lines = [f"total   {format_usd(s['cost_nanos'])}  over {s['calls']:,} calls, "
              f"{s['members']} members, {s['models']} models, {s['sessions']} sessions",
              f"tokens  {s['input_tokens']:,} in · {s['output_tokens']:,} out · "
              f"{s['cache_read_tokens']:,} cache read · {s['cache_write_tokens']:,} cache write",
@@ -100,10 +101,10 @@ def render_table(doc: dict[str, Any]) -> None:
         lines.append(f"         ({s['unpriced_input_tokens']:,} in / {s['unpriced_output_tokens']:,} "
                      "out tokens) are not in the total: add a price override")
     r = doc["rate"]
-    lines.append(f"rate    {usd(r['per_hour_nanos'])}/hour · {usd(r['per_day_nanos'])}/day")
+    lines.append(f"rate    {format_usd(r['per_hour_nanos'])}/hour · {format_usd(r['per_day_nanos'])}/day")
     if doc["projection"]:
         p = doc["projection"]
-        lines.append("project " + " · ".join(f"{k} {usd(v['projected_nanos'])}"
+        lines.append("project " + " · ".join(f"{k} {format_usd(v['projected_nanos'])}"
                                              for k, v in p.items()))
     b = doc.get("budget")
     if b and "error" not in b:
@@ -118,7 +119,7 @@ def render_table(doc: dict[str, Any]) -> None:
                           ("in tok", "right"), ("out tok", "right"), ("unpriced", "right")):
             t.add_column(col, justify=just)  # type: ignore[arg-type]
         for row in rows[:15]:
-            t.add_row(row[dim], usd(row["cost_nanos"]), _pct(row["share"]), f"{row['calls']:,}",
+            t.add_row(row[dim], format_usd(row["cost_nanos"]), _pct(row["share"]), f"{row['calls']:,}",
                       f"{row['input_tokens']:,}", f"{row['output_tokens']:,}",
                       str(row["unpriced_calls"]) if row["unpriced_calls"] else "")
         if len(rows) > 15:
@@ -136,11 +137,11 @@ def render_table(doc: dict[str, Any]) -> None:
     for d in days:
         bar = "█" * (round(30 * d["cost_nanos"] / top) if top else 0)
         mark = " spike" if d["day"] in spikes else ""
-        t.add_row(d["day"], usd(d["cost_nanos"]), f"{d['calls']:,}", bar + mark)
+        t.add_row(d["day"], format_usd(d["cost_nanos"]), f"{d['calls']:,}", bar + mark)
     console.print(t)
     if doc["top_sessions"]:
         console.print("top sessions: " + ", ".join(
-            f"{x['session']} {usd(x['cost_nanos'])}" for x in doc["top_sessions"]))
+            f"{x['session']} {format_usd(x['cost_nanos'])}" for x in doc["top_sessions"]))
 
 
 def export(
@@ -170,7 +171,7 @@ def export(
     for w in result.warnings:
         err_console.print(f"teamcost: warning: {w}")
     emit(result, out_fmt, lambda r: console.print(
-        f"exported {r.label}: {r.calls:,} calls, {usd(r.cost_nanos)}"
+        f"exported {r.label}: {r.calls:,} calls, {format_usd(r.cost_nanos)}"
         + (f" ({r.unpriced_calls} unpriced)" if r.unpriced_calls else "")
         + "".join(f"\n  {f}" for f in r.files)))
 

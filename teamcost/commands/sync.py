@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import typer
 
-from teamcost.commands.output import OutputFormat, ProgressBars, console, emit, usd
+from teamcost.commands.output import OutputFormat, ProgressBars, console, emit
+from teamcost.money import format_usd
 from teamcost.config import load_config
+from teamcost.errors import EXIT_CONFLICT
 from teamcost.sync.pull import PullResult
 from teamcost.sync.push import PushResult
 from teamcost.sync.service import (SyncResult, SyncStatus, run_pull, run_push, run_sync,
@@ -15,7 +17,6 @@ sync_app = typer.Typer(help="Push this machine's calls to Firestore and pull the
                        invoke_without_command=True)
 
 FORMAT = typer.Option(OutputFormat.text, "--format", help="text or json.")
-CONFLICT_EXIT = 5  # pushed what it could, but some calls differ from Firestore's copy
 
 
 def _show_conflicts(result: PushResult) -> None:
@@ -28,7 +29,7 @@ def _show_conflicts(result: PushResult) -> None:
 
 def _exit_for(result: PushResult) -> None:
     if result.conflicts:
-        raise typer.Exit(CONFLICT_EXIT)
+        raise typer.Exit(EXIT_CONFLICT)
 
 
 @sync_app.callback()
@@ -78,8 +79,8 @@ def status_cmd(fmt: OutputFormat = FORMAT) -> None:
 
 def _render_status(st: SyncStatus) -> None:
     console.print(f"team       {st.team} (project {st.project or 'none: local only'})")
-    console.print(f"unpushed   {st.unpushed:,} calls, {usd(st.unpushed_cost_nanos)} ({st.ledger_path})")
-    console.print(f"cache      {st.cached_calls:,} calls, {usd(st.cached_cost_nanos)} ({st.cache_path})")
+    console.print(f"unpushed   {st.unpushed:,} calls, {format_usd(st.unpushed_cost_nanos)} ({st.ledger_path})")
+    console.print(f"cache      {st.cached_calls:,} calls, {format_usd(st.cached_cost_nanos)} ({st.cache_path})")
     wm = st.watermark.isoformat() if st.watermark else "never pulled"
     if st.pull_complete is False:
         wm += " (last pull interrupted; the next one resumes)"

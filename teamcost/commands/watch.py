@@ -13,7 +13,8 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from teamcost.commands.output import OutputFormat, console, emit, usd
+from teamcost.commands.output import OutputFormat, console, emit
+from teamcost.money import format_usd
 from teamcost.config import load_config
 from teamcost.errors import InvalidValue
 from teamcost.reports.live import LiveSnapshot, LiveSource
@@ -91,14 +92,14 @@ def render(s: LiveSnapshot, interval: float | None = None) -> RenderableType:
     money.add_column(justify="left")
     money.add_column(justify="right")
     money.add_column()
-    limit = f" of {usd(s.limit_nanos)}" if s.limit_nanos else ""
-    money.add_row("today", usd(s.today_nanos), f"{s.today_calls} calls")
-    money.add_row(f"this {s.period}", usd(s.period_nanos) + limit,
+    limit = f" of {format_usd(s.limit_nanos)}" if s.limit_nanos else ""
+    money.add_row("today", format_usd(s.today_nanos), f"{s.today_calls} calls")
+    money.add_row(f"this {s.period}", format_usd(s.period_nanos) + limit,
                   f"{s.period_calls} calls  {_pct(s.used_fraction)}")
     money.add_row("budget", "", _bar(s.used_fraction))
-    money.add_row("rate", f"{usd(s.rate_nanos_per_hour)}/h",
-                  f"last hour {usd(s.last_hour_nanos)}")
-    money.add_row("projection", usd(s.projected_nanos),
+    money.add_row("rate", f"{format_usd(s.rate_nanos_per_hour)}/h",
+                  f"last hour {format_usd(s.last_hour_nanos)}")
+    money.add_row("projection", format_usd(s.projected_nanos),
                   f"by {s.period_end:%Y-%m-%d}  {_pct(s.projected_fraction)}")
     if s.unpriced_calls:
         money.add_row("unpriced", str(s.unpriced_calls), "calls with no known price")
@@ -109,7 +110,7 @@ def render(s: LiveSnapshot, interval: float | None = None) -> RenderableType:
         t.add_column("cost", justify="right")
         t.add_column("calls", justify="right")
         for r in rows:
-            t.add_row(r.key, usd(r.cost_nanos), str(r.calls))
+            t.add_row(r.key, format_usd(r.cost_nanos), str(r.calls))
         return t
 
     side = Table.grid(padding=(0, 3))
@@ -126,7 +127,7 @@ def render(s: LiveSnapshot, interval: float | None = None) -> RenderableType:
         local = c.ts.astimezone()
         when = local.strftime("%H:%M:%S" if local.date() == today else "%m-%d %H:%M")
         latest.add_row(when, c.member, c.agent or "", c.model, f"{c.total_tokens:,}",
-                       usd(c.cost_nanos))
+                       format_usd(c.cost_nanos))
 
     r = s.refreshed
     foot = Text(f"source: {s.source}  "

@@ -24,6 +24,7 @@ from teamcost.demo.generate import (DEFAULT_SEED, DEMO_PROJECT, DEMO_TEAM, MEMBE
 from teamcost.emulator import Emulator, EmulatorError, INSTALL_HINT, free_port, is_up
 from teamcost.errors import TeamcostError
 from teamcost.ledger import Ledger
+from teamcost.money import format_usd, nanos_to_usd
 
 DEMO_PORT = 8765          # preferred, so a `--serve` emulator has a predictable address
 HOME_MEMBER = MEMBERS[0]  # the demo home is this member's first machine
@@ -64,7 +65,7 @@ class DemoResult:
             "directory": str(self.directory), "home": str(self.home), "mode": self.mode,
             "emulator_host": self.emulator_host, "emulator_started": self.emulator_started,
             "ledgers": {k: str(v) for k, v in self.ledgers.items()}, "calls": self.calls,
-            "total_nanos": self.total_nanos, "total_usd": self.total_nanos / 1e9,
+            "total_nanos": self.total_nanos, "total_usd": nanos_to_usd(self.total_nanos),
             "members": self.members, "models": self.models, "spike_day": self.spike_day,
             "steps": [{"name": s.name, "seconds": round(s.seconds, 3), "detail": s.detail}
                       for s in self.steps],
@@ -213,7 +214,7 @@ def _fill_facts(result: DemoResult, data: DemoData) -> None:
 
 def _sync_steps(result: DemoResult, config: Config, ledgers: dict[str, Path], say: Say) -> None:
     from teamcost.emulator import Emulator as _E
-    from teamcost.sync.client import make_client
+    from teamcost.sync.client import admin_client
     from teamcost.sync.cache import TeamCache
     from teamcost.sync.pull import pull
     from teamcost.sync.push import push
@@ -221,7 +222,7 @@ def _sync_steps(result: DemoResult, config: Config, ledgers: dict[str, Path], sa
     assert config.emulator_host and config.project
     # the demo owns its project: a previous run's documents would double the month
     _E(config.emulator_host, None).wipe(config.project)
-    client = make_client(config)
+    client = admin_client(config)
     try:
         with _Timer(result, f"push {len(ledgers)} machine ledgers to Firestore", say) as t:
             pushed = already = 0
@@ -267,14 +268,14 @@ def _report_steps(result: DemoResult, config: Config, now: datetime, say: Say,
             result.outputs["teamcost report --since 7d"] = text
         s = doc["summary"]
         t.detail = (f"{s['calls']} calls, {s['members']} members, {s['models']} models, "
-                    f"${s['cost_nanos'] / 1e9:,.2f}")
+                    f"{format_usd(s['cost_nanos'], 2)}")
     with _Timer(result, "export --week last", say) as t:
         ex = export_period(config, parse_week("last", now, tz), d / "exports", fmt="both",
                            now=now, refresh=False)
         for f in ex.files:
             what = "summary" if f.endswith("-summary.json") else Path(f).suffix.lstrip(".")
             result.files[f"export ({what})"] = Path(f)
-        t.detail = f"{ex.label}: {ex.calls} calls, ${ex.cost_nanos / 1e9:,.2f}"
+        t.detail = f"{ex.label}: {ex.calls} calls, {format_usd(ex.cost_nanos, 2)}"
     with _Timer(result, "report --since 30d --chart", say) as t:
         doc30 = build_report(config, parse_window("30d", None, now, tz), now=now,
                              refresh=False)
@@ -298,16 +299,15 @@ def _budget_steps(result: DemoResult, config: Config, now: datetime, say: Say,
     from teamcost.budget.spend import team_spend
     from teamcost.budget.store import CHECK_BACKOFF
     from teamcost.periods import period_bounds
-    from teamcost.sync.service import client_for
 
     if result.mode != "firestore":
         return
-    client = client_for(config)
+    client = admin_client(config)
     with _Timer(result, "budget set + budget check", say) as t:
         start, end = period_bounds(now, "month", config.timezone)
         spent = team_spend(client, None, config.team, start, end, CHECK_BACKOFF).nanos
         # a round amount ~15% above this month's spend: the demo shows a warning
-        amount = max(50, math.ceil(spent * 1.15 / 1e9 / 50) * 50)
+        amount = max(50, math.ceil(nanos_to_usd(spent) * 1.15 / 50) * 50)
         set_team_budget(config, amount, "month", "0.8,0.9", hard_stop=False, client=client)
         status = check(config, client=client, now=now)
         path = result.directory / "budget-check.json"

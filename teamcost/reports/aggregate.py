@@ -16,6 +16,7 @@ import pandas as pd
 from teamcost.errors import InvalidValue
 from teamcost.ledger import ts_to_us
 from teamcost.periods import PERIODS, period_bounds
+from teamcost.money import nanos_to_usd
 
 BREAKDOWNS = {"member": "member", "model": "model", "provider": "provider", "agent": "agent",
               "session": "session_id", "task": "task_id"}
@@ -42,7 +43,7 @@ def summary(df: pd.DataFrame) -> dict[str, Any]:
     succeeded = _i(df["success"].sum())
     return {
         "cost_nanos": cost,
-        "cost_usd": cost / 1e9,
+        "cost_usd": nanos_to_usd(cost),
         "calls": calls,
         "input_tokens": _i(df["input_tokens"].sum()),
         "output_tokens": _i(df["output_tokens"].sum()),
@@ -63,7 +64,7 @@ def summary(df: pd.DataFrame) -> dict[str, Any]:
 def breakdown(df: pd.DataFrame, by: str) -> list[dict[str, Any]]:
     """Per-key totals, most expensive first (ties by key). Missing labels are "(none)"."""
     if by not in BREAKDOWNS:
-        raise InvalidValue("--by", by, ", ".join(BY_CHOICES))
+        raise InvalidValue("by", by, ", ".join(BY_CHOICES))
     col = BREAKDOWNS[by]
     key = df[col]
     if not isinstance(key.dtype, pd.CategoricalDtype):
@@ -79,7 +80,7 @@ def breakdown(df: pd.DataFrame, by: str) -> list[dict[str, Any]]:
     rows = []
     for k, cost, inp, out, cr, cw in g.itertuples(name=None):
         cost = int(cost)
-        rows.append({by: str(k), "cost_nanos": cost, "cost_usd": cost / 1e9,
+        rows.append({by: str(k), "cost_nanos": cost, "cost_usd": nanos_to_usd(cost),
                      "calls": int(calls[k]), "input_tokens": int(inp), "output_tokens": int(out),
                      "cache_read_tokens": int(cr), "cache_write_tokens": int(cw),
                      "unpriced_calls": int(unpriced[k]), "failed_calls": int(failed[k]),
@@ -126,7 +127,7 @@ def trend(df: pd.DataFrame, since: datetime, until: datetime, tz: str,
         row: dict[str, Any] = {freq: label, "start": b.date().isoformat()}
         for c in ("cost_nanos", "calls", *_TOKEN_COLS, "unpriced_calls", "failed_calls"):
             row[c] = int(r[c]) if r is not None else 0
-        row["cost_usd"] = row["cost_nanos"] / 1e9
+        row["cost_usd"] = nanos_to_usd(row["cost_nanos"])
         rows.append(row)
         b += step
     return rows
@@ -160,7 +161,7 @@ def top_sessions(df: pd.DataFrame, n: int = 5) -> list[dict[str, Any]]:
         first=("ts", "min"), last=("ts", "max"), members=("member", "nunique"))
     g = g.reset_index().sort_values(["cost_nanos", "session_id"], ascending=[False, True]).head(n)
     return [{"session": str(r.session_id), "cost_nanos": int(r.cost_nanos),
-             "cost_usd": int(r.cost_nanos) / 1e9, "calls": int(r.calls),
+             "cost_usd": nanos_to_usd(int(r.cost_nanos)), "calls": int(r.calls),
              "members": int(r.members), "first": r.first.isoformat(),
              "last": r.last.isoformat()} for r in g.itertuples()]
 

@@ -24,6 +24,7 @@ from teamcost.errors import InvalidValue, TeamcostError
 from teamcost.periods import period_bounds
 from teamcost.reports import aggregate as agg
 from teamcost.reports.live import BudgetLine
+from teamcost.money import NANOS_PER_USD, format_usd, nanos_to_usd
 
 if TYPE_CHECKING:
     from teamcost.config import Config
@@ -92,7 +93,7 @@ def chart_kind(path: Path | str) -> str:
         return "png"
     if suffix in (".html", ".htm"):
         return "html"
-    raise InvalidValue("--chart", str(path), "a file name ending in .png or .html")
+    raise InvalidValue("chart", str(path), "a file name ending in .png or .html")
 
 
 def chart_data(df: pd.DataFrame, since: datetime, until: datetime, *, by: str = "member",
@@ -109,7 +110,7 @@ def chart_data(df: pd.DataFrame, since: datetime, until: datetime, *, by: str = 
     back to ``aggregate.earliest_needed``).
     """
     if by not in CHART_BY:
-        raise InvalidValue("--by", by, f"one of {', '.join(CHART_BY)} for a chart")
+        raise InvalidValue("by", by, f"one of {', '.join(CHART_BY)} for a chart")
     now = now or datetime.now(timezone.utc)
     win = df[(df["ts"] >= pd.Timestamp(since)) & (df["ts"] < pd.Timestamp(until))]
     col = agg.BREAKDOWNS[by]
@@ -171,8 +172,8 @@ def _colour(i: int, key: str) -> str:
 
 
 def _money(nanos: float) -> str:
-    v = nanos / 1e9
-    return f"${v:,.0f}" if v >= 100 else f"${v:,.2f}"
+    """Chart labels: whole dollars from $100, cents below."""
+    return format_usd(nanos, 0 if nanos >= 100 * NANOS_PER_USD else 2)
 
 
 # -- PNG ------------------------------------------------------------------------------
@@ -193,20 +194,20 @@ def build_figure(data: ChartData) -> Any:
     x = list(range(len(data.days)))
     bottom = [0.0] * len(x)
     for i, (key, values) in enumerate(data.series.items()):
-        heights = [v / 1e9 for v in values]
+        heights = [nanos_to_usd(v) for v in values]
         ax.bar(x, heights, bottom=bottom, color=_colour(i, key), label=key, width=0.8,
                gid=f"series:{key}")
         bottom = [b + h for b, h in zip(bottom, heights)]
     labels = [d.strftime("%b %d") for d in data.days]
     if data.projection_days:
         px = list(range(len(x), len(x) + len(data.projection_days)))
-        ax.bar(px, [data.projected_daily_nanos / 1e9] * len(px), width=0.8, color="none",
+        ax.bar(px, [nanos_to_usd(data.projected_daily_nanos)] * len(px), width=0.8, color="none",
                edgecolor="#555555", hatch="//", linestyle="--",
                label=f"projection (period total {_money(data.projected_period_nanos or 0)})",
                gid="projection")
         labels += [d.strftime("%b %d") for d in data.projection_days]
     if data.daily_allowance_nanos is not None and data.budget is not None:
-        ax.axhline(data.daily_allowance_nanos / 1e9, color="#d62728", linestyle="--",
+        ax.axhline(nanos_to_usd(data.daily_allowance_nanos), color="#d62728", linestyle="--",
                    linewidth=1.5, gid="budget",
                    label=f"budget per day ({_money(data.budget.limit_nanos)} per "
                          f"{data.budget.period})")

@@ -25,6 +25,7 @@ from teamcost.models import CALL_FIELDS, CallRecord, record_to_json
 from teamcost.periods import Window
 from teamcost.reports.frames import load_records, records_frame
 from teamcost.reports.report import _refresh, report_document
+from teamcost.money import nanos_to_usd
 
 if TYPE_CHECKING:
     from teamcost.config import Config
@@ -45,7 +46,7 @@ class ExportResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"label": self.label, "calls": self.calls, "cost_nanos": self.cost_nanos,
-                "cost_usd": self.cost_nanos / 1e9, "unpriced_calls": self.unpriced_calls,
+                "cost_usd": nanos_to_usd(self.cost_nanos), "unpriced_calls": self.unpriced_calls,
                 "files": self.files, "source": self.source, "warnings": self.warnings}
 
 
@@ -96,7 +97,7 @@ def export_period(config: "Config", window: Window, out_dir: Path, *, fmt: str =
                   tz: str | None = None, source: str | None = None,
                   now: datetime | None = None, refresh: bool = True) -> ExportResult:
     if fmt not in FORMATS:
-        raise InvalidValue("--format", fmt, "csv, json or both")
+        raise InvalidValue("format", fmt, "csv, json or both")
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ExportError(f"cannot export to {out_dir}: it is a file, not a directory")

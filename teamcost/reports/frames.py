@@ -97,7 +97,7 @@ def load_calls(config: "Config", since: datetime, until: datetime, *, source: st
     if source is None:
         source = "team" if config.has_firestore and config.cache_file.exists() else "local"
     if source not in SOURCES:
-        raise InvalidValue("--source", source, "team or local")
+        raise InvalidValue("source", source, "team or local")
     if source == "team":
         from teamcost.reports import columnar
         from teamcost.sync.cache import TeamCache
@@ -161,7 +161,7 @@ def load_records(config: "Config", since: datetime, until: datetime, *,
     if source is None:
         source = "team" if config.has_firestore and config.cache_file.exists() else "local"
     if source not in SOURCES:
-        raise InvalidValue("--source", source, "team or local")
+        raise InvalidValue("source", source, "team or local")
     records: list[CallRecord] = []
     if source == "team":
         from teamcost.sync.cache import TeamCache

@@ -21,6 +21,7 @@ from teamcost.periods import period_bounds
 from teamcost.reports import aggregate as agg
 from teamcost.reports.frames import load_calls
 from teamcost.sync.retry import Backoff
+from teamcost.sync.client import client_for
 
 if TYPE_CHECKING:
     from teamcost.config import Config
@@ -187,7 +188,6 @@ class LiveSource:
         if cfg.project:
             from teamcost.sync.cache import TeamCache
             from teamcost.sync.pull import pull
-            from teamcost.sync.service import client_for
             if self._client is None:
                 self._client = client_for(cfg)
             if self._n % self._budget_every == 0:
@@ -220,7 +220,6 @@ def load_budget_line(config: "Config", client: Any = None) -> BudgetLine | None:
         return None
     from teamcost.budget.store import get_budget
     if client is None:
-        from teamcost.sync.service import client_for
         client = client_for(config)
     try:
         b = get_budget(client, config.team)

@@ -13,6 +13,7 @@ import io
 from typing import Any, Mapping, Sequence
 
 from teamcost.reports.aggregate import BREAKDOWNS
+from teamcost.money import exact_usd
 
 CSV_COLUMNS = ("dimension", "key", "cost_usd", "cost_nanos", "calls", "input_tokens",
                "output_tokens", "cache_read_tokens", "cache_write_tokens", "unpriced_calls",
@@ -25,7 +26,7 @@ def csv_rows(doc: Mapping[str, Any], by: Sequence[str]) -> list[dict[str, Any]]:
         source = doc["breakdowns"][dim] if dim in BREAKDOWNS else doc["trend"][dim]
         for r in source:
             rows.append({"dimension": dim, "key": r[dim],
-                         "cost_usd": f"{r['cost_nanos'] / 1e9:.9f}",
+                         "cost_usd": exact_usd(r["cost_nanos"]),
                          **{c: r[c] for c in CSV_COLUMNS[3:]}})
     return rows
 

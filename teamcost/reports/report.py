@@ -33,7 +33,7 @@ def parse_by(values: Sequence[str] | None) -> tuple[str, ...]:
     for item in values:
         for name in (p.strip() for p in item.split(",")):
             if name not in agg.BY_CHOICES:
-                raise InvalidValue("--by", name, ", ".join(agg.BY_CHOICES))
+                raise InvalidValue("by", name, ", ".join(agg.BY_CHOICES))
             if name not in out:
                 out.append(name)
     return tuple(out)
@@ -71,9 +71,9 @@ def build_report(config: "Config", window: Window, *, by: Sequence[str] = DEFAUL
     now = now or datetime.now(timezone.utc)
     warnings: list[str] = []
     if source not in (None, "team", "local"):
-        raise InvalidValue("--source", source, "team or local")
+        raise InvalidValue("source", source, "team or local")
     if source == "team" and not config.has_firestore:
-        raise InvalidValue("--source", source, "local (no Firestore project is configured; "
+        raise InvalidValue("source", source, "local (no Firestore project is configured; "
                            "run `teamcost init --project ID` to report on the team)")
     use_team = source == "team" or (source is None and config.has_firestore)
     if use_team and refresh:

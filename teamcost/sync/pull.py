@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from teamcost.ledger import ts_to_us, us_to_ts
 from teamcost.models import CallRecord
 from teamcost.sync.cache import TeamCache
+from teamcost.sync.client import client_for
 from teamcost.sync.mapping import COLLECTION, doc_to_record, pushed_at
 from teamcost.sync.retry import DEFAULT_BACKOFF, Backoff, call_with_retry
 from teamcost.sync.wire import run_query
@@ -113,8 +114,7 @@ def pull(config: "Config", client: Any = None, cache: TeamCache | None = None,
     if cache is None:
         cache = TeamCache.for_config(config)
     if client is None:
-        from teamcost.sync.client import make_client
-        client = make_client(config)
+        client = client_for(config)
     team = config.team
     started = time.monotonic()
     result = PullResult()

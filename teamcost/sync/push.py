@@ -31,6 +31,7 @@ from google.api_core import exceptions as gexc
 from teamcost.errors import SyncError, TeamcostError
 from teamcost.ledger import Ledger
 from teamcost.models import CALL_FIELDS, CallRecord
+from teamcost.sync.client import client_for
 from teamcost.sync.mapping import COLLECTION, doc_to_record, record_to_doc, same_payload
 from teamcost.sync.wire import commit_creates
 from teamcost.sync.retry import DEFAULT_BACKOFF, Backoff, call_with_retry, describe
@@ -188,8 +189,7 @@ def push(config: "Config", ledger: Ledger | None = None, client: Any = None,
     if ledger is None:
         ledger = Ledger.for_config(config)
     if client is None:
-        from teamcost.sync.client import make_client
-        client = make_client(config)
+        client = client_for(config)
     started = time.monotonic()
     total, _ = ledger.unpushed_totals()
     pusher = _Pusher(client, ledger, backoff, progress, total)

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable
 
-from teamcost.errors import ConfigError
 from teamcost.ledger import Ledger, us_to_ts
 from teamcost.sync.cache import TeamCache
+from teamcost.sync.client import client_for, require_project
 from teamcost.sync.pull import OVERLAP_S, PullResult, Watermark, pull
 from teamcost.sync.push import PushResult, push
 
@@ -28,29 +28,8 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _require_project(config: "Config") -> None:
-    if not config.project:
-        raise ConfigError("no Firestore project configured, so there is nowhere to sync: run "
-                          "`teamcost init --project ID` (or set TEAMCOST_PROJECT); "
-                          "recording and local reports work without one")
-
-
-def client_for(config: "Config") -> Any:
-    """The Firestore client sync uses: the signed-in member's if any, else admin (ADC)."""
-    try:  # member sign-in lives in teamcost.sync.member (the security issue)
-        from teamcost.sync.member import member_client_if_signed_in
-    except ImportError:
-        member_client_if_signed_in = None  # type: ignore[assignment]
-    if member_client_if_signed_in is not None:
-        client = member_client_if_signed_in(config)
-        if client is not None:
-            return client
-    from teamcost.sync.client import make_client
-    return make_client(config)
-
-
 def run_push(config: "Config", progress: Progress | None = None, client: Any = None) -> PushResult:
-    _require_project(config)
+    require_project(config)
     client = client if client is not None else client_for(config)
     with Ledger.for_config(config) as ledger, TeamCache.for_config(config) as cache:
         result = push(config, ledger, client, progress)
@@ -59,16 +38,10 @@ def run_push(config: "Config", progress: Progress | None = None, client: Any = N
 
 
 def run_pull(config: "Config", progress: Progress | None = None, client: Any = None) -> PullResult:
-    _require_project(config)
+    require_project(config)
     client = client if client is not None else client_for(config)
     with TeamCache.for_config(config) as cache:
-        result = pull(config, client, cache, progress)
-        try:  # keep the reports' columnar mirror current, so the next report is instant
-            from teamcost.reports.columnar import refresh
-        except ImportError:  # pyarrow missing: reports refresh it themselves, or fail clearly
-            return result
-        refresh(cache)
-        return result
+        return pull(config, client, cache, progress)
 
 
 @dataclass
@@ -83,7 +56,7 @@ class SyncResult:
 def run_sync(config: "Config", progress: ProgressFactory | None = None,
              client: Any = None) -> SyncResult:
     """Push this machine's new calls, then pull the team's."""
-    _require_project(config)
+    require_project(config)
     client = client if client is not None else client_for(config)
     pushed = run_push(config, progress("push") if progress else None, client)
     pulled = run_pull(config, progress("pull") if progress else None, client)

@@ -20,6 +20,7 @@ from google.cloud.firestore_v1.types import firestore as firestore_types
 from google.cloud.firestore_v1.types import write as write_types
 from google.protobuf import struct_pb2, timestamp_pb2
 
+from teamcost.compat.firestore import database_path, gapic, query_request, rpc_metadata
 from teamcost.models import CallRecord
 from teamcost.sync.mapping import record_to_doc
 
@@ -70,12 +71,13 @@ def create_write(doc_name: str, rec: CallRecord) -> Any:
 def commit_creates(client: Any, collection: str, recs: Sequence[CallRecord],
                    timeout: float) -> datetime | None:
     """Commit create() writes for ``recs`` atomically; returns the commit time."""
-    prefix = f"{client._database_string}/documents/{collection}/"
-    request = _CommitRequest(database=client._database_string,
+    database = database_path(client)
+    prefix = f"{database}/documents/{collection}/"
+    request = _CommitRequest(database=database,
                              writes=[create_write(prefix + r.call_id, r) for r in recs])
-    response = client._firestore_api.commit(
+    response = gapic(client).commit(
         request=firestore_types.CommitRequest.wrap(request),
-        metadata=client._rpc_metadata, retry=None, timeout=timeout)
+        metadata=rpc_metadata(client), retry=None, timeout=timeout)
     ct = response.commit_time
     return ct if isinstance(ct, datetime) else None
 
@@ -113,9 +115,9 @@ def run_query(client: Any, query: Any, timeout: float) -> list[tuple[str, dict[s
 
     The request is the one ``Query.stream()`` sends (built by the library itself).
     """
-    request, _prefix, _kwargs = query._prep_stream(retry=None, timeout=timeout)
-    responses = client._firestore_api.run_query(request=request, metadata=client._rpc_metadata,
-                                                retry=None, timeout=timeout)
+    responses = gapic(client).run_query(request=query_request(query, timeout),
+                                        metadata=rpc_metadata(client), retry=None,
+                                        timeout=timeout)
     out: list[tuple[str, dict[str, Any]]] = []
     for resp in responses:
         pb = firestore_types.RunQueryResponse.pb(resp)

@@ -1,0 +1,72 @@
+"""Money: integer nano-dollars (1e-9 USD) end to end, and the one place they become text.
+
+Every sum in teamcost is a sum of integers. Dollars enter through ``usd_to_nanos`` (exact,
+rounded half-even once) and leave for people through ``format_usd``; ``nanos_to_usd`` gives
+the float that JSON and CSV carry beside the exact nanos, for display and compatibility only.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from typing import Any
+
+from teamcost.errors import InvalidValue
+
+NANOS_PER_USD = 1_000_000_000
+INT64_MAX = 2**63 - 1            # Firestore integers are int64
+MAX_BUDGET_NANOS = 10**18        # a billion dollars: a budget beyond this is a typo
+
+
+def usd_to_nanos(value: Any, field: str = "cost_usd", *, allow_zero: bool = True,
+                 maximum: int = INT64_MAX) -> int:
+    """Exact conversion of a dollar amount (str, int, float, Decimal) to nano-dollars.
+
+    Strings may carry a leading ``$`` and thousands separators ("$1,234.50"). Floats go
+    through their shortest repr, so 0.1 means 0.1, not 0.1000000000000000055. Rounds
+    half-even once, here. Raises InvalidValue naming ``field`` for anything else, for a
+    negative amount, for zero unless ``allow_zero``, and above ``maximum`` nanos.
+    """
+    accepted = ("a non-negative dollar amount such as 0.25" if allow_zero
+                else "a dollar amount such as 500 or 12.50")
+    if isinstance(value, bool):
+        raise InvalidValue(field, value, accepted)
+    try:
+        text = repr(value) if isinstance(value, float) else str(value)
+        dec = Decimal(text.strip().lstrip("$").replace(",", ""))
+    except (InvalidOperation, ValueError):
+        raise InvalidValue(field, value, accepted) from None
+    if not dec.is_finite() or dec < 0 or (dec == 0 and not allow_zero):
+        raise InvalidValue(field, value, accepted)
+    too_big = f"at most {format_usd(maximum, places=0)}"
+    # check the size before quantize: past 28 digits it raises InvalidOperation
+    if dec > Decimal(maximum) / NANOS_PER_USD + 1:
+        raise InvalidValue(field, value, too_big)
+    nanos = int((dec * NANOS_PER_USD).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+    if nanos > maximum:
+        raise InvalidValue(field, value, too_big)
+    return nanos
+
+
+def nanos_to_usd(nanos: int) -> float:
+    """Dollars as a float, for JSON/CSV beside the exact nanos and for drawing: never sum these."""
+    return nanos / NANOS_PER_USD
+
+
+def format_usd(nanos: int | float, places: int | None = None) -> str:
+    """The one way money becomes text for people: ``$1,234.50``.
+
+    ``places`` fixes the decimals (2 for budget lines and errors, 0 for chart axes); left
+    out, amounts of $1 and more show cents and smaller ones keep enough places (4 from one
+    cent, else 6) that a cheap call does not read as $0.00.
+    """
+    value = nanos / NANOS_PER_USD
+    if places is None:
+        places = 2 if abs(value) >= 1 or value == 0 else 4 if abs(value) >= 0.01 else 6
+    return f"${value:,.{places}f}"
+
+
+def exact_usd(nanos: int) -> str:
+    """Dollars as exact decimal text with nine places ("12.500000000"), for CSV: no float."""
+    sign = "-" if nanos < 0 else ""
+    whole, frac = divmod(abs(nanos), NANOS_PER_USD)
+    return f"{sign}{whole}.{frac:09d}"
