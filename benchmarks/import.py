@@ -88,7 +88,7 @@ def rss_now_mb() -> float:
 
 
 def run_teamcost(root: Path, home: Path) -> dict:
-    from teamcost.capture.importers import import_claude_code
+    from teamcost.capture.logs.claude_code import import_claude_code
     from teamcost.config import load_config
     home.mkdir(parents=True, exist_ok=True)
     cfg = load_config(home)

@@ -3,7 +3,7 @@
 from teamcost.budget.guard import budget_guard
 from teamcost.budget.model import BudgetExceeded, BudgetUnavailable
 from teamcost.errors import TeamcostError
-from teamcost.integrations import instrument
+from teamcost.capture.sdk import instrument
 from teamcost.models import CallRecord
 from teamcost.tracker import Tracker, default_tracker, record, set_default_tracker
 

@@ -14,8 +14,10 @@ from typing import Any
 
 import pytest
 
-from teamcost.capture import importers
-from teamcost.capture.importers import import_claude_code, import_jsonl, import_sqlite
+from teamcost.capture.logs import base as importers
+from teamcost.capture.logs.claude_code import import_claude_code
+from teamcost.capture.logs.jsonl import import_jsonl
+from teamcost.capture.logs.sqlite import import_sqlite
 from teamcost.config import load_config
 from teamcost.ledger import Ledger
 from teamcost.pricing import Pricer

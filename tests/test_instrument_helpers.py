@@ -17,7 +17,7 @@ import pytest
 
 import teamcost
 from teamcost.config import load_config
-from teamcost.integrations import capture
+from teamcost.capture.sdk import common as capture
 from teamcost.tracker import Tracker
 
 from tests.llm_server import LLMServer, chat_completion, server  # noqa: F401 - fixture

@@ -27,7 +27,7 @@ from typing import Any, Iterator
 import pytest
 
 from teamcost.config import load_config
-from teamcost.integrations.litellm import TeamcostLogger
+from teamcost.capture.sdk.litellm import TeamcostLogger
 from teamcost.tracker import Tracker
 
 from tests.test_instrument import CHAT_NANOS, MSG_NANOS

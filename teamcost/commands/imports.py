@@ -7,8 +7,10 @@ from typing import Callable, Optional
 
 import typer
 
-from teamcost.capture.importers import (ImportResult, import_claude_code, import_jsonl,
-                                        import_sqlite)
+from teamcost.capture.logs.base import ImportResult
+from teamcost.capture.logs.claude_code import import_claude_code
+from teamcost.capture.logs.jsonl import import_jsonl
+from teamcost.capture.logs.sqlite import import_sqlite
 from teamcost.commands.output import OutputFormat, ProgressBars, console, emit
 from teamcost.money import format_usd
 from teamcost.config import load_config

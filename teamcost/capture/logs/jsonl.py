@@ -1,0 +1,46 @@
+"""``teamcost import jsonl``: teamcost's own export form (one ``record_to_json`` object a line),
+re-imported losslessly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from teamcost.capture.logs.base import (SQLITE_MAGIC, ImportResult, Progress, check_file,
+                                        importing, json_object, read_lines, Sink, ticker, why_bad)
+from teamcost.config import Config
+from teamcost.errors import InvalidValue, TeamcostError
+from teamcost.ledger import Ledger
+from teamcost.models import record_from_json
+
+def import_jsonl(path: Path | str, config: Config, ledger: Ledger | None = None,
+                 progress: Progress | None = None) -> ImportResult:
+    """Re-import a teamcost JSON Lines export; every field is kept exactly as exported."""
+    path = check_file("FILE", Path(path), "a teamcost JSON Lines export (.jsonl)")
+    _check_jsonl_head(path)
+    result = ImportResult("jsonl", str(path), files=1)
+    with importing(config, ledger, result) as led:
+        sink = Sink(led, result, lenient=False)
+        tick = ticker(progress, path.stat().st_size)
+        for no, line in read_lines(path, result, tick):
+            where = f"{path}:{no}"
+            try:
+                rec = record_from_json(json_object(line))
+            except (ValueError, TypeError, TeamcostError) as exc:
+                result.add_bad(where, why_bad(exc))
+                continue
+            sink.add(rec, where)
+        sink.flush()
+    return result
+
+
+def _check_jsonl_head(path: Path) -> None:
+    """Refuse a file that is plainly not JSON Lines (a SQLite db, a CSV) before reading it."""
+    with path.open("rb") as fh:
+        head = fh.read(4096)
+    accepted = "a teamcost JSON Lines export (one JSON call record a line)"
+    if head.startswith(SQLITE_MAGIC):
+        raise InvalidValue("FILE", str(path), f"{accepted}; this is a SQLite database "
+                                              "(use 'teamcost import sqlite')")
+    first = head.lstrip().split(b"\n", 1)[0]
+    if first and not first.startswith(b"{"):
+        raise InvalidValue("FILE", str(path), f"{accepted}; its first line is not a JSON object")
