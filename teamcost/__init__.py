@@ -2,8 +2,8 @@
 
 from teamcost.budget.guard import budget_guard
 from teamcost.budget.model import BudgetExceeded, BudgetUnavailable
-from teamcost.errors import TeamcostError
 from teamcost.capture.sdk import instrument
+from teamcost.errors import TeamcostError
 from teamcost.models import CallRecord
 from teamcost.tracker import Tracker, default_tracker, record, set_default_tracker
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 import typer
 from typer.core import TyperGroup
 
 from teamcost.compat.typer import click_exceptions as _cx
-from teamcost.errors import (EXIT_INTERRUPTED, EXIT_USAGE, InvalidValue, TeamcostError)
+from teamcost.errors import EXIT_INTERRUPTED, EXIT_USAGE, InvalidValue, TeamcostError
 
 
 def _one_line(msg: str) -> str:
@@ -25,13 +26,14 @@ def _one_line(msg: str) -> str:
 class TeamcostGroup(TyperGroup):
     """Turns exceptions into one-line messages and exit codes, also under CliRunner."""
 
-    def main(self, args: Any = None, prog_name: str | None = None,
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
              complete_var: str | None = None, standalone_mode: bool = True,
-             **extra: Any) -> Any:
+             windows_expand_args: bool = True, **extra: Any) -> Any:
         _install_log_handler()
         try:
             rv = super().main(args, prog_name or "teamcost", complete_var,
-                              standalone_mode=False, **extra)
+                              standalone_mode=False,
+                              windows_expand_args=windows_expand_args, **extra)
         except _cx.NoArgsIsHelpError as exc:
             typer.echo(exc.ctx.get_help() if exc.ctx else str(exc), err=True)
             return _exit(EXIT_USAGE, standalone_mode)
@@ -125,13 +127,13 @@ app = typer.Typer(
 )
 
 # Each module adds its commands; import order is the order in --help.
-from teamcost.commands import ledger as _ledger  # noqa: E402
-from teamcost.commands import sync as _sync  # noqa: E402
-from teamcost.commands import report as _report  # noqa: E402
-from teamcost.commands import budget as _budget  # noqa: E402
 from teamcost.commands import auth as _auth  # noqa: E402
-from teamcost.commands import imports as _imports  # noqa: E402
+from teamcost.commands import budget as _budget  # noqa: E402
 from teamcost.commands import demo as _demo  # noqa: E402
+from teamcost.commands import imports as _imports  # noqa: E402
+from teamcost.commands import ledger as _ledger  # noqa: E402
+from teamcost.commands import report as _report  # noqa: E402
+from teamcost.commands import sync as _sync  # noqa: E402
 from teamcost.commands import watch as _watch  # noqa: E402
 
 for _module in (_ledger, _sync, _report, _budget, _auth, _imports, _demo, _watch):

@@ -6,7 +6,8 @@ The CLI turns each TeamcostError into one line on stderr and its ``exit_code``.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 # Exit codes: the CLI's whole vocabulary (README "Exit codes").
 EXIT_OK = 0            # done; a budget under its warning threshold; a reconcile within tolerance

@@ -6,10 +6,18 @@ prove the ledger opens before it writes a config that points at it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-from teamcost.config import CONFIG_FILE, Config, check_values, load_config, read_config_file, write_config
+from teamcost.config import (
+    CONFIG_FILE,
+    Config,
+    check_values,
+    load_config,
+    read_config_file,
+    write_config,
+)
 from teamcost.ledger import Ledger
 
 

@@ -21,10 +21,11 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from teamcost.errors import DuplicateCallError, LedgerError
 from teamcost.models import CALL_FIELDS, CallRecord
@@ -33,7 +34,7 @@ from teamcost.money import nanos_to_usd
 if TYPE_CHECKING:
     from teamcost.config import Config
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 BUSY_TIMEOUT_MS = 30_000
 
 # Columns of a calls table, in CALL_FIELDS order (shared by the ledger and the team cache).
@@ -240,7 +241,7 @@ class Ledger:
         return conn
 
     @classmethod
-    def for_config(cls, config: "Config") -> "Ledger":
+    def for_config(cls, config: Config) -> Ledger:
         """The ledger a config names; the default location's directory is created."""
         return cls(config.ledger_file, create_parent=config.ledger_path is None)
 
@@ -258,7 +259,7 @@ class Ledger:
         with self._lock:
             self._conn.close()
 
-    def __enter__(self) -> "Ledger":
+    def __enter__(self) -> Ledger:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 from teamcost.errors import InvalidValue
 from teamcost.money import INT64_MAX, nanos_to_usd
@@ -58,8 +59,8 @@ def check_ts(name: str, value: Any) -> datetime:
             raise InvalidValue(name, value, "an ISO-8601 timestamp with a UTC offset") from None
     if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
         raise InvalidValue(name, value, "a timezone-aware datetime (e.g. 2026-11-20T10:00:00Z)")
-    if value.tzinfo is not timezone.utc:
-        value = value.astimezone(timezone.utc)
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
     return value
 
 
@@ -154,7 +155,7 @@ class CallRecord:
         return d
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "CallRecord":
+    def from_dict(cls, data: Mapping[str, Any]) -> CallRecord:
         """Inverse of to_dict; unknown keys (cost_usd, pushed_at) are ignored."""
         names = CALL_FIELDS
         missing = [n for n in ("call_id", "ts", "team", "member", "ledger_id",
@@ -163,7 +164,7 @@ class CallRecord:
             raise InvalidValue("call record", sorted(data)[:8], f"fields {', '.join(missing)} present")
         return cls(**{k: data[k] for k in names if k in data})
 
-    def replace(self, **changes: Any) -> "CallRecord":
+    def replace(self, **changes: Any) -> CallRecord:
         return dataclasses.replace(self, **changes)
 
 
@@ -172,7 +173,7 @@ CALL_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(CallReco
 
 def format_ts(ts: datetime) -> str:
     """ISO-8601 UTC with microseconds and a Z: the export and JSON form of a timestamp."""
-    return ts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def record_to_json(rec: CallRecord) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from teamcost.errors import InvalidValue
@@ -34,7 +34,7 @@ def zone(name: str) -> ZoneInfo:
 
 def local_midnight(d: date, tz: ZoneInfo) -> datetime:
     """Start of local calendar day ``d`` in ``tz``, as UTC."""
-    return datetime.combine(d, time(0), tzinfo=tz).astimezone(timezone.utc)
+    return datetime.combine(d, time(0), tzinfo=tz).astimezone(UTC)
 
 
 def period_bounds(now: datetime, period: str, tz: str = "UTC") -> tuple[datetime, datetime]:
@@ -110,7 +110,7 @@ def parse_point(option: str, value: str, now: datetime, tz: str, *, end_of_day: 
         raise InvalidValue(option, value, SINCE_FORMS) from None
     if ts.tzinfo is None:  # a local wall-clock time in the team's zone
         ts = ts.replace(tzinfo=z)
-    return ts.astimezone(timezone.utc)
+    return ts.astimezone(UTC)
 
 
 def parse_window(since: str, until: str | None, now: datetime, tz: str) -> Window:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import genai_prices
 from genai_prices import Usage, calc_price
@@ -60,7 +61,7 @@ class PriceOverride:
         return bool(rx.search(model) or (provider and rx.search(f"{provider}/{model}")))
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> "PriceOverride":
+    def from_mapping(cls, data: Mapping[str, Any]) -> PriceOverride:
         """From a config table: pattern, input, output, cache_read, cache_write ($/Mtok)."""
         if "pattern" not in data:
             raise ConfigError(f"price override {dict(data)!r} has no 'pattern'")
@@ -143,7 +144,7 @@ class Pricer:
                             "(add a price override in the config to price them)", key)
             return Price(0, False, "unpriced", provider)
         provider_id, info, prov = found
-        when = ts or datetime.now(timezone.utc)
+        when = ts or datetime.now(UTC)
         mp = info.get_prices(when)
         try:
             fast = self._fast[id(mp)][1]

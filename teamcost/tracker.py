@@ -10,9 +10,10 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import threading
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterator, Mapping, Protocol
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from teamcost.config import Config, load_config
 from teamcost.errors import InvalidValue
@@ -33,7 +34,7 @@ class CallContext:
 
 
 _context: contextvars.ContextVar[CallContext] = contextvars.ContextVar(
-    "teamcost_context", default=CallContext())
+    "teamcost_context", default=CallContext())  # noqa: B039 - frozen, never mutated
 
 
 def current_context() -> CallContext:
@@ -128,7 +129,7 @@ class Tracker:
                                                 ("output_tokens", output_tokens),
                                                 ("cache_read_tokens", cache_read_tokens),
                                                 ("cache_write_tokens", cache_write_tokens))]
-        when = ts if ts is not None else datetime.now(timezone.utc)
+        when = ts if ts is not None else datetime.now(UTC)
         if not isinstance(when, datetime) or when.tzinfo is None:
             raise InvalidValue("ts", when, "a timezone-aware datetime")
         price = self.pricer.price(provider, model, *tokens, reported_cost_usd=cost_usd, ts=when)

@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from teamcost.auth import firebase, tokens
-from teamcost.auth.session import (Session, delete_session, load_session, save_session,
-                                   session_path)
+from teamcost.auth.session import Session, delete_session, load_session, save_session, session_path
 from teamcost.config import check_name, write_config
 from teamcost.errors import AuthError
 
@@ -36,7 +35,7 @@ class Invitation:
                 "expires_at": self.expires_at, "token_file": self.token_file}
 
 
-def invite(config: "Config", member: str, admin: bool = False, out: Path | None = None,
+def invite(config: Config, member: str, admin: bool = False, out: Path | None = None,
            now: float | None = None) -> Invitation:
     """Mint a one-hour custom token for ``member`` (uid) carrying the team claim.
 
@@ -79,7 +78,7 @@ class WhoAmI:
         return dict(self.__dict__)
 
 
-def login(config: "Config", custom_token: str, api_key: str | None = None,
+def login(config: Config, custom_token: str, api_key: str | None = None,
           clock: Any = time.time) -> WhoAmI:
     """Exchange an invitation for ID and refresh tokens; store them; adopt uid and team."""
     token = (custom_token or "").strip()
@@ -103,11 +102,11 @@ def login(config: "Config", custom_token: str, api_key: str | None = None,
     return whoami(config.with_(member=uid, team=team))
 
 
-def logout(config: "Config") -> bool:
+def logout(config: Config) -> bool:
     return delete_session(config)
 
 
-def whoami(config: "Config") -> WhoAmI:
+def whoami(config: Config) -> WhoAmI:
     s: Session | None = load_session(config)
     if s is None:
         return WhoAmI(False, config.member, config.team, config.project)

@@ -13,9 +13,10 @@ import stat
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from teamcost.auth import firebase
 from teamcost.errors import AuthError
@@ -48,11 +49,11 @@ class Session:
                 "project": self.project, "expires_at": self.expires_at}
 
 
-def session_path(config: "Config") -> Path:
+def session_path(config: Config) -> Path:
     return config.home / SESSION_FILE
 
 
-def load_session(config: "Config") -> Session | None:
+def load_session(config: Config) -> Session | None:
     path = session_path(config)
     try:
         st = path.stat()
@@ -69,7 +70,7 @@ def load_session(config: "Config") -> Session | None:
                         "`teamcost login` again") from None
 
 
-def save_session(config: "Config", session: Session) -> Path:
+def save_session(config: Config, session: Session) -> Path:
     path = session_path(config)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".auth-", suffix=".json")  # 0600
@@ -84,7 +85,7 @@ def save_session(config: "Config", session: Session) -> Path:
     return path
 
 
-def delete_session(config: "Config") -> bool:
+def delete_session(config: Config) -> bool:
     try:
         session_path(config).unlink()
         return True
@@ -95,7 +96,7 @@ def delete_session(config: "Config") -> bool:
 class TokenSource:
     """The current ID token, refreshed through Firebase Auth before it expires."""
 
-    def __init__(self, config: "Config", session: Session,
+    def __init__(self, config: Config, session: Session,
                  clock: Callable[[], float] = time.time) -> None:
         self.config = config
         self.session = session

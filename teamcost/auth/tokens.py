@@ -11,7 +11,8 @@ from __future__ import annotations
 import base64
 import json
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from teamcost.errors import AuthError
 

@@ -15,12 +15,13 @@ import logging
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
-from teamcost.money import NANOS_PER_USD, format_usd, nanos_to_usd
 from teamcost.budget.model import BudgetStatus, threshold_name
 from teamcost.errors import TeamcostError
+from teamcost.money import NANOS_PER_USD, format_usd, nanos_to_usd
 from teamcost.sync.retry import Backoff, call_with_retry
 
 if TYPE_CHECKING:
@@ -114,7 +115,7 @@ def _redact(url: str) -> str:
     return "/".join(parts[:3]) + "/..." if len(parts) > 3 else url
 
 
-def deliver(config: "Config", alert: Alert, post: Post = post_json) -> list[str]:
+def deliver(config: Config, alert: Alert, post: Post = post_json) -> list[str]:
     """Send to every configured webhook; returns the failures (empty: all sent)."""
     failures = []
     targets = [(config.budget.slack_webhook_url, {"text": alert.message}),
@@ -130,7 +131,7 @@ def deliver(config: "Config", alert: Alert, post: Post = post_json) -> list[str]
     return failures
 
 
-def notify(config: "Config", client: Any, status: BudgetStatus, cache: "TeamCache | None",
+def notify(config: Config, client: Any, status: BudgetStatus, cache: TeamCache | None,
            backoff: Backoff, post: Post = post_json) -> list[str]:
     """Claim and deliver newly crossed alerts, and retry undelivered ones; never raises.
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from teamcost.budget import alerts as alerts_mod
@@ -10,16 +10,16 @@ from teamcost.budget.model import Budget, BudgetStatus, parse_thresholds, period
 from teamcost.budget.spend import team_spend
 from teamcost.budget.store import CHECK_BACKOFF, get_budget, set_budget
 from teamcost.errors import BudgetError, ConfigError
-from teamcost.money import MAX_BUDGET_NANOS, usd_to_nanos
 from teamcost.ledger import Ledger
-from teamcost.sync.retry import Backoff
+from teamcost.money import MAX_BUDGET_NANOS, usd_to_nanos
 from teamcost.sync.client import client_for
+from teamcost.sync.retry import Backoff
 
 if TYPE_CHECKING:
     from teamcost.config import Config
 
 
-def _client(config: "Config", client: Any) -> Any:
+def _client(config: Config, client: Any) -> Any:
     if not config.project:
         raise ConfigError("budgets live in Firestore and no project is configured: run "
                           "`teamcost init --project ID` (or set TEAMCOST_PROJECT)")
@@ -33,7 +33,7 @@ def _no_budget(team: str) -> BudgetError:
                        "`teamcost budget set --amount 500 --period month`")
 
 
-def set_team_budget(config: "Config", amount: Any, period: str = "month",
+def set_team_budget(config: Config, amount: Any, period: str = "month",
                     warn: str | None = None, hard_stop: bool = False,
                     tz: str | None = None, client: Any = None) -> Budget:
     """Validate everything first, then write ``teamcost_budgets/{team}`` (admins only)."""
@@ -45,18 +45,18 @@ def set_team_budget(config: "Config", amount: Any, period: str = "month",
     return set_budget(_client(config, client), budget)
 
 
-def show_budget(config: "Config", client: Any = None) -> Budget:
+def show_budget(config: Config, client: Any = None) -> Budget:
     budget = get_budget(_client(config, client), config.team)
     if budget is None:
         raise _no_budget(config.team)
     return budget
 
 
-def status_for(config: "Config", client: Any, budget: Budget, *, estimate_nanos: int = 0,
+def status_for(config: Config, client: Any, budget: Budget, *, estimate_nanos: int = 0,
                now: datetime | None = None, ledger: Ledger | None = None,
                backoff: Backoff = CHECK_BACKOFF) -> BudgetStatus:
     """The budget's status now: server aggregation + unpushed local calls (+ estimate)."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     start, end, key = period_of(budget, now)
     own = ledger is None
     if own:
@@ -70,7 +70,7 @@ def status_for(config: "Config", client: Any, budget: Budget, *, estimate_nanos:
                         spend.unpushed_nanos, spend.unpushed_calls, estimate_nanos)
 
 
-def send_alerts(config: "Config", client: Any, status: BudgetStatus,
+def send_alerts(config: Config, client: Any, status: BudgetStatus,
                 post: alerts_mod.Post = alerts_mod.post_json) -> BudgetStatus:
     """Claim and deliver crossed thresholds; the status with the alerts this call sent."""
     from teamcost.sync.cache import TeamCache
@@ -87,7 +87,7 @@ def send_alerts(config: "Config", client: Any, status: BudgetStatus,
     return status
 
 
-def check(config: "Config", estimate: Any = None, client: Any = None,
+def check(config: Config, estimate: Any = None, client: Any = None,
           now: datetime | None = None, alerts: bool = True) -> BudgetStatus:
     """`teamcost budget check`: the status (exit code in ``.exit_code``) and alerts sent."""
     estimate_nanos = usd_to_nanos(estimate, "estimate", maximum=MAX_BUDGET_NANOS) if estimate else 0
@@ -99,7 +99,7 @@ def check(config: "Config", estimate: Any = None, client: Any = None,
     return send_alerts(config, client, status) if alerts else status
 
 
-def budget_status(config: "Config", client: Any = None,
+def budget_status(config: Config, client: Any = None,
                   now: datetime | None = None) -> BudgetStatus | None:
     """For reports and watch: the status, or None when there is no project or no budget."""
     if not config.project:

@@ -27,9 +27,10 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from teamcost.budget.model import Budget, BudgetExceeded, BudgetUnavailable, would_exhaust
 from teamcost.errors import TeamcostError
@@ -55,12 +56,12 @@ class Snapshot:
 class BudgetGuard:
     """One per process (per Tracker). Thread-safe; ``check`` is the hot path."""
 
-    def __init__(self, config: "Config", *, client: Any = None,
+    def __init__(self, config: Config, *, client: Any = None,
                  ttl_s: float | None = None, fail_closed: bool | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  wall: Callable[[], float] = time.time,
                  fetch: Callable[[], Snapshot] | None = None,
-                 ledger: "Ledger | None" = None) -> None:
+                 ledger: Ledger | None = None) -> None:
         self.config = config
         self._ledger = ledger        # the Tracker's, so refreshes open no second connection
         self.ttl_s = config.budget.guard_ttl_s if ttl_s is None else ttl_s
@@ -118,7 +119,7 @@ class BudgetGuard:
         if budget is None:  # no budget: nothing to guard; look again after the TTL
             return Snapshot(None, 0, float("inf"), "", self._clock())
         st = status_for(self.config, self._client, budget,
-                        now=datetime.fromtimestamp(self._wall(), timezone.utc),
+                        now=datetime.fromtimestamp(self._wall(), UTC),
                         ledger=self._ledger)
         return Snapshot(budget, st.spent_nanos, st.end.timestamp(), budget.period,
                         self._clock())
@@ -184,7 +185,7 @@ def budget_guard(estimated_usd: Any = None, *, estimated_nanos: int | None = Non
     yield
 
 
-def _guard_for(config: "Config", ledger: "Ledger") -> BudgetGuard:
+def _guard_for(config: Config, ledger: Ledger) -> BudgetGuard:
     return BudgetGuard(config, ledger=ledger)
 
 

@@ -10,12 +10,19 @@ A call that would land exactly on the limit is refused, because after it nothing
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
-from teamcost.errors import (EXIT_EXHAUSTED, EXIT_OK, EXIT_WARN, BudgetError, InvalidValue,
-                             TeamcostError)
+from teamcost.errors import (
+    EXIT_EXHAUSTED,
+    EXIT_OK,
+    EXIT_WARN,
+    BudgetError,
+    InvalidValue,
+    TeamcostError,
+)
 from teamcost.money import MAX_BUDGET_NANOS, format_usd, nanos_to_usd
 from teamcost.periods import PERIODS, period_bounds, period_key, zone
 
@@ -119,7 +126,7 @@ class Budget:
                 "hard_stop": self.hard_stop, "updated_by": self.updated_by}
 
     @classmethod
-    def from_doc(cls, team: str, doc: Mapping[str, Any]) -> "Budget":
+    def from_doc(cls, team: str, doc: Mapping[str, Any]) -> Budget:
         try:
             return cls(team=team, amount_nanos=doc["amount_nanos"],
                        period=doc.get("period", "month"),

@@ -6,9 +6,8 @@ file with --out), and no JSON output or error message ever carries a token.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -24,14 +23,14 @@ FORMAT = typer.Option(OutputFormat.text, "--format", help="text or json.")
 def _when(epoch: float | None) -> str:
     if epoch is None:
         return "?"
-    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
 
 
 @team_app.command("invite")
 def invite_cmd(member: str = typer.Argument(..., help="The member's id (their uid), "
                                                       "e.g. their email."),
                admin: bool = typer.Option(False, "--admin", help="May also set budgets."),
-               out: Optional[Path] = typer.Option(None, "--out",
+               out: Path | None = typer.Option(None, "--out",
                                                   help="Write the token to FILE (mode 0600) "
                                                        "instead of printing it."),
                fmt: OutputFormat = FORMAT) -> None:
@@ -52,11 +51,11 @@ def _render_invite(inv: Invitation) -> None:
 
 def register_login(app: typer.Typer) -> None:
     @app.command("login")
-    def login_cmd(token: Optional[str] = typer.Option(None, "--token",
+    def login_cmd(token: str | None = typer.Option(None, "--token",
                                                       help="The invitation token."),
-                  token_file: Optional[Path] = typer.Option(None, "--token-file",
+                  token_file: Path | None = typer.Option(None, "--token-file",
                                                             help="Read the token from FILE."),
-                  api_key: Optional[str] = typer.Option(None, "--api-key",
+                  api_key: str | None = typer.Option(None, "--api-key",
                                                         help="The Firebase Web API key "
                                                              "(not needed on the emulator)."),
                   fmt: OutputFormat = FORMAT) -> None:

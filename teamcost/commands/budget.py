@@ -7,15 +7,14 @@ or --estimate would exhaust it); errors exit 1 and usage errors 2, so CI can gat
 from __future__ import annotations
 
 import enum
-from typing import Optional
 
 import typer
 
 from teamcost.budget.check import check, set_team_budget, show_budget
 from teamcost.budget.model import Budget, BudgetStatus
 from teamcost.commands.output import OutputFormat, console, emit
-from teamcost.money import format_usd
 from teamcost.config import load_config
+from teamcost.money import format_usd
 
 budget_app = typer.Typer(help="The team's pooled budget: set it, show it, check it.",
                          no_args_is_help=True)
@@ -34,11 +33,11 @@ def set_cmd(
         amount: str = typer.Option(..., "--amount", help="Dollars per period, e.g. 500."),
         period: PeriodChoice = typer.Option(PeriodChoice.month, "--period",
                                             help="day, week (from Monday) or month."),
-        warn: Optional[str] = typer.Option(None, "--warn",
+        warn: str | None = typer.Option(None, "--warn",
                                            help="Warning thresholds, default 0.8,0.9."),
         hard_stop: bool = typer.Option(False, "--hard-stop/--no-hard-stop",
                                        help="Let the library guard refuse calls at the limit."),
-        tz: Optional[str] = typer.Option(None, "--tz",
+        tz: str | None = typer.Option(None, "--tz",
                                          help="Period timezone (default: the team's)."),
         fmt: OutputFormat = FORMAT) -> None:
     """Set the team's budget (admin credentials: Firestore rules let only admins write)."""
@@ -64,7 +63,7 @@ def _render_budget(b: Budget) -> None:
 
 @budget_app.command("check")
 def check_cmd(
-        estimate: Optional[str] = typer.Option(None, "--estimate",
+        estimate: str | None = typer.Option(None, "--estimate",
                                                help="Dollars about to be spent (e.g. 25)."),
         fmt: OutputFormat = FORMAT) -> None:
     """Team spend this period vs the budget. Exit 0 OK, 3 warning, 4 exhausted.

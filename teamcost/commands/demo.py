@@ -12,8 +12,8 @@ from typing import Any
 import typer
 
 from teamcost.commands.output import OutputFormat, console, emit, err_console
-from teamcost.money import format_usd
 from teamcost.demo.run import DemoResult, run_demo
+from teamcost.money import format_usd
 
 DEFAULT_DIR = Path("demo-output")
 

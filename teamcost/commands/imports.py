@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
 
 import typer
 
@@ -12,8 +12,8 @@ from teamcost.capture.logs.claude_code import import_claude_code
 from teamcost.capture.logs.jsonl import import_jsonl
 from teamcost.capture.logs.sqlite import import_sqlite
 from teamcost.commands.output import OutputFormat, ProgressBars, console, emit
-from teamcost.money import format_usd
 from teamcost.config import load_config
+from teamcost.money import format_usd
 
 import_app = typer.Typer(help="Import usage logs into this machine's ledger (idempotent).",
                          no_args_is_help=True)
@@ -21,7 +21,7 @@ import_app = typer.Typer(help="Import usage logs into this machine's ledger (ide
 FORMAT = typer.Option(OutputFormat.text, "--format", help="text or json.")
 
 
-def _run(fn: Callable[..., ImportResult], path: Optional[Path], fmt: OutputFormat) -> None:
+def _run(fn: Callable[..., ImportResult], path: Path | None, fmt: OutputFormat) -> None:
     with ProgressBars(None if fmt == OutputFormat.text else False) as bars:
         result = fn(path, load_config(), progress=bars.bar("import"))
     emit(result, fmt, _render)
@@ -53,9 +53,9 @@ def sqlite_cmd(file: Path = typer.Argument(..., metavar="FILE",
 
 @import_app.command("claude-code")
 def claude_code_cmd(
-        path: Optional[Path] = typer.Argument(None, metavar="[PATH]",
+        path: Path | None = typer.Argument(None, metavar="[PATH]",
                                               help="Projects directory or one session file."),
-        path_opt: Optional[Path] = typer.Option(None, "--path",
+        path_opt: Path | None = typer.Option(None, "--path",
                                                 help="Same as PATH (default ~/.claude/projects)."),
         fmt: OutputFormat = FORMAT) -> None:
     """Import Claude Code session logs: one call per assistant message, counted once."""

@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import List, Optional
 
 import typer
 
 from teamcost.commands.output import OutputFormat, console, emit
-from teamcost.money import format_usd
 from teamcost.config import default_home, load_config
-from teamcost.home import init_config
 from teamcost.errors import InvalidValue
+from teamcost.home import init_config
 from teamcost.ledger import Ledger, LedgerStatus
 from teamcost.models import CallRecord, record_to_json
+from teamcost.money import format_usd
 from teamcost.tracker import Tracker
 
 ledger_app = typer.Typer(help="The local ledger on this machine.", no_args_is_help=True)
 
 
-def parse_tags(values: List[str] | None) -> dict[str, str]:
+def parse_tags(values: list[str] | None) -> dict[str, str]:
     tags: dict[str, str] = {}
     for item in values or []:
         key, sep, value = item.partition("=")
@@ -48,12 +47,12 @@ def parse_seconds(option: str, value: str | None) -> float | None:
 
 
 def init(
-    team: Optional[str] = typer.Option(None, help="Team name (letters, digits, _ . @ + -)."),
-    member: Optional[str] = typer.Option(None, help="Who you are; default: git user.email."),
-    project: Optional[str] = typer.Option(None, help="Firestore project id (omit: local only)."),
-    timezone: Optional[str] = typer.Option(None, "--timezone", "--tz",
+    team: str | None = typer.Option(None, help="Team name (letters, digits, _ . @ + -)."),
+    member: str | None = typer.Option(None, help="Who you are; default: git user.email."),
+    project: str | None = typer.Option(None, help="Firestore project id (omit: local only)."),
+    timezone: str | None = typer.Option(None, "--timezone", "--tz",
                                            help="Team timezone, e.g. Europe/Berlin."),
-    emulator_host: Optional[str] = typer.Option(None, help="host:port of a Firestore emulator."),
+    emulator_host: str | None = typer.Option(None, help="host:port of a Firestore emulator."),
 ) -> None:
     """Write the config file in TEAMCOST_HOME (merging with what is there)."""
     path, cfg, ledger_id = init_config(default_home(), {
@@ -69,23 +68,23 @@ def record(
     input_tokens: str = typer.Option("0", "--input-tokens", "-i", metavar="N",
                                      help="Input tokens, cache excluded."),
     output_tokens: str = typer.Option("0", "--output-tokens", "-o", metavar="N"),
-    provider: Optional[str] = typer.Option(None, help="openai, anthropic, google, ... (guessed)."),
+    provider: str | None = typer.Option(None, help="openai, anthropic, google, ... (guessed)."),
     cache_read_tokens: str = typer.Option("0", "--cache-read-tokens", metavar="N"),
     cache_write_tokens: str = typer.Option("0", "--cache-write-tokens", metavar="N"),
-    cost_usd: Optional[str] = typer.Option(None, "--cost-usd",
+    cost_usd: str | None = typer.Option(None, "--cost-usd",
                                            help="Cost the provider reported (skips pricing)."),
-    duration_s: Optional[str] = typer.Option(None, "--duration", metavar="SECONDS",
+    duration_s: str | None = typer.Option(None, "--duration", metavar="SECONDS",
                                              help="Seconds the call took."),
-    session: Optional[str] = typer.Option(None, help="Session id."),
-    agent: Optional[str] = typer.Option(None, help="Agent role or tier."),
-    task: Optional[str] = typer.Option(None, help="Task id."),
-    correlation_id: Optional[str] = typer.Option(None, "--correlation-id"),
-    tag: Optional[List[str]] = typer.Option(None, "--tag", help="KEY=VALUE, repeatable."),
+    session: str | None = typer.Option(None, help="Session id."),
+    agent: str | None = typer.Option(None, help="Agent role or tier."),
+    task: str | None = typer.Option(None, help="Task id."),
+    correlation_id: str | None = typer.Option(None, "--correlation-id"),
+    tag: list[str] | None = typer.Option(None, "--tag", help="KEY=VALUE, repeatable."),
     failed: bool = typer.Option(False, "--failed", help="The call failed."),
-    error: Optional[str] = typer.Option(None, help="Error message of a failed call."),
-    call_id: Optional[str] = typer.Option(None, "--call-id",
+    error: str | None = typer.Option(None, help="Error message of a failed call."),
+    call_id: str | None = typer.Option(None, "--call-id",
                                           help="Provider request id (idempotent re-record)."),
-    ts: Optional[datetime] = typer.Option(None, "--ts", formats=["%Y-%m-%dT%H:%M:%S%z",
+    ts: datetime | None = typer.Option(None, "--ts", formats=["%Y-%m-%dT%H:%M:%S%z",
                                                                   "%Y-%m-%dT%H:%M:%S.%f%z"],
                                           help="When it completed, with offset (default now)."),
     fmt: OutputFormat = typer.Option(OutputFormat.text, "--format"),

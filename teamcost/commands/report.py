@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import enum
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any
 
 import typer
 from rich.panel import Panel
 from rich.table import Table
 
 from teamcost.commands.output import console, emit, err_console, to_json
-from teamcost.money import format_usd
 from teamcost.config import load_config
 from teamcost.errors import InvalidValue
+from teamcost.money import format_usd
 from teamcost.periods import parse_month, parse_week, parse_window
 
 
@@ -38,16 +38,16 @@ class Source(str, enum.Enum):
 
 def report(
     since: str = typer.Option("7d", "--since", help="30m, 24h, 7d, 2w, today, YYYY-MM-DD or ISO time."),
-    until: Optional[str] = typer.Option(None, "--until", help="Same forms; a date includes that day. Default: now."),
-    by: Optional[List[str]] = typer.Option(None, "--by", help="member, model, provider, agent, session, task, day, week (comma list or repeat)."),
-    member: Optional[str] = typer.Option(None, "--member", help="Only this member's calls."),
-    model: Optional[str] = typer.Option(None, "--model", help="Only this model's calls."),
-    agent: Optional[str] = typer.Option(None, "--agent", help="Only this agent's calls."),
-    tz: Optional[str] = typer.Option(None, "--tz", help="Timezone for day boundaries (default: the team's)."),
+    until: str | None = typer.Option(None, "--until", help="Same forms; a date includes that day. Default: now."),
+    by: list[str] | None = typer.Option(None, "--by", help="member, model, provider, agent, session, task, day, week (comma list or repeat)."),
+    member: str | None = typer.Option(None, "--member", help="Only this member's calls."),
+    model: str | None = typer.Option(None, "--model", help="Only this model's calls."),
+    agent: str | None = typer.Option(None, "--agent", help="Only this agent's calls."),
+    tz: str | None = typer.Option(None, "--tz", help="Timezone for day boundaries (default: the team's)."),
     fmt: ReportFormat = typer.Option(ReportFormat.table, "--format", help="table, json or csv."),
-    source: Optional[Source] = typer.Option(None, "--source", help="team (cache + this machine) or local (this ledger). Default: team when a project is configured."),
+    source: Source | None = typer.Option(None, "--source", help="team (cache + this machine) or local (this ledger). Default: team when a project is configured."),
     offline: bool = typer.Option(False, "--offline", help="Do not contact Firestore: no pull first, no budget line."),
-    chart: Optional[Path] = typer.Option(None, "--chart", help="Also draw daily spend (stacked by the first of --by member/model/agent/provider, with the budget line and projection) as FILE.png or FILE.html."),
+    chart: Path | None = typer.Option(None, "--chart", help="Also draw daily spend (stacked by the first of --by member/model/agent/provider, with the budget line and projection) as FILE.png or FILE.html."),
 ) -> None:
     """Team spend over a window: totals, by member and model, trend by day, rate, projection."""
     from teamcost.reports.frames import Filters
@@ -58,7 +58,7 @@ def report(
         chart_kind(chart)
     config = load_config()
     zone = tz or config.timezone
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     window = parse_window(since, until, now, zone)
     dims = parse_by(by)
     doc = build_report(config, window, by=dims, filters=Filters(member, model, agent), tz=zone,
@@ -145,12 +145,12 @@ def render_table(doc: dict[str, Any]) -> None:
 
 
 def export(
-    week: Optional[str] = typer.Option(None, "--week", help="last, this or YYYY-Www (ISO week)."),
-    month: Optional[str] = typer.Option(None, "--month", help="last, this or YYYY-MM."),
+    week: str | None = typer.Option(None, "--week", help="last, this or YYYY-Www (ISO week)."),
+    month: str | None = typer.Option(None, "--month", help="last, this or YYYY-MM."),
     fmt: ExportFormat = typer.Option(ExportFormat.both, "--format", help="csv, json (JSON Lines) or both; a summary JSON is always written."),
     out: Path = typer.Option(Path("."), "--out", help="Directory for the files."),
-    tz: Optional[str] = typer.Option(None, "--tz", help="Timezone for period boundaries (default: the team's)."),
-    source: Optional[Source] = typer.Option(None, "--source", help="team or local."),
+    tz: str | None = typer.Option(None, "--tz", help="Timezone for period boundaries (default: the team's)."),
+    source: Source | None = typer.Option(None, "--source", help="team or local."),
     offline: bool = typer.Option(False, "--offline", help="Do not pull new calls first."),
     out_fmt: str = typer.Option("text", "--output", help="text or json: how to describe what was written."),
 ) -> None:
@@ -163,7 +163,7 @@ def export(
         raise InvalidValue("--output", out_fmt, "text or json")
     config = load_config()
     zone = tz or config.timezone
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     window = parse_month(month, now, zone) if month else parse_week(week or "last", now, zone)
     result = export_period(config, window, out, fmt=fmt.value, tz=zone,
                            source=source.value if source else None, now=now,

@@ -5,13 +5,11 @@ from __future__ import annotations
 import typer
 
 from teamcost.commands.output import OutputFormat, ProgressBars, console, emit
-from teamcost.money import format_usd
 from teamcost.config import load_config
 from teamcost.errors import EXIT_CONFLICT
-from teamcost.sync.pull import PullResult
+from teamcost.money import format_usd
 from teamcost.sync.push import PushResult
-from teamcost.sync.service import (SyncResult, SyncStatus, run_pull, run_push, run_sync,
-                                   sync_status)
+from teamcost.sync.service import SyncResult, SyncStatus, run_pull, run_push, run_sync, sync_status
 
 sync_app = typer.Typer(help="Push this machine's calls to Firestore and pull the team's.",
                        invoke_without_command=True)

@@ -14,9 +14,9 @@ from rich.table import Table
 from rich.text import Text
 
 from teamcost.commands.output import OutputFormat, console, emit
-from teamcost.money import format_usd
 from teamcost.config import load_config
 from teamcost.errors import InvalidValue
+from teamcost.money import format_usd
 from teamcost.reports.live import LiveSnapshot, LiveSource
 
 _INTERVAL_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")

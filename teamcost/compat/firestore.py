@@ -13,7 +13,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 def gapic(client: Any) -> Any:
@@ -39,7 +40,7 @@ def member_client_class(base: type, bearer: Callable[[], str]) -> type:
     """A subclass of ``base`` (firestore.Client) whose RPCs carry ``Bearer <bearer()>`` to
     an emulator instead of the owner token, so firestore.rules apply."""
 
-    class MemberClient(base):  # type: ignore[misc, valid-type]
+    class MemberClient(base):
         @property
         def _rpc_metadata(self) -> list[tuple[str, str]]:
             md = [(k, v) for k, v in super()._rpc_metadata if k.lower() != "authorization"]

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from teamcost.ledger import Ledger
 from teamcost.models import CallRecord
@@ -182,7 +182,7 @@ def generate_calls(now: datetime | None = None, *, seed: int = DEFAULT_SEED,
     the number of sessions (tests use a small one). ``ledger_ids`` maps machine names to
     the ids of the ledgers they will be written to (default: the machine name).
     """
-    now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    now = (now or datetime.now(UTC)).astimezone(UTC)
     now = now.replace(microsecond=0)
     today = now.replace(hour=0, minute=0, second=0)
     window = [today - timedelta(days=i) for i in range(days - 1, -1, -1)]

@@ -13,15 +13,22 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from teamcost.config import Config, load_config, write_config
-from teamcost.demo.generate import (DEFAULT_SEED, DEMO_PROJECT, DEMO_TEAM, MEMBERS, DemoData,
-                                    write_ledgers)
-from teamcost.emulator import Emulator, EmulatorError, INSTALL_HINT, free_port, is_up
+from teamcost.demo.generate import (
+    DEFAULT_SEED,
+    DEMO_PROJECT,
+    DEMO_TEAM,
+    MEMBERS,
+    DemoData,
+    write_ledgers,
+)
+from teamcost.emulator import INSTALL_HINT, Emulator, EmulatorError, free_port, is_up
 from teamcost.errors import TeamcostError
 from teamcost.ledger import Ledger
 from teamcost.money import format_usd, nanos_to_usd
@@ -80,7 +87,7 @@ class _Timer:
         self.result, self.name, self.say = result, name, say
         self.detail = ""
 
-    def __enter__(self) -> "_Timer":
+    def __enter__(self) -> _Timer:
         self.started = time.monotonic()
         self.say(f"{self.name} ...")
         return self
@@ -163,7 +170,7 @@ def run_demo(directory: Path | str, *, seed: int = DEFAULT_SEED, now: datetime |
         if sub.exists():
             shutil.rmtree(sub)
     home.mkdir(parents=True)
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
 
     emu: Emulator | None = None
     host: str | None = None
@@ -214,8 +221,8 @@ def _fill_facts(result: DemoResult, data: DemoData) -> None:
 
 def _sync_steps(result: DemoResult, config: Config, ledgers: dict[str, Path], say: Say) -> None:
     from teamcost.emulator import Emulator as _E
-    from teamcost.sync.client import admin_client
     from teamcost.sync.cache import TeamCache
+    from teamcost.sync.client import admin_client
     from teamcost.sync.pull import pull
     from teamcost.sync.push import push
 
@@ -299,6 +306,7 @@ def _budget_steps(result: DemoResult, config: Config, now: datetime, say: Say,
     from teamcost.budget.spend import team_spend
     from teamcost.budget.store import CHECK_BACKOFF
     from teamcost.periods import period_bounds
+    from teamcost.sync.client import admin_client
 
     if result.mode != "firestore":
         return

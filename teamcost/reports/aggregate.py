@@ -15,8 +15,8 @@ import pandas as pd
 
 from teamcost.errors import InvalidValue
 from teamcost.ledger import ts_to_us
-from teamcost.periods import PERIODS, period_bounds
 from teamcost.money import nanos_to_usd
+from teamcost.periods import PERIODS, period_bounds
 
 BREAKDOWNS = {"member": "member", "model": "model", "provider": "provider", "agent": "agent",
               "session": "session_id", "task": "task_id"}
@@ -77,7 +77,7 @@ def breakdown(df: pd.DataFrame, by: str) -> list[dict[str, Any]]:
     unpriced = (~df["priced"]).groupby(key, observed=True, sort=False).sum()
     failed = (~df["success"]).groupby(key, observed=True, sort=False).sum()
     total = _i(df["cost_nanos"].sum())
-    rows = []
+    rows: list[dict[str, Any]] = []
     for k, cost, inp, out, cr, cw in g.itertuples(name=None):
         cost = int(cost)
         rows.append({by: str(k), "cost_nanos": cost, "cost_usd": nanos_to_usd(cost),
@@ -167,7 +167,7 @@ def top_sessions(df: pd.DataFrame, n: int = 5) -> list[dict[str, Any]]:
 
 
 def spend_rate(cost_nanos: int, since: datetime, until: datetime,
-               now: datetime) -> dict[str, int]:
+               now: datetime) -> dict[str, Any]:
     """Average spend per hour and per day over the part of the window that has passed."""
     span_us = ts_to_us(min(until, now)) - ts_to_us(since)
     if span_us <= 0:

@@ -12,19 +12,20 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
 
 from teamcost.errors import InvalidValue, TeamcostError
+from teamcost.money import NANOS_PER_USD, format_usd, nanos_to_usd
 from teamcost.periods import period_bounds
 from teamcost.reports import aggregate as agg
 from teamcost.reports.live import BudgetLine
-from teamcost.money import NANOS_PER_USD, format_usd, nanos_to_usd
 
 if TYPE_CHECKING:
     from teamcost.config import Config
@@ -111,7 +112,7 @@ def chart_data(df: pd.DataFrame, since: datetime, until: datetime, *, by: str = 
     """
     if by not in CHART_BY:
         raise InvalidValue("by", by, f"one of {', '.join(CHART_BY)} for a chart")
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     win = df[(df["ts"] >= pd.Timestamp(since)) & (df["ts"] < pd.Timestamp(until))]
     col = agg.BREAKDOWNS[by]
     keys = win[col].astype(object).where(win[col].notna(), "(none)").astype(str)
@@ -380,7 +381,7 @@ def chart_by(by: Sequence[str]) -> str:
     return next((b for b in by if b in CHART_BY), "member")
 
 
-def report_chart(config: "Config", doc: dict[str, Any], path: Path | str,
+def report_chart(config: Config, doc: dict[str, Any], path: Path | str,
                  by: Sequence[str] = ("member",), *, now: datetime | None = None) -> ChartResult:
     """Draw the chart of a report document (``build_report``) into ``path``.
 

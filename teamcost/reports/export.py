@@ -15,17 +15,18 @@ import csv
 import json
 import os
 import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Callable, Sequence
+from typing import IO, TYPE_CHECKING, Any
 
 from teamcost.errors import InvalidValue, TeamcostError
 from teamcost.models import CALL_FIELDS, CallRecord, record_to_json
+from teamcost.money import nanos_to_usd
 from teamcost.periods import Window
 from teamcost.reports.frames import load_records, records_frame
 from teamcost.reports.report import _refresh, report_document
-from teamcost.money import nanos_to_usd
 
 if TYPE_CHECKING:
     from teamcost.config import Config
@@ -93,7 +94,7 @@ def write_calls_jsonl(fh: IO[str], records: Sequence[CallRecord]) -> None:
         fh.write(json.dumps(record_to_json(rec), separators=(",", ":")) + "\n")
 
 
-def export_period(config: "Config", window: Window, out_dir: Path, *, fmt: str = "both",
+def export_period(config: Config, window: Window, out_dir: Path, *, fmt: str = "both",
                   tz: str | None = None, source: str | None = None,
                   now: datetime | None = None, refresh: bool = True) -> ExportResult:
     if fmt not in FORMATS:
@@ -107,7 +108,7 @@ def export_period(config: "Config", window: Window, out_dir: Path, *, fmt: str =
         raise ExportError(f"cannot create export directory {out_dir}: "
                           f"{exc.strerror or exc}") from None
     tz = tz or config.timezone
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     warnings: list[str] = []
     if refresh and config.has_firestore and source != "local":
         w = _refresh(config)
@@ -130,7 +131,7 @@ def export_period(config: "Config", window: Window, out_dir: Path, *, fmt: str =
             write_atomic(p, lambda fh: write_calls_jsonl(fh, records))
             files.append(p)
         p = out_dir / f"{stem}-summary.json"
-        write_atomic(p, lambda fh: fh.write(json.dumps(doc, indent=2) + "\n"))
+        write_atomic(p, lambda fh: print(json.dumps(doc, indent=2), file=fh))
         files.append(p)
     except OSError as exc:
         raise ExportError(f"cannot write the export into {out_dir}: {exc.strerror or exc} "

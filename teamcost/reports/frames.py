@@ -15,9 +15,10 @@ dozen members/models; categories keep memory and group-bys small).
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -87,7 +88,7 @@ def _query(conn: sqlite3.Connection, table: str, since: datetime, until: datetim
     return conn.execute(sql, [ts_to_us(since), ts_to_us(until), *team_args, *args]).fetchall()
 
 
-def load_calls(config: "Config", since: datetime, until: datetime, *, source: str | None = None,
+def load_calls(config: Config, since: datetime, until: datetime, *, source: str | None = None,
                filters: Filters = Filters()) -> tuple[pd.DataFrame, str]:
     """The window's calls as a frame (in no particular order), and the source used.
 
@@ -135,7 +136,7 @@ def _known_ids(conn: sqlite3.Connection, ids: Sequence[str]) -> set[str]:
     return known
 
 
-def _arrow_frame(table: "object") -> pd.DataFrame:
+def _arrow_frame(table: object) -> pd.DataFrame:
     # self_destruct frees each Arrow column as it is converted: lower peak memory
     frame = table.to_pandas(split_blocks=True, self_destruct=True)  # type: ignore[attr-defined]
     if "call_id" not in frame:
@@ -155,8 +156,8 @@ def _concat(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def load_records(config: "Config", since: datetime, until: datetime, *,
-                 source: str | None = None) -> tuple[list["CallRecord"], str]:
+def load_records(config: Config, since: datetime, until: datetime, *,
+                 source: str | None = None) -> tuple[list[CallRecord], str]:
     """Whole call records of a window (for exports): same sources and dedupe as load_calls."""
     if source is None:
         source = "team" if config.has_firestore and config.cache_file.exists() else "local"
@@ -179,7 +180,7 @@ def load_records(config: "Config", since: datetime, until: datetime, *,
     return records, source
 
 
-def records_frame(records: Sequence["CallRecord"]) -> pd.DataFrame:
+def records_frame(records: Sequence[CallRecord]) -> pd.DataFrame:
     """A frame (same columns and dtypes as load_calls) from records already in memory."""
     from teamcost.ledger import record_to_row
     from teamcost.models import CALL_FIELDS

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -20,8 +20,8 @@ from teamcost.errors import SyncError, TeamcostError
 from teamcost.periods import period_bounds
 from teamcost.reports import aggregate as agg
 from teamcost.reports.frames import load_calls
-from teamcost.sync.retry import Backoff
 from teamcost.sync.client import client_for
+from teamcost.sync.retry import Backoff
 
 if TYPE_CHECKING:
     from teamcost.config import Config
@@ -63,7 +63,7 @@ class LiveSnapshot:
     projected_nanos: int            # period spend if the period's rate holds to its end
     by_member: list[Share]
     by_model: list[Share]
-    latest: list["LatestCall"]
+    latest: list[LatestCall]
     unpriced_calls: int = 0
     source: str = ""                # where the calls came from (cache / ledger)
     refreshed: dict[str, Any] = field(default_factory=dict)  # last refresh's facts
@@ -163,7 +163,7 @@ class LiveSource:
     The budget is read at the first refresh and then every ``budget_every`` refreshes.
     """
 
-    def __init__(self, config: "Config", *, client: Any = None, budget_every: int = 12) -> None:
+    def __init__(self, config: Config, *, client: Any = None, budget_every: int = 12) -> None:
         self.config = config
         self._client = client
         self._budget: BudgetLine | None = None
@@ -174,7 +174,7 @@ class LiveSource:
         if self._client is not None and hasattr(self._client, "close"):
             self._client.close()
 
-    def __enter__(self) -> "LiveSource":
+    def __enter__(self) -> LiveSource:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -184,7 +184,7 @@ class LiveSource:
         cfg = self.config
         facts: dict[str, Any] = {}
         started = time.monotonic()
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         if cfg.project:
             from teamcost.sync.cache import TeamCache
             from teamcost.sync.pull import pull
@@ -214,7 +214,7 @@ class LiveSource:
         return snap
 
 
-def load_budget_line(config: "Config", client: Any = None) -> BudgetLine | None:
+def load_budget_line(config: Config, client: Any = None) -> BudgetLine | None:
     """The team's pooled budget, or None when none is set (or it cannot be read now)."""
     if not config.project:
         return None

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from teamcost.reports.aggregate import BREAKDOWNS
 from teamcost.money import exact_usd
+from teamcost.reports.aggregate import BREAKDOWNS
 
 CSV_COLUMNS = ("dimension", "key", "cost_usd", "cost_nanos", "calls", "input_tokens",
                "output_tokens", "cache_read_tokens", "cache_write_tokens", "unpriced_calls",

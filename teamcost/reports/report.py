@@ -7,8 +7,9 @@ Additive changes keep the version; a renamed or removed field bumps it.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -39,7 +40,7 @@ def parse_by(values: Sequence[str] | None) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _refresh(config: "Config") -> str | None:
+def _refresh(config: Config) -> str | None:
     """An incremental pull before reporting; a failure is a warning, not the end."""
     try:
         from teamcost.sync.service import run_pull
@@ -49,7 +50,7 @@ def _refresh(config: "Config") -> str | None:
     return None
 
 
-def _budget(config: "Config", now: datetime | None = None) -> dict[str, Any] | None:
+def _budget(config: Config, now: datetime | None = None) -> dict[str, Any] | None:
     try:  # the budget package is optional for reports (no budget set = no line)
         from teamcost.budget.check import budget_status
     except ImportError:
@@ -61,14 +62,14 @@ def _budget(config: "Config", now: datetime | None = None) -> dict[str, Any] | N
     return status.to_dict() if status is not None else None
 
 
-def build_report(config: "Config", window: Window, *, by: Sequence[str] = DEFAULT_BY,
+def build_report(config: Config, window: Window, *, by: Sequence[str] = DEFAULT_BY,
                  filters: Filters = Filters(), tz: str | None = None,
                  source: str | None = None, now: datetime | None = None,
                  refresh: bool = True, budget: bool = True) -> dict[str, Any]:
     """Everything ``teamcost report`` shows, as plain data (ints for money)."""
     tz = tz or config.timezone
     zone(tz)  # validate before any work
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     warnings: list[str] = []
     if source not in (None, "team", "local"):
         raise InvalidValue("source", source, "team or local")

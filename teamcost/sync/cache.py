@@ -15,13 +15,20 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from teamcost.errors import LedgerError
-from teamcost.ledger import (CALL_COLUMNS_SQL, connect, migrate, record_to_row, row_to_record,
-                             ts_to_us)
+from teamcost.ledger import (
+    CALL_COLUMNS_SQL,
+    connect,
+    migrate,
+    record_to_row,
+    row_to_record,
+    ts_to_us,
+)
 from teamcost.models import CALL_FIELDS, CallRecord
 
 if TYPE_CHECKING:
@@ -58,14 +65,14 @@ class TeamCache:
             raise LedgerError(f"cannot prepare team cache {self.path}: {exc}") from None
 
     @classmethod
-    def for_config(cls, config: "Config") -> "TeamCache":
+    def for_config(cls, config: Config) -> TeamCache:
         return cls(config.cache_file)
 
     def close(self) -> None:
         with self._lock:
             self.conn.close()
 
-    def __enter__(self) -> "TeamCache":
+    def __enter__(self) -> TeamCache:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from teamcost.compat.firestore import member_client_class
 from teamcost.config import Config
@@ -65,7 +66,7 @@ def admin_client(config: Config, client_class: Any = None, **kwargs: Any) -> Any
 def _credentials(provider: TokenProvider) -> Any:
     from google.auth import credentials as ga_credentials
 
-    class IdTokenCredentials(ga_credentials.Credentials):  # type: ignore[misc]
+    class IdTokenCredentials(ga_credentials.Credentials):
         """A bearer that is the member's current Firebase ID token."""
 
         def refresh(self, request: Any) -> None:

@@ -8,8 +8,9 @@ Firestore timestamp (microsecond precision, UTC).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any, Mapping
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 from teamcost.models import CALL_FIELDS, CallRecord
 
@@ -21,9 +22,9 @@ DOC_FIELDS: tuple[str, ...] = (*CALL_FIELDS, "cost_usd", "pushed_at")
 
 def _plain_utc(ts: datetime) -> datetime:
     # DatetimeWithNanoseconds -> plain datetime, so equality and arithmetic are ordinary
-    ts = ts.astimezone(timezone.utc)
+    ts = ts.astimezone(UTC)
     return datetime(ts.year, ts.month, ts.day, ts.hour, ts.minute, ts.second,
-                    ts.microsecond, tzinfo=timezone.utc)
+                    ts.microsecond, tzinfo=UTC)
 
 
 def record_to_doc(rec: CallRecord) -> dict[str, Any]:

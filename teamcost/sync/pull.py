@@ -18,10 +18,12 @@ of double counting.
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from teamcost.ledger import ts_to_us, us_to_ts
 from teamcost.models import CallRecord
@@ -75,7 +77,7 @@ class Watermark:
     settled_us: int = 0  # every commit stamped at or before this was visible to that pull
 
     @classmethod
-    def load(cls, cache: TeamCache, team: str) -> "Watermark | None":
+    def load(cls, cache: TeamCache, team: str) -> Watermark | None:
         us = cache.get_state(_k(team, "pushed_at_us"))
         if us is None:
             return None
@@ -100,7 +102,7 @@ def _base_query(client: Any, team: str) -> Any:
     return client.collection(COLLECTION).where(filter=FieldFilter("team", "==", team))
 
 
-def pull(config: "Config", client: Any = None, cache: TeamCache | None = None,
+def pull(config: Config, client: Any = None, cache: TeamCache | None = None,
          progress: Progress | None = None, *, page_size: int = PAGE_SIZE,
          overlap_s: float = OVERLAP_S, max_pages: int | None = None,
          backoff: Backoff = DEFAULT_BACKOFF) -> PullResult:
@@ -147,7 +149,7 @@ def pull(config: "Config", client: Any = None, cache: TeamCache | None = None,
             page_q = query.limit(page_size)
             if cursor is not None:
                 page_q = page_q.start_after(cursor)
-            snaps = call_with_retry(lambda: run_query(client, page_q, READ_TIMEOUT_S),
+            snaps = call_with_retry(functools.partial(run_query, client, page_q, READ_TIMEOUT_S),
                                     f"reading the team's calls (page {result.pages + 1})", backoff)
             if not snaps:
                 if mark is not None:
@@ -183,7 +185,7 @@ def pull(config: "Config", client: Any = None, cache: TeamCache | None = None,
                 break
         result.watermark = us_to_ts(mark.pushed_at_us) if mark is not None else None
         cache.set_state(_k(team, "last_pull"),
-                        datetime.now(timezone.utc).isoformat(timespec="seconds"))
+                        datetime.now(UTC).isoformat(timespec="seconds"))
         result.cached = cache.count(team)
     finally:
         result.seconds = time.monotonic() - started

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from google.api_core import exceptions as gexc
 
@@ -32,9 +33,9 @@ from teamcost.errors import SyncError, TeamcostError
 from teamcost.ledger import Ledger
 from teamcost.models import CALL_FIELDS, CallRecord
 from teamcost.sync.client import client_for
-from teamcost.sync.mapping import COLLECTION, doc_to_record, record_to_doc, same_payload
-from teamcost.sync.wire import commit_creates
+from teamcost.sync.mapping import COLLECTION, doc_to_record, same_payload
 from teamcost.sync.retry import DEFAULT_BACKOFF, Backoff, call_with_retry, describe
+from teamcost.sync.wire import commit_creates
 
 if TYPE_CHECKING:
     from teamcost.config import Config
@@ -174,7 +175,7 @@ class _Pusher:
         return missing
 
 
-def push(config: "Config", ledger: Ledger | None = None, client: Any = None,
+def push(config: Config, ledger: Ledger | None = None, client: Any = None,
          progress: Progress | None = None, *, batch_size: int = MAX_BATCH,
          in_flight: int = DEFAULT_IN_FLIGHT, backoff: Backoff = DEFAULT_BACKOFF) -> PushResult:
     """Push this ledger's unpushed calls; returns what happened (conflicts included).

@@ -7,9 +7,10 @@ machine last push, how did it go) kept in the team cache's ``sync_state``.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from teamcost.ledger import Ledger, us_to_ts
 from teamcost.sync.cache import TeamCache
@@ -25,10 +26,10 @@ ProgressFactory = Callable[[str], Progress | None]
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def run_push(config: "Config", progress: Progress | None = None, client: Any = None) -> PushResult:
+def run_push(config: Config, progress: Progress | None = None, client: Any = None) -> PushResult:
     require_project(config)
     client = client if client is not None else client_for(config)
     with Ledger.for_config(config) as ledger, TeamCache.for_config(config) as cache:
@@ -37,7 +38,7 @@ def run_push(config: "Config", progress: Progress | None = None, client: Any = N
     return result
 
 
-def run_pull(config: "Config", progress: Progress | None = None, client: Any = None) -> PullResult:
+def run_pull(config: Config, progress: Progress | None = None, client: Any = None) -> PullResult:
     require_project(config)
     client = client if client is not None else client_for(config)
     with TeamCache.for_config(config) as cache:
@@ -53,7 +54,7 @@ class SyncResult:
         return {"push": self.push.to_dict(), "pull": self.pull.to_dict()}
 
 
-def run_sync(config: "Config", progress: ProgressFactory | None = None,
+def run_sync(config: Config, progress: ProgressFactory | None = None,
              client: Any = None) -> SyncResult:
     """Push this machine's new calls, then pull the team's."""
     require_project(config)
@@ -85,7 +86,7 @@ class SyncStatus:
         return d
 
 
-def sync_status(config: "Config") -> SyncStatus:
+def sync_status(config: Config) -> SyncStatus:
     """Local facts only (no network): what is waiting here and what the cache holds."""
     with Ledger.for_config(config) as ledger, TeamCache.for_config(config) as cache:
         unpushed, unpushed_nanos = ledger.unpushed_totals()

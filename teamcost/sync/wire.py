@@ -11,8 +11,9 @@ gapic ``commit`` method ``WriteBatch.commit`` uses, with the same metadata.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any, Sequence
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 from google.cloud.firestore_v1.types import common as common_types
 from google.cloud.firestore_v1.types import document as document_types
@@ -31,7 +32,7 @@ _Write = write_types.Write.pb()
 _FieldTransform = write_types.DocumentTransform.FieldTransform.pb()
 _Precondition = common_types.Precondition.pb()
 _CommitRequest = firestore_types.CommitRequest.pb()
-_REQUEST_TIME = write_types.DocumentTransform.FieldTransform.ServerValue.REQUEST_TIME.value
+_REQUEST_TIME = int(write_types.DocumentTransform.FieldTransform.ServerValue.REQUEST_TIME)
 _NULL = _Value(null_value=struct_pb2.NULL_VALUE)
 
 
@@ -48,7 +49,7 @@ def encode_value(value: Any) -> Any:
     if isinstance(value, str):
         return _Value(string_value=value)
     if isinstance(value, datetime):
-        ts = value.astimezone(timezone.utc)
+        ts = value.astimezone(UTC)
         secs = int(ts.replace(microsecond=0).timestamp())
         return _Value(timestamp_value=timestamp_pb2.Timestamp(seconds=secs,
                                                               nanos=ts.microsecond * 1000))
@@ -86,7 +87,7 @@ def commit_creates(client: Any, collection: str, recs: Sequence[CallRecord],
 # DocumentSnapshot.to_dict() deep-copies every document and proto-plus wraps every
 # value; for a first pull of a large team that was ~500 µs per call.
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def decode_value(v: Any) -> Any:

@@ -12,9 +12,10 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from teamcost.config import Config
 from teamcost.errors import DuplicateCallError, InvalidValue

@@ -10,13 +10,23 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from teamcost.capture.logs.base import (SQLITE_MAGIC, ImportResult, Progress, importing,
-                                        json_object, read_lines, Sink, ticker, why_bad)
+from teamcost.capture.logs.base import (
+    SQLITE_MAGIC,
+    ImportResult,
+    Progress,
+    Sink,
+    importing,
+    json_object,
+    read_lines,
+    ticker,
+    why_bad,
+)
 from teamcost.config import Config
 from teamcost.errors import InvalidValue, TeamcostError
 from teamcost.ledger import Ledger
 from teamcost.models import CallRecord
 from teamcost.tracker import Tracker
+
 
 def default_claude_code_path() -> Path:
     """Where Claude Code keeps session logs (CLAUDE_CONFIG_DIR moves it)."""

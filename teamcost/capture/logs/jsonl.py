@@ -5,12 +5,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from teamcost.capture.logs.base import (SQLITE_MAGIC, ImportResult, Progress, check_file,
-                                        importing, json_object, read_lines, Sink, ticker, why_bad)
+from teamcost.capture.logs.base import (
+    SQLITE_MAGIC,
+    ImportResult,
+    Progress,
+    Sink,
+    check_file,
+    importing,
+    json_object,
+    read_lines,
+    ticker,
+    why_bad,
+)
 from teamcost.config import Config
 from teamcost.errors import InvalidValue, TeamcostError
 from teamcost.ledger import Ledger
 from teamcost.models import record_from_json
+
 
 def import_jsonl(path: Path | str, config: Config, ledger: Ledger | None = None,
                  progress: Progress | None = None) -> ImportResult:

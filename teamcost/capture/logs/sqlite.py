@@ -6,12 +6,21 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from datetime import datetime, timezone
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
-from teamcost.capture.logs.base import (BATCH, SQLITE_MAGIC, ImportResult, Progress,
-                                        check_file, importing, Sink, why_bad)
+from teamcost.capture.logs.base import (
+    BATCH,
+    SQLITE_MAGIC,
+    ImportResult,
+    Progress,
+    Sink,
+    check_file,
+    importing,
+    why_bad,
+)
 from teamcost.config import Config
 from teamcost.errors import InvalidValue, TeamcostError
 from teamcost.ledger import Ledger, row_to_record
@@ -51,13 +60,15 @@ def import_sqlite(path: Path | str, config: Config, ledger: Ledger | None = None
             sink = Sink(led, result, lenient=False)
             if kind == "calls":
                 rows = src.execute(f"SELECT rowid, {', '.join(CALL_FIELDS)} FROM calls ORDER BY rowid")
-                convert: Callable[[tuple[Any, ...]], CallRecord] = lambda r: row_to_record(r[1:])
+                def convert(r: tuple[Any, ...]) -> CallRecord:
+                    return row_to_record(r[1:])
             else:
                 tracker = Tracker(config, led)
                 rows = src.execute(f"SELECT rowid, {', '.join(LLM_CALLS_COLUMNS)} FROM llm_calls "
                                    "ORDER BY rowid")
                 providers: dict[str, str] = {}
-                convert = lambda r: _llm_call_record(tracker, providers, r)
+                def convert(r: tuple[Any, ...]) -> CallRecord:
+                    return _llm_call_record(tracker, providers, r)
             done = 0
             if progress:
                 progress(0, total)
@@ -97,13 +108,13 @@ def _iter_rows(cur: sqlite3.Cursor) -> Iterator[tuple[Any, ...]]:
 def _parse_when(value: Any) -> datetime:
     """An llm_calls timestamp: ISO-8601 (naive means UTC) or seconds since the epoch."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, timezone.utc)
+        return datetime.fromtimestamp(value, UTC)
     if isinstance(value, str):
         try:
             ts = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:
             raise InvalidValue("timestamp", value, "ISO-8601 or seconds since the epoch") from None
-        return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
+        return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
     raise InvalidValue("timestamp", value, "ISO-8601 or seconds since the epoch")
 
 

@@ -12,8 +12,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from teamcost.capture.sdk.common import (Call, Usage, as_int, call_id, get, patch, setup,
-                                           wrap_create, wrap_stream_helper)
+from teamcost.capture.sdk.common import (
+    Call,
+    Usage,
+    as_int,
+    call_id,
+    get,
+    patch,
+    setup,
+    wrap_create,
+    wrap_stream_helper,
+)
 
 PROVIDER = "anthropic"
 

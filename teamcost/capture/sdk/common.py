@@ -10,8 +10,9 @@ import logging
 import math
 import threading
 import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Callable, Iterator
+from typing import Any
 
 from teamcost.tracker import CallContext, Tracker, current_context, default_tracker
 
@@ -206,7 +207,7 @@ class StreamProxy(_Proxy):
             self._it = iter(self)
         return next(self._it)
 
-    def __enter__(self) -> "StreamProxy":
+    def __enter__(self) -> StreamProxy:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -242,7 +243,7 @@ class AsyncStreamProxy(_Proxy):
     async def __anext__(self) -> Any:
         return await self.__aiter__().__anext__()
 
-    async def __aenter__(self) -> "AsyncStreamProxy":
+    async def __aenter__(self) -> AsyncStreamProxy:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from teamcost.capture.sdk.common import as_int, call_id, get, tracker_or_default
@@ -38,7 +38,7 @@ def _completed_at(end: Any) -> datetime | None:
     astimezone() reads it as local; None (record time) when it is not a datetime."""
     if not isinstance(end, datetime):
         return None
-    return end.astimezone(timezone.utc)
+    return end.astimezone(UTC)
 
 
 RECENT = 4096   # call ids this logger remembers having recorded

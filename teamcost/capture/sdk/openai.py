@@ -16,8 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from teamcost.capture.sdk.common import (Call, Usage, as_int, call_id, get, patch, setup,
-                                           wrap_create)
+from teamcost.capture.sdk.common import Call, Usage, as_int, call_id, get, patch, setup, wrap_create
 
 PROVIDER = "openai"
 
