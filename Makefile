@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # firebase-tools 13 runs the Firebase Auth emulator on Java 17 (14+ needs Java 21)
 TOOLS  := .tools/.installed
 
-.PHONY: demo test bench install tools clean
+.PHONY: demo test test-unit test-system lint bench install tools clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,20 @@ tools: $(TOOLS)
 demo: $(STAMP)
 	$(VENV)/bin/teamcost demo
 
-test: $(STAMP) $(TOOLS)
+# ruff (lint + import order) and mypy on the package; findings fail the build
+lint: $(STAMP)
+	$(PY) -m ruff check teamcost
+	$(PY) -m mypy
+
+# pure logic, SQLite files and subprocesses: no Java, no npm, no network, under a minute
+test-unit: $(STAMP)
+	$(PY) -m pytest -q tests/unit
+
+# the Firestore and Auth emulators, real SDKs against local servers, a real browser
+test-system: $(STAMP) $(TOOLS)
+	$(PY) -m pytest -q tests/system
+
+test: lint $(STAMP) $(TOOLS)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

@@ -59,10 +59,6 @@ class Config:
     auth: Mapping[str, Any] = field(default_factory=dict)  # member sign-in settings
 
     @property
-    def config_path(self) -> Path:
-        return self.home / CONFIG_FILE
-
-    @property
     def ledger_file(self) -> Path:
         return self.ledger_path or (self.home / LEDGER_FILE)
 

@@ -63,8 +63,8 @@ CALL_COLUMNS_SQL = """
     tags TEXT NOT NULL,
     estimated INTEGER NOT NULL
 """
-_COLS = ", ".join(CALL_FIELDS)
-_PLACEHOLDERS = ", ".join("?" for _ in CALL_FIELDS)
+CALL_COLUMNS = ", ".join(CALL_FIELDS)        # the SELECT list of a whole call, in field order
+CALL_PLACEHOLDERS = ", ".join("?" for _ in CALL_FIELDS)
 _BOOL_IDX = tuple(CALL_FIELDS.index(n) for n in ("priced", "success", "estimated"))
 _TS_IDX = CALL_FIELDS.index("ts")
 _TAGS_IDX = CALL_FIELDS.index("tags")
@@ -277,11 +277,11 @@ class Ledger:
         try:
             with self._lock:
                 cur = self.conn.execute(
-                    f"INSERT INTO calls ({_COLS}, recorded_at) VALUES ({_PLACEHOLDERS}, ?) "
+                    f"INSERT INTO calls ({CALL_COLUMNS}, recorded_at) VALUES ({CALL_PLACEHOLDERS}, ?) "
                     "ON CONFLICT (call_id) DO NOTHING", (*row, now))
                 if cur.rowcount == 1:
                     return True
-                existing = self.conn.execute(f"SELECT {_COLS} FROM calls WHERE call_id = ?",
+                existing = self.conn.execute(f"SELECT {CALL_COLUMNS} FROM calls WHERE call_id = ?",
                                              (rec.call_id,)).fetchone()
         except sqlite3.DatabaseError as exc:
             raise LedgerError(f"cannot write to ledger {self.path}: {exc}") from None
@@ -307,12 +307,12 @@ class Ledger:
                     for rec in batch:
                         row = record_to_row(rec)
                         cur = conn.execute(
-                            f"INSERT INTO calls ({_COLS}, recorded_at) VALUES ({_PLACEHOLDERS}, ?) "
+                            f"INSERT INTO calls ({CALL_COLUMNS}, recorded_at) VALUES ({CALL_PLACEHOLDERS}, ?) "
                             "ON CONFLICT (call_id) DO NOTHING", (*row, now))
                         if cur.rowcount == 1:
                             inserted += 1
                         else:
-                            old = conn.execute(f"SELECT {_COLS} FROM calls WHERE call_id = ?",
+                            old = conn.execute(f"SELECT {CALL_COLUMNS} FROM calls WHERE call_id = ?",
                                                (rec.call_id,)).fetchone()
                             self._check_same(rec, row, old)
                             existing += 1
@@ -370,7 +370,7 @@ class Ledger:
         """Unpushed calls in recording order, after ``after_seq``: (seq, record) pairs."""
         with self._lock:
             rows = self.conn.execute(
-                f"SELECT seq, {_COLS} FROM calls WHERE pushed_at IS NULL AND seq > ? "
+                f"SELECT seq, {CALL_COLUMNS} FROM calls WHERE pushed_at IS NULL AND seq > ? "
                 "ORDER BY seq LIMIT ?", (after_seq, limit)).fetchall()
         return [(r[0], row_to_record(r[1:])) for r in rows]
 
@@ -396,14 +396,14 @@ class Ledger:
         lo = ts_to_us(since) if since else -(2**62)
         hi = ts_to_us(until) if until else 2**62
         with self._lock:
-            rows = self.conn.execute(f"SELECT {_COLS} FROM calls WHERE ts >= ? AND ts < ? "
+            rows = self.conn.execute(f"SELECT {CALL_COLUMNS} FROM calls WHERE ts >= ? AND ts < ? "
                                      "ORDER BY ts, seq", (lo, hi)).fetchall()
         for r in rows:
             yield row_to_record(r)
 
     def get(self, call_id: str) -> CallRecord | None:
         with self._lock:
-            row = self.conn.execute(f"SELECT {_COLS} FROM calls WHERE call_id = ?",
+            row = self.conn.execute(f"SELECT {CALL_COLUMNS} FROM calls WHERE call_id = ?",
                                     (call_id,)).fetchone()
         return row_to_record(row) if row else None
 

@@ -57,10 +57,6 @@ class Filters:
         return "".join(clauses), args
 
 
-def empty_frame() -> pd.DataFrame:
-    return _to_frame([])
-
-
 def _to_frame(rows: Sequence[tuple]) -> pd.DataFrame:
     cols = list(zip(*rows)) if rows else [()] * len(COLUMNS)
     data: dict[str, object] = {}

@@ -51,10 +51,8 @@ def _refresh(config: Config) -> str | None:
 
 
 def _budget(config: Config, now: datetime | None = None) -> dict[str, Any] | None:
-    try:  # the budget package is optional for reports (no budget set = no line)
-        from teamcost.budget.check import budget_status
-    except ImportError:
-        return None
+    from teamcost.budget.check import budget_status  # late: the budget stack loads Firestore
+
     try:
         status = budget_status(config, now=now)
     except TeamcostError as exc:

@@ -22,21 +22,22 @@ from typing import TYPE_CHECKING, Any
 
 from teamcost.errors import LedgerError
 from teamcost.ledger import (
+    CALL_COLUMNS,
     CALL_COLUMNS_SQL,
+    CALL_PLACEHOLDERS,
     connect,
     migrate,
     record_to_row,
     row_to_record,
     ts_to_us,
 )
-from teamcost.models import CALL_FIELDS, CallRecord
+from teamcost.models import CallRecord
 
 if TYPE_CHECKING:
     from teamcost.config import Config
 
-_COLS = ", ".join(CALL_FIELDS)
-_INSERT = (f"INSERT INTO team_calls ({_COLS}, pushed_at) "
-           f"VALUES ({', '.join('?' for _ in CALL_FIELDS)}, ?) ON CONFLICT (call_id) DO NOTHING")
+_INSERT = (f"INSERT INTO team_calls ({CALL_COLUMNS}, pushed_at) "
+           f"VALUES ({CALL_PLACEHOLDERS}, ?) ON CONFLICT (call_id) DO NOTHING")
 
 
 def _m1_team_calls(conn: sqlite3.Connection) -> None:
@@ -148,7 +149,7 @@ class TeamCache:
         """Cached calls with since <= ts < until, oldest first."""
         lo = ts_to_us(since) if since else -(2**62)
         hi = ts_to_us(until) if until else 2**62
-        sql = f"SELECT {_COLS} FROM team_calls WHERE ts >= ? AND ts < ?"
+        sql = f"SELECT {CALL_COLUMNS} FROM team_calls WHERE ts >= ? AND ts < ?"
         args: list[Any] = [lo, hi]
         if team is not None:
             sql += " AND team = ?"

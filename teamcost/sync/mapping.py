@@ -15,8 +15,6 @@ from typing import Any
 from teamcost.models import CALL_FIELDS, CallRecord
 
 COLLECTION = "trinity_costs"
-BUDGETS = "teamcost_budgets"
-ALERTS = "teamcost_alerts"
 DOC_FIELDS: tuple[str, ...] = (*CALL_FIELDS, "cost_usd", "pushed_at")
 
 

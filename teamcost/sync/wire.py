@@ -6,7 +6,7 @@ two thirds of a push's time and is serialised by the GIL however many commits ar
 in flight. A call document has a fixed, known shape, so it is encoded straight into
 the raw protobuf messages (upb, in C) at a few µs each and handed to the same
 gapic ``commit`` method ``WriteBatch.commit`` uses, with the same metadata.
-``tests/test_sync_wire.py`` checks that the bytes equal what ``WriteBatch`` builds.
+``tests/system/test_sync_wire.py`` checks that the bytes equal what ``WriteBatch`` builds.
 """
 
 from __future__ import annotations

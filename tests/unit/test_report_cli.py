@@ -20,7 +20,7 @@ from teamcost.sync.cache import TeamCache
 
 from tests.cli_support import one_error_line, run
 
-SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "teamcost" / "reports"
+SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "teamcost" / "reports"
                      / "report.schema.json").read_text())
 
 

@@ -4,7 +4,7 @@ Fenced ```sh blocks run as bash scripts (``set -euo pipefail``), in document ord
 one scratch directory with one fresh TEAMCOST_HOME, as a person following the README
 would. ``teamcost`` and ``.venv/bin/teamcost`` both resolve to this checkout's. Lines
 starting with ``make`` are not run here (``make test`` is this suite; ``make demo`` is
-``teamcost demo``, run by tests/test_demo.py and by the README's demo block).
+``teamcost demo``, run by tests/system/test_demo.py and by the README's demo block).
 
 A block that needs Firestore is marked by an HTML comment on the line before its fence:
 
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
 VENV_BIN = Path(sys.executable).parent
 _FENCE = re.compile(r"^```(\w*)\s*$")

@@ -20,7 +20,7 @@ from tests.rules_support import Rest
 from tests.sync_support import make_calls
 
 pytestmark = pytest.mark.emulator
-RULES = Path(__file__).resolve().parent.parent / "firestore.rules"
+RULES = Path(__file__).resolve().parents[2] / "firestore.rules"
 ANA, BO, CY = "ana@example.com", "bo@example.com", "cy@example.com"   # A, A, B
 
 

@@ -36,7 +36,7 @@ def test_thresholds() -> None:
     assert parse_thresholds("75%,92.5%") == (0.75, 0.925)
     assert threshold_name(0.925) == "92.5" and threshold_name(0.8) == "80"
     for bad in ["1.2", "0", "0.8,0.8", "x", ""]:
-        with pytest.raises(InvalidValue, match="--warn"):
+        with pytest.raises(InvalidValue, match="invalid thresholds: "):
             parse_thresholds(bad)
 
 
