@@ -21,7 +21,7 @@ from teamcost.capture.sdk import common as capture
 from teamcost.tracker import Tracker
 
 from tests.llm_server import LLMServer, chat_completion, server  # noqa: F401 - fixture
-from tests.test_instrument import CHAT_NANOS, MSG_NANOS, RESP_NANOS, ant, dumps, oai
+from tests.system.test_instrument import CHAT_NANOS, MSG_NANOS, RESP_NANOS, ant, dumps, oai
 
 MSGS = [{"role": "user", "content": "hi"}]
 ANT = dict(model="claude-sonnet-4-5", max_tokens=100, messages=MSGS)

@@ -30,7 +30,7 @@ from teamcost.config import load_config
 from teamcost.capture.sdk.litellm import TeamcostLogger
 from teamcost.tracker import Tracker
 
-from tests.test_instrument import CHAT_NANOS, MSG_NANOS
+from tests.system.test_instrument import CHAT_NANOS, MSG_NANOS
 
 UTC = timezone.utc
 START = datetime(2026, 11, 20, 10, tzinfo=UTC)
