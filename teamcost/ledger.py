@@ -124,10 +124,28 @@ def _m3_ledger_id(conn: sqlite3.Connection) -> None:
     conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('ledger_id', ?)", (ledger_id,))
 
 
+def _m4_log_files(conn: sqlite3.Connection) -> None:
+    # where each followed log file was read up to, so a restart or re-import reads only what
+    # is new (teamcost.capture.logs.tail)
+    conn.execute("""CREATE TABLE log_files (
+        path TEXT PRIMARY KEY,
+        source TEXT NOT NULL,
+        dev INTEGER NOT NULL,
+        ino INTEGER NOT NULL,
+        size INTEGER NOT NULL,
+        offset INTEGER NOT NULL,
+        lineno INTEGER NOT NULL,
+        head TEXT NOT NULL,
+        state TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+    )""")
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite3.Connection], None]]] = [
     (1, "calls table", _m1_calls),
     (2, "indexes for reports and sync", _m2_indexes),
     (3, "mint ledger_id", _m3_ledger_id),
+    (4, "log file offsets", _m4_log_files),
 ]
 
 
@@ -197,6 +215,23 @@ def _why(exc: Exception, parent: Path) -> str:
     if "not a database" in msg:
         return "the file is not a SQLite database"
     return msg
+
+
+@dataclass(frozen=True)
+class LogFileState:
+    """How far a followed log file has been read: ``offset`` bytes (``lineno`` lines) are done;
+    ``size``, the file's identity (dev, ino) and a hash of its first bytes tell whether it
+    grew, was replaced or was truncated since; ``state`` is its reader's state at ``offset``."""
+
+    path: str
+    source: str
+    dev: int
+    ino: int
+    size: int
+    offset: int
+    lineno: int
+    head: str
+    state: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -406,6 +441,37 @@ class Ledger:
             row = self.conn.execute(f"SELECT {CALL_COLUMNS} FROM calls WHERE call_id = ?",
                                     (call_id,)).fetchone()
         return row_to_record(row) if row else None
+
+    def session_cost(self, session_id: str) -> tuple[int, int]:
+        """(calls, cost_nanos) recorded here for one session."""
+        with self._lock:
+            n, nanos = self.conn.execute(
+                "SELECT count(*), coalesce(sum(cost_nanos), 0) FROM calls WHERE session_id = ?",
+                (session_id,)).fetchone()
+        return int(n), int(nanos)
+
+    # -- followed log files --
+
+    def log_file(self, path: str) -> LogFileState | None:
+        with self._lock:
+            row = self.conn.execute(
+                "SELECT path, source, dev, ino, size, offset, lineno, head, state FROM log_files "
+                "WHERE path = ?", (path,)).fetchone()
+        if row is None:
+            return None
+        path_, source, dev, ino, size, offset, lineno, head, state = row
+        return LogFileState(path_, source, dev, ino, size, offset, lineno, head, json.loads(state))
+
+    def save_log_file(self, st: LogFileState) -> None:
+        with self._lock:
+            self.conn.execute(
+                "INSERT INTO log_files (path, source, dev, ino, size, offset, lineno, head, state, "
+                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET "
+                "source = excluded.source, dev = excluded.dev, ino = excluded.ino, "
+                "size = excluded.size, offset = excluded.offset, lineno = excluded.lineno, "
+                "head = excluded.head, state = excluded.state, updated_at = excluded.updated_at",
+                (st.path, st.source, st.dev, st.ino, st.size, st.offset, st.lineno, st.head,
+                 json.dumps(st.state, sort_keys=True), time.time_ns() // 1000))
 
     def status(self) -> LedgerStatus:
         with self._lock:

@@ -150,9 +150,10 @@ def test_claude_code_import_is_exact_and_counts_once(tmp_path: Path, teamcost_ho
     p = Pricer().price("anthropic", a0.model, 10, 100, cache_read_tokens=0,
                        cache_write_tokens=0)
     assert a0.cost_nanos == p.cost_nanos and a0.priced
-    # importing again adds nothing
+    # importing again adds nothing and reads nothing: every file is known and unchanged
     again = import_claude_code(root, cfg)
-    assert (again.imported, again.already, again.skipped) == (0, 17 + 10, 1)
+    assert (again.imported, again.already, again.skipped) == (0, 0, 0)
+    assert (again.lines, again.bytes_read) == (0, 0)
     assert ledger_totals(teamcost_home) == expected_totals(calls)
 
 
@@ -179,8 +180,8 @@ def test_a_message_still_streaming_in_a_live_session_waits_for_the_next_import(
     assert "1 still streaming left for the next import" in res.summary()
     with log.open("a") as fh:                      # Claude Code finishes the message
         fh.write(c01(350, "tool_use") + "\n")
-    res = import_claude_code(root, cfg)
-    assert (res.imported, res.pending, res.already) == (1, 0, 1 + 2)
+    res = import_claude_code(root, cfg)    # reads again from the held message's first line
+    assert (res.imported, res.pending, res.already) == (1, 0, 2)
     with Ledger.for_config(cfg) as ledger:
         assert ledger.get("cc-msg_c01-req_c01").output_tokens == 350
 
@@ -204,7 +205,7 @@ def test_claude_code_cli_summary_and_json(tmp_path: Path) -> None:
     assert "sess-1.jsonl:" in res.stderr and "skipped" in res.stderr
     res = run("import", "claude-code", "--path", str(root), "--format", "json")
     doc = json.loads(res.stdout)
-    assert (doc["imported"], doc["already"], doc["skipped"]) == (0, 27, 1)
+    assert (doc["imported"], doc["already"], doc["skipped"], doc["lines"]) == (0, 0, 0, 0)
 
 
 def test_llm_calls_database_keeps_its_cost_as_reported(tmp_path: Path,

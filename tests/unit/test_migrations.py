@@ -42,8 +42,10 @@ EXPECTED_MASTER = [  # (type, name, table), sorted
     ("index", "calls_ts", "calls"),
     ("index", "calls_unpushed", "calls"),
     ("index", "sqlite_autoindex_calls_1", "calls"),     # call_id UNIQUE
+    ("index", "sqlite_autoindex_log_files_1", "log_files"),  # path PRIMARY KEY
     ("index", "sqlite_autoindex_meta_1", "meta"),       # meta.key PRIMARY KEY
     ("table", "calls", "calls"),
+    ("table", "log_files", "log_files"),
     ("table", "meta", "meta"),
     ("table", "migrations", "migrations"),
     ("table", "sqlite_sequence", "sqlite_sequence"),    # from AUTOINCREMENT
@@ -76,12 +78,17 @@ def conn(tmp_path: Path) -> sqlite3.Connection:
 
 def test_blank_db_reaches_the_expected_schema(conn: sqlite3.Connection) -> None:
     assert conn.execute("SELECT count(*) FROM sqlite_master").fetchone() == (0,)
-    assert migrate(conn) == [1, 2, 3]
+    assert migrate(conn) == [1, 2, 3, 4]
     master = conn.execute("SELECT type, name, tbl_name FROM sqlite_master "
                           "ORDER BY type, name").fetchall()
     assert master == EXPECTED_MASTER
     assert columns(conn, "calls") == EXPECTED_CALLS_COLUMNS
     assert columns(conn, "meta") == [("key", "TEXT", 0, 1), ("value", "TEXT", 1, 0)]
+    assert columns(conn, "log_files") == [
+        ("path", "TEXT", 0, 1), ("source", "TEXT", 1, 0), ("dev", "INTEGER", 1, 0),
+        ("ino", "INTEGER", 1, 0), ("size", "INTEGER", 1, 0), ("offset", "INTEGER", 1, 0),
+        ("lineno", "INTEGER", 1, 0), ("head", "TEXT", 1, 0), ("state", "TEXT", 1, 0),
+        ("updated_at", "INTEGER", 1, 0)]
     assert columns(conn, "migrations") == [("version", "INTEGER", 0, 1), ("name", "TEXT", 1, 0),
                                            ("applied_at", "INTEGER", 1, 0)]
     indexes = {r[1]: (r[2], r[4]) for r in conn.execute("PRAGMA index_list(calls)")}
@@ -94,7 +101,8 @@ def test_blank_db_reaches_the_expected_schema(conn: sqlite3.Connection) -> None:
     assert "WHERE pushed_at IS NULL" in sql
     versions = conn.execute("SELECT version, name FROM migrations ORDER BY version").fetchall()
     assert versions == [(v, n) for v, n, _ in MIGRATIONS] == [
-        (1, "calls table"), (2, "indexes for reports and sync"), (3, "mint ledger_id")]
+        (1, "calls table"), (2, "indexes for reports and sync"), (3, "mint ledger_id"),
+        (4, "log file offsets")]
     (ledger_id,) = conn.execute("SELECT value FROM meta WHERE key='ledger_id'").fetchone()
     assert ledger_id and "/" not in ledger_id and " " not in ledger_id
 
@@ -126,8 +134,8 @@ def test_a_later_migration_applies_once(conn: sqlite3.Connection) -> None:
     def m4(c: sqlite3.Connection) -> None:
         c.execute("ALTER TABLE calls ADD COLUMN note TEXT")
 
-    extended = [*MIGRATIONS, (4, "note column", m4)]
-    assert migrate(conn, extended) == [4]
+    extended = [*MIGRATIONS, (5, "note column", m4)]
+    assert migrate(conn, extended) == [5]
     assert migrate(conn, extended) == []
     assert columns(conn, "calls")[-1] == ("note", "TEXT", 0, 0)
 
@@ -141,6 +149,6 @@ def test_a_failing_migration_is_rolled_back_and_not_recorded(conn: sqlite3.Conne
         raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError):
-        migrate(conn, [*MIGRATIONS, (4, "bad", bad)])
+        migrate(conn, [*MIGRATIONS, (5, "bad", bad)])
     assert snapshot(conn) == before
     assert not conn.in_transaction

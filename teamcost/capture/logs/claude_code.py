@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -14,15 +13,13 @@ from teamcost.capture.logs.base import (
     SQLITE_MAGIC,
     ImportResult,
     Progress,
-    Sink,
     importing,
     json_object,
-    read_lines,
     ticker,
-    why_bad,
 )
+from teamcost.capture.logs.tail import Reader, TailStats, scan_files
 from teamcost.config import Config
-from teamcost.errors import InvalidValue, TeamcostError
+from teamcost.errors import InvalidValue
 from teamcost.ledger import Ledger
 from teamcost.models import CallRecord
 from teamcost.tracker import Tracker
@@ -67,16 +64,7 @@ def _usage_int(usage: dict[str, Any], key: str) -> int:
     return v
 
 
-ACTIVE_S = 600   # a session log written this recently may still be streaming its last message
-
-
-def _still_streaming(data: dict[str, Any]) -> bool:
-    """An explicit ``"stop_reason": null``: Claude Code wrote this line mid-stream."""
-    msg = data.get("message")
-    return isinstance(msg, dict) and "stop_reason" in msg and msg["stop_reason"] is None
-
-
-def claude_code_record(tracker: Tracker, data: dict[str, Any], project: str) -> CallRecord | None:
+def claude_code_record(build: Any, data: dict[str, Any], project: str) -> CallRecord | None:
     """The call in one transcript line, or None when the line is not an API call.
 
     Anthropic's ``input_tokens`` already excludes cache reads and writes, as the ledger does.
@@ -100,7 +88,7 @@ def claude_code_record(tracker: Tracker, data: dict[str, Any], project: str) -> 
     if not isinstance(ts, str):
         raise InvalidValue("timestamp", ts, "an ISO-8601 timestamp")
     session = data.get("sessionId")
-    return tracker.build(
+    return build(
         model, _usage_int(usage, "input_tokens"), _usage_int(usage, "output_tokens"),
         provider="anthropic",
         cache_read_tokens=_usage_int(usage, "cache_read_input_tokens"),
@@ -111,9 +99,89 @@ def claude_code_record(tracker: Tracker, data: dict[str, Any], project: str) -> 
         tags={"project": project[:256], "source": "claude-code"})
 
 
+class ClaudeCodeReader:
+    """One transcript's lines -> calls, each emitted once with its final usage.
+
+    Claude Code writes an assistant message several times while it streams (one line per
+    content block, ``"stop_reason": null`` until the last), and messages of parallel tasks
+    interleave. A message stays *open* until it is final: its line carries a stop reason, or
+    (older logs without the field) a line of another message follows, or the file has been
+    quiet for tail.ACTIVE_S (a crashed session: what it has is all there is). The biggest output
+    seen wins. ``checkpoint`` is the first line of the oldest open message, so a restart
+    reads every snapshot of it again.
+    """
+
+    def __init__(self, path: Path, root: Path, build: Any, state: dict[str, Any] | None = None,
+                 start: int = 0, lineno: int = 0) -> None:
+        self.path, self.root, self.build = path, root, build
+        self.projects: dict[str, str] = dict((state or {}).get("projects", {}))
+        # call id -> [best record, first offset, line before it, still streaming, final?,
+        #             snapshot lines merged into it]
+        self.open: dict[str, list[Any]] = {}
+        self.done: set[str] = set()
+        self.end, self.lineno = start, lineno
+        self.pending = 0
+        self.merged = 0
+
+    def feed(self, line: bytes, lineno: int, end: int) -> list[CallRecord]:
+        self.end, self.lineno = end, lineno
+        data = json_object(line)
+        cwd = str(data.get("cwd") or "")
+        if cwd not in self.projects:
+            self.projects[cwd] = _project_of(self.path, self.root, data)
+        rec = claude_code_record(self.build, data, self.projects[cwd])
+        if rec is None:
+            return []
+        key = rec.call_id
+        out = [self._emit(k) for k, m in list(self.open.items()) if k != key and m[4]]
+        msg = data.get("message")
+        stop = msg.get("stop_reason", "absent") if isinstance(msg, dict) else "absent"
+        if key in self.done:          # a line repeating a call this pass already emitted
+            self.merged += 1
+            return out
+        held = self.open.get(key)
+        if held is None:
+            held = self.open[key] = [rec, end - len(line), lineno - 1, False, False, 0]
+        else:
+            held[5] += 1                          # a snapshot: counted when the call is
+            if rec.output_tokens > held[0].output_tokens:
+                held[0] = rec
+        held[3] = stop is None                    # explicitly mid-stream
+        held[4] = stop is not None                # final once another message follows
+        if stop not in (None, "absent"):          # an explicit stop reason: final now
+            out.append(self._emit(key))
+        return out
+
+    def advance(self, lineno: int, end: int) -> None:
+        self.end, self.lineno = end, lineno
+
+    def _emit(self, key: str) -> CallRecord:
+        self.done.add(key)
+        held = self.open.pop(key)
+        self.merged += held[5]
+        return held[0]
+
+    def finish(self, quiet: bool) -> list[CallRecord]:
+        if quiet:
+            return [self._emit(k) for k in list(self.open)]
+        self.pending = sum(1 for m in self.open.values() if m[3])
+        return []
+
+    def checkpoint(self) -> tuple[int, int, dict[str, Any]]:
+        state = {"projects": self.projects}
+        if self.open:
+            first = min(self.open.values(), key=lambda m: m[1])
+            return first[1], first[2], state
+        return self.end, self.lineno, state
+
+
 def import_claude_code(path: Path | str | None, config: Config, ledger: Ledger | None = None,
                        progress: Progress | None = None) -> ImportResult:
-    """Import every assistant message with usage from Claude Code session logs."""
+    """Import every assistant message with usage from Claude Code session logs.
+
+    Progress per file is kept in the ledger (teamcost.capture.logs.tail): importing an
+    unchanged tree again reads nothing, a grown file only its new lines.
+    """
     root = Path(path).expanduser() if path is not None else default_claude_code_path()
     accepted = "a Claude Code projects directory (or one session .jsonl file)"
     if not root.exists():
@@ -128,34 +196,16 @@ def import_claude_code(path: Path | str | None, config: Config, ledger: Ledger |
                                                       "(use 'teamcost import sqlite')")
     result = ImportResult("claude-code", str(root), files=len(files))
     with importing(config, ledger, result) as led:
-        tracker = Tracker(config, led)
-        sink = Sink(led, result, lenient=True)
-        tick = ticker(progress, sum(f.stat().st_size for f in files))
-        for file in files:
-            projects: dict[str, str] = {}   # cwd -> project name (the log's own cwd wins)
-            last: tuple[str, bool] | None = None   # the file's last call: (id, mid-stream)
-            try:
-                active = time.time() - file.stat().st_mtime < ACTIVE_S
-                for no, line in read_lines(file, result, tick):
-                    where = f"{file}:{no}"
-                    try:
-                        data = json_object(line)
-                        cwd = str(data.get("cwd") or "")
-                        if cwd not in projects:
-                            projects[cwd] = _project_of(file, root, data)
-                        rec = claude_code_record(tracker, data, projects[cwd])
-                    except (ValueError, TypeError, TeamcostError) as exc:
-                        result.add_bad(where, why_bad(exc))
-                        continue
-                    if rec is not None:
-                        sink.add(rec, where)
-                        last = (rec.call_id, _still_streaming(data))
-            except OSError as exc:  # a file vanished or became unreadable mid-import
-                result.add_bad(str(file), f"cannot read it ({exc.strerror or exc})")
-                continue
-            # the ledger is append-only: a message caught mid-stream in a live session
-            # would keep its partial output for good, so it waits for the next import
-            if last is not None and last[1] and active and sink.withdraw(last[0]):
-                result.pending += 1
-        sink.flush()
+        scan_claude_code(led, Tracker(config, led), root, files, result,
+                         ticker(progress, sum(f.stat().st_size for f in files)))
     return result
+
+
+def scan_claude_code(ledger: Ledger, tracker: Tracker, root: Path, files: list[Path],
+                     result: ImportResult, tick: Any = lambda n: None) -> TailStats:
+    """What is new in Claude Code transcripts under ``root`` into the ledger (import and agent)."""
+
+    def reader(path: Path, state: dict[str, Any] | None, start: int, lineno: int) -> Reader:
+        return ClaudeCodeReader(path, root, tracker.build, state, start, lineno)
+
+    return scan_files(ledger, "claude-code", files, reader, result, tick=tick)

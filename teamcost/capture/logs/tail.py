@@ -1,0 +1,177 @@
+"""Following log files: read what is new since last time, once, across restarts and re-imports.
+
+Each file's progress lives in the ledger (``log_files``): its identity (device, inode), the
+size seen, the byte offset up to which every line is done, the line number there, a hash of
+its first bytes and its reader's state at that offset. A scan then:
+
+- skips a file whose identity, size and head are unchanged and which is read to its end;
+- reads a grown file from the saved offset with the saved reader state;
+- re-reads a replaced (new inode), truncated (smaller) or rewritten (different head) file from
+  the start with a fresh reader. Call ids are deterministic, so lines read again find their
+  calls already in the ledger: nothing is counted twice, nothing is lost;
+- never consumes a half-written last line (no newline yet): it waits for the next scan.
+
+A reader decides when a call is final (Claude Code writes a streaming message several times)
+and says, through ``checkpoint``, from which offset a restart must read again; the records it
+emitted are in the ledger before that offset is saved, so a crash in between re-reads lines
+whose calls are then found present.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from teamcost.capture.logs.base import ImportResult, Sink, why_bad
+from teamcost.errors import TeamcostError
+from teamcost.ledger import Ledger, LogFileState
+from teamcost.models import CallRecord
+
+HEAD_BYTES = 1024       # identity of a file's content beyond its inode
+ACTIVE_S = 600          # a log written this recently may still be streaming its last message
+CHECKPOINT_LINES = 50_000   # a long first read saves its progress this often
+
+
+class Reader(Protocol):
+    """Turns one file's lines into call records; resumable from a checkpoint."""
+
+    def feed(self, line: bytes, lineno: int, end: int) -> list[CallRecord]:
+        """The calls that line makes final; ``end`` is the offset just after it. Raises
+        ValueError / TypeError / TeamcostError for a bad line (reported, never fatal)."""
+        ...
+
+    def advance(self, lineno: int, end: int) -> None:
+        """A blank or bad line was consumed: the checkpoint may move past it."""
+        ...
+
+    def finish(self, quiet: bool) -> list[CallRecord]:
+        """At the end of what is written so far; ``quiet``: the file has not changed for
+        ACTIVE_S seconds (a crashed session: emit what is held as it stands)."""
+        ...
+
+    def checkpoint(self) -> tuple[int, int, dict[str, Any]]:
+        """(offset, line number there, reader state) from which a restart reads again."""
+        ...
+
+    @property
+    def pending(self) -> int:
+        """Calls held back, still streaming, for a later scan."""
+        ...
+
+    @property
+    def merged(self) -> int:
+        """Lines that repeated a call already seen (snapshots, duplicates)."""
+        ...
+
+
+ReaderFactory = Callable[[Path, "dict[str, Any] | None", int, int], Reader]
+
+
+@dataclass
+class TailStats:
+    files: int = 0
+    unchanged: int = 0
+    reread: int = 0           # replaced, truncated or rewritten: read again from the start
+    errors: list[str] = field(default_factory=list)
+
+
+def _head(path: Path, size: int) -> str:
+    with path.open("rb") as fh:
+        return hashlib.sha256(fh.read(min(size, HEAD_BYTES))).hexdigest()[:32]
+
+
+def scan_files(ledger: Ledger, source: str, files: Iterable[Path], reader_for: ReaderFactory,
+               result: ImportResult, *, lenient: bool = True,
+               tick: Callable[[int], None] = lambda n: None,
+               now: Callable[[], float] = time.time) -> TailStats:
+    """Read what is new in ``files`` into the ledger; ``result`` counts what happened."""
+    stats = TailStats()
+    sink = Sink(ledger, result, lenient=lenient)
+    for path in files:
+        stats.files += 1
+        try:
+            _scan_one(ledger, source, path, reader_for, result, sink, stats, tick, now)
+        except OSError as exc:  # a file vanished or became unreadable mid-scan
+            msg = f"cannot read it ({exc.strerror or exc})"
+            result.add_bad(str(path), msg)
+            stats.errors.append(f"{path}: {msg}")
+    sink.flush()
+    return stats
+
+
+def _scan_one(ledger: Ledger, source: str, path: Path, reader_for: ReaderFactory,
+              result: ImportResult, sink: Sink, stats: TailStats,
+              tick: Callable[[int], None], now: Callable[[], float]) -> None:
+    key = str(path.resolve())
+    st = path.stat()
+    saved = ledger.log_file(key)
+    start, lineno, state = 0, 0, None
+    if saved is not None:
+        same = ((saved.dev, saved.ino) == (st.st_dev, st.st_ino) and st.st_size >= saved.offset
+                and _head(path, saved.size) == saved.head)
+        if same and st.st_size == saved.size and saved.offset == saved.size:
+            stats.unchanged += 1
+            return
+        if same:
+            start, lineno, state = saved.offset, saved.lineno, saved.state
+        else:
+            stats.reread += 1
+    reader = reader_for(path, state, start, lineno)
+    quiet = now() - st.st_mtime >= ACTIVE_S
+    pos = start
+    with path.open("rb", buffering=1 << 20) as fh:
+        fh.seek(start)
+        since_checkpoint = 0
+        for line in fh:
+            if not line.endswith(b"\n"):
+                break            # half written: the rest of it arrives later
+            pos += len(line)
+            lineno += 1
+            result.bytes_read += len(line)
+            tick(len(line))
+            if not line.strip():
+                reader.advance(lineno, pos)
+                continue
+            result.lines += 1
+            where = f"{path}:{lineno}"
+            try:
+                recs = reader.feed(line, lineno, pos)
+            except RecursionError:
+                result.add_bad(where, "nested too deeply to read")
+                reader.advance(lineno, pos)
+                continue
+            except (ValueError, TypeError, TeamcostError) as exc:
+                result.add_bad(where, why_bad(exc))
+                reader.advance(lineno, pos)
+                continue
+            for rec in recs:
+                sink.add(rec, where)
+            since_checkpoint += 1
+            if since_checkpoint >= CHECKPOINT_LINES:
+                _save(ledger, sink, source, key, st, reader, pos, path)
+                since_checkpoint = 0
+    for rec in reader.finish(quiet):
+        sink.add(rec, f"{path}:{lineno}")
+    result.pending += reader.pending
+    result.already += reader.merged
+    _save(ledger, sink, source, key, st, reader, pos, path)
+
+
+def _save(ledger: Ledger, sink: Sink, source: str, key: str, st: os.stat_result,
+          reader: Reader, size: int, path: Path) -> None:
+    """Records first, then the offset that covers them."""
+    sink.flush()
+    offset, lineno, state = reader.checkpoint()
+    ledger.save_log_file(LogFileState(key, source, st.st_dev, st.st_ino, size, offset, lineno,
+                                      _head(path, size), state))
+
+
+def forget(ledger: Ledger, paths: Iterable[str]) -> None:
+    """Drop saved progress (a file to be read from the start next time)."""
+    with ledger._lock:
+        ledger.conn.executemany("DELETE FROM log_files WHERE path = ?", [(p,) for p in paths])
