@@ -203,7 +203,7 @@ def test_four_processes_lose_and_duplicate_nothing(tmp_path: Path) -> None:
         # one ledger_id, one set of migrations despite the race
         assert lg.conn.execute("SELECT count(*) FROM meta WHERE key = 'ledger_id'").fetchone() == (1,)
         assert lg.conn.execute("SELECT version FROM migrations ORDER BY version").fetchall() == [
-            (1,), (2,), (3,)]
+            (1,), (2,), (3,), (4,)]
 
 
 def _fork_child(lg: Ledger) -> None:
