@@ -133,9 +133,11 @@ def _m4_log_files(conn: sqlite3.Connection) -> None:
         dev INTEGER NOT NULL,
         ino INTEGER NOT NULL,
         size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
         offset INTEGER NOT NULL,
         lineno INTEGER NOT NULL,
         head TEXT NOT NULL,
+        tail TEXT NOT NULL,
         state TEXT NOT NULL,
         updated_at INTEGER NOT NULL
     )""")
@@ -219,18 +221,22 @@ def _why(exc: Exception, parent: Path) -> str:
 
 @dataclass(frozen=True)
 class LogFileState:
-    """How far a followed log file has been read: ``offset`` bytes (``lineno`` lines) are done;
-    ``size``, the file's identity (dev, ino) and a hash of its first bytes tell whether it
-    grew, was replaced or was truncated since; ``state`` is its reader's state at ``offset``."""
+    """How far a followed log file has been read: ``offset`` bytes (``lineno`` lines) are done.
+    Its identity (dev, ino), ``size`` and ``mtime_ns`` when read, and hashes of its first bytes
+    (``head``) and of the bytes just before ``offset`` (``tail``) tell whether it only grew
+    since, or was replaced, truncated or rewritten; ``state`` is its reader's state at
+    ``offset``."""
 
     path: str
     source: str
     dev: int
     ino: int
     size: int
+    mtime_ns: int
     offset: int
     lineno: int
     head: str
+    tail: str
     state: dict[str, Any]
 
 
@@ -455,23 +461,25 @@ class Ledger:
     def log_file(self, path: str) -> LogFileState | None:
         with self._lock:
             row = self.conn.execute(
-                "SELECT path, source, dev, ino, size, offset, lineno, head, state FROM log_files "
-                "WHERE path = ?", (path,)).fetchone()
+                "SELECT path, source, dev, ino, size, mtime_ns, offset, lineno, head, tail, state "
+                "FROM log_files WHERE path = ?", (path,)).fetchone()
         if row is None:
             return None
-        path_, source, dev, ino, size, offset, lineno, head, state = row
-        return LogFileState(path_, source, dev, ino, size, offset, lineno, head, json.loads(state))
+        path_, source, dev, ino, size, mtime_ns, offset, lineno, head, tail, state = row
+        return LogFileState(path_, source, dev, ino, size, mtime_ns, offset, lineno, head, tail,
+                            json.loads(state))
 
     def save_log_file(self, st: LogFileState) -> None:
         with self._lock:
             self.conn.execute(
-                "INSERT INTO log_files (path, source, dev, ino, size, offset, lineno, head, state, "
-                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET "
-                "source = excluded.source, dev = excluded.dev, ino = excluded.ino, "
-                "size = excluded.size, offset = excluded.offset, lineno = excluded.lineno, "
-                "head = excluded.head, state = excluded.state, updated_at = excluded.updated_at",
-                (st.path, st.source, st.dev, st.ino, st.size, st.offset, st.lineno, st.head,
-                 json.dumps(st.state, sort_keys=True), time.time_ns() // 1000))
+                "INSERT INTO log_files (path, source, dev, ino, size, mtime_ns, offset, lineno, "
+                "head, tail, state, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (path) DO UPDATE SET source = excluded.source, dev = excluded.dev, "
+                "ino = excluded.ino, size = excluded.size, mtime_ns = excluded.mtime_ns, "
+                "offset = excluded.offset, lineno = excluded.lineno, head = excluded.head, "
+                "tail = excluded.tail, state = excluded.state, updated_at = excluded.updated_at",
+                (st.path, st.source, st.dev, st.ino, st.size, st.mtime_ns, st.offset, st.lineno,
+                 st.head, st.tail, json.dumps(st.state, sort_keys=True), time.time_ns() // 1000))
 
     def status(self) -> LedgerStatus:
         with self._lock:

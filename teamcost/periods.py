@@ -159,3 +159,27 @@ def parse_month(value: str, now: datetime, tz: str) -> Window:
         d = date(int(m.group(1)), int(m.group(2)), 1)
     nxt = (d + timedelta(days=32)).replace(day=1)
     return Window(local_midnight(d, z), local_midnight(nxt, z), f"{d.year}-{d.month:02d}")
+
+
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(value: str, field: str, *, minimum: float, maximum: float) -> float:
+    """'5s', '1.5s', '500ms', '2m', '1h' or a bare number of seconds, within [minimum, maximum]."""
+    m = _DURATION_RE.match(value or "")
+    if not m:
+        raise InvalidValue(field, value, "a duration such as 5s, 500ms or 2m")
+    seconds = float(m.group(1)) * _DURATION_UNITS[m.group(2)]
+    if not minimum <= seconds <= maximum:
+        raise InvalidValue(field, value, f"a duration from {_short(minimum)} to "
+                                         f"{_short(maximum)}, such as 5s")
+    return seconds
+
+
+def _short(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds * 1000:g}ms"
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{seconds / 60:g}m"
+    return f"{seconds:g}s"

@@ -86,13 +86,19 @@ def claim(client: Any, alert: Alert, member: str, backoff: Backoff) -> bool:
     ref = client.collection(ALERTS).document(alert.alert_id)
     doc = {**alert.payload(), "created_by": _PROCESS_TOKEN, "member": member,
            "created_at": SERVER_TIMESTAMP}
+    retried: list[int] = []
     try:
         call_with_retry(lambda: ref.create(doc, retry=None, timeout=WEBHOOK_TIMEOUT_S),
                         f"creating alert {alert.alert_id}", backoff,
+                        on_retry=lambda n, exc: retried.append(n),
                         passthrough=(gexc.AlreadyExists, gexc.Conflict))
         return True
     except (gexc.AlreadyExists, gexc.Conflict):
-        # ours if an earlier attempt landed but its response was lost
+        if not retried:
+            # there before this claim began: someone's earlier check (this long-running
+            # process's included) claimed it; its delivery is retried from the pending state
+            return False
+        # ours if an earlier attempt of this claim landed but its response was lost
         snap = call_with_retry(lambda: ref.get(retry=None, timeout=WEBHOOK_TIMEOUT_S),
                                f"reading alert {alert.alert_id}", backoff)
         return bool(snap.exists and (snap.to_dict() or {}).get("created_by") == _PROCESS_TOKEN)

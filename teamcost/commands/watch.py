@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any
 
@@ -15,11 +14,9 @@ from rich.text import Text
 
 from teamcost.commands.output import OutputFormat, console, emit
 from teamcost.config import load_config
-from teamcost.errors import InvalidValue
 from teamcost.money import format_usd
+from teamcost.periods import parse_duration
 from teamcost.reports.live import LiveSnapshot, LiveSource
-
-_INTERVAL_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
 
 
 def register(app: typer.Typer) -> None:
@@ -28,14 +25,7 @@ def register(app: typer.Typer) -> None:
 
 
 def parse_interval(value: str) -> float:
-    """'5s', '1.5s', '500ms', '2m' or a bare number of seconds; from 0.2 s to 1 hour."""
-    m = _INTERVAL_RE.match(value or "")
-    if not m:
-        raise InvalidValue("--interval", value, "a duration such as 5s, 500ms or 2m")
-    seconds = float(m.group(1)) * {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}[m.group(2)]
-    if not 0.2 <= seconds <= 3600:
-        raise InvalidValue("--interval", value, "a duration from 200ms to 60m, such as 5s")
-    return seconds
+    return parse_duration(value, "interval", minimum=0.2, maximum=3600)
 
 
 def watch(

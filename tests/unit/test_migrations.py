@@ -86,8 +86,9 @@ def test_blank_db_reaches_the_expected_schema(conn: sqlite3.Connection) -> None:
     assert columns(conn, "meta") == [("key", "TEXT", 0, 1), ("value", "TEXT", 1, 0)]
     assert columns(conn, "log_files") == [
         ("path", "TEXT", 0, 1), ("source", "TEXT", 1, 0), ("dev", "INTEGER", 1, 0),
-        ("ino", "INTEGER", 1, 0), ("size", "INTEGER", 1, 0), ("offset", "INTEGER", 1, 0),
-        ("lineno", "INTEGER", 1, 0), ("head", "TEXT", 1, 0), ("state", "TEXT", 1, 0),
+        ("ino", "INTEGER", 1, 0), ("size", "INTEGER", 1, 0), ("mtime_ns", "INTEGER", 1, 0),
+        ("offset", "INTEGER", 1, 0), ("lineno", "INTEGER", 1, 0), ("head", "TEXT", 1, 0),
+        ("tail", "TEXT", 1, 0), ("state", "TEXT", 1, 0),
         ("updated_at", "INTEGER", 1, 0)]
     assert columns(conn, "migrations") == [("version", "INTEGER", 0, 1), ("name", "TEXT", 1, 0),
                                            ("applied_at", "INTEGER", 1, 0)]

@@ -4,10 +4,12 @@ Each file's progress lives in the ledger (``log_files``): its identity (device, 
 size seen, the byte offset up to which every line is done, the line number there, a hash of
 its first bytes and its reader's state at that offset. A scan then:
 
-- skips a file whose identity, size and head are unchanged and which is read to its end;
-- reads a grown file from the saved offset with the saved reader state;
-- re-reads a replaced (new inode), truncated (smaller) or rewritten (different head) file from
-  the start with a fresh reader. Call ids are deterministic, so lines read again find their
+- skips a file whose identity, size and modification time are unchanged and which is read to
+  its end (no open, no read);
+- reads a grown file from the saved offset with the saved reader state, once the bytes at
+  its start and just before that offset prove the old content is still there;
+- re-reads a replaced (new inode), truncated (smaller) or rewritten (different bytes, even at
+  the same size) file from the start with a fresh reader. Call ids are deterministic, so lines read again find their
   calls already in the ledger: nothing is counted twice, nothing is lost;
 - never consumes a half-written last line (no newline yet): it waits for the next scan.
 
@@ -80,9 +82,13 @@ class TailStats:
     errors: list[str] = field(default_factory=list)
 
 
-def _head(path: Path, size: int) -> str:
+def _fingerprint(path: Path, offset: int) -> tuple[str, str]:
+    """Hashes of the first HEAD_BYTES and of the HEAD_BYTES ending at ``offset``."""
     with path.open("rb") as fh:
-        return hashlib.sha256(fh.read(min(size, HEAD_BYTES))).hexdigest()[:32]
+        head = fh.read(min(offset, HEAD_BYTES))
+        fh.seek(max(0, offset - HEAD_BYTES))
+        tail = fh.read(min(offset, HEAD_BYTES))
+    return (hashlib.sha256(head).hexdigest()[:32], hashlib.sha256(tail).hexdigest()[:32])
 
 
 def scan_files(ledger: Ledger, source: str, files: Iterable[Path], reader_for: ReaderFactory,
@@ -112,11 +118,13 @@ def _scan_one(ledger: Ledger, source: str, path: Path, reader_for: ReaderFactory
     saved = ledger.log_file(key)
     start, lineno, state = 0, 0, None
     if saved is not None:
-        same = ((saved.dev, saved.ino) == (st.st_dev, st.st_ino) and st.st_size >= saved.offset
-                and _head(path, saved.size) == saved.head)
-        if same and st.st_size == saved.size and saved.offset == saved.size:
-            stats.unchanged += 1
+        same_file = (saved.dev, saved.ino) == (st.st_dev, st.st_ino)
+        if (same_file and (st.st_size, st.st_mtime_ns) == (saved.size, saved.mtime_ns)
+                and saved.offset == saved.size):
+            stats.unchanged += 1     # the common case, decided without opening the file
             return
+        same = (same_file and st.st_size >= saved.offset
+                and _fingerprint(path, saved.offset) == (saved.head, saved.tail))
         if same:
             start, lineno, state = saved.offset, saved.lineno, saved.state
         else:
@@ -167,8 +175,9 @@ def _save(ledger: Ledger, sink: Sink, source: str, key: str, st: os.stat_result,
     """Records first, then the offset that covers them."""
     sink.flush()
     offset, lineno, state = reader.checkpoint()
-    ledger.save_log_file(LogFileState(key, source, st.st_dev, st.st_ino, size, offset, lineno,
-                                      _head(path, size), state))
+    head, tail = _fingerprint(path, offset)
+    ledger.save_log_file(LogFileState(key, source, st.st_dev, st.st_ino, size, st.st_mtime_ns,
+                                      offset, lineno, head, tail, state))
 
 
 def forget(ledger: Ledger, paths: Iterable[str]) -> None:

@@ -1,0 +1,317 @@
+"""The agent's loop: small scheduled jobs over the library, until told to stop.
+
+Each tick (about every second) the agent:
+
+- tails coding-agent logs (new files, appended lines) into the ledger;
+- pushes unpushed calls every ``push_every`` seconds, at once when a full batch waits;
+- pulls the team's calls every ``pull_every`` seconds into the team cache;
+- checks the budget every ``check_every`` seconds, sending alerts through the exactly-once
+  alert documents (so a whole team of agents sends each alert once);
+- writes the status snapshot.
+
+A job that fails (Firestore unreachable, refused) is retried with exponential backoff while
+capture goes on; the Firestore client is rebuilt after a failure, so a restarted server is
+reached on a fresh connection. Push and pull are the library's own, so exactly-once holds
+whatever happens to the process: a kill between commit and local mark re-pushes into
+ALREADY_EXISTS, which resolves as pushed.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from teamcost.budget.check import check
+from teamcost.budget.spend import team_spend
+from teamcost.budget.store import CHECK_BACKOFF
+from teamcost.capture.logs.base import ImportResult
+from teamcost.capture.logs.claude_code import claude_code_files, scan_claude_code
+from teamcost.config import Config
+from teamcost.errors import BudgetError, TeamcostError
+from teamcost.ledger import Ledger
+from teamcost.periods import period_bounds
+from teamcost.sync.cache import TeamCache
+from teamcost.sync.client import client_for
+from teamcost.sync.pull import pull
+from teamcost.sync.push import push
+from teamcost.sync.retry import Backoff
+from teamcost.tracker import Tracker
+
+from .snapshot import VERSION, write_snapshot
+
+# The agent retries on its own schedule: inside one job, give up quickly
+AGENT_BACKOFF = Backoff(attempts=2, base_s=0.2, cap_s=1.0)
+PUSH_RETRY_CAP_S = 10.0     # a push that failed is tried again at least this often
+FULL_BATCH = 500            # this many waiting calls are pushed at once, not at the next tick
+TICK_S = 1.0
+
+Emit = Callable[..., None]
+
+
+def default_claude_dirs(env: dict[str, str] | None = None) -> list[Path]:
+    """Where Claude Code writes transcripts: CLAUDE_CONFIG_DIR (comma-separated dirs allowed)
+    or both ~/.claude and ~/.config/claude; each's ``projects`` folder."""
+    env = dict(os.environ) if env is None else env
+    configured = env.get("CLAUDE_CONFIG_DIR", "").strip()
+    if configured:
+        bases = [Path(p.strip()).expanduser() for p in configured.split(",") if p.strip()]
+    else:
+        home = Path(env.get("HOME") or Path.home())
+        bases = [home / ".claude", home / ".config" / "claude"]
+    return [b / "projects" for b in bases]
+
+
+@dataclass
+class AgentOptions:
+    push_every: float = 5.0
+    pull_every: float = 60.0
+    check_every: float = 60.0
+    tail_every: float = TICK_S
+    claude_dirs: list[Path] | None = None     # None: default_claude_dirs()
+    otlp_port: int = 4318                     # 0: no receiver
+    otlp_host: str = "127.0.0.1"
+
+
+@dataclass
+class Job:
+    """One scheduled job's timing and last result."""
+
+    name: str
+    every: float
+    retry_cap: float
+    next_at: float = 0.0
+    failures: int = 0
+    last: dict[str, Any] = field(default_factory=dict)
+
+    def due(self, now: float) -> bool:
+        return now >= self.next_at
+
+    def succeeded(self, now: float, result: dict[str, Any]) -> None:
+        self.failures = 0
+        self.next_at = now + self.every
+        self.last = {"at": _iso(), "ok": True, "result": result, "error": None}
+
+    def failed(self, now: float, error: str) -> float:
+        self.failures += 1
+        delay = min(self.retry_cap, 0.5 * 2 ** self.failures)
+        self.next_at = now + delay
+        self.last = {"at": _iso(), "ok": False, "result": None, "error": error}
+        return delay
+
+
+@dataclass
+class SourceStats:
+    files: int = 0
+    calls: int = 0
+    lines: int = 0
+    bad: int = 0
+    last_at: str | None = None
+    last_error: str | None = None
+
+
+def _iso(ts: float | None = None) -> str:
+    return datetime.fromtimestamp(time.time() if ts is None else ts, UTC).isoformat(
+        timespec="seconds").replace("+00:00", "Z")
+
+
+class Agent:
+    """Run with ``run(stop)`` in a thread of its own; ``stop.set()`` ends it between steps."""
+
+    def __init__(self, config: Config, options: AgentOptions | None = None,
+                 emit: Emit = lambda event, **fields: None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.config = config
+        self.options = options or AgentOptions()
+        self.emit = emit
+        self.clock = clock
+        self.started = time.time()
+        o = self.options
+        self.jobs = {"push": Job("push", o.push_every, min(PUSH_RETRY_CAP_S, max(o.push_every, 1))),
+                     "pull": Job("pull", o.pull_every, o.pull_every),
+                     "check": Job("check", o.check_every, o.check_every)}
+        self.sources: dict[str, SourceStats] = {"claude-code": SourceStats()}
+        self.ledger = Ledger.for_config(config)
+        self.tracker = Tracker(config, self.ledger)
+        self._client: Any = None
+        self._cache: TeamCache | None = None
+        self._budget: dict[str, Any] | None = None
+        self._today: int | None = None
+        self._period: int | None = None
+        self._next_tail = 0.0
+        self.lock = threading.Lock()       # the ledger is shared with the OTLP receiver
+
+    # -- the loop --
+
+    def run(self, stop: threading.Event) -> None:
+        self.emit("started", home=str(self.config.home), team=self.config.team,
+                  project=self.config.project or None,
+                  claude_dirs=[str(d) for d in self._claude_dirs()])
+        try:
+            while not stop.is_set():
+                self.cycle()
+                stop.wait(self._sleep_s())
+        finally:
+            self.close()
+
+    def cycle(self) -> None:
+        now = self.clock()
+        if now >= self._next_tail:
+            self.tail()
+            self._next_tail = now + self.options.tail_every
+        if self.config.project:
+            backlog = self.ledger.unpushed_totals(team=None)[0]
+            if self.jobs["push"].due(now) or (backlog >= FULL_BATCH
+                                              and self.jobs["push"].failures == 0):
+                self.push()
+            if self.jobs["pull"].due(self.clock()):
+                self.pull()
+            if self.jobs["check"].due(self.clock()):
+                self.check()
+        self.write_snapshot()
+
+    def _sleep_s(self) -> float:
+        now = self.clock()
+        nxt = [self._next_tail] + ([j.next_at for j in self.jobs.values()]
+                                   if self.config.project else [])
+        return max(0.05, min(TICK_S, min(nxt) - now))
+
+    def close(self) -> None:
+        if self._cache is not None:
+            self._cache.close()
+        self.ledger.close()
+
+    # -- jobs --
+
+    def _claude_dirs(self) -> list[Path]:
+        return self.options.claude_dirs if self.options.claude_dirs is not None \
+            else default_claude_dirs()
+
+    def tail(self) -> None:
+        stats = self.sources["claude-code"]
+        for root in self._claude_dirs():
+            if not root.is_dir():
+                continue
+            result = ImportResult("claude-code", str(root))
+            try:
+                files = claude_code_files(root)
+                with self.lock:
+                    scan_claude_code(self.ledger, self.tracker, root, files, result)
+            except (OSError, TeamcostError) as exc:
+                stats.last_error = f"{root}: {exc}"
+                self.emit("tail-error", source="claude-code", root=str(root), error=str(exc))
+                continue
+            stats.files = len(files)
+            stats.lines += result.lines
+            stats.bad += result.skipped
+            if result.bad:
+                stats.last_error = result.bad[-1]
+            if result.imported:
+                stats.calls += result.imported
+                stats.last_at = _iso()
+                self.emit("tailed", source="claude-code", root=str(root),
+                          imported=result.imported, lines=result.lines,
+                          pending=result.pending, bad=result.skipped)
+
+    def _client_or_new(self) -> Any:
+        if self._client is None:
+            self._client = client_for(self.config)
+        return self._client
+
+    def _failed(self, job: Job, exc: Exception) -> None:
+        self._client = None      # the next try builds a fresh channel
+        delay = job.failed(self.clock(), str(exc))
+        self.emit(f"{job.name}-failed", error=str(exc), retry_in_s=round(delay, 1))
+
+    def push(self) -> None:
+        job = self.jobs["push"]
+        try:
+            with self.lock:
+                result = push(self.config, self.ledger, self._client_or_new(),
+                              backoff=AGENT_BACKOFF)
+        except TeamcostError as exc:
+            self._failed(job, exc)
+            return
+        job.succeeded(self.clock(), result.to_dict())
+        if result.pushed or result.already or result.conflicts:
+            self.emit("pushed", pushed=result.pushed, already=result.already,
+                      conflicts=len(result.conflicts), remaining=result.remaining)
+
+    def pull(self) -> None:
+        job = self.jobs["pull"]
+        try:
+            if self._cache is None:
+                self._cache = TeamCache.for_config(self.config)
+            result = pull(self.config, self._client_or_new(), self._cache,
+                          backoff=AGENT_BACKOFF)
+        except TeamcostError as exc:
+            self._failed(job, exc)
+            return
+        job.succeeded(self.clock(), result.to_dict())
+        if result.new:
+            self.emit("pulled", new=result.new, read=result.read, cached=result.cached)
+
+    def check(self) -> None:
+        job = self.jobs["check"]
+        now = datetime.now(UTC)
+        try:
+            client = self._client_or_new()
+            try:
+                status = check(self.config, client=client, now=now)
+            except BudgetError as exc:
+                if "has no budget" not in str(exc):
+                    raise
+                self._budget = None
+                start, end = period_bounds(now, "month", self.config.timezone)
+                self._period = team_spend(client, self.ledger, self.config.team, start, end,
+                                          CHECK_BACKOFF).nanos
+                result: dict[str, Any] = {"level": None, "budget": None}
+            else:
+                self._budget = {"level": status.level, "limit_nanos": status.budget.amount_nanos,
+                                "spent_nanos": status.spent_nanos,
+                                "fraction": round(status.fraction, 6),
+                                "period": status.budget.period, "period_key": status.period_key,
+                                "projected_nanos": status.projected_nanos,
+                                "checked_at": _iso()}
+                self._period = status.spent_nanos
+                result = {"level": status.level, "alerts": list(status.alerts)}
+                for alert in status.alerts:
+                    self.emit("alert", alert=alert)
+            start, _ = period_bounds(now, "day", self.config.timezone)
+            self._today = team_spend(client, self.ledger, self.config.team, start, now,
+                                     CHECK_BACKOFF).nanos
+        except TeamcostError as exc:
+            self._failed(job, exc)
+            return
+        job.succeeded(self.clock(), result)
+
+    # -- the snapshot --
+
+    def snapshot(self) -> dict[str, Any]:
+        backlog, backlog_nanos = self.ledger.unpushed_totals()
+        jobs: dict[str, dict[str, Any]] = {}
+        for name, job in self.jobs.items():
+            entry: dict[str, Any] = dict(job.last) if job.last else {
+                "at": None, "ok": None, "result": None, "error": None}
+            if not self.config.project:
+                entry["error"] = "no Firestore project configured: capture only"
+            jobs[name] = entry
+        return {"version": VERSION, "written_at": _iso(), "pid": os.getpid(),
+                "started_at": _iso(self.started), "home": str(self.config.home),
+                "team": self.config.team, "project": self.config.project or None,
+                "budget": self._budget, "today_nanos": self._today,
+                "period_nanos": self._period,
+                "backlog": {"calls": backlog, "cost_nanos": backlog_nanos},
+                "jobs": jobs,
+                "sources": {k: dict(v.__dict__) for k, v in self.sources.items()}}
+
+    def write_snapshot(self) -> None:
+        try:
+            write_snapshot(self.config.home, self.snapshot())
+        except OSError as exc:
+            self.emit("snapshot-failed", error=str(exc))

@@ -1,0 +1,182 @@
+"""`teamcost agent` (run the always-on agent in the foreground) and `teamcost agent status`."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from teamcost.commands.output import OutputFormat, console, emit
+from teamcost.config import load_config
+from teamcost.errors import EXIT_ERROR, InvalidValue
+from teamcost.money import format_usd
+from teamcost.periods import parse_duration
+
+agent_app = typer.Typer(help="The always-on agent: capture, push, pull and budget checks.",
+                        invoke_without_command=True)
+
+STOP_GRACE_S = 4.0   # SIGTERM: the loop gets this long to finish its step, then we exit anyway
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(agent_app, name="agent")
+
+
+def _log_line(fmt: str) -> Any:
+    lock = threading.Lock()
+
+    def log(event: str, **fields: Any) -> None:
+        at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        if fmt == "json":
+            line = json.dumps({"at": at, "event": event, **fields}, default=str)
+        else:
+            parts = " ".join(f"{k}={_plain(v)}" for k, v in fields.items() if v is not None)
+            line = f"{at} teamcost agent: {event}{' ' if parts else ''}{parts}"
+        with lock:
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+
+    return log
+
+
+def _plain(v: Any) -> str:
+    text = json.dumps(v) if not isinstance(v, (int, float)) else str(v)
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
+@agent_app.callback()
+def agent(
+    ctx: typer.Context,
+    push_every: str = typer.Option("5s", "--push-every", metavar="DURATION",
+                                   help="How often to push new calls (e.g. 5s, 1s, 2m). "
+                                        "A full batch waiting is pushed at once. Default 5s."),
+    pull_every: str = typer.Option("60s", "--pull-every", metavar="DURATION",
+                                   help="How often to pull the team's calls. Default 60s."),
+    check_every: str = typer.Option("60s", "--check-every", metavar="DURATION",
+                                    help="How often to check the budget and send alerts. "
+                                         "Default 60s."),
+    claude_dir: list[Path] = typer.Option([], "--claude-dir", metavar="DIR",
+                                          help="A Claude Code projects folder to follow "
+                                               "(repeatable). Default: ~/.claude/projects and "
+                                               "~/.config/claude/projects, or "
+                                               "$CLAUDE_CONFIG_DIR/projects."),
+    otlp_port: int = typer.Option(4318, "--otlp-port", metavar="PORT",
+                                  help="Loopback port for OTLP/HTTP telemetry; 0 disables. "
+                                       "Default 4318."),
+    log_format: str = typer.Option("text", "--log-format", metavar="FORMAT",
+                                   help="text (one line per event) or json. Default text."),
+) -> None:
+    """Run the agent in the foreground until SIGTERM or Ctrl-C (what a service manager runs)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from teamcost.agent.lock import AgentLock
+    from teamcost.agent.loop import Agent, AgentOptions
+
+    if log_format not in ("text", "json"):
+        raise InvalidValue("--log-format", log_format, "text or json")
+    if not 0 <= otlp_port <= 65535:
+        raise InvalidValue("--otlp-port", otlp_port, "a port from 1 to 65535, or 0 for none")
+    for d in claude_dir:
+        if d.exists() and not d.is_dir():
+            raise InvalidValue("--claude-dir", str(d), "a directory (Claude Code's projects "
+                                                       "folder)")
+    options = AgentOptions(
+        push_every=parse_duration(push_every, "push_every", minimum=0.2, maximum=3600),
+        pull_every=parse_duration(pull_every, "pull_every", minimum=0.2, maximum=86400),
+        check_every=parse_duration(check_every, "check_every", minimum=0.2, maximum=86400),
+        claude_dirs=[d.expanduser() for d in claude_dir] or None, otlp_port=otlp_port)
+    config = load_config()
+    log = _log_line(log_format)
+    lock = AgentLock(config.home)
+    stop = threading.Event()
+    failure: list[BaseException] = []
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        log("stopping", signal=signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        agent_ = Agent(config, options, log)
+
+        def work() -> None:
+            try:
+                agent_.run(stop)
+            except BaseException as exc:  # reported by the main thread, which exits 1
+                failure.append(exc)
+                stop.set()
+
+        worker = threading.Thread(target=work, name="teamcost-agent", daemon=True)
+        worker.start()
+        while not stop.wait(0.5):
+            pass
+        worker.join(STOP_GRACE_S)
+        if failure:
+            raise failure[0]
+        log("stopped", clean=not worker.is_alive())
+    finally:
+        lock.release()
+
+
+@agent_app.command("status")
+def status_cmd(fmt: OutputFormat = typer.Option(OutputFormat.text, "--format",
+                                                help="text or json. Default text.")) -> None:
+    """Is the agent running, when did it last push, pull and check, what waits, each source."""
+    from teamcost.agent.status import agent_status
+
+    st = agent_status(load_config())
+    emit(st, fmt, _render_status)
+    if not st["running"]:
+        raise typer.Exit(EXIT_ERROR if st["snapshot"] is None else 0)
+
+
+def _render_status(st: dict[str, Any]) -> None:
+    snap = st["snapshot"]
+    if st["running"]:
+        console.print(f"agent: running (pid {st['pid']}, up {_age(st['uptime_s'])})", markup=False)
+    else:
+        console.print("agent: not running (start it with `teamcost agent`, or install it: "
+                      "`teamcost agent install`)", markup=False)
+    if snap is None:
+        console.print("no status snapshot yet", markup=False)
+        return
+    console.print(f"snapshot: written {snap['written_at']} ({_age(st['snapshot_age_s'])} ago)",
+                  markup=False)
+    b = snap.get("backlog") or {}
+    console.print(f"backlog: {b.get('calls', 0):,} calls not yet pushed "
+                  f"({format_usd(b.get('cost_nanos', 0))})", markup=False)
+    for name, job in (snap.get("jobs") or {}).items():
+        if job.get("at") is None:
+            state = job.get("error") or "not run yet"
+        elif job.get("ok"):
+            state = f"ok at {job['at']}"
+        else:
+            state = f"FAILED at {job['at']}: {job.get('error')}"
+        console.print(f"{name:6} {state}", markup=False)
+    for name, src in (snap.get("sources") or {}).items():
+        err = f", last error: {src['last_error']}" if src.get("last_error") else ""
+        console.print(f"source {name}: {src.get('files', 0)} files, {src.get('calls', 0):,} "
+                      f"calls, {src.get('bad', 0)} bad lines{err}", markup=False)
+    budget = snap.get("budget")
+    if budget:
+        console.print(f"budget: {budget['level']} - {format_usd(budget['spent_nanos'], 2)} of "
+                      f"{format_usd(budget['limit_nanos'], 2)} this {budget['period']}",
+                      markup=False)
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    s = int(seconds)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else (
+        f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s")
+
+
+
