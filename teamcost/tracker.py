@@ -39,6 +39,17 @@ def current_context() -> CallContext:
     return _context.get()
 
 
+@contextlib.contextmanager
+def use_context(ctx: CallContext) -> Iterator[CallContext]:
+    """Run a block in a context captured earlier: a stream made inside a session and
+    read after the session block ended still records into that session."""
+    token = _context.set(ctx)
+    try:
+        yield ctx
+    finally:
+        _context.reset(token)
+
+
 class Tracker:
     """Records calls into one ledger with one config. Cheap to call from many threads."""
 
