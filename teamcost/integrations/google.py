@@ -34,6 +34,12 @@ model: ``model_version`` as reported, else the requested model (without a ``mode
 ``publishers/google/models/`` path). call_id: ``google:<response_id>``, else a minted id.
 An API error (``google.genai.errors.APIError``: ``ClientError`` 4xx, ``ServerError``
 5xx) is recorded as a failed call with its text and re-raised unchanged.
+
+Releases: the tests pass against google-genai 1.50, 1.55, 1.75, 2.0 and 3.6 (hence the
+``google`` extra's ``>=1.50,<4``). Older 1.x releases still work with less to read:
+1.20 does not pass the Gemini API's ``responseId`` on (1.30 does; without it the id is
+minted), and before 1.50 the SDK does not raise an error event sent in the middle of a
+stream (the stream ends as if it had finished, and is recorded so).
 """
 
 from __future__ import annotations
