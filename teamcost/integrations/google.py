@@ -347,13 +347,17 @@ def _public_stream(original: Callable[..., Any], is_async: bool) -> Callable[...
     return stream
 
 
+# the SDK's per-request methods: (one request, one streamed request)
+PER_REQUEST = ("_generate_content", "_generate_content_stream")
+
+
 def _instrument_models(models: Any, tracker: Tracker) -> None:
     is_async = type(models).__name__.startswith("Async")
     start = _starter(tracker)
-    if hasattr(models, "_generate_content") and hasattr(models, "_generate_content_stream"):
-        patch(models, "_generate_content", lambda orig: _request(orig, start, is_async))
-        patch(models, "_generate_content_stream",
-              lambda orig: _stream_request(orig, start, is_async))
+    one, streamed = PER_REQUEST
+    if hasattr(models, one) and hasattr(models, streamed):
+        patch(models, one, lambda orig: _request(orig, start, is_async))
+        patch(models, streamed, lambda orig: _stream_request(orig, start, is_async))
         patch(models, "generate_content_stream", lambda orig: _public_stream(orig, is_async))
         return
     # an SDK without the per-request methods: record the public calls (under automatic
@@ -376,10 +380,12 @@ def _sdk_version() -> str:
 def instrument_google(client: Any, tracker: Tracker | None = None) -> Any:
     """Record calls made through a ``genai.Client`` (its ``models`` and ``aio.models``)
     or a ``genai.client.AsyncClient`` (``client.aio``); returns the same client."""
+    kind = type(client).__name__
+    if kind not in ("Client", "AsyncClient"):
+        raise TypeError(f"teamcost.instrument() supports google.genai.Client and its "
+                        f".aio (AsyncClient), not {type(client).__module__}.{kind}")
     tracker = tracker_or_default(tracker)
-    if type(client).__name__ == "Client":
-        _instrument_models(client.models, tracker)
+    _instrument_models(client.models, tracker)
+    if kind == "Client":
         _instrument_models(client.aio.models, tracker)
-    else:
-        _instrument_models(client.models, tracker)
     return client

@@ -347,13 +347,29 @@ def test_a_stream_closed_early_is_recorded_at_once(gemini_server, tracker,
     other.close()
 
 
-def test_a_stream_left_by_break_is_recorded(gemini_server, tracker) -> None:
+def test_a_stream_left_by_break_is_recorded(gemini_server, tracker, teamcost_home) -> None:
     client = teamcost.instrument(gemini(gemini_server), tracker)
-    for chunk in client.models.generate_content_stream(model="gemini-2.5-flash",
-                                                       contents="hi"):
+    for _ in client.models.generate_content_stream(model="gemini-2.5-flash", contents="hi"):
         break
-    [r] = rows(tracker)
+    [r] = rows(tracker)               # at once: the dropped generator is closed on the spot
     assert (usage_of(r), r.cost_nanos, r.success) == ((1050, 200, 200), EARLY_NANOS, True)
+
+    other = Tracker(load_config().with_(ledger_path=teamcost_home / "async.db"))
+
+    async def main() -> list[Any]:
+        aclient = teamcost.instrument(gemini(gemini_server), other).aio
+        async for _ in await aclient.models.generate_content_stream(
+                model="gemini-2.5-flash", contents="hi"):
+            break
+        # an async generator left this way is closed by the event loop, soon after
+        deadline = asyncio.get_running_loop().time() + 10
+        while not list(other.ledger.calls()) and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        return list(other.ledger.calls())
+
+    [r2] = asyncio.run(main())
+    assert (usage_of(r2), r2.cost_nanos, r2.success) == ((1050, 200, 200), EARLY_NANOS, True)
+    other.close()
 
 
 def get_weather(city: str) -> str:
@@ -442,3 +458,36 @@ def test_instrumenting_twice_records_once(gemini_server, tracker) -> None:
     client.models.generate_content(model="gemini-2.5-flash", contents="hi")
     list(client.models.generate_content_stream(model="gemini-2.5-flash", contents="hi"))
     assert len(rows(tracker)) == 2
+    with pytest.raises(TypeError, match="supports google.genai.Client"):
+        teamcost.instrument(client.models)
+
+
+def test_an_sdk_without_the_per_request_methods_records_the_public_calls(
+        gemini_server, tracker, monkeypatch, caplog) -> None:
+    # as if a future google-genai renamed Models._generate_content / _generate_content_stream
+    monkeypatch.setattr(google_hook, "PER_REQUEST", ("_gone", "_gone_stream"))
+    unwrapped = gemini(gemini_server)
+    with caplog.at_level(logging.WARNING, logger="teamcost"):
+        client = teamcost.instrument(gemini(gemini_server), tracker)
+    assert any("records generate_content calls" in r.getMessage() for r in caplog.records)
+    got = client.models.generate_content(model="gemini-2.5-flash", contents="hi")
+    assert got.model_dump_json() == unwrapped.models.generate_content(
+        model="gemini-2.5-flash", contents="hi").model_dump_json()
+    assert dumps(client.models.generate_content_stream(model="gemini-2.5-flash",
+                                                       contents="hi")) == dumps(
+        unwrapped.models.generate_content_stream(model="gemini-2.5-flash", contents="hi"))
+
+    async def main() -> None:
+        await client.aio.models.generate_content(model="gemini-2.5-pro", contents="hi")
+        async for _ in await client.aio.models.generate_content_stream(
+                model="gemini-2.5-pro", contents="hi"):
+            pass
+
+    asyncio.run(main())
+    # gemini-2.5-pro asked through the Gemini API: its usage at the pro prices
+    pro_nanos = 1050 * 1250 + 200 * 125 + 400 * 10_000            # 5,337,500
+    assert [(r.call_id, usage_of(r), r.cost_nanos) for r in rows(tracker)] == [
+        ("google:gem-gen-gemini-2.5-flash", GEM, GEM_NANOS),
+        ("google:gem-gen-gemini-2.5-pro", GEM, pro_nanos),
+        ("google:gem-stream-gemini-2.5-flash", GEM, GEM_NANOS),
+        ("google:gem-stream-gemini-2.5-pro", GEM, pro_nanos)]
