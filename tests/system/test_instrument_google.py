@@ -166,6 +166,8 @@ def test_gemini_async_streaming_and_not(gemini_server, tracker) -> None:
             stream = await client.models.generate_content_stream(
                 model="gemini-2.5-flash", contents="hi")
         gs = [c async for c in stream]
+        await plain_c.aclose()            # async clients hold connections until closed
+        await client.aclose()
         return a, b, dumps(ps), dumps(gs)
 
     a, b, ps, gs = asyncio.run(main())
@@ -212,6 +214,8 @@ def test_vertex_async_through_the_async_client(gemini_server, tracker) -> None:
             model="gemini-2.5-pro", contents="hi")]
         gs = [c async for c in await client.models.generate_content_stream(
             model="gemini-2.5-pro", contents="hi")]
+        await plain.aclose()
+        await client.aclose()
         return a.model_dump_json(), b.model_dump_json(), dumps(ps), dumps(gs)
 
     a, b, ps, gs = asyncio.run(main())
@@ -268,6 +272,8 @@ def test_async_429_recorded_failed_and_raised_unchanged(gemini_server, tracker) 
                                                                       contents="hi"):
                     pass
             out.append(info.value)
+        await plain.aclose()
+        await client.aclose()
         return out
 
     want, got, want_s, got_s = asyncio.run(main())
@@ -310,6 +316,7 @@ def test_a_stream_failing_midway_records_what_it_saw_as_failed(gemini_server, tr
         with pytest.raises(errors.ServerError) as info:
             async for chunk in await aclient.models.generate_content_stream(**kw):
                 aseen.append(chunk.model_dump_json())
+        await aclient.aclose()
         return aseen, str(info.value)
 
     aseen, text = asyncio.run(main())
@@ -340,6 +347,7 @@ def test_a_stream_closed_early_is_recorded_at_once(gemini_server, tracker,
         async for _ in stream:
             break
         await stream.aclose()
+        await aclient.aclose()
         return list(other.ledger.calls())             # recorded before the loop ends
 
     [r2] = asyncio.run(main())
@@ -365,6 +373,7 @@ def test_a_stream_left_by_break_is_recorded(gemini_server, tracker, teamcost_hom
         deadline = asyncio.get_running_loop().time() + 10
         while not list(other.ledger.calls()) and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.01)
+        await aclient.aclose()
         return list(other.ledger.calls())
 
     [r2] = asyncio.run(main())
@@ -482,6 +491,7 @@ def test_an_sdk_without_the_per_request_methods_records_the_public_calls(
         async for _ in await client.aio.models.generate_content_stream(
                 model="gemini-2.5-pro", contents="hi"):
             pass
+        await client.aio.aclose()
 
     asyncio.run(main())
     # gemini-2.5-pro asked through the Gemini API: its usage at the pro prices
