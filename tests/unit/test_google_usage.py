@@ -91,3 +91,20 @@ def test_prompt_text_is_the_text_of_any_contents() -> None:
                            {"role": "user", "parts": [{"text": "d"}, {"inline_data": {}}]},
                            None])) == "a\nb\nc\nd"
     assert str(PromptText(None)) == ""
+
+
+def test_a_calls_own_tags_never_override_or_overflow_the_callers(teamcost_home) -> None:
+    t = Tracker()
+
+    def record(**tags: str) -> dict[str, str]:
+        with t.session("s", tags=tags):
+            call = Call("google", "gemini-2.5-flash", t, usage=Usage(1, 1))
+        call.tags["thoughts_tokens"] = "5"
+        call.finish()
+        return dict(list(t.ledger.calls())[-1].tags)
+
+    assert record(team_area="x") == {"team_area": "x", "thoughts_tokens": "5"}
+    assert record(thoughts_tokens="mine") == {"thoughts_tokens": "mine"}
+    full = {f"t{i}": "v" for i in range(16)}               # the limit: 16 tags
+    assert record(**full) == full                          # recorded, without teamcost's
+    t.close()
