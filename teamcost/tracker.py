@@ -63,6 +63,17 @@ def install_guard_factory(factory: GuardFactory) -> None:
     _guard_factory = factory
 
 
+@contextlib.contextmanager
+def use_context(ctx: CallContext) -> Iterator[CallContext]:
+    """Run a block in a context captured earlier: a stream made inside a session and
+    read after the session block ended still records into that session."""
+    token = _context.set(ctx)
+    try:
+        yield ctx
+    finally:
+        _context.reset(token)
+
+
 class Tracker:
     """Records calls into one ledger with one config. Cheap to call from many threads."""
 

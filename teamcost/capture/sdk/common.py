@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from teamcost.models import MAX_TAGS
 from teamcost.tracker import CallContext, Tracker, current_context, default_tracker
 
 log = logging.getLogger("teamcost.capture")
@@ -45,6 +46,7 @@ class Call:
     prompt: Any = None            # for estimates when the provider reports no usage
     text: list[str] = field(default_factory=list)
     show_usage_chunk: bool = True  # openai: False when only teamcost asked for stream usage
+    tags: dict[str, str] = field(default_factory=dict)  # teamcost's own, under the caller's
     done: bool = False
 
     def finish(self) -> None:
@@ -65,12 +67,19 @@ class Call:
                 duration_s=round(time.perf_counter() - self.started, 6),
                 success=self.error is None, error=self.error, call_id=self.call_id,
                 session_id=ctx.session_id, agent=ctx.agent, task_id=ctx.task_id,
-                correlation_id=ctx.correlation_id, tags=dict(ctx.tags),
+                correlation_id=ctx.correlation_id, tags=self._tags(),
                 estimated=usage.estimated)
             self.tracker.record_call(rec)
         except Exception:  # noqa: BLE001 - by contract: log, never break the caller
             log.exception("teamcost could not record a %s call to %s", self.provider,
                           self.model)
+
+
+    def _tags(self) -> dict[str, str]:
+        """The context's tags plus the call's own; the caller's win, and the call's are
+        left out rather than push the record over the tag limit (which would lose it)."""
+        tags = {**self.tags, **self.context.tags}
+        return tags if len(tags) <= MAX_TAGS else dict(self.context.tags)
 
 
 def tracker_or_default(tracker: Tracker | None) -> Tracker:
