@@ -1,4 +1,5 @@
-"""`teamcost import jsonl|sqlite|claude-code`: existing usage logs into this machine's ledger."""
+"""`teamcost import jsonl|sqlite|claude-code|codex`: existing usage logs into this machine's
+ledger."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import typer
 
 from teamcost.capture.importers import (ImportResult, import_claude_code, import_jsonl,
                                         import_sqlite)
+from teamcost.capture.logs.codex import import_codex
 from teamcost.commands.output import OutputFormat, ProgressBars, console, emit, usd
 from teamcost.config import load_config
 
@@ -59,6 +61,25 @@ def claude_code_cmd(
     if path is not None and path_opt is not None and path != path_opt:
         raise typer.BadParameter("give PATH or --path, not both")
     _run(import_claude_code, path or path_opt, fmt)
+
+
+def _dir(path: Optional[Path], path_opt: Optional[Path]) -> Optional[Path]:
+    if path is not None and path_opt is not None and path != path_opt:
+        raise typer.BadParameter("give DIR or --path, not both")
+    return path or path_opt
+
+
+@import_app.command("codex")
+def codex_cmd(
+        path: Optional[Path] = typer.Argument(None, metavar="[DIR]",
+                                              help="Codex home, sessions directory or one "
+                                                   "rollout file."),
+        path_opt: Optional[Path] = typer.Option(None, "--path",
+                                                help="Same as DIR (default $CODEX_HOME, "
+                                                     "~/.codex)."),
+        fmt: OutputFormat = FORMAT) -> None:
+    """Import OpenAI Codex CLI session logs: one call per model request, counted once."""
+    _run(import_codex, _dir(path, path_opt), fmt)
 
 
 def register(app: typer.Typer) -> None:

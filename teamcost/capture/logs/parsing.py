@@ -1,0 +1,77 @@
+"""Small parsing helpers the log readers share: JSON lines, counts, times, call ids."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import PurePath
+from typing import Any
+
+from teamcost.errors import InvalidValue
+
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]+$")
+MAX_CALL_ID = 128
+
+
+@dataclass(frozen=True)
+class BadLine:
+    """A part of a log that could not be read: ``where`` (file:line) and why."""
+
+    where: str
+    why: str
+
+
+def json_object(line: bytes | str) -> dict[str, Any]:
+    """One JSON object; ValueError for anything else, a line nested too deeply included
+    (json.loads raises RecursionError past ~1000 levels, which must not stop an import)."""
+    try:
+        data = json.loads(line)
+    except RecursionError:
+        raise ValueError("not readable JSON (nested too deeply)") from None
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    return data
+
+
+def count(data: dict[str, Any], key: str, field: str) -> int:
+    """A token count: a non-negative integer, 0 when absent or null."""
+    v = data.get(key)
+    if v is None:
+        return 0
+    if type(v) is not int or v < 0:
+        raise InvalidValue(field, v, "a non-negative integer")
+    return v
+
+
+def timestamp(value: Any, field: str) -> datetime:
+    """An ISO-8601 time as the logs write it (``...Z``); a time without zone is UTC."""
+    if isinstance(value, str) and value.strip():
+        try:
+            ts = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            pass
+        else:
+            return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
+    raise InvalidValue(field, value, "an ISO-8601 timestamp")
+
+
+def call_id(prefix: str, session: str, *identity: object) -> str:
+    """``<prefix>-<session>-<digest of identity>``: deterministic, at most 128 characters,
+    no '/' or whitespace; a session id that is not plain letters/digits/-_. is hashed in."""
+    digest = hashlib.sha256("\x00".join(map(str, identity)).encode()).hexdigest()[:20]
+    if _SAFE_ID.match(session) and len(prefix) + len(session) + len(digest) + 2 <= MAX_CALL_ID:
+        return f"{prefix}-{session}-{digest}"
+    whole = hashlib.sha256("\x00".join(map(str, (session, *identity))).encode()).hexdigest()
+    return f"{prefix}-{whole[:40]}"
+
+
+def project_of(cwd: Any) -> str | None:
+    """The project tag: the working directory's last component (as the log wrote it)."""
+    if not isinstance(cwd, str) or not cwd.strip():
+        return None
+    path = cwd.strip().rstrip("/\\")
+    name = PurePath(path.replace("\\", "/")).name or path
+    return name[:256]
