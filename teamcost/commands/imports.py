@@ -1,5 +1,5 @@
-"""`teamcost import jsonl|sqlite|claude-code|codex`: existing usage logs into this machine's
-ledger."""
+"""`teamcost import jsonl|sqlite|claude-code|codex|gemini-cli`: existing usage logs into
+this machine's ledger."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import typer
 from teamcost.capture.importers import (ImportResult, import_claude_code, import_jsonl,
                                         import_sqlite)
 from teamcost.capture.logs.codex import import_codex
+from teamcost.capture.logs.gemini_cli import import_gemini_cli
 from teamcost.commands.output import OutputFormat, ProgressBars, console, emit, usd
 from teamcost.config import load_config
 
@@ -80,6 +81,18 @@ def codex_cmd(
         fmt: OutputFormat = FORMAT) -> None:
     """Import OpenAI Codex CLI session logs: one call per model request, counted once."""
     _run(import_codex, _dir(path, path_opt), fmt)
+
+
+@import_app.command("gemini-cli")
+def gemini_cli_cmd(
+        path: Optional[Path] = typer.Argument(None, metavar="[DIR]",
+                                              help="Gemini CLI directory, a chats directory "
+                                                   "or one session file."),
+        path_opt: Optional[Path] = typer.Option(None, "--path",
+                                                help="Same as DIR (default ~/.gemini)."),
+        fmt: OutputFormat = FORMAT) -> None:
+    """Import Google Gemini CLI chat sessions: one call per model response, counted once."""
+    _run(import_gemini_cli, _dir(path, path_opt), fmt)
 
 
 def register(app: typer.Typer) -> None:
