@@ -396,3 +396,31 @@ def test_bad_dirs_exit_2_in_one_line(tmp_path: Path) -> None:
         assert f"invalid DIR: '{path}'" in line and needle in line, line
     res = run("import", "codex", str(FIXTURE), "--path", str(tmp_path))
     assert res.exit_code == 2 and "give DIR or --path, not both" in res.stderr
+
+
+def test_an_unfinished_last_line_of_a_live_log_waits_for_the_next_import(
+        tmp_path: Path) -> None:
+    f = tmp_path / "rollout-live.jsonl"
+    first = json.dumps(tc(usage(10, 0, 1), usage(10, 0, 1)))
+    second = json.dumps(tc(usage(30, 0, 3), usage(20, 0, 2), ts="2026-11-20T10:02:00.000Z"))
+    f.write_text("\n".join([json.dumps(meta("s1")), json.dumps(ctx("gpt-5")), first,
+                            second[:40]]))                 # Codex is writing this line now
+    res = import_codex(f, load_config())
+    assert (res.imported, res.pending, res.skipped) == (1, 1, 0)
+    assert "1 still streaming left for the next import" in res.summary()
+    f.write_text(f.read_text() + second[40:] + "\n")
+    res = import_codex(f, load_config())
+    assert (res.imported, res.already, res.pending, res.skipped) == (1, 1, 0, 0)
+    # a log nobody has written for an hour ends with a broken line: that is a bad line
+    f.write_text(f.read_text() + second[:40])
+    os.utime(f, (0, 1_000_000))
+    res = import_codex(f, load_config())
+    # the 40 characters end just after the timestamp's value
+    assert (res.pending, res.bad) == (0, [f"{f}:5: not valid JSON (Expecting ',' delimiter "
+                                          "at column 41)"])
+
+
+def test_a_model_in_the_session_meta_is_used_until_a_turn_names_one() -> None:
+    recs = feed([meta("s1", model="gpt-5-mini"), tc(usage(10, 0, 1), usage(10, 0, 1)),
+                 ctx("gpt-5"), tc(usage(20, 0, 2), usage(10, 0, 1))])
+    assert [r.model for r in recs] == ["gpt-5-mini", "gpt-5"]

@@ -5,7 +5,8 @@ Where: ``$CODEX_HOME/sessions/YYYY/MM/DD/rollout-<time>-<session id>.jsonl`` and
 each rollout append-only, one JSON object a line: ``{"timestamp", "type", "payload"}``
 (codex-rs ``RolloutLine``). This reader uses three kinds of line (``MODE = "lines"``):
 
-- ``session_meta``: the session id, its start time, cwd and ``model_provider``;
+- ``session_meta``: the session id, its start time, cwd and ``model_provider`` (and a
+  ``model``, where a build wrote one);
 - ``turn_context``: written at the start of every turn, with the ``model`` (a ``/model``
   change mid-session shows up in the next turn's context) and cwd;
 - ``event_msg`` whose payload is ``token_count``: ``info.total_token_usage`` (cumulative
@@ -185,6 +186,9 @@ class Reader:
         cwd = meta.get("cwd")
         if isinstance(cwd, str) and cwd.strip():
             self._cwd = cwd
+        model = meta.get("model")       # not written by current Codex; some builds did
+        if isinstance(model, str) and model.strip():
+            self._model = model
         if self._own is None:
             self._own, self._own_created, self._provider = sid, _created_ms(meta), provider
         elif sid == self._own:

@@ -9,12 +9,13 @@ the importers' ``_Sink``, so memory stays flat however big the tree is.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from teamcost.capture.importers import (SQLITE_MAGIC, ImportResult, Progress, _importing,
-                                        _lines, _Sink, _ticker, _why)
+from teamcost.capture.importers import (ACTIVE_S, SQLITE_MAGIC, ImportResult, Progress,
+                                        _importing, _lines, _Sink, _ticker, _why)
 from teamcost.capture.logs.parsing import BadLine, json_object
 from teamcost.config import Config
 from teamcost.errors import InvalidValue, TeamcostError
@@ -82,9 +83,11 @@ def import_tree(source: ModuleType, path: Path | str | None, config: Config,
                 ledger: Ledger | None = None, progress: Progress | None = None) -> ImportResult:
     """Import every call a source's logs under ``path`` (default: its default root) record.
 
-    Bad lines are counted and reported as ``file:line: why``; a file that vanishes or
-    cannot be read is reported and skipped; re-importing adds nothing (call ids are
-    derived from the logs' own identities).
+    Bad lines are counted and reported as ``file:line: why``, except an unfinished last
+    line (no newline yet) of a file written in the last ACTIVE_S seconds: the agent is
+    still writing it, so it is counted as pending and read by the next import. A file
+    that vanishes or cannot be read is reported and skipped; re-importing adds nothing
+    (call ids are derived from the logs' own identities).
     """
     root = Path(path).expanduser() if path is not None else source.default_roots()[0]
     files = source_files(source, root)
@@ -116,12 +119,16 @@ def import_tree(source: ModuleType, path: Path | str | None, config: Config,
 def _read_lines(source: ModuleType, file: Path, root: Path, tracker: Tracker, sink: _Sink,
                 result: ImportResult, tick: Any) -> None:
     reader = source.Reader(file, root, tracker.build)
+    active = time.time() - file.stat().st_mtime < ACTIVE_S
     for no, line in _lines(file, result, tick):
         where = f"{file}:{no}"
         try:
             recs = reader.feed(line, no)
         except BAD_LINE_ERRORS as exc:
-            result.add_bad(where, why(exc))
+            if active and not line.endswith(b"\n"):
+                result.pending += 1      # the agent is still writing it: next time
+            else:
+                result.add_bad(where, why(exc))
             continue
         for rec in recs:
             sink.add(rec, where)
