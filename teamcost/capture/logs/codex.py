@@ -53,7 +53,7 @@ import os
 import re
 import sys
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -75,6 +75,7 @@ _FIELDS = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_ou
            "total_tokens", "cache_write_input_tokens")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
 Usage = tuple[int, int, int, int, int, int]
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def default_roots() -> list[Path]:
@@ -121,7 +122,7 @@ def _created_ms(meta: dict[str, Any]) -> int | None:
         except InvalidValue:
             pass
         else:
-            return int(when.timestamp() * 1000)
+            return (when - _EPOCH) // timedelta(milliseconds=1)   # exact, no float
     return _uuid7_ms(meta.get("id"))
 
 
