@@ -25,6 +25,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -325,6 +326,7 @@ def main() -> None:
         if args.only in (None, source):
             bench_source(work, source, mb, gen)
     if args.only not in (None, "claude-code"):
+        work.rmdir()
         return
     root = work / "projects"
     t = time.perf_counter()
@@ -362,6 +364,8 @@ def bench_source(work: Path, source: str, mb: float, gen: Any) -> None:
         again = child(source, root, work / f"home-{source}-{size:g}", 0)
         assert again["calls"] == 0, again
         rows.append((size, written, distinct, res, again, gen_s))
+        for done in (root, work / f"home-{source}-{size:g}"):   # up to 200 MB each
+            shutil.rmtree(done, ignore_errors=True)
     for _size, written, _distinct, res, again, gen_s in rows:
         rate = res["calls"] / res["seconds"]
         print(f"{source} import: {written / 1e6:,.0f} MB (generated in {gen_s:.0f}s), "
