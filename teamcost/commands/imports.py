@@ -1,4 +1,5 @@
-"""`teamcost import jsonl|sqlite|claude-code`: existing usage logs into this machine's ledger."""
+"""`teamcost import jsonl|sqlite|claude-code|codex|gemini-cli`: existing usage logs into
+this machine's ledger."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import typer
 
 from teamcost.capture.logs.base import ImportResult
 from teamcost.capture.logs.claude_code import import_claude_code
+from teamcost.capture.logs.codex import import_codex
+from teamcost.capture.logs.gemini_cli import import_gemini_cli
 from teamcost.capture.logs.jsonl import import_jsonl
 from teamcost.capture.logs.sqlite import import_sqlite
 from teamcost.commands.output import OutputFormat, ProgressBars, console, emit
@@ -62,6 +65,37 @@ def claude_code_cmd(
     if path is not None and path_opt is not None and path != path_opt:
         raise typer.BadParameter("give PATH or --path, not both")
     _run(import_claude_code, path or path_opt, fmt)
+
+
+def _dir(path: Path | None, path_opt: Path | None) -> Path | None:
+    if path is not None and path_opt is not None and path != path_opt:
+        raise typer.BadParameter("give DIR or --path, not both")
+    return path or path_opt
+
+
+@import_app.command("codex")
+def codex_cmd(
+        path: Path | None = typer.Argument(None, metavar="[DIR]",
+                                              help="Codex home, sessions directory or one "
+                                                   "rollout file."),
+        path_opt: Path | None = typer.Option(None, "--path",
+                                                help="Same as DIR (default $CODEX_HOME, "
+                                                     "~/.codex)."),
+        fmt: OutputFormat = FORMAT) -> None:
+    """Import OpenAI Codex CLI session logs: one call per model request, counted once."""
+    _run(import_codex, _dir(path, path_opt), fmt)
+
+
+@import_app.command("gemini-cli")
+def gemini_cli_cmd(
+        path: Path | None = typer.Argument(None, metavar="[DIR]",
+                                              help="Gemini CLI directory, a chats directory "
+                                                   "or one session file."),
+        path_opt: Path | None = typer.Option(None, "--path",
+                                                help="Same as DIR (default ~/.gemini)."),
+        fmt: OutputFormat = FORMAT) -> None:
+    """Import Google Gemini CLI chat sessions: one call per model response, counted once."""
+    _run(import_gemini_cli, _dir(path, path_opt), fmt)
 
 
 def register(app: typer.Typer) -> None:

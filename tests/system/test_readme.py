@@ -2,7 +2,8 @@
 
 Fenced ```sh blocks run as bash scripts (``set -euo pipefail``), in document order, in
 one scratch directory with one fresh TEAMCOST_HOME, as a person following the README
-would. ``teamcost`` and ``.venv/bin/teamcost`` both resolve to this checkout's. Lines
+would. ``teamcost`` and ``.venv/bin/teamcost`` both resolve to this checkout's, and
+``tests/`` to its tests (the import examples read the sample logs in tests/fixtures). Lines
 starting with ``make`` are not run here (``make test`` is this suite; ``make demo`` is
 ``teamcost demo``, run by tests/system/test_demo.py and by the README's demo block).
 
@@ -117,6 +118,7 @@ def test_readme_commands_run(firestore_emulator, tmp_path, teamcost_home):
     work = tmp_path / "work"
     work.mkdir()
     (work / ".venv").symlink_to(VENV_BIN.parent)      # `.venv/bin/teamcost` works here too
+    (work / "tests").symlink_to(REPO / "tests")       # the README's examples read its fixtures
     base = {k: v for k, v in os.environ.items()
             if not k.startswith(("TEAMCOST_", "FIRESTORE_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT"))}
     base |= {"TEAMCOST_HOME": str(teamcost_home), "PATH": f"{VENV_BIN}:{base.get('PATH', '')}",

@@ -227,14 +227,22 @@ def importing(config: Config, ledger: Ledger | None, result: ImportResult) -> It
 
 
 
-def json_object(line: bytes) -> dict[str, Any]:
-    data = json.loads(line)
+def json_object(line: bytes | str) -> dict[str, Any]:
+    """One JSON object; ValueError for anything else, a line nested too deeply included
+    (json.loads raises RecursionError past ~1000 levels, which must not stop an import)."""
+    try:
+        data = json.loads(line)
+    except RecursionError:
+        raise ValueError("not readable JSON (nested too deeply)") from None
     if not isinstance(data, dict):
         raise ValueError("not a JSON object")
     return data
 
 
 def why_bad(exc: BaseException) -> str:
+    """The one-line reason a line could not be read."""
+    if isinstance(exc, RecursionError):
+        return "not readable JSON (nested too deeply)"
     if isinstance(exc, json.JSONDecodeError):
         msg = exc.msg[:-3] if exc.msg.endswith(" at") else exc.msg  # "Invalid control character at"
         return f"not valid JSON ({msg} at column {exc.colno})"
