@@ -18,6 +18,7 @@ ALREADY_EXISTS, which resolves as pushed.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -30,8 +31,10 @@ from typing import Any
 from teamcost.budget.check import check
 from teamcost.budget.spend import team_spend
 from teamcost.budget.store import CHECK_BACKOFF
+from teamcost.capture.logs import codex, gemini_cli
 from teamcost.capture.logs.base import ImportResult
 from teamcost.capture.logs.claude_code import claude_code_files, scan_claude_code
+from teamcost.capture.logs.importing import scan_source
 from teamcost.config import Config
 from teamcost.errors import BudgetError, TeamcostError
 from teamcost.ledger import Ledger
@@ -74,6 +77,8 @@ class AgentOptions:
     check_every: float = 60.0
     tail_every: float = TICK_S
     claude_dirs: list[Path] | None = None     # None: default_claude_dirs()
+    codex_dirs: list[Path] | None = None      # None: codex.default_roots()
+    gemini_dirs: list[Path] | None = None     # None: gemini_cli.default_roots()
     otlp_port: int = 4318                     # 0: no receiver
     otlp_host: str = "127.0.0.1"
 
@@ -135,7 +140,8 @@ class Agent:
         self.jobs = {"push": Job("push", o.push_every, min(PUSH_RETRY_CAP_S, max(o.push_every, 1))),
                      "pull": Job("pull", o.pull_every, o.pull_every),
                      "check": Job("check", o.check_every, o.check_every)}
-        self.sources: dict[str, SourceStats] = {"claude-code": SourceStats()}
+        self.sources: dict[str, SourceStats] = {name: SourceStats() for name in
+                                                 ("claude-code", "codex", "gemini-cli")}
         self.ledger = Ledger.for_config(config)
         self.tracker = Tracker(config, self.ledger)
         self._client: Any = None
@@ -144,6 +150,7 @@ class Agent:
         self._today: int | None = None
         self._period: int | None = None
         self._next_tail = 0.0
+        self._files: dict[tuple[str, str], int] = {}     # (source, root) -> files followed
         self.lock = threading.Lock()       # the ledger is shared with the OTLP receiver
 
     # -- the loop --
@@ -151,7 +158,8 @@ class Agent:
     def run(self, stop: threading.Event) -> None:
         self.emit("started", home=str(self.config.home), team=self.config.team,
                   project=self.config.project or None,
-                  claude_dirs=[str(d) for d in self._claude_dirs()])
+                  **{f"{name}_dirs": [str(d) for d in dirs]
+                     for name, dirs in self._source_dirs().items()})
         try:
             while not stop.is_set():
                 self.cycle()
@@ -188,35 +196,48 @@ class Agent:
 
     # -- jobs --
 
-    def _claude_dirs(self) -> list[Path]:
-        return self.options.claude_dirs if self.options.claude_dirs is not None \
-            else default_claude_dirs()
+    def _source_dirs(self) -> dict[str, list[Path]]:
+        o = self.options
+        return {"claude": o.claude_dirs if o.claude_dirs is not None else default_claude_dirs(),
+                "codex": o.codex_dirs if o.codex_dirs is not None else codex.default_roots(),
+                "gemini": o.gemini_dirs if o.gemini_dirs is not None
+                else gemini_cli.default_roots()}
 
     def tail(self) -> None:
-        stats = self.sources["claude-code"]
-        for root in self._claude_dirs():
-            if not root.is_dir():
-                continue
-            result = ImportResult("claude-code", str(root))
-            try:
-                files = claude_code_files(root)
-                with self.lock:
-                    scan_claude_code(self.ledger, self.tracker, root, files, result)
-            except (OSError, TeamcostError) as exc:
-                stats.last_error = f"{root}: {exc}"
-                self.emit("tail-error", source="claude-code", root=str(root), error=str(exc))
-                continue
-            stats.files = len(files)
-            stats.lines += result.lines
-            stats.bad += result.skipped
-            if result.bad:
-                stats.last_error = result.bad[-1]
-            if result.imported:
-                stats.calls += result.imported
-                stats.last_at = _iso()
-                self.emit("tailed", source="claude-code", root=str(root),
-                          imported=result.imported, lines=result.lines,
-                          pending=result.pending, bad=result.skipped)
+        dirs = self._source_dirs()
+        for root in dirs["claude"]:
+            self._tail_root("claude-code", root, claude_code_files, lambda r, f, res: (
+                scan_claude_code(self.ledger, self.tracker, r, f, res)))
+        for name, module, key in (("codex", codex, "codex"), ("gemini-cli", gemini_cli, "gemini")):
+            scan = functools.partial(scan_source, self.ledger, self.tracker, module)
+            for root in dirs[key]:
+                self._tail_root(name, root, module.list_files, scan)
+
+    def _tail_root(self, name: str, root: Path, list_files: Callable[[Path], list[Path]],
+                   scan: Callable[[Path, list[Path], ImportResult], Any]) -> None:
+        stats = self.sources[name]
+        if not root.is_dir():
+            return
+        result = ImportResult(name, str(root))
+        try:
+            files = list_files(root)
+            with self.lock:
+                scan(root, files, result)
+        except (OSError, TeamcostError) as exc:
+            stats.last_error = f"{root}: {exc}"
+            self.emit("tail-error", source=name, root=str(root), error=str(exc))
+            return
+        self._files[(name, str(root))] = len(files)
+        stats.files = sum(n for (src, _), n in self._files.items() if src == name)
+        stats.lines += result.lines
+        stats.bad += result.skipped
+        if result.bad:
+            stats.last_error = result.bad[-1]
+        if result.imported:
+            stats.calls += result.imported
+            stats.last_at = _iso()
+            self.emit("tailed", source=name, root=str(root), imported=result.imported,
+                      lines=result.lines, pending=result.pending, bad=result.skipped)
 
     def _client_or_new(self) -> Any:
         if self._client is None:

@@ -66,6 +66,12 @@ def agent(
                                                "(repeatable). Default: ~/.claude/projects and "
                                                "~/.config/claude/projects, or "
                                                "$CLAUDE_CONFIG_DIR/projects."),
+    codex_dir: list[Path] = typer.Option([], "--codex-dir", metavar="DIR",
+                                         help="A Codex home (with sessions/) to follow "
+                                              "(repeatable). Default: $CODEX_HOME or ~/.codex."),
+    gemini_dir: list[Path] = typer.Option([], "--gemini-dir", metavar="DIR",
+                                          help="A Gemini CLI directory to follow (repeatable). "
+                                               "Default: ~/.gemini."),
     otlp_port: int = typer.Option(4318, "--otlp-port", metavar="PORT",
                                   help="Loopback port for OTLP/HTTP telemetry; 0 disables. "
                                        "Default 4318."),
@@ -82,15 +88,18 @@ def agent(
         raise InvalidValue("--log-format", log_format, "text or json")
     if not 0 <= otlp_port <= 65535:
         raise InvalidValue("--otlp-port", otlp_port, "a port from 1 to 65535, or 0 for none")
-    for d in claude_dir:
-        if d.exists() and not d.is_dir():
-            raise InvalidValue("--claude-dir", str(d), "a directory (Claude Code's projects "
-                                                       "folder)")
+    for flag, dirs in (("--claude-dir", claude_dir), ("--codex-dir", codex_dir),
+                       ("--gemini-dir", gemini_dir)):
+        for d in dirs:
+            if d.exists() and not d.is_dir():
+                raise InvalidValue(flag, str(d), "a directory")
     options = AgentOptions(
         push_every=parse_duration(push_every, "push_every", minimum=0.2, maximum=3600),
         pull_every=parse_duration(pull_every, "pull_every", minimum=0.2, maximum=86400),
         check_every=parse_duration(check_every, "check_every", minimum=0.2, maximum=86400),
-        claude_dirs=[d.expanduser() for d in claude_dir] or None, otlp_port=otlp_port)
+        claude_dirs=[d.expanduser() for d in claude_dir] or None,
+        codex_dirs=[d.expanduser() for d in codex_dir] or None,
+        gemini_dirs=[d.expanduser() for d in gemini_dir] or None, otlp_port=otlp_port)
     config = load_config()
     log = _log_line(log_format)
     lock = AgentLock(config.home)

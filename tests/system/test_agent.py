@@ -58,8 +58,10 @@ class AgentProc:
     def __init__(self, home: Path, *args: str) -> None:
         self.home = home
         self.log = home / f"agent-{time.monotonic_ns()}.log"
-        env = dict(os.environ, TEAMCOST_HOME=str(home))
-        env.pop("TEAMCOST_MEMBER", None)
+        # HOME too: the agent must not follow the logs of whoever runs the tests
+        env = dict(os.environ, TEAMCOST_HOME=str(home), HOME=str(home / "user"))
+        for var in ("TEAMCOST_MEMBER", "CLAUDE_CONFIG_DIR", "CODEX_HOME", "GEMINI_CLI_HOME"):
+            env.pop(var, None)
         self.fh = self.log.open("wb")
         self.proc = subprocess.Popen([TEAMCOST, "agent", *FAST, *args], env=env,
                                      stdout=subprocess.DEVNULL, stderr=self.fh,
@@ -330,3 +332,35 @@ def test_two_members_agents_cross_the_budget_and_one_alert_is_delivered(
             assert p.stop() == 0, p.text()
     finally:
         hook.close()
+
+
+@pytest.mark.emulator
+def test_codex_and_gemini_cli_logs_are_followed_like_an_import(
+        firestore_emulator, tmp_path: Path, agents) -> None:
+    import shutil
+
+    from teamcost.capture.logs.codex import import_codex
+    from teamcost.capture.logs.gemini_cli import import_gemini_cli
+
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures"
+    codex_home = tmp_path / "codex"
+    gemini_home = tmp_path / "gemini"
+    shutil.copytree(fixtures / "codex", codex_home)
+    shutil.copytree(fixtures / "gemini_cli", gemini_home)
+    # what an import of the same trees records, into a ledger of its own
+    ref_home = tmp_path / "reference"
+    ref_home.mkdir()
+    ref_cfg = load_config(ref_home, env={})
+    import_codex(codex_home, ref_cfg)
+    import_gemini_cli(gemini_home, ref_cfg)
+    with Ledger(ref_cfg.ledger_file) as led:
+        expected = sorted((r.call_id, r.cost_nanos) for r in led.calls())
+    assert expected
+
+    home = write_home(tmp_path / "home", firestore_emulator.project, firestore_emulator.host)
+    a = agents(home, "--codex-dir", str(codex_home), "--gemini-dir", str(gemini_home))
+    a.started()
+    wait_for("the logs followed", lambda: ledger_totals(home)[0] == len(expected))
+    assert a.stop() == 0, a.text()
+    with Ledger(home / "ledger.db") as led:
+        assert sorted((r.call_id, r.cost_nanos) for r in led.calls()) == expected
