@@ -5,6 +5,7 @@ from teamcost.budget.model import BudgetExceeded, BudgetUnavailable
 from teamcost.capture.sdk import instrument
 from teamcost.errors import TeamcostError
 from teamcost.models import CallRecord
+from teamcost.sync import background as _background  # noqa: F401 - installs Tracker(push_every)
 from teamcost.tracker import Tracker, default_tracker, record, set_default_tracker
 
 __version__ = "0.1.0"

@@ -74,15 +74,43 @@ def use_context(ctx: CallContext) -> Iterator[CallContext]:
         _context.reset(token)
 
 
+class Pusher(Protocol):
+    """What ``Tracker(push_every=...)`` runs (teamcost.sync.background.BackgroundPusher),
+    installed by the sync package like the guard is by the budget package."""
+
+    def close(self) -> None: ...
+
+
+PusherFactory = Callable[[Config, Ledger, float], Pusher]
+_pusher_factory: PusherFactory | None = None
+
+
+def install_pusher_factory(factory: PusherFactory) -> None:
+    global _pusher_factory
+    _pusher_factory = factory
+
+
 class Tracker:
     """Records calls into one ledger with one config. Cheap to call from many threads."""
 
-    def __init__(self, config: Config | None = None, ledger: Ledger | None = None) -> None:
+    def __init__(self, config: Config | None = None, ledger: Ledger | None = None, *,
+                 push_every: float | None = None) -> None:
+        """``push_every`` (seconds): push this ledger to Firestore from a background thread
+        that often and at exit, for processes no agent serves (needs a project)."""
         self.config = config or load_config()
         self._ledger = ledger
         self._ledger_lock = threading.Lock()
         self.pricer = Pricer(self.config.price_overrides)
         self._guard: Guard | None = None   # made on first guard() by the installed factory
+        self._pusher: Pusher | None = None
+        if push_every is not None:
+            if (isinstance(push_every, bool) or not isinstance(push_every, (int, float))
+                    or not 0.1 <= push_every <= 86400):
+                raise InvalidValue("push_every", push_every, "seconds from 0.1 to 86400")
+            if self.config.project:
+                if _pusher_factory is None:  # pragma: no cover - importing teamcost installs it
+                    raise RuntimeError("no pusher installed (import teamcost.sync.background)")
+                self._pusher = _pusher_factory(self.config, self.ledger, float(push_every))
 
     @property
     def ledger(self) -> Ledger:
@@ -203,6 +231,9 @@ class Tracker:
         self._guard.check(estimate_to_nanos(estimated_usd, estimated_nanos))
 
     def close(self) -> None:
+        if self._pusher is not None:
+            self._pusher.close()      # its last push before the ledger closes
+            self._pusher = None
         if self._ledger is not None:
             self._ledger.close()
 

@@ -197,6 +197,15 @@ def push(config: Config, ledger: Ledger | None = None, client: Any = None,
     if progress is not None:
         progress(0, total)
     try:
+        if in_flight <= 1:
+            # one batch at a time, on this thread: also what works at interpreter exit, when
+            # thread pools refuse new work
+            after = 0
+            while rows := ledger.unpushed(limit=batch_size, after_seq=after):
+                after = rows[-1][0]
+                pusher.result.batches += 1
+                pusher.push_batch([r for _, r in rows])
+            return pusher.result
         with ThreadPoolExecutor(max_workers=max(1, in_flight),
                                 thread_name_prefix="teamcost-push") as pool:
             futures: set[Future[None]] = set()
