@@ -137,13 +137,15 @@ def agent(
 @agent_app.command("status")
 def status_cmd(fmt: OutputFormat = typer.Option(OutputFormat.text, "--format",
                                                 help="text or json. Default text.")) -> None:
-    """Is the agent running, when did it last push, pull and check, what waits, each source."""
+    """Is the agent running, when did it last push, pull and check, what waits, each source.
+
+    Exits 0 while the agent runs, 1 when it does not."""
     from teamcost.agent.status import agent_status
 
     st = agent_status(load_config())
     emit(st, fmt, _render_status)
     if not st["running"]:
-        raise typer.Exit(EXIT_ERROR if st["snapshot"] is None else 0)
+        raise typer.Exit(EXIT_ERROR)
 
 
 def _render_status(st: dict[str, Any]) -> None:
