@@ -1,21 +1,27 @@
 """The `teamcost` command line: parse, call one library function, render.
 
 Every TeamcostError becomes one line on stderr (``teamcost: error: ...``) and its
-exit code; click usage errors become one line and exit 2. Command groups live in
-``teamcost/commands/`` and register themselves on ``app``.
+exit code; click usage errors become one line and exit 2. Commands live in
+``teamcost/commands/`` modules with a ``register(app)`` function; ``COMMANDS`` below names
+each command, its module and its one-line help, and a module is imported only when one of
+its commands runs (or shows its own --help): ``teamcost record`` never loads pandas or the
+Firestore stack, and ``teamcost --help`` loads no command module at all.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, MutableMapping, Sequence
 from typing import Any
 
 import typer
 from typer.core import TyperGroup
 
+from teamcost.compat.typer import click_command as _click_command
 from teamcost.compat.typer import click_exceptions as _cx
+from teamcost.compat.typer import defer_adapters
 from teamcost.errors import EXIT_INTERRUPTED, EXIT_USAGE, InvalidValue, TeamcostError
 
 
@@ -23,8 +29,109 @@ def _one_line(msg: str) -> str:
     return " ".join(str(msg).split())
 
 
+# command -> (its module in teamcost/commands/, the first paragraph of its help, which the
+# root --help lists without importing the module). The order here is the order in --help.
+# Adding a command is one line here plus the module's register(app).
+# tests/unit/test_cli_lazy.py checks every line against what the module registers.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("ledger", "Write the config file in TEAMCOST_HOME (merging with what is there)."),
+    "record": ("ledger", "Record one call in this machine's ledger (for shell scripts)."),
+    "report": ("report", "Team spend over a window: totals, by member and model, trend by day, "
+                         "rate, projection."),
+    "export": ("report", "One row per call for an ISO week (or a month), plus the period's "
+                         "summary."),
+    "login": ("auth", "Sign in as a member with an invitation token; stores tokens with mode "
+                      "0600."),
+    "logout": ("auth", "Forget this machine's member sign-in (back to admin credentials)."),
+    "whoami": ("auth", "Who this machine writes calls as: the signed-in member, or the "
+                       "config's."),
+    "demo": ("demo", "Generate a month of a 5-person team, push it, pull it, budget it, report "
+                     "it."),
+    "watch": ("watch", "Live view: today's and the period's spend vs the budget, rate, "
+                       "projection, who and what."),
+    "ledger": ("ledger", "The local ledger on this machine."),
+    "sync": ("sync", "Push this machine's calls to Firestore and pull the team's."),
+    "budget": ("budget", "The team's pooled budget: set it, show it, check it."),
+    "team": ("auth", "Team membership: invite members (admins)."),
+    "import": ("imports", "Import usage logs into this machine's ledger (idempotent)."),
+    "agent": ("agent", "The always-on agent: capture, push, pull and budget checks."),
+}
+
+
+def load_module_commands(module: str) -> dict[str, Any]:
+    """The click commands ``teamcost.commands.<module>``'s register(app) adds, built as the
+    root app would build them (their options parsed without pydantic where typer allows)."""
+    mod = importlib.import_module(f"teamcost.commands.{module}")
+    holder = typer.Typer(rich_markup_mode=None, pretty_exceptions_enable=False,
+                         add_completion=False)
+    mod.register(holder)
+    return dict(defer_adapters(typer.main.get_group(holder)).commands)
+
+
+class LazyCommands(MutableMapping[str, Any]):
+    """The root group's commands: every name in COMMANDS, each module imported on first use.
+
+    Walking all of them (``items()``) imports every module, as a test or a doc tool wants;
+    looking one up imports only its own.
+    """
+
+    def __init__(self, table: dict[str, tuple[str, str]]) -> None:
+        self.table = table
+        self.loaded: dict[str, Any] = {}
+        self._modules: set[str] = set()
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self.loaded and name in self.table:
+            module = self.table[name][0]
+            if module not in self._modules:
+                self._modules.add(module)
+                for key, cmd in load_module_commands(module).items():
+                    self.loaded.setdefault(key, cmd)
+        return self.loaded[name]
+
+    def __setitem__(self, name: str, cmd: Any) -> None:
+        self.loaded[name] = cmd
+
+    def __delitem__(self, name: str) -> None:
+        raise TypeError("teamcost commands cannot be removed")
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.table
+        yield from (n for n in self.loaded if n not in self.table)
+
+    def __len__(self) -> int:
+        return len(set(self.table) | set(self.loaded))
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.table or name in self.loaded
+
+
 class TeamcostGroup(TyperGroup):
-    """Turns exceptions into one-line messages and exit codes, also under CliRunner."""
+    """Turns exceptions into one-line messages and exit codes, also under CliRunner; loads a
+    command's module only when that command is used (see COMMANDS)."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        lazy = LazyCommands(COMMANDS)
+        for name, cmd in self.commands.items():
+            lazy[name] = cmd
+        self.commands = lazy
+        defer_adapters(self, subcommands=False)
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(self.commands)
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        """The root --help's list from COMMANDS' help lines: no command module is imported
+        (click shortens the same text the same way for the width)."""
+        saved = self.commands
+        loaded = saved.loaded if isinstance(saved, LazyCommands) else dict(saved)
+        stubs = {name: _click_command(name=name, help=text) for name, (_, text) in COMMANDS.items()}
+        self.commands = {**stubs, **{n: c for n, c in loaded.items() if n not in stubs}}
+        try:
+            super().format_commands(ctx, formatter)
+        finally:
+            self.commands = saved
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
              complete_var: str | None = None, standalone_mode: bool = True,
@@ -126,19 +233,11 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-# Each module adds its commands; import order is the order in --help.
-from teamcost.commands import agent as _agent  # noqa: E402
-from teamcost.commands import auth as _auth  # noqa: E402
-from teamcost.commands import budget as _budget  # noqa: E402
-from teamcost.commands import demo as _demo  # noqa: E402
-from teamcost.commands import imports as _imports  # noqa: E402
-from teamcost.commands import ledger as _ledger  # noqa: E402
-from teamcost.commands import report as _report  # noqa: E402
-from teamcost.commands import sync as _sync  # noqa: E402
-from teamcost.commands import watch as _watch  # noqa: E402
 
-for _module in (_ledger, _sync, _report, _budget, _auth, _imports, _demo, _watch, _agent):
-    _module.register(app)
+@app.callback()
+def _root() -> None:
+    """(The commands come from COMMANDS, through TeamcostGroup.)"""
+
 
 
 def main() -> None:

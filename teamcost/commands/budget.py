@@ -7,14 +7,16 @@ or --estimate would exhaust it); errors exit 1 and usage errors 2, so CI can gat
 from __future__ import annotations
 
 import enum
+from typing import TYPE_CHECKING
 
 import typer
 
-from teamcost.budget.check import check, set_team_budget, show_budget
-from teamcost.budget.model import Budget, BudgetStatus
 from teamcost.commands.output import OutputFormat, console, emit
 from teamcost.config import load_config
 from teamcost.money import format_usd
+
+if TYPE_CHECKING:  # the budget stack (Firestore) loads when a command runs, not for --help
+    from teamcost.budget.model import Budget, BudgetStatus
 
 budget_app = typer.Typer(help="The team's pooled budget: set it, show it, check it.",
                          no_args_is_help=True)
@@ -41,6 +43,7 @@ def set_cmd(
                                          help="Period timezone (default: the team's)."),
         fmt: OutputFormat = FORMAT) -> None:
     """Set the team's budget (admin credentials: Firestore rules let only admins write)."""
+    from teamcost.budget.check import set_team_budget
     budget = set_team_budget(load_config(), amount, period.value, warn, hard_stop, tz)
     emit(budget, fmt, _render_budget)
 
@@ -48,6 +51,7 @@ def set_cmd(
 @budget_app.command("show")
 def show_cmd(fmt: OutputFormat = FORMAT) -> None:
     """Show the team's budget."""
+    from teamcost.budget.check import show_budget
     emit(show_budget(load_config()), fmt, _render_budget)
 
 
@@ -70,6 +74,7 @@ def check_cmd(
 
     Alerts for newly crossed thresholds are sent once per team (log lines on stderr).
     """
+    from teamcost.budget.check import check
     status = check(load_config(), estimate)
     emit(status, fmt, _render_status)
     raise typer.Exit(status.exit_code)

@@ -7,13 +7,15 @@ import shlex
 import signal
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from teamcost.commands.output import OutputFormat, console, emit, err_console
-from teamcost.demo.run import DemoResult, run_demo
 from teamcost.money import format_usd
+
+if TYPE_CHECKING:  # the demo (pandas, the emulator client) loads when it runs
+    from teamcost.demo.run import DemoResult
 
 DEFAULT_DIR = Path("demo-output")
 
@@ -33,6 +35,8 @@ def demo(
     fmt: OutputFormat = typer.Option(OutputFormat.text, "--format", help="text or json."),
 ) -> None:
     """Generate a month of a 5-person team, push it, pull it, budget it, report it."""
+    from teamcost.demo.run import run_demo
+
     text = fmt == OutputFormat.text
 
     def say(msg: str) -> None:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from teamcost.commands.output import OutputFormat, ProgressBars, console, emit
 from teamcost.config import load_config
 from teamcost.errors import EXIT_CONFLICT
 from teamcost.money import format_usd
-from teamcost.sync.push import PushResult
-from teamcost.sync.service import SyncResult, SyncStatus, run_pull, run_push, run_sync, sync_status
+
+if TYPE_CHECKING:  # the sync stack (gRPC) loads when a command runs, not for --help
+    from teamcost.sync.push import PushResult
+    from teamcost.sync.service import SyncResult, SyncStatus
 
 sync_app = typer.Typer(help="Push this machine's calls to Firestore and pull the team's.",
                        invoke_without_command=True)
@@ -35,6 +39,7 @@ def sync(ctx: typer.Context, fmt: OutputFormat = FORMAT) -> None:
     """Push this machine's new calls, then pull the team's (default when no subcommand)."""
     if ctx.invoked_subcommand is not None:
         return
+    from teamcost.sync.service import run_sync
     with ProgressBars(None if fmt == OutputFormat.text else False) as bars:
         result = run_sync(load_config(), bars.bar)
     emit(result, fmt, _render_sync)
@@ -50,6 +55,7 @@ def _render_sync(result: SyncResult) -> None:
 @sync_app.command("push")
 def push_cmd(fmt: OutputFormat = FORMAT) -> None:
     """Push this machine's unpushed calls to trinity_costs, exactly once."""
+    from teamcost.sync.service import run_push
     with ProgressBars(None if fmt == OutputFormat.text else False) as bars:
         result = run_push(load_config(), bars.bar("push"))
     emit(result, fmt, _render_push)
@@ -64,6 +70,7 @@ def _render_push(result: PushResult) -> None:
 @sync_app.command("pull")
 def pull_cmd(fmt: OutputFormat = FORMAT) -> None:
     """Pull the team's calls pushed since the last pull into the local team cache."""
+    from teamcost.sync.service import run_pull
     with ProgressBars(None if fmt == OutputFormat.text else False) as bars:
         result = run_pull(load_config(), bars.bar("pull"))
     emit(result, fmt, lambda r: console.print(r.summary()))
@@ -72,6 +79,7 @@ def pull_cmd(fmt: OutputFormat = FORMAT) -> None:
 @sync_app.command("status")
 def status_cmd(fmt: OutputFormat = FORMAT) -> None:
     """What is waiting here, what the team cache holds, and when sync last ran."""
+    from teamcost.sync.service import sync_status
     emit(sync_status(load_config()), fmt, _render_status)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Group, RenderableType
@@ -16,7 +16,9 @@ from teamcost.commands.output import OutputFormat, console, emit
 from teamcost.config import load_config
 from teamcost.money import format_usd
 from teamcost.periods import parse_duration
-from teamcost.reports.live import LiveSnapshot, LiveSource
+
+if TYPE_CHECKING:  # pandas and the sync stack load when watch runs, not for --help
+    from teamcost.reports.live import LiveSnapshot
 
 
 def register(app: typer.Typer) -> None:
@@ -39,6 +41,8 @@ def watch(
 
     Each refresh pulls only the calls pushed since the last one. Ctrl-C quits.
     """
+    from teamcost.reports.live import LiveSource
+
     seconds = parse_interval(interval)
     config = load_config()
     with LiveSource(config) as source:

@@ -68,3 +68,79 @@ def test_typer_vendors_click() -> None:
     for name in ("UsageError", "NoArgsIsHelpError", "ClickException"):
         assert isinstance(getattr(click_exceptions, name), type), name
     assert issubclass(click_exceptions.NoArgsIsHelpError, click_exceptions.UsageError)
+
+
+def _typer_samples(param: object) -> list[object]:
+    """Values a command line or a default can hand to a parameter's coercion."""
+    from datetime import datetime
+    from enum import Enum
+
+    desc = param.type_descriptor  # type: ignore[attr-defined]
+    ann = desc.annotation
+    values: list[object] = [param.default, None]  # type: ignore[attr-defined]
+    if ann is str:
+        values += ["x", "", " two words ", "ünïcode", "-5"]
+    elif isinstance(ann, type) and issubclass(ann, Enum):
+        for member in ann:
+            values += [member, str(member.value), str(member.value).upper()]
+        values += ["bogus", ""]
+    elif ann is datetime:
+        values += ["2026-11-20T10:00:00+00:00", "2026-11-20T10:00:00.250+05:30", "bogus",
+                   "2026-11-20", datetime(2026, 11, 20)]
+    elif ann is int:
+        values += [0, 7, "7", " 7", "x", 2**70]
+    elif getattr(ann, "__origin__", None) is list:
+        values += [("a=b", "c"), (), [], ["x"], ("a", 5)]
+    return values
+
+
+def test_typer_deferred_coercion_equals_typers_own() -> None:
+    """Every parameter of every teamcost command, fed defaults, good and bad values: the
+    deferred coercion returns what typer's pydantic adapter returns, or the same error."""
+    from typer._click import Context
+    from typer._click.exceptions import BadParameter
+    from typer._coercion import build_runtime_param
+    from typer.core import _TyperParameter
+
+    from teamcost.cli import COMMANDS, load_module_commands
+    from teamcost.compat import typer as compat
+
+    def outcome(coercer: object, value: object, param: object, ctx: object) -> tuple[str, object]:
+        try:
+            out = coercer.coerce(value, param=param, ctx=ctx)  # type: ignore[attr-defined]
+        except BadParameter as exc:
+            return "error", exc.format_message()
+        return "ok", (type(out), out, getattr(out, "tzinfo", None))
+
+    def walk(cmd: object) -> list[tuple[object, object]]:
+        out = [(cmd, p) for p in getattr(cmd, "params", ()) if isinstance(p, _TyperParameter)]
+        for sub in getattr(cmd, "commands", {}).values():
+            out += walk(sub)
+        return out
+
+    checked = fast = 0
+    for module in dict.fromkeys(m for m, _ in COMMANDS.values()):
+        for cmd in load_module_commands(module).values():
+            for owner, param in walk(cmd):
+                deferred = param._runtime_param
+                assert isinstance(deferred, compat._Deferred), param.name
+                real = build_runtime_param(param.type_descriptor)
+                ctx = Context(owner)  # type: ignore[arg-type]
+                for value in _typer_samples(param):
+                    got = outcome(deferred, value, param, ctx)
+                    want = outcome(real, value, param, ctx)
+                    assert got == want, (param.name, value)
+                    checked += 1
+                fast += deferred.real is None   # never needed typer's adapter
+    assert checked > 300 and fast > 10
+
+
+def test_typer_help_option_is_deferred_too() -> None:
+    from typer._click import Context
+
+    from teamcost.cli import load_module_commands
+    from teamcost.compat import typer as compat
+
+    record = load_module_commands("ledger")["record"]
+    option = record.get_help_option(Context(record))
+    assert isinstance(option._runtime_param, compat._Deferred)
