@@ -7,25 +7,42 @@ A model nobody can price is *unpriced* (cost 0, priced=False), never a silent $0
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import re
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
+from pathlib import Path
 from typing import Any
 
-import genai_prices
-from genai_prices import Usage, calc_price
-
-from teamcost.compat.genai_prices import TieredPrices, find_provider_model, is_per_request_price
 from teamcost.errors import ConfigError
 from teamcost.money import NANOS_PER_USD, usd_to_nanos
 
+# genai-prices (pydantic, httpx, 1.6 MB of price data) is imported when the first call is
+# priced from it, not with this module: the config, `teamcost --help` and `ledger status`
+# never price anything, and a price override or a reported cost needs none of it.
+
 log = logging.getLogger("teamcost.pricing")
 
-GENAI_PRICES_SOURCE = f"genai-prices {genai_prices.__version__}"
+
+def __getattr__(name: str) -> Any:
+    if name == "GENAI_PRICES_SOURCE":
+        return _genai_prices_source()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+_source: list[str] = []
+
+
+def _genai_prices_source() -> str:
+    if not _source:
+        import genai_prices
+        _source.append(f"genai-prices {genai_prices.__version__}")
+    return _source[0]
 _NANOS_PER_TOKEN_AT_1_PER_MTOK = Decimal(NANOS_PER_USD) / Decimal(1_000_000)  # = 1000
 _LOCAL_PROVIDERS = frozenset({"local", "ollama", "lmstudio", "llamacpp", "vllm-local"})
 _LOCAL_MODEL_RE = re.compile(r"^(local|ollama)[/:]", re.IGNORECASE)
@@ -112,12 +129,16 @@ _warned_lock = threading.Lock()
 class Pricer:
     """Prices calls. Thread-safe; caches model resolution (calc_price costs ~100us)."""
 
-    def __init__(self, overrides: Iterable[PriceOverride] = ()) -> None:
+    def __init__(self, overrides: Iterable[PriceOverride] = (),
+                 cache_file: Path | None = None) -> None:
+        """``cache_file``: where to keep the token prices genai-prices resolved (see
+        ``PriceCache``), so the next process prices those models without loading it."""
         self.overrides = tuple(overrides)
         self._lock = threading.Lock()
         # (provider, model) -> (provider_id, ModelInfo, Provider) or None when unknown
         self._models: dict[tuple[str | None, str], tuple[str, Any, Any] | None] = {}
         self._fast: dict[int, tuple[Any, _Fast | None]] = {}
+        self._disk = PriceCache(cache_file) if cache_file is not None else None
 
     def price(self, provider: str | None, model: str, input_tokens: int = 0,
               output_tokens: int = 0, cache_read_tokens: int = 0, cache_write_tokens: int = 0,
@@ -133,15 +154,26 @@ class Pricer:
                              True, f"override:{ov.pattern}", provider)
         if (provider or "").lower() in _LOCAL_PROVIDERS or _LOCAL_MODEL_RE.match(model):
             return Price(0, True, "local", provider)
-        found = self._resolve(provider, model)
+        key = (provider.lower() if provider else None, model)
+        cached = self._disk.get(key) if self._disk is not None else _MISS
+        if cached is _MISS:
+            found = self._resolve(provider, model)
+        elif cached is None:
+            found = None
+        else:
+            provider_id, fast = cached
+            return Price(_fast_nanos(fast, input_tokens, output_tokens, cache_read_tokens,
+                                     cache_write_tokens), True, self._disk.source, provider_id)  # type: ignore[union-attr]
         if found is None:
-            key = f"{provider}/{model}" if provider else model
+            if self._disk is not None and cached is _MISS:
+                self._disk.put(key, None)
+            name = f"{provider}/{model}" if provider else model
             with _warned_lock:
-                first = key not in _warned
-                _warned.add(key)
+                first = name not in _warned
+                _warned.add(name)
             if first:
                 log.warning("no price known for model %r; its calls are recorded as unpriced "
-                            "(add a price override in the config to price them)", key)
+                            "(add a price override in the config to price them)", name)
             return Price(0, False, "unpriced", provider)
         provider_id, info, prov = found
         when = ts or datetime.now(UTC)
@@ -153,20 +185,24 @@ class Pricer:
             with self._lock:
                 self._fast[id(mp)] = (mp, fast)
         if fast is not None:
-            flat, tiers = fast
-            total_input = input_tokens + cache_read_tokens + cache_write_tokens
-            for start, above in tiers:
-                if total_input > start:
-                    flat = above
-                    break
-            nanos = _linear_nanos(input_tokens, output_tokens, cache_read_tokens,
-                                  cache_write_tokens, *flat)
+            if self._disk is not None:
+                from teamcost.compat.genai_prices import prices_at_any_time
+                if prices_at_any_time(info) is mp:  # the same prices whenever the call ran
+                    self._disk.put(key, (provider_id, fast))
+            nanos = _fast_nanos(fast, input_tokens, output_tokens, cache_read_tokens,
+                                cache_write_tokens)
         else:  # unusual prices (a fee per request): let genai-prices do the full computation
+            from genai_prices import Usage
             usage = Usage(input_tokens=input_tokens + cache_read_tokens + cache_write_tokens,
                           output_tokens=output_tokens, cache_read_tokens=cache_read_tokens,
                           cache_write_tokens=cache_write_tokens)
             nanos = _round_nanos(info.calc_price(usage, prov, genai_request_timestamp=when).total_price)
-        return Price(nanos, True, GENAI_PRICES_SOURCE, provider_id)
+        return Price(nanos, True, _genai_prices_source(), provider_id)
+
+    def save_cache(self) -> None:
+        """Write the prices resolved since the last save to the cache file, if any."""
+        if self._disk is not None:
+            self._disk.save()
 
     def _resolve(self, provider: str | None, model: str) -> tuple[str, Any, Any] | None:
         key = (provider.lower() if provider else None, model)
@@ -174,6 +210,7 @@ class Pricer:
             return self._models[key]
         except KeyError:
             pass
+        from teamcost.compat.genai_prices import find_provider_model
         try:
             prov, info = find_provider_model(model, key[0])
             found: tuple[str, Any, Any] | None = (prov.id, info, prov)
@@ -191,11 +228,146 @@ class Pricer:
 
 
 _FAST_KEYS = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok")
-
-
 _Flat = tuple[Decimal, Decimal, Decimal | None, Decimal | None]
 # flat prices, or (tier start, prices above it) pairs from the highest tier down
 _Fast = tuple[_Flat, tuple[tuple[int, _Flat], ...]]
+
+
+def _fast_nanos(fast: _Fast, input_tokens: int, output_tokens: int, cache_read_tokens: int,
+                cache_write_tokens: int) -> int:
+    flat, tiers = fast
+    total_input = input_tokens + cache_read_tokens + cache_write_tokens
+    for start, above in tiers:
+        if total_input > start:
+            flat = above
+            break
+    return _linear_nanos(input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
+                         *flat)
+
+
+_MISS: Any = object()
+PRICE_CACHE_SCHEMA = "teamcost.price-cache/1"
+PRICE_CACHE_FILE = "price-cache.json"  # in TEAMCOST_HOME
+
+
+def genai_prices_identity() -> str | None:
+    """Which genai-prices data is installed (its data file's path, size and mtime), found
+    without importing it; None when it cannot be told."""
+    import importlib.util
+    try:
+        spec = importlib.util.find_spec("genai_prices")
+        where = list(spec.submodule_search_locations or ()) if spec else []
+        data = Path(where[0]) / "data.py"
+        st = data.stat()
+    except (ImportError, IndexError, OSError, ValueError):
+        return None
+    return f"{data}:{st.st_size}:{st.st_mtime_ns}"
+
+
+class PriceCache:
+    """Token prices genai-prices resolved, kept in a small JSON file (``price-cache.json`` in
+    TEAMCOST_HOME) so that a short process (``teamcost record`` in a shell loop, a status
+    line) prices a call without importing genai-prices (pydantic, httpx and 1.6 MB of price
+    data: ~0.1 s). Only prices that do not depend on when the call ran are kept, and models
+    genai-prices does not know. The file names the genai-prices data it came from; any other
+    installed data ignores it. A file that is not ours is never overwritten; an unreadable
+    one just means no cache.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.source = ""
+        self._entries: dict[str, Any] | None = None
+        self._identity: str | None = None
+        self._writable = True
+        self._dirty = False
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(key: tuple[str | None, str]) -> str:
+        return json.dumps(list(key))
+
+    def _load(self) -> dict[str, Any]:
+        if self._entries is not None:
+            return self._entries
+        self._entries = {}
+        self._identity = genai_prices_identity()
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return self._entries
+        except (OSError, ValueError):  # a directory, unreadable, or not JSON: leave it be
+            self._writable = False
+            return self._entries
+        if not isinstance(data, dict) or data.get("schema") != PRICE_CACHE_SCHEMA:
+            self._writable = False
+            return self._entries
+        if (self._identity is not None and data.get("genai_prices") == self._identity
+                and isinstance(data.get("models"), dict) and isinstance(data.get("source"), str)):
+            self._entries = dict(data["models"])
+            self.source = data["source"]
+        return self._entries
+
+    def get(self, key: tuple[str | None, str]) -> Any:
+        """(provider_id, fast prices), None for a model genai-prices does not know, or
+        _MISS."""
+        with self._lock:
+            entries = self._load()
+            raw = entries.get(self._key(key), _MISS)
+        if raw is _MISS or raw is None:
+            return raw
+        try:
+            return raw["provider"], _fast_from_json(raw)
+        except (KeyError, TypeError, ValueError, ArithmeticError):
+            return _MISS
+
+    def put(self, key: tuple[str | None, str], value: tuple[str, _Fast] | None) -> None:
+        """Remember an entry; ``save`` writes it (after the call it priced is recorded:
+        a call that fails validation leaves no file behind)."""
+        with self._lock:
+            entries = self._load()
+            if not self._writable or self._identity is None:
+                return
+            entries[self._key(key)] = (None if value is None
+                                       else {"provider": value[0], **_fast_to_json(value[1])})
+            self.source = _genai_prices_source()
+            self._dirty = True
+
+    def save(self) -> None:
+        with self._lock:
+            if not self._dirty or self._entries is None:
+                return
+            self._dirty = False
+            doc = {"schema": PRICE_CACHE_SCHEMA, "genai_prices": self._identity,
+                   "source": self.source, "models": self._entries}
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+            try:
+                tmp.write_text(json.dumps(doc, sort_keys=True), encoding="utf-8")
+                os.replace(tmp, self.path)
+            except OSError:  # a read-only home prices the slow way, nothing else changes
+                self._writable = False
+                tmp.unlink(missing_ok=True)
+
+
+def _dec(v: Any) -> Decimal | None:
+    return None if v is None else Decimal(str(v))
+
+
+def _flat_from_json(v: list[Any]) -> _Flat:
+    a, b, c, d = v
+    return Decimal(a), Decimal(b), _dec(c), _dec(d)
+
+
+def _fast_from_json(raw: Mapping[str, Any]) -> _Fast:
+    return (_flat_from_json(raw["flat"]),
+            tuple((int(start), _flat_from_json(flat)) for start, flat in raw["tiers"]))
+
+
+def _fast_to_json(fast: _Fast) -> dict[str, Any]:
+    def flat(f: _Flat) -> list[str | None]:
+        return [None if x is None else str(x) for x in f]
+    return {"flat": flat(fast[0]), "tiers": [[start, flat(f)] for start, f in fast[1]]}
+
 
 
 def _fast_prices(mp: Any) -> _Fast | None:
@@ -208,6 +380,7 @@ def _fast_prices(mp: Any) -> _Fast | None:
     # A price per request (perplexity's requests_kcount) applies to every call: leave it to
     # the full computation. Other prices (audio tokens, web searches) apply to usage kinds
     # we record as 0, so they add nothing.
+    from teamcost.compat.genai_prices import TieredPrices, is_per_request_price
     for key, value in getattr(mp, "__dict__", {}).items():
         if value is not None and not key.endswith("_mtok") and is_per_request_price(key):
             return None
@@ -244,6 +417,7 @@ def reference_price_nanos(provider: str | None, model: str, input_tokens: int, o
                           cache_read_tokens: int = 0, cache_write_tokens: int = 0,
                           ts: datetime | None = None) -> int:
     """genai-prices' own full computation (slow); the tests compare the fast path to it."""
+    from genai_prices import Usage, calc_price
     usage = Usage(input_tokens=input_tokens + cache_read_tokens + cache_write_tokens,
                   output_tokens=output_tokens, cache_read_tokens=cache_read_tokens,
                   cache_write_tokens=cache_write_tokens)

@@ -21,7 +21,7 @@ from teamcost.ids import uuid7
 from teamcost.ledger import Ledger
 from teamcost.models import CallRecord, check_int, check_str
 from teamcost.money import MAX_BUDGET_NANOS, usd_to_nanos
-from teamcost.pricing import Pricer
+from teamcost.pricing import PRICE_CACHE_FILE, Pricer
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,8 @@ class Tracker:
         self.config = config or load_config()
         self._ledger = ledger
         self._ledger_lock = threading.Lock()
-        self.pricer = Pricer(self.config.price_overrides)
+        self.pricer = Pricer(self.config.price_overrides,
+                             cache_file=self.config.home / PRICE_CACHE_FILE)
         self._guard: Guard | None = None   # made on first guard() by the installed factory
         self._pusher: Pusher | None = None
         if push_every is not None:
@@ -207,6 +208,7 @@ class Tracker:
     def record_call(self, rec: CallRecord) -> bool:
         """Append an already-built record (importers); False if it was already there."""
         new = self.ledger.record(rec)
+        self.pricer.save_cache()
         if new and self._guard is not None:
             self._guard.note(rec.cost_nanos)
         return new

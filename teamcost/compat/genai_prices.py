@@ -14,7 +14,7 @@ from typing import Any
 from genai_prices import data_snapshot as _snapshot
 from genai_prices.types import TieredPrices
 
-__all__ = ["TieredPrices", "find_provider_model", "is_per_request_price"]
+__all__ = ["TieredPrices", "find_provider_model", "is_per_request_price", "prices_at_any_time"]
 
 
 def find_provider_model(model: str, provider: str | None) -> tuple[Any, Any]:
@@ -30,3 +30,11 @@ def is_per_request_price(price_key: str) -> bool:
     except Exception:  # unknown to this genai-prices: assume it applies to every call
         return True
     return bool(unit.usage_key == "requests" or unit.dimensions.get("family") == "requests")
+
+
+def prices_at_any_time(info: Any) -> Any | None:
+    """The model's one price set when it does not depend on the time of the call (no dated
+    or time-of-day prices), else None."""
+    from genai_prices.types import ModelPrice
+    prices = getattr(info, "prices", None)
+    return prices if isinstance(prices, ModelPrice) else None

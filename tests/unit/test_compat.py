@@ -70,6 +70,20 @@ def test_typer_vendors_click() -> None:
     assert issubclass(click_exceptions.NoArgsIsHelpError, click_exceptions.UsageError)
 
 
+def test_genai_prices_time_independent_prices() -> None:
+    from genai_prices import data_snapshot
+    from genai_prices.types import ModelPrice
+
+    from teamcost.compat.genai_prices import find_provider_model, prices_at_any_time
+
+    _, info = find_provider_model("gpt-4o", "openai")
+    assert isinstance(info.prices, ModelPrice) and prices_at_any_time(info) is info.prices
+    dated = [m for p in data_snapshot.get_snapshot().providers for m in p.models
+             if isinstance(m.prices, list)]
+    assert dated, "genai-prices has no model with dated prices any more: keep the check"
+    assert all(prices_at_any_time(m) is None for m in dated)
+
+
 def _typer_samples(param: object) -> list[object]:
     """Values a command line or a default can hand to a parameter's coercion."""
     from datetime import datetime
