@@ -1,0 +1,118 @@
+"""Commands load only what they use: each runs in a child python that lists, at exit, which
+of the heavy stacks (pandas, pyarrow, numpy, the Firestore/gRPC client) it imported."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from teamcost.cli import COMMANDS
+
+FORBIDDEN = ("pandas", "pyarrow", "numpy", "grpc", "google.cloud", "google.api_core")
+# the code that runs the CLI in the child: prints the loaded heavy modules as JSON at exit
+CHILD = """
+import atexit, json, runpy, sys
+watch, out = json.loads(sys.argv[1]), sys.argv[2]
+def report():
+    names = sorted(m for m in sys.modules if any(m == f or m.startswith(f + ".") for f in watch))
+    with open(out, "w") as fh:
+        json.dump(names, fh)
+atexit.register(report)
+sys.argv = ["teamcost", *sys.argv[3:]]
+runpy.run_module("teamcost.cli", run_name="__main__")
+"""
+
+
+def loaded(args: list[str], home: Path, tmp_path: Path,
+           watch: tuple[str, ...] = FORBIDDEN) -> tuple[list[str], subprocess.CompletedProcess]:
+    out = tmp_path / "modules.json"
+    out.unlink(missing_ok=True)
+    env = {**os.environ, "TEAMCOST_HOME": str(home), "COLUMNS": "100"}
+    env.pop("FIRESTORE_EMULATOR_HOST", None)
+    proc = subprocess.run([sys.executable, "-c", CHILD, json.dumps(list(watch)), str(out), *args],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert out.exists(), proc.stderr
+    return json.loads(out.read_text()), proc
+
+
+def command_paths() -> list[list[str]]:
+    """Every command and subcommand, as argv."""
+    from teamcost.cli import load_module_commands
+
+    paths: list[list[str]] = [[]]
+
+    def walk(cmd: object, path: list[str]) -> None:
+        paths.append(path)
+        for name, sub in getattr(cmd, "commands", {}).items():
+            walk(sub, [*path, name])
+
+    for module in dict.fromkeys(m for m, _ in COMMANDS.values()):
+        for name, cmd in load_module_commands(module).items():
+            walk(cmd, [name])
+    return paths
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    h = tmp_path / "home"
+    h.mkdir()
+    (h / "config.toml").write_text('team = "core"\nmember = "ann@example.com"\n'
+                                   'project = "demo-startup"\n')
+    return h
+
+
+def test_help_of_every_command_loads_no_heavy_stack(home: Path, tmp_path: Path) -> None:
+    paths = command_paths()
+    assert ["sync", "push"] in paths and ["report"] in paths and len(paths) > 25
+    for path in paths:
+        mods, proc = loaded([*path, "--help"], home, tmp_path)
+        assert proc.returncode == 0, (path, proc.stderr)
+        assert "Usage: teamcost" in proc.stdout
+        assert mods == [], (path, mods)
+
+
+EVERYDAY = [["record", "-m", "gpt-4o", "-i", "1200", "-o", "300", "--tag", "k=v"],
+            ["ledger", "status"], ["whoami"], ["agent", "status"],
+            ["init", "--team", "core", "--member", "ann@example.com"]]
+if "statusline" in COMMANDS:
+    EVERYDAY.append(["statusline"])
+
+
+@pytest.mark.parametrize("args", EVERYDAY, ids=lambda a: " ".join(a[:2]))
+def test_everyday_commands_load_no_heavy_stack(args: list[str], home: Path,
+                                               tmp_path: Path) -> None:
+    mods, proc = loaded(args, home, tmp_path)
+    assert proc.returncode in (0, 1), proc.stderr   # agent status exits 1: no agent runs
+    assert "Traceback" not in proc.stderr
+    assert mods == [], mods
+
+
+def test_a_second_record_loads_neither_genai_prices_nor_pydantic(home: Path,
+                                                                 tmp_path: Path) -> None:
+    """The price cache (first record writes it) and typer's deferred coercion keep the
+    everyday record to the interpreter, typer, rich and the ledger."""
+    watch = (*FORBIDDEN, "genai_prices", "pydantic")
+    args = ["record", "-m", "claude-sonnet-4-5", "-i", "1000", "-o", "500", "--format", "json"]
+    first, proc = loaded(args, home, tmp_path, watch)
+    assert proc.returncode == 0, proc.stderr
+    assert "genai_prices" in first           # the cold start resolved the price
+    second, proc = loaded(args, home, tmp_path, watch)
+    assert proc.returncode == 0, proc.stderr
+    assert second == []
+    # claude-sonnet-4-5: 1000 in x $3/Mtok + 500 out x $15/Mtok = $0.003 + $0.0075
+    rec = json.loads(proc.stdout)
+    assert rec["cost_nanos"] == 10_500_000 and rec["price_source"].startswith("genai-prices ")
+
+
+def test_import_teamcost_loads_no_heavy_stack(tmp_path: Path) -> None:
+    code = ("import json, sys, teamcost; print(json.dumps(sorted(m for m in sys.modules "
+            f"if any(m == f or m.startswith(f + '.') for f in {list(FORBIDDEN)!r}))))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "TEAMCOST_HOME": str(tmp_path)})
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == []
