@@ -1,11 +1,14 @@
-"""Calls of a time window as a pandas DataFrame, read with one indexed range query.
+"""Calls of a time window as Arrow tables and pandas DataFrames, read from the
+time-partitioned Parquet mirrors (teamcost.reports.columnar): whole columns, and only the
+months the window overlaps.
 
 Sources:
-- ``team``: the team cache that ``sync pull`` fills (``team_calls``, index (team, ts)),
-  plus this machine's ledger calls the cache does not hold yet (not pushed, or pushed
-  but not pulled back): they are the team's too, and a call is never counted twice.
-- ``local``: this machine's ledger alone (index on ts): the embedded default when no
-  Firestore project is configured.
+- ``team``: the team cache that ``sync pull`` fills, plus this machine's ledger calls the
+  cache does not hold yet (not pushed, or pushed but not pulled back): they are the team's
+  too, and a call is never counted twice (a local call whose call_id the cache holds is
+  the cache's).
+- ``local``: this machine's ledger alone: the embedded default when no Firestore project
+  is configured.
 
 Dtypes: ``ts`` tz-aware UTC (microseconds), money and tokens int64 (nano-dollars stay
 exact integers through every sum), labels categorical (a million calls have a few
@@ -14,20 +17,24 @@ dozen members/models; categories keep memory and group-bys small).
 
 from __future__ import annotations
 
+import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from teamcost.errors import InvalidValue
-from teamcost.ledger import Ledger, ts_to_us
-from teamcost.models import CallRecord
+from teamcost.ledger import Ledger, record_to_row, us_to_ts
+from teamcost.models import CALL_FIELDS, CallRecord
+from teamcost.reports import columnar
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from teamcost.config import Config
 
 SOURCES = ("team", "local")
@@ -36,7 +43,6 @@ INT_COLUMNS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_writ
 LABEL_COLUMNS = ("member", "provider", "model", "agent", "session_id", "task_id", "ledger_id")
 BOOL_COLUMNS = ("priced", "success")
 COLUMNS = ("call_id", "ts", *LABEL_COLUMNS, *INT_COLUMNS, *BOOL_COLUMNS)
-_SELECT = ", ".join(COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -48,137 +54,142 @@ class Filters:
     def to_dict(self) -> dict[str, str | None]:
         return {"member": self.member, "model": self.model, "agent": self.agent}
 
-    def sql(self) -> tuple[str, list[str]]:
-        clauses, args = [], []
-        for name, value in self.to_dict().items():
-            if value is not None:
-                clauses.append(f" AND {name} = ?")
-                args.append(value)
-        return "".join(clauses), args
 
-
-def _to_frame(rows: Sequence[tuple]) -> pd.DataFrame:
-    cols = list(zip(*rows)) if rows else [()] * len(COLUMNS)
-    data: dict[str, object] = {}
-    for name, values in zip(COLUMNS, cols):
-        if name == "ts":
-            us = np.fromiter(values, dtype=np.int64, count=len(values))
-            data[name] = pd.to_datetime(us, unit="us", utc=True)
-        elif name in INT_COLUMNS:
-            data[name] = np.fromiter(values, dtype=np.int64, count=len(values))
-        elif name in BOOL_COLUMNS:
-            data[name] = np.fromiter(values, dtype=np.int8, count=len(values)).astype(bool)
-        elif name == "call_id":
-            data[name] = np.array(values, dtype=object)
-        else:
-            data[name] = pd.Categorical(values)
-    return pd.DataFrame(data, columns=list(COLUMNS))
-
-
-def _query(conn: sqlite3.Connection, table: str, since: datetime, until: datetime,
-           filters: Filters, team: str | None, extra: str = "") -> list[tuple]:
-    where, args = filters.sql()
-    team_sql = " AND team = ?" if team is not None else ""
-    team_args = [team] if team is not None else []
-    sql = (f"SELECT {_SELECT} FROM {table} WHERE ts >= ? AND ts < ?{team_sql}{where}{extra}")
-    return conn.execute(sql, [ts_to_us(since), ts_to_us(until), *team_args, *args]).fetchall()
-
-
-def load_calls(config: Config, since: datetime, until: datetime, *, source: str | None = None,
-               filters: Filters = Filters()) -> tuple[pd.DataFrame, str]:
-    """The window's calls as a frame (in no particular order), and the source used.
-
-    From the team cache the ``call_id`` column is empty (None): aggregations never need
-    it and a million of them cost memory. Exports use ``load_records``.
-    """
+def _source(config: Config, source: str | None) -> str:
     if source is None:
         source = "team" if config.has_firestore and config.cache_file.exists() else "local"
     if source not in SOURCES:
         raise InvalidValue("source", source, "team or local")
-    if source == "team":
-        from teamcost.reports import columnar
-        from teamcost.sync.cache import TeamCache
-        with TeamCache.for_config(config) as cache:
-            # call_id is not read: 750k Python strings cost ~100 MB and nothing sums them;
-            # local calls are deduplicated against the cache in SQL instead
-            table = columnar.read(cache, config.team, since, until, filters.to_dict(),
-                                  columns=[c for c in COLUMNS if c != "call_id"])
-            frame = _arrow_frame(table)
-            local: list[tuple] = []
-            if config.ledger_file.exists():
-                with Ledger.for_config(config) as ledger:
-                    mine = _query(ledger.conn, "calls", since, until, filters, config.team)
-                known = _known_ids(cache.conn, [r[0] for r in mine])
-                local = [r for r in mine if r[0] not in known]
-        if local:
-            frame = _concat(frame, _to_frame(local))
-    else:
-        rows: list[tuple] = []
-        if config.ledger_file.exists():
-            with Ledger.for_config(config) as ledger:
-                rows = _query(ledger.conn, "calls", since, until, filters, None)
-        frame = _to_frame(rows)
-    return frame, source
+    return source
 
 
-def _known_ids(conn: sqlite3.Connection, ids: Sequence[str]) -> set[str]:
+def scan_calls(config: Config, since: datetime, until: datetime, *,
+               source: str | None = None, filters: Filters = Filters(),
+               columns: Sequence[str] = CALL_FIELDS,
+               chunk_rows: int = columnar.SCAN_ROWS) -> tuple[Iterator[pa.Table], str]:
+    """The window's calls (since <= ts < until) as Arrow tables of ``columns`` of about
+    ``chunk_rows`` calls each, in no particular order, and the source used. Consume one
+    scan before starting another (each holds its mirror's lock while it runs)."""
+    source = _source(config, source)
+    cols = list(columns)
+    if source == "local":
+        return _scan_ledger(config, since, until, None, filters, cols, chunk_rows), source
+    return _scan_team(config, since, until, filters, cols, chunk_rows), source
+
+
+def _scan_ledger(config: Config, since: datetime, until: datetime, team: str | None,
+                 filters: Filters, cols: list[str], chunk_rows: int) -> Iterator[pa.Table]:
+    if not config.ledger_file.exists():
+        return
+    with Ledger.for_config(config) as ledger:
+        yield from columnar.scan_ledger(ledger.conn, ledger.ledger_id, config.ledger_file,
+                                        since, until, team, filters.to_dict(), cols,
+                                        chunk_rows)
+
+
+def _scan_team(config: Config, since: datetime, until: datetime, filters: Filters,
+               cols: list[str], chunk_rows: int) -> Iterator[pa.Table]:
+    from teamcost.sync.cache import TeamCache
+    with TeamCache.for_config(config) as cache:
+        mine = [t for t in _scan_ledger(config, since, until, config.team, filters,
+                                        list(dict.fromkeys(["call_id", *cols])), 1 << 62)]
+        local = pa.concat_tables(mine) if mine else None
+        if local is not None and local.num_rows:
+            known = _known_ids(cache.conn, local.column("call_id").to_pylist())
+            if known:
+                local = local.filter(pc.invert(pc.is_in(local.column("call_id"),
+                                                        value_set=pa.array(known, pa.string()))))
+        yield from columnar.scan(cache, config.team, since, until, filters.to_dict(), cols,
+                                 chunk_rows)
+    if local is not None and local.num_rows:
+        yield local.select(cols)
+
+
+def _known_ids(conn: sqlite3.Connection, ids: Sequence[str]) -> list[str]:
     """Which of ``ids`` the team cache already holds (pushed and pulled back)."""
-    known: set[str] = set()
+    known: list[str] = []
     for i in range(0, len(ids), 500):
         part = list(ids[i:i + 500])
-        known.update(r[0] for r in conn.execute(
+        known += [r[0] for r in conn.execute(
             f"SELECT call_id FROM team_calls WHERE call_id IN ({', '.join('?' * len(part))})",
-            part))
+            part)]
     return known
 
 
-def _arrow_frame(table: object) -> pd.DataFrame:
+def load_table(config: Config, since: datetime, until: datetime, *, source: str | None = None,
+               filters: Filters = Filters(),
+               columns: Sequence[str] = CALL_FIELDS) -> tuple[pa.Table, str]:
+    """The window's calls as one Arrow table of ``columns`` (see scan_calls)."""
+    chunks, used = scan_calls(config, since, until, source=source, filters=filters,
+                              columns=columns, chunk_rows=1 << 62)
+    tables = list(chunks)
+    return (pa.concat_tables(tables) if tables
+            else columnar.SCHEMA.empty_table().select(list(columns))), used
+
+
+def load_calls(config: Config, since: datetime, until: datetime, *, source: str | None = None,
+               filters: Filters = Filters(),
+               columns: Sequence[str] | None = None) -> tuple[pd.DataFrame, str]:
+    """The window's calls as a frame (in no particular order), and the source used.
+
+    ``columns`` (default COLUMNS) may leave out what a caller does not need. From the team
+    cache the ``call_id`` column is empty (None): aggregations never need it and a million
+    of them cost memory. Exports use ``load_records``.
+    """
+    want = list(columns or COLUMNS)
+    read = [c for c in want if c != "call_id" or _source(config, source) == "local"]
+    table, used = load_table(config, since, until, source=source, filters=filters,
+                             columns=read)
+    return arrow_frame(table, want), used
+
+
+def arrow_frame(table: pa.Table, columns: Sequence[str] = COLUMNS) -> pd.DataFrame:
+    """A frame with ``columns`` (the dtypes above) from an Arrow table of calls; a missing
+    ``call_id`` column is None."""
+    import pandas as pd
+
+    table = table.select([c for c in columns if c in table.column_names])
     # self_destruct frees each Arrow column as it is converted: lower peak memory
-    frame = table.to_pandas(split_blocks=True, self_destruct=True)  # type: ignore[attr-defined]
-    if "call_id" not in frame:
+    frame = table.to_pandas(split_blocks=True, self_destruct=True)
+    if "call_id" in columns and "call_id" not in frame:
         frame["call_id"] = None
-    frame["ts"] = frame["ts"].astype("datetime64[us, UTC]")
+    if "ts" in frame:
+        frame["ts"] = frame["ts"].astype("datetime64[us, UTC]")
     for name in LABEL_COLUMNS:
-        if not isinstance(frame[name].dtype, pd.CategoricalDtype):
+        if name in frame and not isinstance(frame[name].dtype, pd.CategoricalDtype):
             frame[name] = frame[name].astype("category")
-    return frame[list(COLUMNS)]
-
-
-def _concat(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
-    out = pd.concat([a, b], ignore_index=True)
-    for name in LABEL_COLUMNS:  # differing categories concatenate as object: restore
-        if not isinstance(out[name].dtype, pd.CategoricalDtype):
-            out[name] = out[name].astype("category")
-    return out
+    return frame[list(columns)]
 
 
 def load_records(config: Config, since: datetime, until: datetime, *,
                  source: str | None = None) -> tuple[list[CallRecord], str]:
-    """Whole call records of a window (for exports): same sources and dedupe as load_calls."""
-    if source is None:
-        source = "team" if config.has_firestore and config.cache_file.exists() else "local"
-    if source not in SOURCES:
-        raise InvalidValue("source", source, "team or local")
-    records: list[CallRecord] = []
-    if source == "team":
-        from teamcost.sync.cache import TeamCache
-        with TeamCache.for_config(config) as cache:
-            records = cache.calls(team=config.team, since=since, until=until)
-            if config.ledger_file.exists():
-                with Ledger.for_config(config) as ledger:
-                    mine = [r for r in ledger.calls(since, until) if r.team == config.team]
-                known = _known_ids(cache.conn, [r.call_id for r in mine])
-                records.extend(r for r in mine if r.call_id not in known)
-    elif config.ledger_file.exists():
-        with Ledger.for_config(config) as ledger:
-            records = list(ledger.calls(since, until))
-    records.sort(key=lambda r: (r.ts, r.call_id))
-    return records, source
+    """Whole call records of a window (for exports): same sources and dedupe as
+    load_calls, oldest first (then by call_id)."""
+    table, used = load_table(config, since, until, source=source)
+    return table_records(table), used
+
+
+def table_records(table: pa.Table) -> list[CallRecord]:
+    """CallRecords of an Arrow table of every call field, sorted by (ts, call_id)."""
+    table = table.sort_by([("ts", "ascending"), ("call_id", "ascending")])
+    cols = []
+    for name in CALL_FIELDS:
+        col = table.column(name)
+        if name == "ts":
+            values = [us_to_ts(us) for us in col.cast(pa.int64()).to_pylist()]
+        elif name == "tags":
+            values = [json.loads(t) for t in col.to_pylist()]
+        else:
+            values = col.to_pylist()
+        cols.append(values)
+    return [CallRecord(**dict(zip(CALL_FIELDS, row))) for row in zip(*cols)]
+
+
+def records_table(records: Sequence[CallRecord]) -> pa.Table:
+    """An Arrow table of every call field (the mirrors' schema) from records in memory."""
+    return columnar._table([record_to_row(r) for r in records])
 
 
 def records_frame(records: Sequence[CallRecord]) -> pd.DataFrame:
     """A frame (same columns and dtypes as load_calls) from records already in memory."""
-    from teamcost.ledger import record_to_row
-    from teamcost.models import CALL_FIELDS
-    idx = [CALL_FIELDS.index(c) for c in COLUMNS]
-    return _to_frame([tuple(row[i] for i in idx) for row in map(record_to_row, records)])
+    return arrow_frame(records_table(records))
