@@ -2,6 +2,9 @@
 
 Money stays int64 nano-dollars through every sum; where a rate or projection needs
 a division it is done exactly (Fraction) and rounded half-even once, at the end.
+The report itself aggregates a window streamed in chunks (teamcost.reports.rollup, the
+same figures); chart and watch use the frame functions here. pandas is imported by the
+functions that use it, so the report, which needs only the rest, does not load it.
 """
 
 from __future__ import annotations
@@ -9,14 +12,15 @@ from __future__ import annotations
 import statistics
 from datetime import datetime, timedelta
 from fractions import Fraction
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from teamcost.errors import InvalidValue
 from teamcost.ledger import ts_to_us
 from teamcost.money import nanos_to_usd
 from teamcost.periods import PERIODS, period_bounds
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 BREAKDOWNS = {"member": "member", "model": "model", "provider": "provider", "agent": "agent",
               "session": "session_id", "task": "task_id"}
@@ -65,6 +69,8 @@ def breakdown(df: pd.DataFrame, by: str) -> list[dict[str, Any]]:
     """Per-key totals, most expensive first (ties by key). Missing labels are "(none)"."""
     if by not in BREAKDOWNS:
         raise InvalidValue("by", by, ", ".join(BY_CHOICES))
+    import pandas as pd
+
     col = BREAKDOWNS[by]
     key = df[col]
     if not isinstance(key.dtype, pd.CategoricalDtype):
@@ -98,6 +104,8 @@ def trend(df: pd.DataFrame, since: datetime, until: datetime, tz: str,
           freq: str = "day") -> list[dict[str, Any]]:
     """Cost per local day (or ISO week, keyed by its Monday) across the whole window,
     empty buckets included, oldest first."""
+    import pandas as pd
+
     if freq not in TRENDS:
         raise InvalidValue("trend", freq, "day or week")
     days = _local_days(df, tz)
@@ -183,18 +191,32 @@ def projections(context: pd.DataFrame, cost_nanos: int, since: datetime, until: 
 
     ``context`` must hold the calls since the start of the current month (or earlier).
     """
-    span_us = ts_to_us(min(until, now)) - ts_to_us(since)
     ts_us = context["ts"].astype("int64") // 1000 if context["ts"].dtype.unit == "ns" \
         else context["ts"].astype("int64")
+    spent = {}
+    for period in PERIODS:
+        start, _ = period_bounds(now, period, tz)
+        mask = (ts_us >= ts_to_us(start)) & (ts_us < ts_to_us(now))
+        spent[period] = _i(context.loc[mask, "cost_nanos"].sum())
+    return projections_from_spent(spent, cost_nanos, since, until, now, tz)
+
+
+def period_starts(now: datetime, tz: str) -> dict[str, int]:
+    """Each period's (day, week, month) start around ``now``, in UTC µs."""
+    return {p: ts_to_us(period_bounds(now, p, tz)[0]) for p in PERIODS}
+
+
+def projections_from_spent(spent: dict[str, int], cost_nanos: int, since: datetime,
+                           until: datetime, now: datetime, tz: str) -> dict[str, dict[str, Any]]:
+    """The projections from what each period spent so far (see ``projections``)."""
+    span_us = ts_to_us(min(until, now)) - ts_to_us(since)
     out = {}
     for period in PERIODS:
         start, end = period_bounds(now, period, tz)
-        mask = (ts_us >= ts_to_us(start)) & (ts_us < ts_to_us(now))
-        spent = _i(context.loc[mask, "cost_nanos"].sum())
         remaining_us = max(0, ts_to_us(end) - ts_to_us(now))
         extra = exact_div(cost_nanos * remaining_us, span_us) if span_us > 0 else 0
         out[period] = {"start": start.isoformat(), "end": end.isoformat(),
-                       "spent_nanos": spent, "projected_nanos": spent + extra}
+                       "spent_nanos": spent[period], "projected_nanos": spent[period] + extra}
     return out
 
 

@@ -25,8 +25,8 @@ from teamcost.errors import InvalidValue, TeamcostError
 from teamcost.models import CALL_FIELDS, CallRecord, record_to_json
 from teamcost.money import nanos_to_usd
 from teamcost.periods import Window
-from teamcost.reports.frames import load_records, records_frame
-from teamcost.reports.report import _refresh, report_document
+from teamcost.reports.frames import load_table, table_records
+from teamcost.reports.report import _refresh, table_document
 
 if TYPE_CHECKING:
     from teamcost.config import Config
@@ -114,10 +114,11 @@ def export_period(config: Config, window: Window, out_dir: Path, *, fmt: str = "
         w = _refresh(config)
         if w:
             warnings.append(w)
-    records, used = load_records(config, window.since, window.until, source=source)
-    df = records_frame(records)
-    doc = report_document(df, None, window, by=("member", "model", "day"), tz=tz, now=now,
-                          team=config.team, source=used, warnings=warnings)
+    table, used = load_table(config, window.since, window.until, source=source)
+    doc = table_document(table, window, by=("member", "model", "day"), tz=tz, now=now,
+                         team=config.team, source=used, warnings=warnings)
+    records = table_records(table)
+    del table
     doc["export"] = {"label": window.label, "calls_file_columns": list(CSV_COLUMNS)}
     stem = f"teamcost-{window.label}"
     files: list[Path] = []

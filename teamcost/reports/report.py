@@ -11,14 +11,17 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
 from teamcost.errors import InvalidValue, TeamcostError
+from teamcost.ledger import ts_to_us
 from teamcost.periods import Window, zone
 from teamcost.reports import aggregate as agg
-from teamcost.reports.frames import Filters, load_calls
+from teamcost.reports.frames import Filters, scan_calls
+from teamcost.reports.rollup import Rollup, Spent
 
 if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
     from teamcost.config import Config
 
 SCHEMA_ID = "teamcost.report/1"
@@ -80,29 +83,75 @@ def build_report(config: Config, window: Window, *, by: Sequence[str] = DEFAULT_
         if warning:
             warnings.append(warning)
     live = window.until >= now
-    start = agg.earliest_needed(window.since, now, tz) if live else window.since
-    context, used = load_calls(config, start, max(window.until, now) if live else window.until,
-                               source="team" if use_team else "local", filters=filters)
-    if start == window.since and (not live or window.until >= now):
-        df = context  # the context is exactly the window: no copy
-    else:
-        df = context[(context["ts"] >= pd.Timestamp(window.since))
-                     & (context["ts"] < pd.Timestamp(window.until))]
-    return report_document(df, context if live else None, window, by=by, tz=tz, now=now,
-                           team=config.team, source=used, filters=filters,
-                           warnings=warnings, budget=_budget(config, now) if budget else None)
+    source_used = "team" if use_team else "local"
+    dims = [agg.BREAKDOWNS[b] for b in by if b in agg.BREAKDOWNS]
+    rollup = Rollup(window.since, window.until, tz, dims)
+    spent = Spent(agg.period_starts(now, tz), ts_to_us(now)) if live else None
+    chunks, used = scan_calls(config, window.since, window.until, source=source_used,
+                              filters=filters, columns=_columns(dims))
+    for chunk in chunks:
+        rollup.add(chunk)
+        if spent is not None:
+            spent.add(chunk)
+    if spent is not None:  # projections need this day's, week's and month's spend before it
+        start = agg.earliest_needed(window.since, now, tz)
+        if start < window.since:
+            before, _ = scan_calls(config, start, window.since, source=source_used,
+                                   filters=filters, columns=("ts", "cost_nanos"))
+            for chunk in before:
+                spent.add(chunk)
+    return _document(rollup, spent, window, by=by, now=now, team=config.team, source=used,
+                     filters=filters, warnings=warnings,
+                     budget=_budget(config, now) if budget else None)
+
+
+def _columns(dims: Sequence[str]) -> tuple[str, ...]:
+    """What the aggregates are made of: only the labels the breakdowns use are read."""
+    labels = dict.fromkeys(["member", "model", "session_id", *dims])
+    return ("ts", *labels, "input_tokens", "output_tokens", "cache_read_tokens",
+            "cache_write_tokens", "cost_nanos", "priced", "success")
 
 
 def report_document(df: pd.DataFrame, context: pd.DataFrame | None, window: Window, *,
                     by: Sequence[str], tz: str, now: datetime, team: str, source: str,
                     filters: Filters = Filters(), warnings: Sequence[str] = (),
                     budget: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The document from frames alone (pure; golden tests call this directly)."""
-    summ = agg.summary(df)
-    days = agg.trend(df, window.since, window.until, tz, "day")
-    breakdowns = {b: agg.breakdown(df, b) for b in by if b in agg.BREAKDOWNS}
+    """The document from frames of calls (the window's, and for projections everything
+    since the month began), as report and export build it from chunks."""
+    import pyarrow as pa
+
+    dims = [agg.BREAKDOWNS[b] for b in by if b in agg.BREAKDOWNS]
+    rollup = Rollup(window.since, window.until, tz, dims)
+    rollup.add(pa.Table.from_pandas(df[list(_columns(dims))], preserve_index=False))
+    spent = None
+    if context is not None:
+        spent = Spent(agg.period_starts(now, tz), ts_to_us(now))
+        spent.add(pa.Table.from_pandas(context[["ts", "cost_nanos"]], preserve_index=False))
+    return _document(rollup, spent, window, by=by, now=now, team=team, source=source,
+                     filters=filters, warnings=warnings, budget=budget)
+
+
+def table_document(table: pa.Table, window: Window, *, by: Sequence[str], tz: str,
+                   now: datetime, team: str, source: str,
+                   warnings: Sequence[str] = ()) -> dict[str, Any]:
+    """The document (without projections) of an Arrow table of a window's calls."""
+    dims = [agg.BREAKDOWNS[b] for b in by if b in agg.BREAKDOWNS]
+    rollup = Rollup(window.since, window.until, tz, dims)
+    rollup.add(table.select(list(_columns(dims))))
+    return _document(rollup, None, window, by=by, now=now, team=team, source=source,
+                     warnings=warnings)
+
+
+def _document(rollup: Rollup, spent: Spent | None, window: Window, *, by: Sequence[str],
+              now: datetime, team: str, source: str, filters: Filters = Filters(),
+              warnings: Sequence[str] = (), budget: dict[str, Any] | None = None
+              ) -> dict[str, Any]:
+    tz = rollup.tz
+    summ = rollup.summary()
+    days = rollup.trend("day")
+    breakdowns = {b: rollup.breakdown(b, agg.BREAKDOWNS[b]) for b in by if b in agg.BREAKDOWNS}
     for required in ("member", "model"):  # every view shows who and what
-        breakdowns.setdefault(required, agg.breakdown(df, required))
+        breakdowns.setdefault(required, rollup.breakdown(required, required))
     return {
         "schema": SCHEMA_ID,
         "generated_at": now.isoformat(),
@@ -114,13 +163,13 @@ def report_document(df: pd.DataFrame, context: pd.DataFrame | None, window: Wind
         "by": list(by),
         "summary": summ,
         "rate": agg.spend_rate(summ["cost_nanos"], window.since, window.until, now),
-        "projection": (agg.projections(context, summ["cost_nanos"], window.since,
-                                       window.until, now, tz) if context is not None else None),
+        "projection": (agg.projections_from_spent(spent.spent, summ["cost_nanos"], window.since,
+                                                  window.until, now, tz)
+                       if spent is not None else None),
         "breakdowns": breakdowns,
-        "trend": {"day": days,
-                  "week": agg.trend(df, window.since, window.until, tz, "week")},
+        "trend": {"day": days, "week": rollup.trend("week")},
         "spikes": agg.spike_days(days),
-        "top_sessions": agg.top_sessions(df),
+        "top_sessions": rollup.top_sessions(),
         "budget": budget,
         "warnings": list(warnings),
     }
