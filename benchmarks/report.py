@@ -13,7 +13,8 @@ TEAMCOST_HOME pointing at a generated home:
                    the big one: the cost of a report should follow its window, not the history
   * local       -- `--source local` over a ledger of 330k calls (33k small) in 29 days
 Each home's mirror is removed at the start, so its first report (the "cold" one) also
-builds the Parquet mirror; then five warm runs: the median wall time, the median CPU
+builds the Parquet mirror; then seven warm runs, taken in turns with the other cases of
+the same table: the median wall time, the median CPU
 time (user + system: what the run cost, whatever else the machine does) and the highest
 peak RSS are printed.
 
@@ -181,33 +182,44 @@ def naive(home: Path, kind: str, since_us: int, until_us: int) -> tuple[int, int
 
 
 _dropped: set[Path] = set()
+Case = tuple[str, str, int, int, int]   # label, kind, calls, span days, window days
 
 
-def measure(label: str, kind: str, n: int, span: int, days: int, code_root: Path,
-            warm: int = 5) -> dict:
-    home, _ = home_for(kind, n, span)
-    if home not in _dropped:  # the first run builds the mirror, as after an upgrade
-        drop_mirrors(home)
-        _dropped.add(home)
-    args = ["--since", f"{days}d"] + (["--source", "local"] if kind == "local" else [])
-    cold, cold_rss, _, _ = run_report(home, args, code_root)
-    runs = [run_report(home, args, code_root) for _ in range(warm)]
-    wall = statistics.median(r[0] for r in runs)
-    cpu = statistics.median(r[3] for r in runs)
-    rss = max(r[1] for r in runs)
-    doc = runs[-1][2]
-    since_us = ts_to_us(datetime.fromisoformat(doc["window"]["since"]))
-    until_us = ts_to_us(datetime.fromisoformat(doc["window"]["until"]))
-    calls, total, members = naive(home, kind, since_us, until_us)
-    s = doc["summary"]
-    assert (s["calls"], s["cost_nanos"]) == (calls, total), (label, s["calls"], calls)
-    assert members == {r["member"]: r["cost_nanos"] for r in doc["breakdowns"]["member"]}
-    row = {"label": label, "calls": s["calls"], "wall": wall, "cpu": cpu, "rss_mib": rss / 1024,
-           "cold": cold, "cold_rss_mib": cold_rss / 1024, "history": n}
-    print(f"  {label:<34} {s['calls']:>10,} calls  {wall:6.2f}s wall  {cpu:5.2f}s cpu  "
-          f"{rss / 1024:5.0f} MiB   (cold, building the mirror: {cold:.2f}s, "
-          f"{cold_rss / 1024:.0f} MiB)", flush=True)
-    return row
+def measure(cases: list[Case], code_root: Path, warm: int = 7) -> list[dict]:
+    """Each case cold once, then ``warm`` rounds of one run of every case in turn (so a
+    burst of load elsewhere on the machine falls on all of them alike)."""
+    prepared = []
+    for label, kind, n, span, days in cases:
+        home, _ = home_for(kind, n, span)
+        if home not in _dropped:  # the first run builds the mirror, as after an upgrade
+            drop_mirrors(home)
+            _dropped.add(home)
+        args = ["--since", f"{days}d"] + (["--source", "local"] if kind == "local" else [])
+        cold, cold_rss, _, _ = run_report(home, args, code_root)
+        prepared.append((label, kind, n, home, args, cold, cold_rss))
+    runs: list[list[tuple[float, int, dict, float]]] = [[] for _ in cases]
+    for _ in range(warm):
+        for i, (_, _, _, home, args, _, _) in enumerate(prepared):
+            runs[i].append(run_report(home, args, code_root))
+    rows = []
+    for (label, kind, n, home, _, cold, cold_rss), rs in zip(prepared, runs):
+        wall = statistics.median(r[0] for r in rs)
+        cpu = statistics.median(r[3] for r in rs)
+        rss = max(r[1] for r in rs)
+        doc = rs[-1][2]
+        since_us = ts_to_us(datetime.fromisoformat(doc["window"]["since"]))
+        until_us = ts_to_us(datetime.fromisoformat(doc["window"]["until"]))
+        calls, total, members = naive(home, kind, since_us, until_us)
+        s = doc["summary"]
+        assert (s["calls"], s["cost_nanos"]) == (calls, total), (label, s["calls"], calls)
+        assert members == {r["member"]: r["cost_nanos"] for r in doc["breakdowns"]["member"]}
+        rows.append({"label": label, "calls": s["calls"], "wall": wall, "cpu": cpu,
+                     "rss_mib": rss / 1024, "cold": cold, "cold_rss_mib": cold_rss / 1024,
+                     "history": n})
+        print(f"  {label:<34} {s['calls']:>10,} calls  {wall:6.2f}s wall  {cpu:5.2f}s cpu  "
+              f"{rss / 1024:5.0f} MiB   (cold, building the mirror: {cold:.2f}s, "
+              f"{cold_rss / 1024:.0f} MiB)", flush=True)
+    return rows
 
 
 def main() -> None:
@@ -223,19 +235,20 @@ def main() -> None:
     code = args.code.resolve()
     print(f"teamcost from {code}; data in {DATA}")
     if args.n:
-        measure(f"{args.n:,} calls / {args.span}d, --since {args.days}d", "team", args.n,
-                args.span, args.days, code)
+        measure([(f"{args.n:,} calls / {args.span}d, --since {args.days}d", "team", args.n,
+                  args.span, args.days)], code)
         return
     big, standard, local = ((5_000_000, 1_000_000, 330_000) if args.full
                             else (500_000, 100_000, 33_000))
     print(f"standard: {standard:,} calls over 40 days, --since 30d")
-    measure(f"{standard:,} calls / 40d, --since 30d", "team", standard, 40, 30, code)
+    measure([(f"{standard:,} calls / 40d, --since 30d", "team", standard, 40, 30)], code)
     print("history growth: the same 7-day window as the history grows")
-    small_7 = measure("100,000 calls / 7d, --since 7d", "team", 100_000, 7, 7, code)
-    big_7 = measure(f"{big:,} calls / 365d, --since 7d", "team", big, 365, 7, code)
-    big_365 = measure(f"{big:,} calls / 365d, --since 365d", "team", big, 365, 365, code)
+    small_7, big_7, big_365 = measure([
+        ("100,000 calls / 7d, --since 7d", "team", 100_000, 7, 7),
+        (f"{big:,} calls / 365d, --since 7d", "team", big, 365, 7),
+        (f"{big:,} calls / 365d, --since 365d", "team", big, 365, 365)], code)
     print(f"local ledger: --source local over {local:,} calls")
-    loc = measure(f"{local:,} calls / 29d, --source local", "local", local, 29, 30, code)
+    loc, = measure([(f"{local:,} calls / 29d, --source local", "local", local, 29, 30)], code)
     print("targets (issue 17, full sizes):")
     checks = [("7d over the big cache < 1 s", big_7["wall"] < 1.0),
               ("... and within 1.5x of 100k/7d", big_7["wall"] < 1.5 * small_7["wall"]),
@@ -244,7 +257,8 @@ def main() -> None:
               ("local-ledger report < 1 s", loc["wall"] < 1.0)]
     for what, ok in checks:
         print(f"  {'met   ' if ok else 'MISSED'} {what}")
-    print(f"  ratio 7d big / 7d small: {big_7['wall'] / small_7['wall']:.2f}x")
+    print(f"  ratio 7d big / 7d small: {big_7['wall'] / small_7['wall']:.2f}x wall, "
+          f"{big_7['cpu'] / small_7['cpu']:.2f}x cpu")
 
 
 if __name__ == "__main__":
