@@ -60,7 +60,8 @@ log = logging.getLogger(__name__)
 
 MIRROR_DIR = "team-cache.parquet"
 LAYOUT = "month/1"
-STATE_KEY = "parquet:month:rowid"   # the arrival-ordered layout before this one used parquet:rowid
+STATE_KEY = "parquet:month:rowid"
+LEGACY_STATE_KEY = "parquet:rowid"   # the arrival-ordered layout before this one
 COMPACT_AT = 16        # parts in one month; a refresh adds at most one per chunk
 CHUNK_ROWS = 200_000   # rows fetched from SQLite per refresh chunk (bounds its memory)
 SCAN_ROWS = 1 << 20    # rows of a window a report aggregates at a time
@@ -189,6 +190,7 @@ class _Source:
     get_mark: Callable[[], int]
     set_mark: Callable[[int], None]
     reset: Callable[[], None]
+    forget_legacy: Callable[[], None] = lambda: None
 
 
 def _cache_source(cache: TeamCache) -> _Source:
@@ -198,8 +200,13 @@ def _cache_source(cache: TeamCache) -> _Source:
     def set_mark(mark: int) -> None:
         cache.set_state(STATE_KEY, str(mark))
 
+    def forget_legacy() -> None:
+        # the arrival-ordered layout's files are deleted: without its mark too, an older
+        # teamcost run on this cache again rebuilds its mirror instead of reading none
+        cache.delete_state(LEGACY_STATE_KEY)
+
     return _Source(cache.conn, "team_calls", mirror_dir(cache), get_mark, set_mark,
-                   lambda: set_mark(0))
+                   lambda: set_mark(0), forget_legacy)
 
 
 def _ledger_source(conn: sqlite3.Connection, ledger_id: str, directory: Path) -> _Source:
@@ -244,20 +251,22 @@ def _refresh(src: _Source) -> int:
     directory = src.directory
     exported = src.get_mark()
     layout = directory / _LAYOUT_FILE
-    if exported and not layout.exists():  # the mirror was removed (or is an older layout)
+    if not layout.exists():  # a new mirror, a removed one, or the older layout's
         src.reset()
         exported = 0
-    if exported == 0:  # a fresh start: nothing of an earlier mirror may be read again
-        for d in _month_dirs(directory):
-            for p in _parts(d):
-                p.path.unlink(missing_ok=True)
         layout.write_text(LAYOUT + "\n")
+    # with the mark at 0 (also a new cache or ledger in the same place) every part goes
+    legacy = _parts(directory)  # the arrival-ordered layout's files: never read here
+    for part in legacy:
+        part.path.unlink(missing_ok=True)
+    if legacy:
+        src.forget_legacy()
     for d in (directory, *_month_dirs(directory)):
         for f in d.iterdir():
             if _TMP_RE.match(f.name):  # a writer that died (we hold the lock)
                 f.unlink(missing_ok=True)
-        for part in _parts(d):  # crash leftovers beyond the mark would be replaced; parts
-            if part.start > exported or d == directory:  # outside a month are never read
+        for part in _parts(d):  # crash leftovers beyond the mark would be replaced
+            if part.start > exported:
                 part.path.unlink(missing_ok=True)
     copied = 0
     touched: set[Path] = set()

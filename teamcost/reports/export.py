@@ -21,11 +21,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+import pyarrow as pa
+
 from teamcost.errors import InvalidValue, TeamcostError
-from teamcost.models import CALL_FIELDS, CallRecord, record_to_json
+from teamcost.ledger import us_to_ts
+from teamcost.models import CALL_FIELDS, CallRecord, format_ts, record_to_json
 from teamcost.money import nanos_to_usd
 from teamcost.periods import Window
-from teamcost.reports.frames import load_table, table_records
+from teamcost.reports.frames import load_table
 from teamcost.reports.report import _refresh, table_document
 
 if TYPE_CHECKING:
@@ -81,17 +84,47 @@ def _csv_value(name: str, value: Any) -> Any:
     return value
 
 
-def write_calls_csv(fh: IO[str], records: Sequence[CallRecord]) -> None:
+def _json(rec: CallRecord | dict[str, Any]) -> dict[str, Any]:
+    return record_to_json(rec) if isinstance(rec, CallRecord) else rec
+
+
+def write_calls_csv(fh: IO[str], records: Sequence[CallRecord | dict[str, Any]]) -> None:
+    """Records, or their record_to_json form (what ``json_rows`` makes); each column is
+    turned into CSV values in one pass (``_csv_value``'s rules)."""
     writer = csv.writer(fh, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    for rec in records:
-        data = record_to_json(rec)
-        writer.writerow([_csv_value(n, data[n]) for n in CSV_COLUMNS])
+    rows = [_json(rec) for rec in records]
+    cols = []
+    for name in CSV_COLUMNS:
+        values = [r[name] for r in rows]
+        if name == "tags" or any(v is None or isinstance(v, bool) for v in values):
+            values = [_csv_value(name, v) for v in values]
+        cols.append(values)
+    writer.writerows(zip(*cols))
 
 
-def write_calls_jsonl(fh: IO[str], records: Sequence[CallRecord]) -> None:
+def write_calls_jsonl(fh: IO[str], records: Sequence[CallRecord | dict[str, Any]]) -> None:
     for rec in records:
-        fh.write(json.dumps(record_to_json(rec), separators=(",", ":")) + "\n")
+        fh.write(json.dumps(_json(rec), separators=(",", ":")) + "\n")
+
+
+def json_rows(table: pa.Table) -> list[dict[str, Any]]:
+    """``record_to_json`` of every call of an Arrow table of call fields, oldest first (then
+    by call_id), made from the columns: the calls were validated when they were recorded."""
+    table = table.sort_by([("ts", "ascending"), ("call_id", "ascending")])
+    cols: list[list[Any]] = []
+    for name in CALL_FIELDS:
+        col = table.column(name)
+        if name == "ts":
+            cols.append([format_ts(us_to_ts(us)) for us in col.cast(pa.int64()).to_pylist()])
+        elif name == "tags":
+            cols.append([json.loads(t) for t in col.to_pylist()])
+        else:
+            cols.append(col.to_pylist())
+    rows = [dict(zip(CALL_FIELDS, values)) for values in zip(*cols)]
+    for row in rows:
+        row["cost_usd"] = nanos_to_usd(row["cost_nanos"])
+    return rows
 
 
 def export_period(config: Config, window: Window, out_dir: Path, *, fmt: str = "both",
@@ -117,7 +150,7 @@ def export_period(config: Config, window: Window, out_dir: Path, *, fmt: str = "
     table, used = load_table(config, window.since, window.until, source=source)
     doc = table_document(table, window, by=("member", "model", "day"), tz=tz, now=now,
                          team=config.team, source=used, warnings=warnings)
-    records = table_records(table)
+    records = json_rows(table)
     del table
     doc["export"] = {"label": window.label, "calls_file_columns": list(CSV_COLUMNS)}
     stem = f"teamcost-{window.label}"

@@ -240,7 +240,8 @@ def test_a_removed_or_old_layout_mirror_is_rebuilt_not_read_as_empty(tmp_path: P
     cache.delete_state(columnar.STATE_KEY)
     cache.set_state("parquet:rowid", "300")
     assert columnar.read(cache, "core", *window).num_rows == 300
-    assert not columnar._parts(d)   # the old layout's file is gone
+    assert not columnar._parts(d)   # the old layout's file is gone, and its mark: an older
+    assert cache.get_state("parquet:rowid") is None   # teamcost would rebuild, not read none
     cache.close()
 
 
@@ -306,3 +307,30 @@ def test_a_mirror_that_cannot_be_kept_falls_back_to_sqlite(teamcost_home: Path,
     got = report_sums(["--since", since.isoformat(), "--until", NOW.isoformat()])
     assert got == plain_sums(calls, since, NOW)
     assert (teamcost_home / "ledger.parquet").read_text() == "a file where the mirror belongs"
+
+
+def test_export_rows_from_columns_are_record_to_json(tmp_path: Path) -> None:
+    """What export writes, made from the mirror's columns, equals record_to_json of the
+    records: every field kind (None, unicode, tags, floats, booleans, estimated)."""
+    from teamcost.models import record_to_json
+    from teamcost.reports.export import json_rows
+
+    calls = calls_over(30, 400, 12, "x")
+    calls = [c.replace(error="boom: \u00e9\u2603 \"q\"" if i % 7 == 0 else None,
+                       correlation_id=f"corr-{i}" if i % 3 else None,
+                       duration_s=None if i % 5 == 0 else i / 7,
+                       estimated=i % 11 == 0, tags={"z": "1", "a": "\u00fc"} if i % 2 else {})
+             for i, c in enumerate(calls)]
+    cache = TeamCache(tmp_path / "team-cache.db")
+    cache.upsert((c, 1) for c in calls)
+    table = columnar.read(cache, "core", NOW - timedelta(days=31), NOW + timedelta(seconds=1))
+    # the records as the store gives them back (tags in key order, as stored), oldest first
+    stored = cache.calls(team="core")
+    assert sorted(stored, key=lambda c: c.call_id) == sorted(
+        [c.replace(tags=dict(sorted(c.tags.items()))) for c in calls], key=lambda c: c.call_id)
+    want = [record_to_json(c) for c in stored]
+    got = json_rows(table)
+    assert got == want
+    assert [list(r) for r in got] == [list(r) for r in want]        # same key order too
+    assert [json.dumps(r) for r in got] == [json.dumps(r) for r in want]
+    cache.close()
