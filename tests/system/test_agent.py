@@ -364,3 +364,54 @@ def test_codex_and_gemini_cli_logs_are_followed_like_an_import(
     assert a.stop() == 0, a.text()
     with Ledger(home / "ledger.db") as led:
         assert sorted((r.call_id, r.cost_nanos) for r in led.calls()) == expected
+
+
+@pytest.mark.emulator
+def test_otlp_from_the_real_sdk_exporters_and_one_call_by_two_paths_counts_once(
+        firestore_emulator, tmp_path: Path, agents) -> None:
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    from tests.system.test_otlp_receiver import (CONFIG, check_cc, check_spans,
+                                                 claude_code_logs, genai_spans)
+
+    home = write_home(tmp_path / "home", firestore_emulator.project, firestore_emulator.host,
+                      member="tester@example.com",
+                      extra="\n".join(CONFIG.splitlines()[1:]) + "\n")
+    port = free_port()
+    a = agents(home, "--otlp-port", str(port))
+    a.started()
+    wait_for("the receiver", lambda: f"127.0.0.1:{port}" in a.text())
+    logs, spans = claude_code_logs(), genai_spans()
+    OTLPLogExporter(endpoint=f"http://127.0.0.1:{port}/v1/logs").export(logs)
+    OTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}/v1/traces").export(spans)
+    wait_for("the telemetry recorded", lambda: ledger_totals(home)[0] == 3)
+    with Ledger(home / "ledger.db") as led:
+        rows = {r.call_id: r for r in led.calls()}
+    check_cc(rows)
+    fail = next(s for s in spans if s.status.status_code.name == "ERROR")
+    check_spans(rows, f"{fail.context.trace_id:032x}", f"{fail.context.span_id:016x}")
+    # the same exports again (an exporter retry): nothing new
+    OTLPLogExporter(endpoint=f"http://127.0.0.1:{port}/v1/logs").export(logs)
+    OTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}/v1/traces").export(spans)
+    time.sleep(1.5)
+    assert ledger_totals(home)[0] == 3
+    assert a.stop() == 0, a.text()
+
+    # both paths on: the agent follows Claude Code's transcripts AND receives its telemetry;
+    # the transcript is the one source of Claude Code calls, so the call is counted once
+    home2 = write_home(tmp_path / "home2", firestore_emulator.project, firestore_emulator.host,
+                       member="tester@example.com")
+    projects = tmp_path / "claude" / "projects"
+    (projects / "-home-ana-src-shop").mkdir(parents=True)
+    (projects / "-home-ana-src-shop" / "sess-42.jsonl").write_text(
+        cc_line("sess-42", "msg_01", datetime(2026, 11, 20, 9, 30, 4, tzinfo=UTC), 7238))
+    port2 = free_port()
+    b = agents(home2, "--otlp-port", str(port2), "--claude-dir", str(projects))
+    b.started()
+    wait_for("the transcript's call", lambda: ledger_totals(home2)[0] == 1)
+    OTLPLogExporter(endpoint=f"http://127.0.0.1:{port2}/v1/logs").export(logs)
+    time.sleep(1.5)
+    with Ledger(home2 / "ledger.db") as led:
+        assert [r.call_id for r in led.calls()] == ["cc-msg_01-req_msg_01"]
+    assert b.stop() == 0, b.text()
