@@ -372,8 +372,12 @@ def test_otlp_from_the_real_sdk_exporters_and_one_call_by_two_paths_counts_once(
     from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
+    import requests
+    from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
     from tests.system.test_otlp_receiver import (CONFIG, check_cc, check_spans,
-                                                 claude_code_logs, genai_spans)
+                                                 claude_code_logs, genai_spans, to_otlp_json)
 
     home = write_home(tmp_path / "home", firestore_emulator.project, firestore_emulator.host,
                       member="tester@example.com",
@@ -383,16 +387,22 @@ def test_otlp_from_the_real_sdk_exporters_and_one_call_by_two_paths_counts_once(
     a.started()
     wait_for("the receiver", lambda: f"127.0.0.1:{port}" in a.text())
     logs, spans = claude_code_logs(), genai_spans()
+    # logs as protobuf through the SDK's exporter; spans as OTLP/JSON (the Python SDK has no
+    # JSON exporter: its own encoding of the spans, written as OTLP/JSON)
     OTLPLogExporter(endpoint=f"http://127.0.0.1:{port}/v1/logs").export(logs)
-    OTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}/v1/traces").export(spans)
+    resp = requests.post(f"http://127.0.0.1:{port}/v1/traces", data=to_otlp_json(
+        encode_spans(spans)), headers={"Content-Type": "application/json"}, timeout=10)
+    assert resp.status_code == 200, resp.text
     wait_for("the telemetry recorded", lambda: ledger_totals(home)[0] == 3)
     with Ledger(home / "ledger.db") as led:
         rows = {r.call_id: r for r in led.calls()}
     check_cc(rows)
     fail = next(s for s in spans if s.status.status_code.name == "ERROR")
     check_spans(rows, f"{fail.context.trace_id:032x}", f"{fail.context.span_id:016x}")
-    # the same exports again (an exporter retry): nothing new
-    OTLPLogExporter(endpoint=f"http://127.0.0.1:{port}/v1/logs").export(logs)
+    # the same calls again in the other encodings (a resend): nothing new
+    resp = requests.post(f"http://127.0.0.1:{port}/v1/logs", data=to_otlp_json(
+        encode_logs(logs)), headers={"Content-Type": "application/json"}, timeout=10)
+    assert resp.status_code == 200, resp.text
     OTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}/v1/traces").export(spans)
     time.sleep(1.5)
     assert ledger_totals(home)[0] == 3
