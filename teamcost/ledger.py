@@ -124,10 +124,18 @@ def _m3_ledger_id(conn: sqlite3.Connection) -> None:
     conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('ledger_id', ?)", (ledger_id,))
 
 
+def _m4_session_index(conn: sqlite3.Connection) -> None:
+    # the status line sums one session after every Claude Code message: an index-only read
+    # (session_id, cost_nanos) instead of a scan of every call
+    conn.execute("CREATE INDEX calls_session ON calls (session_id, cost_nanos) "
+                 "WHERE session_id IS NOT NULL")
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite3.Connection], None]]] = [
     (1, "calls table", _m1_calls),
     (2, "indexes for reports and sync", _m2_indexes),
     (3, "mint ledger_id", _m3_ledger_id),
+    (4, "session index for the status line", _m4_session_index),
 ]
 
 
