@@ -1,0 +1,56 @@
+"""The agent's status snapshot: a small JSON file the agent rewrites each cycle, so
+``agent status``, ``statusline``, ``watch`` and ``serve`` can show the team's numbers
+without touching the network.
+
+``TEAMCOST_HOME/agent-status.json``, version 1::
+
+    {"version": 1, "written_at": "2026-03-02T10:15:00+00:00", "team": "acme",
+     "budget": {"level": "OK", "limit_nanos": 500000000000, "spent_nanos": 412000000000,
+                "fraction": 0.824, "period": "month"} | null,
+     "today_nanos": 37100000000, "period_nanos": 412000000000}
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from teamcost.errors import TeamcostError
+
+SNAPSHOT_FILE = "agent-status.json"
+SNAPSHOT_VERSION = 1
+
+
+def snapshot_path(home: Path) -> Path:
+    return Path(home) / SNAPSHOT_FILE
+
+
+def load_snapshot(home: Path) -> dict[str, Any] | None:
+    """The last snapshot the agent wrote, or None when there is none yet.
+
+    Raises TeamcostError naming the file when it exists but cannot be used (unreadable,
+    not JSON, not an object, another version): the agent writes it atomically, so a broken
+    file is something to report, not to wait out.
+    """
+    path = snapshot_path(home)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        raise TeamcostError(f"agent status {path} is a directory, expected a JSON file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        why = getattr(exc, "strerror", None) or exc
+        raise TeamcostError(f"cannot read agent status {path}: {why}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TeamcostError(f"agent status {path} is not valid JSON ({exc.msg} at line "
+                            f"{exc.lineno} column {exc.colno})") from None
+    if not isinstance(data, dict):
+        raise TeamcostError(f"agent status {path} is not a JSON object")
+    if data.get("version") != SNAPSHOT_VERSION:
+        raise TeamcostError(f"agent status {path} has version {data.get('version')!r}; this "
+                            f"teamcost reads version {SNAPSHOT_VERSION} (restart the agent)")
+    return data
