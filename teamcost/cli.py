@@ -127,6 +127,7 @@ app = typer.Typer(
 )
 
 # Each module adds its commands; import order is the order in --help.
+from teamcost.commands import agent as _agent  # noqa: E402
 from teamcost.commands import auth as _auth  # noqa: E402
 from teamcost.commands import budget as _budget  # noqa: E402
 from teamcost.commands import demo as _demo  # noqa: E402
@@ -137,7 +138,8 @@ from teamcost.commands import statusline as _statusline  # noqa: E402
 from teamcost.commands import sync as _sync  # noqa: E402
 from teamcost.commands import watch as _watch  # noqa: E402
 
-for _module in (_ledger, _sync, _report, _budget, _auth, _imports, _demo, _watch, _statusline):
+for _module in (_ledger, _sync, _report, _budget, _auth, _imports, _demo, _watch, _agent,
+                _statusline):
     _module.register(app)
 
 

@@ -28,6 +28,6 @@ def test_touching_a_public_name_installs_the_guard() -> None:
 def test_unknown_names_and_submodules() -> None:
     with pytest.raises(AttributeError, match="no_such_name"):
         teamcost.no_such_name  # noqa: B018
-    from teamcost import money    # a submodule is still importable through the package
+    from teamcost import money  # a submodule is still importable through the package
 
     assert money.format_usd(10**9) == "$1.00"
