@@ -41,12 +41,17 @@ def print_status_line() -> int:
         text = ""
     line = build_status_line(text, color=not os.environ.get("NO_COLOR")) + "\n"
     out = sys.stdout
-    if hasattr(out, "buffer"):     # UTF-8 whatever the locale says: Claude Code reads UTF-8
-        out.flush()
-        out.buffer.write(line.encode("utf-8"))
-        out.buffer.flush()
-    else:
-        out.write(line)
+    try:
+        if hasattr(out, "buffer"):     # UTF-8 whatever the locale says: Claude Code reads UTF-8
+            out.flush()
+            out.buffer.write(line.encode("utf-8"))
+            out.buffer.flush()
+        else:
+            out.write(line)
+    except BrokenPipeError:
+        # the reader went away: nothing to tell anyone, and no traceback at exit either
+        # (Python flushes stdout again on the way out: point it at /dev/null first)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
     return 0
 
 

@@ -113,6 +113,18 @@ def test_statusline_without_a_snapshot_says_what_to_run(teamcost_home: Path) -> 
     assert (proc.returncode, proc.stdout) == (0, "teamcost: no agent status yet (run: teamcost agent)\n")
 
 
+def test_statusline_with_nobody_reading_its_output(teamcost_home: Path) -> None:
+    _snapshot(teamcost_home)
+    read_end, write_end = os.pipe()
+    os.close(read_end)                      # writing now fails with EPIPE
+    try:
+        proc = subprocess.run([str(TEAMCOST), "statusline"], input=b"{}", stdout=write_end,
+                              stderr=subprocess.PIPE, env=_env(teamcost_home), timeout=60)
+    finally:
+        os.close(write_end)
+    assert (proc.returncode, proc.stderr) == (0, b"")
+
+
 HEAVY = ("pandas", "pyarrow", "numpy", "google", "grpc", "genai_prices", "pydantic", "typer",
          "click", "rich", "requests", "matplotlib")
 
