@@ -18,14 +18,16 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import platformdirs
 import tomli_w
 
 from teamcost.errors import ConfigError, InvalidValue
+
+# defined where the status line can read them without loading all of this module
+from teamcost.local_read import CONFIG_FILE as CONFIG_FILE
+from teamcost.local_read import LEDGER_FILE as LEDGER_FILE
+from teamcost.local_read import default_home as default_home
 from teamcost.pricing import PriceOverride
 
-CONFIG_FILE = "config.toml"
-LEDGER_FILE = "ledger.db"
 CACHE_FILE = "team-cache.db"
 DEFAULT_TEAM = "default"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+\-]{0,127}$")
@@ -76,13 +78,6 @@ class Config:
 
     def with_(self, **changes: Any) -> Config:
         return replace(self, **changes)
-
-
-def default_home() -> Path:
-    env = os.environ.get("TEAMCOST_HOME")
-    if env:
-        return Path(env).expanduser()
-    return Path(platformdirs.user_data_dir("teamcost", appauthor=False))
 
 
 _member_cache: str | None = None

@@ -143,11 +143,19 @@ def _m4_log_files(conn: sqlite3.Connection) -> None:
     )""")
 
 
+def _m5_session_index(conn: sqlite3.Connection) -> None:
+    # the status line sums one session after every Claude Code message: an index-only read
+    # (session_id, cost_nanos) instead of a scan of every call
+    conn.execute("CREATE INDEX calls_session ON calls (session_id, cost_nanos) "
+                 "WHERE session_id IS NOT NULL")
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite3.Connection], None]]] = [
     (1, "calls table", _m1_calls),
     (2, "indexes for reports and sync", _m2_indexes),
     (3, "mint ledger_id", _m3_ledger_id),
     (4, "log file offsets", _m4_log_files),
+    (5, "session index for the status line", _m5_session_index),
 ]
 
 

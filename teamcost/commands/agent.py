@@ -12,6 +12,7 @@ from typing import Any
 
 import typer
 
+from teamcost.commands import agent_setup
 from teamcost.commands.output import OutputFormat, console, emit
 from teamcost.config import load_config
 from teamcost.errors import EXIT_ERROR, InvalidValue
@@ -25,6 +26,8 @@ STOP_GRACE_S = 4.0   # SIGTERM: the loop gets this long to finish its step, then
 
 
 def register(app: typer.Typer) -> None:
+    """Add the `agent` group (run, status, install, uninstall, claude-code-setup)."""
+    agent_setup.register(agent_app)
     app.add_typer(agent_app, name="agent")
 
 
@@ -156,7 +159,7 @@ def _render_status(st: dict[str, Any]) -> None:
         console.print("agent: not running (start it with `teamcost agent`, or install it: "
                       "`teamcost agent install`)", markup=False)
     if snap is None:
-        console.print("no status snapshot yet", markup=False)
+        console.print(st.get("snapshot_error") or "no status snapshot yet", markup=False)
         return
     console.print(f"snapshot: written {snap['written_at']} ({_age(st['snapshot_age_s'])} ago)",
                   markup=False)

@@ -253,7 +253,7 @@ def test_claude_code_telemetry_and_transcript_dedupe_rule(tracker: Tracker) -> N
                         "usage": {"input_tokens": 12, "output_tokens": 345,
                                   "cache_read_input_tokens": 10000,
                                   "cache_creation_input_tokens": 2000}}}
-    from_log = claude_code_record(tracker, line, "shop")
+    from_log = claude_code_record(tracker.build, line, "shop")
     assert from_log.call_id == claude_code_call_id("msg_01XYZ", "req_011CVabc") == \
         "cc-msg_01XYZ-req_011CVabc"
     tele = decode_logs(logs_pb(cc_events()[:1]), PB, tracker.build).records[0]
