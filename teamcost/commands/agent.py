@@ -58,12 +58,12 @@ def agent(
     ctx: typer.Context,
     push_every: str = typer.Option("5s", "--push-every", metavar="DURATION",
                                    help="How often to push new calls (e.g. 5s, 1s, 2m). "
-                                        "A full batch waiting is pushed at once. Default 5s."),
+                                        "A full batch waiting is pushed at once."),
     pull_every: str = typer.Option("60s", "--pull-every", metavar="DURATION",
-                                   help="How often to pull the team's calls. Default 60s."),
+                                   help="How often to pull the team's calls."),
     check_every: str = typer.Option("60s", "--check-every", metavar="DURATION",
-                                    help="How often to check the budget and send alerts. "
-                                         "Default 60s."),
+                                    help="How often to check the budget and send alerts "
+                                         "(e.g. 60s, 5m)."),
     claude_dir: list[Path] = typer.Option([], "--claude-dir", metavar="DIR",
                                           help="A Claude Code projects folder to follow "
                                                "(repeatable). Default: ~/.claude/projects and "
@@ -76,10 +76,9 @@ def agent(
                                           help="A Gemini CLI directory to follow (repeatable). "
                                                "Default: ~/.gemini."),
     otlp_port: int = typer.Option(4318, "--otlp-port", metavar="PORT",
-                                  help="Loopback port for OTLP/HTTP telemetry; 0 disables. "
-                                       "Default 4318."),
+                                  help="Loopback port for OTLP/HTTP telemetry; 0 disables."),
     log_format: str = typer.Option("text", "--log-format", metavar="FORMAT",
-                                   help="text (one line per event) or json. Default text."),
+                                   help="text (one line per event) or json."),
 ) -> None:
     """Run the agent in the foreground until SIGTERM or Ctrl-C (what a service manager runs)."""
     if ctx.invoked_subcommand is not None:
@@ -139,7 +138,7 @@ def agent(
 
 @agent_app.command("status")
 def status_cmd(fmt: OutputFormat = typer.Option(OutputFormat.text, "--format",
-                                                help="text or json. Default text.")) -> None:
+                                                help="text or json.")) -> None:
     """Is the agent running, when did it last push, pull and check, what waits, each source.
 
     Exits 0 while the agent runs, 1 when it does not."""
