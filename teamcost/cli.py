@@ -96,8 +96,9 @@ from teamcost.commands import auth as _auth  # noqa: E402
 from teamcost.commands import imports as _imports  # noqa: E402
 from teamcost.commands import demo as _demo  # noqa: E402
 from teamcost.commands import watch as _watch  # noqa: E402
+from teamcost.commands import serve as _serve  # noqa: E402
 
-for _module in (_ledger, _sync, _report, _budget, _auth, _imports, _demo, _watch):
+for _module in (_ledger, _sync, _report, _budget, _auth, _imports, _demo, _watch, _serve):
     _module.register(app)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import statistics
 from datetime import datetime, timedelta
 from fractions import Fraction
-from typing import Any
+from typing import Any, Iterable
 
 import pandas as pd
 
@@ -64,7 +64,12 @@ def breakdown(df: pd.DataFrame, by: str) -> list[dict[str, Any]]:
     """Per-key totals, most expensive first (ties by key). Missing labels are "(none)"."""
     if by not in BREAKDOWNS:
         raise InvalidValue("--by", by, ", ".join(BY_CHOICES))
-    col = BREAKDOWNS[by]
+    return breakdown_column(df, by, BREAKDOWNS[by])
+
+
+def breakdown_column(df: pd.DataFrame, by: str, col: str) -> list[dict[str, Any]]:
+    """``breakdown`` over any label column ``col`` of ``df`` (e.g. a tag's values), rows
+    keyed by ``by``."""
     key = df[col]
     if not isinstance(key.dtype, pd.CategoricalDtype):
         key = key.astype("category")
@@ -75,15 +80,23 @@ def breakdown(df: pd.DataFrame, by: str) -> list[dict[str, Any]]:
     calls = key.groupby(key, observed=True, sort=False).size()
     unpriced = (~df["priced"]).groupby(key, observed=True, sort=False).sum()
     failed = (~df["success"]).groupby(key, observed=True, sort=False).sum()
-    total = _i(df["cost_nanos"].sum())
-    rows = []
-    for k, cost, inp, out, cr, cw in g.itertuples(name=None):
-        cost = int(cost)
-        rows.append({by: str(k), "cost_nanos": cost, "cost_usd": cost / 1e9,
-                     "calls": int(calls[k]), "input_tokens": int(inp), "output_tokens": int(out),
-                     "cache_read_tokens": int(cr), "cache_write_tokens": int(cw),
-                     "unpriced_calls": int(unpriced[k]), "failed_calls": int(failed[k]),
-                     "share": (cost / total) if total else 0.0})
+    return breakdown_rows(by, ((str(k), int(cost), int(calls[k]), int(inp), int(out), int(cr),
+                                int(cw), int(unpriced[k]), int(failed[k]))
+                               for k, cost, inp, out, cr, cw in g.itertuples(name=None)))
+
+
+def breakdown_rows(by: str, groups: Iterable[tuple[str, int, int, int, int, int, int, int, int]]
+                   ) -> list[dict[str, Any]]:
+    """Breakdown rows from per-key sums (key, cost_nanos, calls, input, output, cache
+    read, cache write, unpriced calls, failed calls): shares, most expensive first."""
+    groups = list(groups)
+    total = sum(g[1] for g in groups)
+    rows: list[dict[str, Any]] = [
+        {by: k, "cost_nanos": cost, "cost_usd": cost / 1e9, "calls": calls,
+         "input_tokens": inp, "output_tokens": out, "cache_read_tokens": cr,
+         "cache_write_tokens": cw, "unpriced_calls": unpriced, "failed_calls": failed,
+         "share": (cost / total) if total else 0.0}
+        for k, cost, calls, inp, out, cr, cw, unpriced, failed in groups]
     rows.sort(key=lambda x: (-x["cost_nanos"], x[by]))
     return rows
 
