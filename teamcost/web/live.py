@@ -3,8 +3,8 @@
 One ``Watcher`` task per server takes the data fingerprint every second (the newest row
 of the team cache and of the ledger: ``teamcost.reports.changes``) and announces
 ``calls`` when it moves. After new calls, and at least every ``budget_every`` seconds,
-it reads the budget status and announces ``budget`` when its level (or the budget
-itself) changed. A ``Puller`` runs the library's pull every ``pull_every`` seconds
+it reads the budget status and announces ``budget`` when its level, the budget itself,
+or the newest alert changed. A ``Puller`` runs the library's pull every ``pull_every`` seconds
 when asked to (no agent running). Subscribers are the open ``/api/events`` streams.
 """
 
@@ -92,22 +92,27 @@ class Dashboard:
 
 
 def budget_state(dash: Dashboard) -> dict[str, Any]:
-    """The facts the ``budget`` event compares and carries (level, limit, period)."""
+    """The facts the ``budget`` event compares and carries: level, limit, period, and
+    the newest alert (an agent or `budget check` elsewhere may have sent one)."""
     from teamcost.budget.check import budget_status
+    from teamcost.budget.recent import recent_alerts
 
     try:
         status = budget_status(dash.config, dash.client(), now=dash.clock())
+        newest = recent_alerts(dash.config, dash.client(), 1) if status is not None else []
     except TeamcostError as exc:
         return {"level": None, "error": str(exc)}
     if status is None:
         return {"level": None, "error": None}
     d = status.to_dict()
-    return {k: d[k] for k in ("level", "limit_nanos", "period", "period_key", "spent_nanos",
-                              "fraction", "line")}
+    state = {k: d[k] for k in ("level", "limit_nanos", "period", "period_key", "spent_nanos",
+                               "fraction", "line")}
+    state["newest_alert"] = newest[0]["alert_id"] if newest else None
+    return state
 
 
 def _same_budget(a: dict[str, Any] | None, b: dict[str, Any]) -> bool:
-    keys = ("level", "limit_nanos", "period", "period_key")
+    keys = ("level", "limit_nanos", "period", "period_key", "newest_alert")
     return a is not None and all(a.get(k) == b.get(k) for k in keys)
 
 

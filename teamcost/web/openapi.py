@@ -2,7 +2,7 @@
 
 Written by hand next to the handlers (tests check that every API route is in it and
 that real responses validate against it). The report response is the report's own
-JSON Schema, ``teamcost/reports/report.schema.json``, embedded with its ``$id``.
+JSON Schema, ``teamcost/reports/report.schema.json``, embedded by value.
 """
 
 from __future__ import annotations
@@ -159,11 +159,24 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
+def _rebase(node: Any, base: str) -> Any:
+    """The schema's own ``#/...`` references, pointing into this document instead."""
+    if isinstance(node, dict):
+        return {k: (base + v[1:] if k == "$ref" and isinstance(v, str) and v.startswith("#/")
+                    else _rebase(v, base)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_rebase(v, base) for v in node]
+    return node
+
+
 def _report_schema() -> dict[str, Any]:
     text = resources.files("teamcost.reports").joinpath("report.schema.json").read_text()
     schema = json.loads(text)
     schema.pop("$schema", None)  # OpenAPI 3.1's dialect is JSON Schema 2020-12 already
-    return schema
+    # embedded by value: many OpenAPI tools ignore an embedded $id, so its references
+    # are rewritten to this document's paths and the $id kept only as a note
+    schema["x-schema-id"] = schema.pop("$id")
+    return _rebase(schema, "#/components/schemas/Report")
 
 
 @lru_cache(maxsize=1)

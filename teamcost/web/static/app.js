@@ -167,10 +167,15 @@
 
   // ---- loading --------------------------------------------------------------------------
 
+  /* One load at a time; asking again while one runs makes the running one's answer
+   * stale (the window or filters changed, or new calls arrived): it is dropped and the
+   * load runs again, so the page never shows one window's numbers under another's name. */
   function load() {
     if (state.loading) { state.again = true; return Promise.resolve(); }
     state.loading = true;
+    state.again = false;
     var seq = ++state.seq;
+    var since = state.since;
     var wq = windowQuery();
     var rq = new URLSearchParams(wq);
     rq.set("by", "member,model,agent,provider,session");
@@ -179,11 +184,13 @@
     return Promise.all([getJSON("/api/report?" + rq), getJSON("/api/chart?" + cq),
                         getJSON("/api/live")])
       .then(function (got) {
-        if (seq !== state.seq) return;
+        if (seq !== state.seq || state.again) return;
         state.report = got[0]; state.chart = got[1]; state.live = got[2];
+        document.body.setAttribute("data-since", since);
         showError(null);
         renderAll();
         rendered();
+        if (state.chart.by !== state.stack) loadChart();  // the stack changed meanwhile
         return loadSecondary(seq);
       })
       .catch(function (err) { showError(err); rendered(); })
@@ -219,7 +226,7 @@
     cq.set("stack", state.stack);
     var seq = state.seq;
     return getJSON("/api/chart?" + cq).then(function (c) {
-      if (seq !== state.seq) return;
+      if (seq !== state.seq || c.by !== state.stack) return;
       state.chart = c;
       renderChart();
       rendered();
@@ -307,16 +314,18 @@
 
     // the budget period: the budget check's own figures
     var b = r.budget, meter = clear($("budget-meter"));
+    clear($("budget-level"));
     var sub = clear($("budget-sub"));
     clear($("budget-of"));
     if (b && !b.error) {
       setText("budget-title", "Budget · " + b.period + " " + b.period_key);
       setText("budget-spent", money(b.spent_nanos));
-      append($("budget-of"), ["of " + money(b.limit_nanos) + " · " + pct(b.fraction),
-                              h("span", { class: "level " + b.level }, b.level)]);
+      append($("budget-of"), "of " + money(b.limit_nanos) + " · " + pct(b.fraction));
+      append(clear($("budget-level")), h("span", { class: "level " + b.level }, b.level));
       var limit = num(b.limit_nanos);
       var scale = Math.max(limit, num(b.projected_nanos), num(b.spent_nanos)) || 1;
-      var w = function (x) { return (300 * Math.min(num(x), scale) / scale).toFixed(2); };
+      // markers stay inside the meter, also at (or past) its right end
+      var w = function (x) { return Math.min(298, 300 * num(x) / scale).toFixed(2); };
       meter.appendChild(s("rect", { x: 0, y: 3, width: 300, height: 8, rx: 4, fill: "#eaecf0" }));
       meter.appendChild(s("rect", { x: 0, y: 3, width: w(b.spent_nanos), height: 8, rx: 4,
                                     fill: b.level === "OK" ? "#1a7f37" : b.level === "WARN" ? "#dc6803" : "#d92d20" }));
@@ -343,20 +352,24 @@
     // the window: the report's summary
     var label = { "24h": "Last 24 hours", "7d": "Last 7 days", "30d": "Last 30 days",
                   month: "This month" }[state.win] || r.window.label;
-    setText("window-title", label + " · " + r.window.label);
+    setText("window-title", label);
     setText("window-cost", money(sm.cost_nanos));
     var wsub = clear($("window-sub"));
-    append(wsub, [h("span", { class: "line" }, count(sm.calls) + " calls · " + sm.members + " members · " +
-                    sm.models + " models · " + sm.sessions + " sessions"),
+    append(wsub, [h("span", { class: "line" }, r.window.label.replace("..", " to ") + " · " +
+                    count(sm.calls) + " calls"),
+                  h("span", { class: "line" }, sm.members + " members · " + sm.models + " models · " +
+                    count(sm.sessions) + " sessions"),
                   h("span", { class: "line" }, money(r.rate.per_day_nanos) + "/day · " +
                     money(r.rate.per_hour_nanos) + "/hour")]);
 
     var hsub = clear($("health-sub"));
-    setText("health-big", count(sm.unpriced_calls) + " · " + count(sm.failed_calls));
+    append(clear($("health-big")), [count(sm.unpriced_calls), h("span", { class: "of" }, " unpriced  "),
+                                    count(sm.failed_calls), h("span", { class: "of" }, " failed")]);
     append(hsub, [h("span", { class: "line" + (sm.unpriced_calls ? " warn" : "") },
-                    count(sm.unpriced_calls) + " unpriced calls (not in the totals)"),
+                    sm.unpriced_calls ? "unpriced: " + sm.unpriced_models.join(", ") +
+                      " (not in the totals)" : "every call has a price"),
                   h("span", { class: "line" + (sm.failed_calls ? " bad" : "") },
-                    count(sm.failed_calls) + " failed · success " + pct(sm.success_rate))]);
+                    "success rate " + pct(sm.success_rate))]);
   }
 
   function dayLabel(iso) {
@@ -399,6 +412,7 @@
     // as few decimal places as show every tick exactly ($0.025 needs three)
     var places = 0;
     while (places < 6 && Math.round(step) % Math.pow(10, 9 - places) !== 0) places += 1;
+    if (places === 1) places = 2;  // $0.50, not $0.5
     for (var t = 0; t <= ticks; t++) {
       var y = top + plotH - t * step * scale;
       svg.appendChild(s("line", { x1: left, x2: width - right, y1: y.toFixed(1), y2: y.toFixed(1),
