@@ -110,6 +110,8 @@ class LatestCall:
 
 
 def _latest(df: pd.DataFrame, n: int) -> list[LatestCall]:
+    if len(df) > n:  # sort only the newest (and their ties), not a month of calls
+        df = df[df["ts"] >= df["ts"].nlargest(n).iloc[-1]]
     rows = df.sort_values(["ts", "call_id"], ascending=False, kind="stable").head(n)
     tokens = (rows["input_tokens"] + rows["output_tokens"] + rows["cache_read_tokens"]
               + rows["cache_write_tokens"])

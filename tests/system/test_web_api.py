@@ -13,10 +13,9 @@ import re
 import subprocess
 import time
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -33,17 +32,21 @@ from teamcost.models import CallRecord
 from teamcost.sync.cache import TeamCache
 from teamcost.web.app import api_paths, create_app
 from teamcost.web.security import CSP
-
 from tests.cli_support import run
-from tests.system.web_support import (TEAMCOST, EventStream, frozen_datetime, push_calls,
-                                      serving, team_home)
+from tests.system.web_support import (
+    TEAMCOST,
+    EventStream,
+    frozen_datetime,
+    push_calls,
+    serving,
+    team_home,
+)
 
 try:  # the golden fortnight (tests/unit/ once the suite is split)
     from tests.unit.test_report_golden import CALLS, NOW
 except ImportError:
     from tests.test_report_golden import CALLS, NOW
 
-UTC = timezone.utc
 TOTAL = sum(c.cost_nanos for c in CALLS)
 pytestmark = pytest.mark.emulator
 
@@ -406,12 +409,12 @@ def test_events_announce_a_pulled_call_and_the_budget_level(firestore_emulator, 
         assert stream.headers_seen["content-security-policy"] == CSP
         stream.wait("hello", 10)
         push_calls(cfg, [_zed_call(100_000_000)], tmp_path / "zed.db")
-        pulled = subprocess.run([TEAMCOST, "sync", "pull"], capture_output=True, text=True,
+        pulled = subprocess.run([TEAMCOST, "sync", "pull"], capture_output=True, text=True, check=False,
                                 env={**os.environ, "TEAMCOST_HOME": str(teamcost_home), **env},
                                 timeout=120)
         assert pulled.returncode == 0, pulled.stderr
         done = time.monotonic()
-        data, when = stream.wait("calls", 5)
+        _data, when = stream.wait("calls", 5)
         assert when - done < 2.0, f"announced {when - done:.2f} s after the pull"
         level, _ = stream.wait("budget", 15, lambda d: d["level"] == "WARN")
         assert level["limit_nanos"] == 4_550_000_000
@@ -443,14 +446,14 @@ def test_a_non_loopback_host_needs_a_token(teamcost_home):
     env = {**os.environ, "TEAMCOST_HOME": str(teamcost_home)}
     env.pop("TEAMCOST_SERVE_TOKEN", None)
     refused = subprocess.run([TEAMCOST, "serve", "--host", "0.0.0.0", "--port", "0"], env=env,
-                             capture_output=True, text=True, timeout=60)
+                             capture_output=True, text=True, check=False, timeout=60)
     assert refused.returncode == 2
-    assert refused.stderr.strip().splitlines() == [
+    assert refused.stderr.strip().splitlines() == [(
         "teamcost: error: invalid --host: '0.0.0.0'; expected a loopback address (127.0.0.1, "
         "::1, localhost), or also a --token (or TEAMCOST_SERVE_TOKEN) so that only people "
-        "with it can read the dashboard"]
+        "with it can read the dashboard")]
     weak = subprocess.run([TEAMCOST, "serve", "--host", "0.0.0.0", "--token", "hunter2"],
-                          env=env, capture_output=True, text=True, timeout=60)
+                          env=env, capture_output=True, text=True, check=False, timeout=60)
     assert weak.returncode == 2 and "--token" in weak.stderr and "hunter2" not in weak.stderr
 
 

@@ -13,11 +13,12 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import httpx
 
@@ -170,7 +171,7 @@ class EventStream:
                         if data:
                             self.events.put((event, json.loads(data), time.monotonic()))
                         event, data = "message", ""
-        except Exception:  # closed by close(), or the server went away
+        except Exception:  # noqa: BLE001 - closed by close(), or the server went away
             self._ready.set()
 
     def wait(self, name: str, timeout: float,
@@ -195,4 +196,4 @@ class EventStream:
 
 
 def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=timezone.utc)  # type: ignore[misc]
+    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
