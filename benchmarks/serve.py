@@ -25,7 +25,7 @@ import statistics
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,11 +79,11 @@ def main() -> None:
     ap.add_argument("--loads", type=int, default=5)
     args = ap.parse_args()
 
-    with emulated_team() as (client, cfg, work):
+    with emulated_team() as (client, cfg, _work):
         host = os.environ["FIRESTORE_EMULATOR_HOST"]
         write_config(cfg.home, {"team": cfg.team, "member": cfg.member,
                                 "project": cfg.project, "emulator_host": host})
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         cache = TeamCache(cfg.home / "team-cache.db")
         t = time.perf_counter()
         generate(cache, args.n, now)

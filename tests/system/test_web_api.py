@@ -577,3 +577,40 @@ def test_money_in_the_report_is_integer_nanos(golden):
 
     walk(doc)
     assert Decimal(doc["summary"]["cost_nanos"]) / 10**9 == Decimal(TOTAL) / 10**9
+
+
+def test_serve_refuses_a_busy_port_and_a_bad_one_in_one_line(local_home):
+    import socket
+
+    env = {**os.environ, "TEAMCOST_HOME": str(local_home)}
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        r = subprocess.run([TEAMCOST, "serve", "--port", str(port)], env=env, check=False,
+                           capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines() == [
+        f"teamcost: error: cannot listen on 127.0.0.1:{port}: Address already in use; pick "
+        "another --port (0 picks a free one)"]
+    bad = subprocess.run([TEAMCOST, "serve", "--port", "70000"], env=env, check=False,
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "invalid --port: 70000" in bad.stderr
+
+
+def test_open_starts_the_browser_at_the_login_link(local_home, tmp_path):
+    opened = tmp_path / "opened.txt"
+    script = tmp_path / "browser.sh"
+    script.write_text(f"#!/bin/sh\necho \"$1\" > {opened}\n")
+    script.chmod(0o755)
+    token = "open-" + "t0k" * 6
+    with serving(local_home, "--open", env={"BROWSER": f"{script} %s",
+                                            "TEAMCOST_SERVE_TOKEN": token},
+                 headers={"Authorization": f"Bearer {token}"}) as srv:
+        deadline = time.monotonic() + 10
+        while not opened.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert opened.read_text().strip() == f"{srv.url}login?token={token}"
+        # the link works: it signs the browser in and sends it to the page
+        login = srv.get(f"login?token={token}")
+        assert login.status_code == 303 and login.headers["location"] == "/"
