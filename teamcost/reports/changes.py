@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,15 +31,25 @@ class Fingerprint:
 
 
 class _Newest:
-    """One read connection to one file, reopened when the file is replaced."""
+    """One read connection to one file, reopened when the file is replaced.
+
+    Reads and closes take turns (a lock): closing a connection while another thread
+    runs a query on it crashes the interpreter, and a server stops while a worker
+    thread may still be taking a fingerprint.
+    """
 
     def __init__(self, path: Path, sql: str) -> None:
         self.path = path
         self.sql = sql
         self._conn: sqlite3.Connection | None = None
         self._inode: int | None = None
+        self._lock = threading.RLock()
 
     def read(self) -> tuple[int, int] | None:
+        with self._lock:
+            return self._read()
+
+    def _read(self) -> tuple[int, int] | None:
         try:
             inode = os.stat(self.path).st_ino
         except OSError:
@@ -48,8 +59,8 @@ class _Newest:
             if self._conn is None or inode != self._inode:
                 self.close()
                 # read-only: watching must never create or change a file
-                self._conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True,
-                                             timeout=5.0, check_same_thread=False)
+                self._conn = sqlite3.connect(self.path.resolve().as_uri() + "?mode=ro",
+                                             uri=True, timeout=5.0, check_same_thread=False)
                 self._inode = inode
             row = self._conn.execute(self.sql).fetchone()
         except sqlite3.Error:
@@ -59,14 +70,16 @@ class _Newest:
         return inode, int(row[0] or 0)
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-        self._conn = None
-        self._inode = None
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+            self._conn = None
+            self._inode = None
 
 
 class ChangeProbe:
-    """``probe.fingerprint()`` differs from the last one exactly when calls arrived."""
+    """``probe.fingerprint()`` differs from the last one exactly when calls arrived.
+    Safe to use (and close) from several threads."""
 
     def __init__(self, config: Config) -> None:
         self._cache = _Newest(config.cache_file, "SELECT max(rowid) FROM team_calls") \

@@ -14,6 +14,7 @@ import asyncio
 import json
 import logging
 import re
+import traceback
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -100,8 +101,9 @@ def endpoint(handler: Handler, renames: dict[str, str] = RENAMES
             return _json({"error": str(exc)}, 503)
         except TeamcostError as exc:  # messages never carry secrets (errors.py)
             return _json({"error": str(exc)}, 500)
-        except Exception:
-            log.exception("teamcost serve: %s failed", request.url.path)
+        except Exception:  # noqa: BLE001 - the details go to the server's log, not to the page
+            log.error("teamcost serve: %s failed:\n%s", request.url.path,
+                      traceback.format_exc().rstrip())
             return _json({"error": "internal error; the server's log says more"}, 500)
         return result if isinstance(result, Response) else _json(result)
 

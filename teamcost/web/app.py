@@ -56,7 +56,7 @@ async def login_without_token(request: Request) -> Response:
     return RedirectResponse("/", status_code=303)
 
 
-async def not_found(request: Request, exc: Exception) -> Response:
+async def http_error(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     detail = exc.detail if isinstance(exc, HTTPException) else "internal error"
     if request.url.path.startswith("/api/"):
@@ -107,7 +107,7 @@ def create_app(config: Config, *, token: str | None = None,
     ]
     app = Starlette(routes=routes, middleware=[Middleware(Guard, token=token)],
                     lifespan=lifespan,
-                    exception_handlers={HTTPException: not_found})
+                    exception_handlers={HTTPException: http_error})
     app.state.dashboard = dash
     return app
 

@@ -84,8 +84,10 @@ def serve(config: Config, options: ServeOptions,
     sock = bind(options.host, options.port)
     app = create_app(config, token=options.token, pull_every=options.pull_every)
     dash = app.state.dashboard
+    # proxy headers are believed from loopback only (uvicorn's forwarded_allow_ips):
+    # an HTTPS reverse proxy on this machine makes the login cookie Secure
     ucfg = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
-                          proxy_headers=False, server_header=False,
+                          proxy_headers=True, server_header=False,
                           timeout_graceful_shutdown=5)
     server = _make_server(ucfg, dash)
     url = url_for(options.host, sock)

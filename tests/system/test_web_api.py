@@ -467,6 +467,8 @@ def test_with_a_token_every_request_carries_it(local_home):
         good = srv.get("api/live", headers={"Authorization": f"Bearer {token}"})
         bad_login = srv.get("login", params={"token": "nope"})
         login = srv.get("login", params={"token": token})
+        proxied = srv.get("login", params={"token": token},
+                          headers={"X-Forwarded-Proto": "https"})  # an HTTPS proxy here
         cookie = login.cookies.get("teamcost_session")
         with_cookie = srv.get("", headers={"Cookie": f"teamcost_session={cookie}"})
         api_cookie = srv.get("api/report", headers={"Cookie": f"teamcost_session={cookie}"})
@@ -482,6 +484,7 @@ def test_with_a_token_every_request_carries_it(local_home):
     set_cookie = login.headers["set-cookie"]
     assert "HttpOnly" in set_cookie and "SameSite=Strict" in set_cookie
     assert cookie and token not in set_cookie        # the cookie proves the token, is not it
+    assert "Secure" not in set_cookie and "Secure" in proxied.headers["set-cookie"]
     assert with_cookie.status_code == 200 and "app.js" in with_cookie.text
     assert api_cookie.status_code == 200 and forged.status_code == 401
     assert events.status == 401

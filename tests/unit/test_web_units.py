@@ -144,6 +144,33 @@ def test_the_probe_moves_exactly_when_calls_arrive(tmp_path):
     probe.close()
 
 
+def test_the_probe_survives_a_close_during_a_read(tmp_path):
+    """A server stopping closes the probe while a worker thread may be reading with it;
+    unguarded, sqlite3 crashes the interpreter (seen once in this suite)."""
+    home = tmp_path / "odd?#dir"          # a path that is not a plain URI either
+    cfg = Config(home=home, team="core", project="demo-probe")
+    home.mkdir()
+    with Ledger.for_config(cfg) as led:
+        led.record_many([call(i) for i in range(50)])
+    probe = ChangeProbe(cfg)
+    assert probe.fingerprint().ledger[1] == 50
+    stop = threading.Event()
+
+    def read() -> None:
+        while not stop.is_set():
+            probe.fingerprint()
+
+    readers = [threading.Thread(target=read) for _ in range(2)]
+    for t in readers:
+        t.start()
+    for _ in range(3000):
+        probe.close()
+    stop.set()
+    for t in readers:
+        t.join()
+    assert probe.fingerprint().ledger[1] == 50
+
+
 def test_a_slow_listener_loses_old_events_and_blocks_nobody():
     async def go() -> tuple[list[str], list[str]]:
         hub = Hub()
