@@ -397,8 +397,15 @@ def _zed_call(cost: int, i: int = 0) -> CallRecord:
 
 def test_events_announce_a_pulled_call_and_the_budget_level(firestore_emulator, teamcost_home,
                                                              tmp_path):
-    # 3.575 of 4.55 is 78.6%: OK; zed's $0.10 makes it 80.8%: WARN
-    cfg = team_home(teamcost_home, firestore_emulator, CALLS, budget_usd="4.55")
+    # the budget period is today's month: whatever the fortnight adds to it (nothing
+    # after November 2026), the limit puts spend just under 80% before zed's $0.10 call
+    # and over it after
+    now = datetime.now(UTC)
+    month = sum(c.cost_nanos for c in CALLS if c.ts >= now.replace(day=1, hour=0, minute=0,
+                                                                   second=0, microsecond=0))
+    limit = -(-(month + 50_000_000) * 10 // 8 // 10_000_000) * 10_000_000  # up to a cent
+    assert month < 0.8 * limit <= month + 100_000_000
+    cfg = team_home(teamcost_home, firestore_emulator, CALLS, budget_usd=str(limit / 1e9))
     env = {"FIRESTORE_EMULATOR_HOST": firestore_emulator.host}
     with serving(teamcost_home, "--pull-every", "0", env=env) as srv:
         before = srv.get("api/report?since=2026-11-01").json()
@@ -416,13 +423,14 @@ def test_events_announce_a_pulled_call_and_the_budget_level(firestore_emulator, 
         done = time.monotonic()
         _data, when = stream.wait("calls", 5)
         assert when - done < 2.0, f"announced {when - done:.2f} s after the pull"
-        level, _ = stream.wait("budget", 15, lambda d: d["level"] == "WARN")
-        assert level["limit_nanos"] == 4_550_000_000
+        level, _ = stream.wait("budget", 15, lambda d: d["level"] != "OK")
+        assert level["limit_nanos"] == limit and level["level"] in ("WARN", "EXHAUSTED")
         after = srv.get("api/report?since=2026-11-01").json()
         # the stream stays open: the server must still stop cleanly (checked on exit)
     assert after["summary"]["cost_nanos"] == before["summary"]["cost_nanos"] + 100_000_000
     assert "zed@example.com" in {r["member"] for r in after["breakdowns"]["member"]}
-    assert after["budget"]["level"] == "WARN"
+    assert after["budget"]["level"] == level["level"]
+    assert after["budget"]["spent_nanos"] == month + 100_000_000
 
 
 def test_background_pull_brings_new_calls(firestore_emulator, teamcost_home, tmp_path):
@@ -593,9 +601,9 @@ def test_serve_refuses_a_busy_port_and_a_bad_one_in_one_line(local_home):
         r = subprocess.run([TEAMCOST, "serve", "--port", str(port)], env=env, check=False,
                            capture_output=True, text=True, timeout=60)
     assert r.returncode == 1
-    assert r.stderr.strip().splitlines() == [
+    assert r.stderr.strip().splitlines() == [(
         f"teamcost: error: cannot listen on 127.0.0.1:{port}: Address already in use; pick "
-        "another --port (0 picks a free one)"]
+        "another --port (0 picks a free one)")]
     bad = subprocess.run([TEAMCOST, "serve", "--port", "70000"], env=env, check=False,
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "invalid --port: 70000" in bad.stderr

@@ -8,6 +8,7 @@ A call pushed by another member must appear without a reload within 5 s of the p
 
 from __future__ import annotations
 
+import calendar
 import json
 import os
 import re
@@ -160,7 +161,8 @@ def test_the_dashboard_in_chromium(browser, firestore_emulator, teamcost_home, t
     calls = team_calls(now)
     month_start = now.replace(day=1, hour=0, minute=0, second=0)
     month = sum(c.cost_nanos for c in calls if c.ts >= month_start)
-    limit_usd = f"{Decimal(month) / Decimal(700_000_000):.2f}"        # about 70% used
+    # about 70% used (at least $1: in a month's first hours nothing is spent yet)
+    limit_usd = f"{Decimal(max(month, 10**9)) / Decimal(700_000_000):.2f}"
     cfg = team_home(teamcost_home, firestore_emulator, calls, budget_usd=limit_usd)
     env = {"FIRESTORE_EMULATOR_HOST": firestore_emulator.host}
 
@@ -195,9 +197,8 @@ def test_the_dashboard_in_chromium(browser, firestore_emulator, teamcost_home, t
         # the projection moves with the clock: the page's lies between two CLI checks
         assert cents(money(budget_after["projected_nanos"])) <= shown <= \
             cents(money(budget_before["projected_nanos"]))
-        allowance = round(Fraction(b["limit_nanos"], 30 if now.month in (4, 6, 9, 11) else 31))
-        if now.month == 2:
-            allowance = round(Fraction(b["limit_nanos"], 29 if now.year % 4 == 0 else 28))
+        days_in_month = calendar.monthrange(now.year, now.month)[1]
+        allowance = round(Fraction(b["limit_nanos"], days_in_month))
         assert int(page.get_attribute("#budget-line", "data-nanos")) == allowance
 
         # the window and the stack dimension switch to the CLI's numbers
