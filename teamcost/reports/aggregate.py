@@ -7,10 +7,12 @@ a division it is done exactly (Fraction) and rounded half-even once, at the end.
 from __future__ import annotations
 
 import statistics
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from teamcost.errors import InvalidValue
@@ -65,26 +67,41 @@ def breakdown(df: pd.DataFrame, by: str) -> list[dict[str, Any]]:
     """Per-key totals, most expensive first (ties by key). Missing labels are "(none)"."""
     if by not in BREAKDOWNS:
         raise InvalidValue("by", by, ", ".join(BY_CHOICES))
-    col = BREAKDOWNS[by]
+    return breakdown_column(df, by, BREAKDOWNS[by])
+
+
+def breakdown_column(df: pd.DataFrame, by: str, col: str) -> list[dict[str, Any]]:
+    """``breakdown`` over any label column ``col`` of ``df`` (e.g. a tag's values), rows
+    keyed by ``by``."""
     key = df[col]
     if not isinstance(key.dtype, pd.CategoricalDtype):
         key = key.astype("category")
     if key.isna().any():
         key = key.cat.add_categories(["(none)"]).fillna("(none)")
-    # group the int64 columns by the categorical directly: no copy of the frame
-    g = df[["cost_nanos", *_TOKEN_COLS]].groupby(key, observed=True, sort=False).sum()
-    calls = key.groupby(key, observed=True, sort=False).size()
-    unpriced = (~df["priced"]).groupby(key, observed=True, sort=False).sum()
-    failed = (~df["success"]).groupby(key, observed=True, sort=False).sum()
-    total = _i(df["cost_nanos"].sum())
-    rows: list[dict[str, Any]] = []
-    for k, cost, inp, out, cr, cw in g.itertuples(name=None):
-        cost = int(cost)
-        rows.append({by: str(k), "cost_nanos": cost, "cost_usd": nanos_to_usd(cost),
-                     "calls": int(calls[k]), "input_tokens": int(inp), "output_tokens": int(out),
-                     "cache_read_tokens": int(cr), "cache_write_tokens": int(cw),
-                     "unpriced_calls": int(unpriced[k]), "failed_calls": int(failed[k]),
-                     "share": (cost / total) if total else 0.0})
+    # one group-by for every sum: the key is factorized once (a session breakdown has
+    # thousands of keys), and the rows come out aligned, with no lookup per key
+    work = df[["cost_nanos", *_TOKEN_COLS]].assign(
+        _calls=np.ones(len(df), dtype=np.int64), _unpriced=(~df["priced"]).astype(np.int64),
+        _failed=(~df["success"]).astype(np.int64))
+    g = work.groupby(key, observed=True, sort=False).sum()
+    return breakdown_rows(by, ((str(k), int(cost), int(calls), int(inp), int(out), int(cr),
+                                int(cw), int(unpriced), int(failed))
+                               for k, cost, inp, out, cr, cw, calls, unpriced, failed
+                               in g.itertuples(name=None)))
+
+
+def breakdown_rows(by: str, groups: Iterable[tuple[str, int, int, int, int, int, int, int, int]]
+                   ) -> list[dict[str, Any]]:
+    """Breakdown rows from per-key sums (key, cost_nanos, calls, input, output, cache
+    read, cache write, unpriced calls, failed calls): shares, most expensive first."""
+    groups = list(groups)
+    total = sum(g[1] for g in groups)
+    rows: list[dict[str, Any]] = [
+        {by: k, "cost_nanos": cost, "cost_usd": nanos_to_usd(cost), "calls": calls,
+         "input_tokens": inp, "output_tokens": out, "cache_read_tokens": cr,
+         "cache_write_tokens": cw, "unpriced_calls": unpriced, "failed_calls": failed,
+         "share": (cost / total) if total else 0.0}
+        for k, cost, calls, inp, out, cr, cw, unpriced, failed in groups]
     rows.sort(key=lambda x: (-x["cost_nanos"], x[by]))
     return rows
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -44,6 +45,10 @@ SCHEMA = pa.schema([("call_id", pa.string()), ("ts", pa.timestamp("us", tz="UTC"
                     *[(n, pa.dictionary(pa.int32(), pa.string())) for n in LABELS],
                     *[(n, pa.int64()) for n in INTS], *[(n, pa.bool_()) for n in BOOLS]])
 _PART_RE = re.compile(r"^part-(\d{12})-(\d{12})\.parquet$")
+# Threads of one process (a server answering requests at once) take turns writing the
+# mirror and listing its parts: two refreshes would write the same part, and a
+# compaction would delete parts another thread is about to read.
+_LOCK = threading.RLock()
 
 
 @dataclass(frozen=True)
@@ -83,7 +88,7 @@ def live_parts(directory: Path, exported: int) -> list[Part]:
 def _write(directory: Path, table: pa.Table, start: int, end: int) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     final = directory / f"part-{start:012d}-{end:012d}.parquet"
-    tmp = directory / f".{final.name}.tmp-{os.getpid()}"
+    tmp = directory / f".{final.name}.tmp-{os.getpid()}-{threading.get_ident()}"
     pq.write_table(table, tmp, compression="zstd", row_group_size=256_000)
     os.replace(tmp, final)
     return final
@@ -107,6 +112,11 @@ def _table(rows: Sequence[tuple]) -> pa.Table:
 
 def refresh(cache: TeamCache, chunk: int = 500_000) -> int:
     """Copy rows added to the cache since the last refresh; returns how many."""
+    with _LOCK:
+        return _refresh(cache, chunk)
+
+
+def _refresh(cache: TeamCache, chunk: int) -> int:
     directory = mirror_dir(cache)
     exported = int(cache.get_state(STATE_KEY, "0") or 0)
     for part in _parts(directory):  # crash leftovers beyond the mark would be replaced
@@ -130,6 +140,11 @@ def refresh(cache: TeamCache, chunk: int = 500_000) -> int:
 
 
 def compact(cache: TeamCache) -> None:
+    with _LOCK:
+        _compact(cache)
+
+
+def _compact(cache: TeamCache) -> None:
     directory = mirror_dir(cache)
     exported = int(cache.get_state(STATE_KEY, "0") or 0)
     parts = live_parts(directory, exported)
@@ -146,11 +161,17 @@ def read(cache: TeamCache, team: str, since: datetime, until: datetime,
          filters: dict[str, str | None] | None = None,
          columns: Sequence[str] = COLUMNS) -> pa.Table:
     """The team's calls with since <= ts < until (row groups outside are skipped)."""
-    refresh(cache)
-    exported = int(cache.get_state(STATE_KEY, "0") or 0)
-    parts = live_parts(mirror_dir(cache), exported)
-    if not parts:
-        return _table([]).select(list(columns))
+    with _LOCK:
+        refresh(cache)
+        exported = int(cache.get_state(STATE_KEY, "0") or 0)
+        parts = live_parts(mirror_dir(cache), exported)
+        if not parts:
+            return _table([]).select(list(columns))
+        return _read_parts(parts, team, since, until, filters, columns)
+
+
+def _read_parts(parts: list[Part], team: str, since: datetime, until: datetime,
+                filters: dict[str, str | None] | None, columns: Sequence[str]) -> pa.Table:
     ts_type = SCHEMA.field("ts").type
     expr = ((pc.field("team") == team)
             & (pc.field("ts") >= pa.scalar(ts_to_us(since), pa.int64()).cast(ts_type))

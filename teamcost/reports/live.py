@@ -111,6 +111,8 @@ class LatestCall:
 
 
 def _latest(df: pd.DataFrame, n: int) -> list[LatestCall]:
+    if len(df) > n:  # sort only the newest (and their ties), not a month of calls
+        df = df[df["ts"] >= df["ts"].nlargest(n).iloc[-1]]
     rows = df.sort_values(["ts", "call_id"], ascending=False, kind="stable").head(n)
     tokens = (rows["input_tokens"] + rows["output_tokens"] + rows["cache_read_tokens"]
               + rows["cache_write_tokens"])
@@ -199,19 +201,25 @@ class LiveSource:
                 facts |= {"pulled": res.read, "new": res.new}
             except SyncError as exc:  # offline: keep showing what the cache holds
                 facts["error"] = str(exc)
-        # the same frame a report reads: team cache + this machine's unpushed calls
-        df, used = load_calls(cfg, agg.earliest_needed(now, now, cfg.timezone),
-                              now + timedelta(microseconds=1),
-                              source="team" if cfg.project else "local")
-        source = (f"team cache {cfg.cache_file}" if used == "team"
-                  else f"local ledger {cfg.ledger_file}")
+        snap = read_snapshot(cfg, now, self._budget)
         self._n += 1
         facts["seconds"] = round(time.monotonic() - started, 3)
         facts["at"] = now.isoformat(timespec="seconds")
-        snap = snapshot(df, now, team=cfg.team, tz=cfg.timezone, budget=self._budget,
-                        source=source)
         snap.refreshed.update(facts)
         return snap
+
+
+def read_snapshot(config: Config, now: datetime, budget: BudgetLine | None = None
+                  ) -> LiveSnapshot:
+    """The snapshot of what is stored now (no pull): the same frame a report reads, the
+    team cache + this machine's unpushed calls (the ledger alone without a project)."""
+    df, used = load_calls(config, agg.earliest_needed(now, now, config.timezone),
+                          now + timedelta(microseconds=1),
+                          source="team" if config.project else "local")
+    source = (f"team cache {config.cache_file}" if used == "team"
+              else f"local ledger {config.ledger_file}")
+    return snapshot(df, now, team=config.team, tz=config.timezone, budget=budget,
+                    source=source)
 
 
 def load_budget_line(config: Config, client: Any = None) -> BudgetLine | None:

@@ -50,11 +50,12 @@ def _refresh(config: Config) -> str | None:
     return None
 
 
-def _budget(config: Config, now: datetime | None = None) -> dict[str, Any] | None:
+def _budget(config: Config, now: datetime | None = None,
+            client: Any = None) -> dict[str, Any] | None:
     from teamcost.budget.check import budget_status  # late: the budget stack loads Firestore
 
     try:
-        status = budget_status(config, now=now)
+        status = budget_status(config, client, now=now)
     except TeamcostError as exc:
         return {"error": str(exc)}
     return status.to_dict() if status is not None else None
@@ -63,8 +64,13 @@ def _budget(config: Config, now: datetime | None = None) -> dict[str, Any] | Non
 def build_report(config: Config, window: Window, *, by: Sequence[str] = DEFAULT_BY,
                  filters: Filters = Filters(), tz: str | None = None,
                  source: str | None = None, now: datetime | None = None,
-                 refresh: bool = True, budget: bool = True) -> dict[str, Any]:
-    """Everything ``teamcost report`` shows, as plain data (ints for money)."""
+                 refresh: bool = True, budget: bool = True,
+                 client: Any = None) -> dict[str, Any]:
+    """Everything ``teamcost report`` shows, as plain data (ints for money).
+
+    ``client`` is the Firestore client for the budget line (a long-running caller such
+    as ``teamcost serve`` keeps one instead of making one per report).
+    """
     tz = tz or config.timezone
     zone(tz)  # validate before any work
     now = now or datetime.now(UTC)
@@ -90,7 +96,8 @@ def build_report(config: Config, window: Window, *, by: Sequence[str] = DEFAULT_
                      & (context["ts"] < pd.Timestamp(window.until))]
     return report_document(df, context if live else None, window, by=by, tz=tz, now=now,
                            team=config.team, source=used, filters=filters,
-                           warnings=warnings, budget=_budget(config, now) if budget else None)
+                           warnings=warnings,
+                           budget=_budget(config, now, client) if budget else None)
 
 
 def report_document(df: pd.DataFrame, context: pd.DataFrame | None, window: Window, *,
