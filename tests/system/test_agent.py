@@ -425,3 +425,28 @@ def test_otlp_from_the_real_sdk_exporters_and_one_call_by_two_paths_counts_once(
     with Ledger(home2 / "ledger.db") as led:
         assert [r.call_id for r in led.calls()] == ["cc-msg_01-req_msg_01"]
     assert b.stop() == 0, b.text()
+
+
+def test_json_logs_are_one_object_per_line_and_bad_options_are_one_line(
+        tmp_path: Path, agents) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    a = agents(home, "--log-format", "json", "--claude-dir", str(tmp_path / "none"))
+    wait_for("the agent to start", lambda: '"started"' in a.text() or a.proc.poll() is not None)
+    assert a.stop() == 0, a.text()
+    events = [json.loads(line) for line in a.text().splitlines()]
+    assert [e["event"] for e in events][0] == "started"
+    assert [e["event"] for e in events][-2:] == ["stopping", "stopped"]
+    assert events[0]["project"] is None and events[0]["otlp"] is None   # --otlp-port 0
+    env = dict(os.environ, TEAMCOST_HOME=str(home))
+    for args, needle in ((["--push-every", "soon"], "invalid --push-every: 'soon'"),
+                         (["--pull-every", "0s"], "invalid --pull-every: '0s'"),
+                         (["--log-format", "xml"], "invalid --log-format: 'xml'"),
+                         (["--otlp-port", "70000"], "invalid --otlp-port: 70000"),
+                         (["--claude-dir", str(home / "config.toml")], "invalid --claude-dir")):
+        if args[0] == "--claude-dir":
+            (home / "config.toml").write_text('team = "core"\n')
+        res = subprocess.run([TEAMCOST, "agent", *args], capture_output=True, text=True,
+                             env=env, timeout=60)
+        lines = [line for line in res.stderr.splitlines() if line.strip()]
+        assert res.returncode == 2 and len(lines) == 1 and needle in lines[0], res.stderr
