@@ -16,6 +16,16 @@ NANOS_PER_USD = 1_000_000_000
 INT64_MAX = 2**63 - 1            # Firestore integers are int64
 MAX_BUDGET_NANOS = 10**18        # a billion dollars: a budget beyond this is a typo
 
+# One call costs at most $10,000 (10^13 nano-dollars), here, in CallRecord and in
+# firestore.rules. The dearest real calls cost around $100 (a full context window at the
+# highest list prices), so the bound leaves 100x headroom while keeping one forged call
+# from being worth 9e18. It also bounds a period's sum: N calls sum to at most
+# N x 10^13, so Firestore's int64 sum(cost_nanos) is exact for up to
+# SUM_EXACT_CALLS = 922,337 calls of any cost ($9.2 billion at the maximum each); past
+# that the server answers with a double, which budget.spend refuses as an error.
+MAX_CALL_NANOS = 10**13
+SUM_EXACT_CALLS = INT64_MAX // MAX_CALL_NANOS
+
 
 def usd_to_nanos(value: Any, field: str = "cost_usd", *, allow_zero: bool = True,
                  maximum: int = INT64_MAX) -> int:

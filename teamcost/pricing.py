@@ -21,7 +21,7 @@ from genai_prices import Usage, calc_price
 
 from teamcost.compat.genai_prices import TieredPrices, find_provider_model, is_per_request_price
 from teamcost.errors import ConfigError
-from teamcost.money import NANOS_PER_USD, usd_to_nanos
+from teamcost.money import MAX_CALL_NANOS, NANOS_PER_USD, usd_to_nanos
 
 log = logging.getLogger("teamcost.pricing")
 
@@ -124,7 +124,8 @@ class Pricer:
               *, reported_cost_usd: Any = None, ts: datetime | None = None) -> Price:
         """Price one call. ``input_tokens`` excludes cache tokens (the ledger's convention)."""
         if reported_cost_usd is not None:
-            return Price(usd_to_nanos(reported_cost_usd), True, "reported", provider)
+            return Price(usd_to_nanos(reported_cost_usd, maximum=MAX_CALL_NANOS), True,
+                         "reported", provider)
         for ov in self.overrides:
             if ov.matches(provider, model):
                 return Price(_linear_nanos(input_tokens, output_tokens, cache_read_tokens,

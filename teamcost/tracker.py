@@ -19,7 +19,7 @@ from teamcost.config import Config, load_config
 from teamcost.errors import InvalidValue
 from teamcost.ids import uuid7
 from teamcost.ledger import Ledger
-from teamcost.models import CallRecord, check_int, check_str
+from teamcost.models import CallRecord, check_int, check_not_future, check_str
 from teamcost.money import MAX_BUDGET_NANOS, usd_to_nanos
 from teamcost.pricing import Pricer
 
@@ -171,6 +171,7 @@ class Tracker:
         when = ts if ts is not None else datetime.now(UTC)
         if not isinstance(when, datetime) or when.tzinfo is None:
             raise InvalidValue("ts", when, "a timezone-aware datetime")
+        check_not_future("ts", when)
         price = self.pricer.price(provider, model, *tokens, reported_cost_usd=cost_usd, ts=when)
         ctx = _context.get()
         # validate before the first call opens (and perhaps creates) the ledger file
