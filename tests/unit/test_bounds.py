@@ -217,3 +217,22 @@ def test_a_log_line_from_the_future_is_a_bad_line_and_the_rest_is_imported(
     assert len(res.bad) == 1 and res.bad[0].startswith(f"{log}:1: ")
     assert "a call cannot come from the future" in res.bad[0]
     assert [r[0] for r in rows(teamcost_home) or []] == ["cc-msg_now-req_msg_now"]
+
+
+def test_import_jsonl_refuses_a_call_from_the_future_as_a_bad_line(tmp_path) -> None:
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    from teamcost.capture.logs.jsonl import import_jsonl
+    from teamcost.config import load_config
+    from teamcost.models import CallRecord, record_to_json
+
+    now = datetime.now(UTC)
+    ok = CallRecord(call_id="past-1", ts=now - timedelta(hours=1), team="default",
+                    member="a@b.c", ledger_id="l1", provider="openai", model="gpt-4o")
+    future = ok.replace(call_id="future-1", ts=now + timedelta(days=3))
+    f = tmp_path / "calls.jsonl"
+    f.write_text("".join(json.dumps(record_to_json(r)) + "\n" for r in (ok, future)))
+    res = import_jsonl(f, load_config())
+    assert (res.imported, res.skipped) == (1, 1)
+    assert res.bad[0].startswith(f"{f}:2: invalid ts: ")
