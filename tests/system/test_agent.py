@@ -212,7 +212,10 @@ def test_firestore_down_for_30s_then_back_everything_arrives_once(tmp_path: Path
             tracker.record("gpt-4o", 1000 + i, 10)
         from google.cloud import firestore
         client = firestore.Client(project=project)
-        wait_for("the first calls pushed", lambda: server_totals(client)[0] == 20)
+        wait_for("the first calls pushed and marked",
+                 lambda: server_totals(client)[0] == 20 and ledger_totals(home)[2] == 0)
+        # Firestore goes away keeping its data (exported, restarted from the export below)
+        seed = emu.export(project, tmp_path / "export")
         emu.stop()
         stopped_at = time.monotonic()
         i = 0
@@ -220,16 +223,14 @@ def test_firestore_down_for_30s_then_back_everything_arrives_once(tmp_path: Path
             tracker.record("gpt-4o", 2000 + i, 10)
             i += 1
             time.sleep(0.25)
-        wait_for("the agent to notice", lambda: "push-failed" in a.text(), timeout=15)
-        emu = start_emulator(port=port)                 # back on the same port, empty
         tracker.close()
-        # the restarted emulator lost its data: what the agent pushed before is gone from it,
-        # but the ledger marks it pushed; the calls recorded during the outage must all arrive
+        wait_for("the agent to notice", lambda: "push-failed" in a.text(), timeout=15)
+        assert ledger_totals(home)[2] == i               # captured, waiting
+        emu = start_emulator(port=port, seed=seed)       # back on the same port
         wait_for("the backlog pushed", lambda: ledger_totals(home)[2] == 0, timeout=60)
-        with Ledger(home / "ledger.db") as led:
-            recent = [r for r in led.calls() if r.input_tokens >= 2000]
-        assert len(recent) == i
-        assert server_totals(client) == (i, sum(r.cost_nanos for r in recent))
+        n, total, _ = ledger_totals(home)
+        assert n == 20 + i
+        assert server_totals(client) == (n, total)       # every call, once
         assert a.stop() == 0, a.text()
         client.close()
     finally:
