@@ -184,8 +184,12 @@ _warned_lock = threading.Lock()
 class Pricer:
     """Prices calls. Thread-safe; caches model resolution (calc_price costs ~100us)."""
 
-    def __init__(self, overrides: Iterable[PriceOverride] = ()) -> None:
+    def __init__(self, overrides: Iterable[PriceOverride] = (), *,
+                 warn_unpriced: bool = True) -> None:
+        """``warn_unpriced``: log a model nobody can price (once per process); off for
+        callers that report unpriced calls themselves."""
         self.overrides = tuple(overrides)
+        self.warn_unpriced = warn_unpriced
         self._lock = threading.Lock()
         # (provider, model) -> (provider_id, ModelInfo, Provider) or None when unknown
         self._models: dict[tuple[str | None, str], tuple[str, Any, Any] | None] = {}
@@ -222,6 +226,8 @@ class Pricer:
             return Price(0, True, "local", provider)
         found = self._resolve(provider, model)
         if found is None:
+            if not self.warn_unpriced:
+                return Price(0, False, "unpriced", provider)
             key = f"{provider}/{model}" if provider else model
             with _warned_lock:
                 first = key not in _warned
