@@ -391,9 +391,16 @@ class Ledger:
         if differing:
             raise DuplicateCallError(rec.call_id, differing)
 
-    def mark_pushed(self, call_ids: Sequence[str], pushed_at_us: int | None = None) -> int:
-        """Mark calls as present in Firestore. Returns how many rows changed."""
-        if not call_ids:
+    def mark_pushed(self, calls: Sequence[str] | Sequence[CallRecord],
+                    pushed_at_us: int | None = None) -> int:
+        """Mark calls as present in Firestore. Returns how many rows changed.
+
+        Given the records as they were sent (what push does), each row's price fields
+        (cost_nanos, priced, price_source) are set to the sent values as well: a row
+        repriced (``set_prices``) while a push that had read it was in flight ends up as
+        Firestore holds it, never with a price Firestore does not have.
+        """
+        if not calls:
             return 0
         when = pushed_at_us if pushed_at_us is not None else time.time_ns() // 1000
         changed = 0
@@ -401,19 +408,72 @@ class Ledger:
             conn = self.conn
             conn.execute("BEGIN IMMEDIATE")
             try:
-                for i in range(0, len(call_ids), 500):
-                    part = list(call_ids[i:i + 500])
-                    cur = conn.execute(
-                        f"UPDATE calls SET pushed_at = ? WHERE pushed_at IS NULL AND call_id IN "
-                        f"({', '.join('?' for _ in part)})", (when, *part))
-                    changed += cur.rowcount
+                if isinstance(calls[0], CallRecord):
+                    for rec in calls:
+                        assert isinstance(rec, CallRecord)
+                        changed += conn.execute(
+                            "UPDATE calls SET pushed_at = ?, cost_nanos = ?, priced = ?, "
+                            "price_source = ? WHERE call_id = ? AND pushed_at IS NULL",
+                            (when, rec.cost_nanos, int(rec.priced), rec.price_source,
+                             rec.call_id)).rowcount
+                else:
+                    for i in range(0, len(calls), 500):
+                        part = list(calls[i:i + 500])
+                        cur = conn.execute(
+                            f"UPDATE calls SET pushed_at = ? WHERE pushed_at IS NULL AND "
+                            f"call_id IN ({', '.join('?' for _ in part)})", (when, *part))
+                        changed += cur.rowcount
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
         return changed
 
+    def set_prices(self, prices: Iterable[tuple[str, int, str]]) -> list[str]:
+        """Price unpriced calls not yet pushed: ``(call_id, cost_nanos, price_source)``, in
+        one transaction. Only ``cost_nanos``, ``priced`` and ``price_source`` change, and
+        only in rows still unpriced and unpushed (a pushed call is immutable: Firestore
+        has it as it was). Returns the ids of the rows changed."""
+        changed: list[str] = []
+        try:
+            with self._lock:
+                conn = self.conn
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for call_id, nanos, source in prices:
+                        if conn.execute(
+                                "UPDATE calls SET cost_nanos = ?, priced = 1, price_source = ? "
+                                "WHERE call_id = ? AND priced = 0 AND pushed_at IS NULL",
+                                (nanos, source, call_id)).rowcount:
+                            changed.append(call_id)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+        except sqlite3.DatabaseError as exc:
+            raise LedgerError(f"cannot write to ledger {self.path}: {exc}") from None
+        return changed
+
     # -- reading --
+
+    def unpriced(self, model: str | None = None, page: int = 1000
+                 ) -> Iterator[tuple[CallRecord, bool]]:
+        """Unpriced calls (of one model, or all) in recording order: (record, pushed)."""
+        after = 0
+        sql = (f"SELECT seq, pushed_at IS NOT NULL, {CALL_COLUMNS} FROM calls "
+               "WHERE priced = 0 AND seq > ?")
+        if model is not None:
+            sql += " AND model = ?"
+        sql += " ORDER BY seq LIMIT ?"
+        while True:
+            args = (after, model, page) if model is not None else (after, page)
+            with self._lock:
+                rows = self.conn.execute(sql, args).fetchall()
+            for r in rows:
+                yield row_to_record(r[2:]), bool(r[1])
+            if len(rows) < page:
+                return
+            after = rows[-1][0]
 
     def unpushed(self, limit: int = 500, after_seq: int = 0) -> list[tuple[int, CallRecord]]:
         """Unpushed calls in recording order, after ``after_seq``: (seq, record) pairs."""

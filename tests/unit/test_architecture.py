@@ -96,6 +96,7 @@ LAYER_RULES = {
     # a package: the packages it must never import (ARCHITECTURE.md's table)
     "teamcost.tracker": _ABOVE_RECORDING,
     "teamcost.home": _ABOVE_RECORDING,
+    "teamcost.reprice": _ABOVE_RECORDING,
     "teamcost.auth": _ABOVE_RECORDING,
     "teamcost.sync": ("teamcost.reports", "teamcost.budget", "teamcost.commands", "teamcost.web",
                       "teamcost.agent", "teamcost.cli"),
