@@ -134,8 +134,8 @@ from teamcost.commands import demo as _demo  # noqa: E402
 from teamcost.commands import imports as _imports  # noqa: E402
 from teamcost.commands import ledger as _ledger  # noqa: E402
 from teamcost.commands import report as _report  # noqa: E402
-from teamcost.commands import serve as _serve  # noqa: E402
 from teamcost.commands import reprice as _reprice  # noqa: E402
+from teamcost.commands import serve as _serve  # noqa: E402
 from teamcost.commands import statusline as _statusline  # noqa: E402
 from teamcost.commands import sync as _sync  # noqa: E402
 from teamcost.commands import watch as _watch  # noqa: E402
