@@ -235,8 +235,8 @@ def _pct(share: Fraction | None) -> str:
 
 
 def tolerance_text(tolerance: Fraction) -> str:
-    return f"{Decimal(tolerance.numerator) / Decimal(tolerance.denominator) * 100:f}".rstrip(
-        "0").rstrip(".") + "%"
+    pct = Decimal(tolerance.numerator) / Decimal(tolerance.denominator) * 100
+    return f"{pct.normalize():f}%"
 
 
 def _listing(rows: Sequence[Row]) -> str:

@@ -2,12 +2,12 @@
 
 - ``GET /organization/usage/completions`` under the API root (``https://api.openai.com/v1``):
   ``start_time``/``end_time`` (Unix seconds, end exclusive), ``bucket_width=1d``,
-  ``group_by=model`` (arrays repeat the key, as the official SDK sends them), ``limit`` (at
+  ``group_by[]=model`` (arrays in brackets, as the official SDK sends them), ``limit`` (at
   most 31 daily buckets), ``page`` = the previous ``next_page`` while ``has_more``.
   ``input_tokens`` includes cached and cache-write tokens; teamcost's input excludes both,
   so input = ``input_uncached_tokens`` when present, else input - cached - cache writes.
 - ``GET /organization/costs``: same window and paging (``limit`` up to 180),
-  ``group_by=line_item``; ``amount.value`` is a number in DOLLARS with ``currency`` "usd",
+  ``group_by[]=line_item``; ``amount.value`` is a number in DOLLARS with ``currency`` "usd",
   read from the JSON text as a Decimal. A line item names its model: ``gpt-4o-2024-08-06,
   input``, ``priority | gpt-5, output``, ``gpt-image-1 image, output``; other lines (``web
   search tool calls``) keep their text as a label.
@@ -68,7 +68,7 @@ def line_item_model(item: str | None) -> str:
 def usage(client: AdminApi, since: date, until: date) -> list[UsageBucket]:
     where = f"{NAME} {USAGE_PATH}"
     out: list[UsageBucket] = []
-    params = [*_window(since, until), ("group_by", "model"), ("limit", str(USAGE_PAGE_LIMIT))]
+    params = [*_window(since, until), ("group_by[]", "model"), ("limit", str(USAGE_PAGE_LIMIT))]
     for page in client.pages(USAGE_PATH, params):
         for bucket in wire.buckets(page, where):
             day = wire.day_of_unix(bucket.get("start_time"), where)
@@ -92,7 +92,7 @@ def usage(client: AdminApi, since: date, until: date) -> list[UsageBucket]:
 def costs(client: AdminApi, since: date, until: date) -> list[CostBucket]:
     where = f"{NAME} {COST_PATH}"
     usd: dict[tuple[date, str], Decimal] = {}
-    params = [*_window(since, until), ("group_by", "line_item"),
+    params = [*_window(since, until), ("group_by[]", "line_item"),
               ("limit", str(COST_PAGE_LIMIT))]
     for page in client.pages(COST_PATH, params):
         for bucket in wire.buckets(page, where):
