@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 import typer
+from rich import box
 from rich.table import Table
 from rich.text import Text
 
@@ -71,39 +72,61 @@ def _signed(nanos: int) -> str:
     return ("+" if nanos > 0 else "-" if nanos < 0 else "") + format_usd(abs(nanos))
 
 
+def _count(n: int) -> str:
+    """Tokens for a narrow column: 950, 12.3k, 1.40M, 2.15B."""
+    for div, unit in ((1_000_000_000, "B"), (1_000_000, "M"), (1_000, "k")):
+        if n >= div:
+            v = n / div
+            return f"{v:.3g}{unit}" if v < 1000 else f"{v:,.0f}{unit}"
+    return str(n)
+
+
 def _tokens(row: dict[str, Any], kind: str) -> str:
     p, r = row["provider_tokens"][f"{kind}_tokens"], row["recorded_tokens"][f"{kind}_tokens"]
-    return f"{p:,}" if p == r else f"{p:,} / {r:,}"
+    return _count(p) if p == r else f"{_count(p)} / {_count(r)}"
+
+
+def _keys(doc: dict[str, Any], table: Table, row: dict[str, Any] | None = None) -> list[Any]:
+    """The day and model columns (added to ``table`` when ``row`` is None)."""
+    cells: list[Any] = []
+    if "day" in doc["by"] or doc["partial_days"]:
+        if row is None:
+            table.add_column("day", no_wrap=True)
+        else:
+            cells.append(row["day"] or "")
+    if "model" in doc["by"]:
+        if row is None:
+            table.add_column("model", overflow="fold")
+        else:
+            cells.append(Text(_safe(row["model"] or "")))
+    return cells
 
 
 def render_table(doc: dict[str, Any]) -> None:
     w = doc["window"]
     title = (f"{doc['provider']} billed vs teamcost recorded · team {doc['team']} · "
              f"{w['since']}..{w['until']} (UTC days) · source {doc['source']}")
-    t = Table(title=Text(_safe(title)), title_justify="left")
-    if "day" in doc["by"] or doc["partial_days"]:
-        t.add_column("day")
-    if "model" in doc["by"]:
-        t.add_column("model")
-    for col in ("billed", "recorded", "difference", "share", "status", "calls",
-                "in tok (provider / rec)", "out tok", "cache read", "cache write"):
-        t.add_column(col, justify="left" if col == "status" else "right")
+    cost = Table(title=Text(_safe(title)), title_justify="left", box=box.SIMPLE_HEAD)
+    _keys(doc, cost)
+    for col in ("billed", "recorded", "difference", "share", "status"):
+        cost.add_column(col, justify="left" if col == "status" else "right", no_wrap=True)
+    tokens = Table(title="tokens: provider's count, or provider / recorded where they differ",
+                   title_justify="left", box=box.SIMPLE_HEAD)
+    _keys(doc, tokens)
+    for col in ("calls", "input", "output", "cache read", "cache write"):
+        tokens.add_column(col, justify="right", no_wrap=True)
     for r in doc["rows"]:
-        cells: list[Any] = []
-        if "day" in doc["by"] or doc["partial_days"]:
-            cells.append(r["day"] or "")
-        if "model" in doc["by"]:
-            cells.append(Text(_safe(r["model"] or "")))
         share = r["difference_share"]
         status = r["status"] + (f" ({r['unpriced_calls']} unpriced)" if r["unpriced_calls"]
                                 else "")
-        cells += [format_usd(r["billed_nanos"]), format_usd(r["recorded_nanos"]),
-                  _signed(r["difference_nanos"]),
-                  "" if share is None else f"{100 * share:+.1f}%", status,
-                  f"{r['recorded_calls']:,}", _tokens(r, "input"), _tokens(r, "output"),
-                  _tokens(r, "cache_read"), _tokens(r, "cache_write")]
-        t.add_row(*cells)
-    console.print(t)
+        cost.add_row(*_keys(doc, cost, r), format_usd(r["billed_nanos"]),
+                     format_usd(r["recorded_nanos"]), _signed(r["difference_nanos"]),
+                     "" if share is None else f"{100 * share:+.1f}%", status)
+        tokens.add_row(*_keys(doc, tokens, r), f"{r['recorded_calls']:,}",
+                       *(_tokens(r, k) for k in ("input", "output", "cache_read",
+                                                 "cache_write")))
+    console.print(cost)
+    console.print(tokens)
     tot = doc["totals"]
     console.print(f"judged: billed {format_usd(tot['billed_nanos'])}, recorded "
                   f"{format_usd(tot['recorded_nanos'])}, difference "

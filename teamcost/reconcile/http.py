@@ -165,6 +165,7 @@ class AdminApi:
                 resp = self._session.get(url, params=list(params),
                                          headers={**self._headers,
                                                   **self._auth(self._key.reveal())},
+                                         # a redirect would carry x-api-key to another host
                                          timeout=self.policy.timeout_s, allow_redirects=False)
             except requests.RequestException as exc:
                 # requests' messages carry the URL (no key: the key is a header), but keep

@@ -255,6 +255,7 @@ def test_unrecorded_key_spend_exits_3_naming_the_day_and_model(
     assert result.exit_code == 3, result.stderr
     assert ("UNRECORDED: $148.20 billed that no teamcost source recorded: "
             f"2026-10-14 {SONNET} $148.20 (tolerance 2%)") in result.stdout
+    assert "31.4M / 1.4M" in result.stdout          # input tokens: provider / recorded
     code, doc, _ = reconcile_json("--provider", "anthropic", *WINDOW)
     assert code == 3
     assert doc["verdict"]["unrecorded_nanos"] == 148_200_000_000
@@ -304,6 +305,25 @@ def test_a_429_is_retried_after_the_wait_it_asks_for(api: AdminAPIServer,
     usage = api.seen(ANTHROPIC_USAGE)
     assert len(usage) == 2 and usage[0].query == usage[1].query
     assert doc["totals"]["billed_nanos"] == ANTHROPIC_NANOS
+
+
+def test_waits_follow_retry_after_else_back_off(api: AdminAPIServer) -> None:
+    """The library's waits, with the sleep recorded instead of slept."""
+    from teamcost.reconcile import anthropic
+    from teamcost.reconcile.http import AdminKey
+
+    anthropic_month(api)
+    limited = {"type": "error", "error": {"type": "rate_limit_error", "message": "later"}}
+    overloaded = {"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}
+    api.faults += [(429, limited, {"retry-after": "7"}), (529, overloaded, {}),
+                   (503, overloaded, {"retry-after-ms": "250"}), (429, limited, {})]
+    waits: list[float] = []
+    client = anthropic.api(AdminKey(KEY, "test"), {"ANTHROPIC_BASE_URL": api.anthropic_root},
+                           sleep=waits.append)
+    usage = anthropic.usage(client, OCT[0], OCT[-1] + timedelta(days=1))
+    assert waits == [7.0, 2.0, 0.25, 8.0]      # asked for; else 1, 2, 4, 8 s by attempt
+    assert client.stats.requests == 5 and client.stats.retries == 4
+    assert sum(u.tokens.output for u in usage) == 20_000 * 496 + 1_000 * 31
 
 
 def test_rate_limits_that_never_end_give_up_with_one_line(api: AdminAPIServer) -> None:
@@ -434,6 +454,20 @@ def test_an_unreachable_or_malformed_base_url_is_one_line(monkeypatch: pytest.Mo
     result = run("reconcile", "--provider", "anthropic", *WINDOW, "--offline")
     assert result.exit_code == 1
     assert "ANTHROPIC_BASE_URL must be an http:// or https:// URL" in one_error_line(result)
+
+
+def test_hostile_labels_are_shown_inert(api: AdminAPIServer, teamcost_home: Path) -> None:
+    evil = "evil[bold]x[/bold]\x1b[2J\x07"
+    config = team_config(teamcost_home)
+    with Ledger.for_config(config) as ledger:
+        ledger.record(call("msg_evil", date(2026, 10, 3), 9, evil, ledger.ledger_id,
+                           "tester@example.com", inp=1, out=1, nanos=2 * 10**9))
+    result = run("reconcile", "--provider", "anthropic", *WINDOW, "--offline")
+    assert result.exit_code == 4
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout
+    assert "evil[bold]x[/bold]\ufffd[2J\ufffd" in result.stdout
+    code, doc, _ = reconcile_json("--provider", "anthropic", *WINDOW)
+    assert doc["verdict"]["findings"][0]["model"] == evil      # JSON keeps it exactly
 
 
 def test_by_model_and_csv(api: AdminAPIServer, teamcost_home: Path) -> None:
