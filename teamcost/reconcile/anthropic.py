@@ -63,16 +63,19 @@ def usage(client: AdminApi, since: date, until: date) -> list[UsageBucket]:
             if not since <= day < until:
                 continue
             for r in wire.results(bucket, where):
-                creation = r.get("cache_creation") or {}
-                if not isinstance(creation, dict):
+                creation = r.get("cache_creation")
+                if creation is None:   # the older flat shape, before writes were split by TTL
+                    written = wire.count(r, "cache_creation_input_tokens", where)
+                elif isinstance(creation, dict):
+                    written = (wire.count(creation, "ephemeral_5m_input_tokens", where)
+                               + wire.count(creation, "ephemeral_1h_input_tokens", where))
+                else:
                     raise ProviderAPIError(f"{where}: cache_creation is {creation!r}, "
                                            "expected an object")
-                tokens = Tokens(
-                    input=wire.count(r, "uncached_input_tokens", where),
-                    output=wire.count(r, "output_tokens", where),
-                    cache_read=wire.count(r, "cache_read_input_tokens", where),
-                    cache_write=(wire.count(creation, "ephemeral_5m_input_tokens", where)
-                                 + wire.count(creation, "ephemeral_1h_input_tokens", where)))
+                tokens = Tokens(input=wire.count(r, "uncached_input_tokens", where),
+                                output=wire.count(r, "output_tokens", where),
+                                cache_read=wire.count(r, "cache_read_input_tokens", where),
+                                cache_write=written)
                 model = wire.label(r, "model", where) or "(unknown model)"
                 out.append(UsageBucket(day, model, tokens))
     return out

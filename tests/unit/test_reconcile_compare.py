@@ -294,3 +294,66 @@ def test_wire_refuses_drifted_shapes_instead_of_reading_zero() -> None:
     assert wire.usd_nanos(Decimal("0.0000000015"), "x") == 2      # half-even, once
     assert wire.usd_nanos(Decimal("0.0000000025"), "x") == 2
     assert wire.usd_nanos(Decimal("-1.5"), "x") == -1_500_000_000
+
+
+class Pages:
+    """Stands in for the HTTP client: hands the parsers the pages a server would."""
+
+    def __init__(self, *bodies: dict) -> None:
+        self.bodies = bodies
+        self.asked: list[tuple[str, list[tuple[str, str]]]] = []
+
+    def pages(self, path: str, params: list[tuple[str, str]]):  # noqa: ANN201
+        self.asked.append((path, params))
+        return iter(self.bodies)
+
+
+def test_anthropic_parsers_read_both_cache_shapes_and_keep_the_window() -> None:
+    from teamcost.reconcile import anthropic
+
+    body = {"has_more": False, "next_page": None, "data": [
+        {"starting_at": "2026-09-30T00:00:00Z", "results": [{"model": SONNET,
+                                                           "output_tokens": 99}]},
+        {"starting_at": "2026-10-01T00:00:00Z", "results": [
+            {"model": SONNET, "uncached_input_tokens": 10, "output_tokens": 2,
+             "cache_read_input_tokens": 3, "cache_creation_input_tokens": 4},
+            {"model": None, "uncached_input_tokens": 1, "output_tokens": 1,
+             "cache_creation": {"ephemeral_5m_input_tokens": 5,
+                                "ephemeral_1h_input_tokens": 6}}]}]}
+    usage = anthropic.usage(Pages(body), D1, D2)  # type: ignore[arg-type]
+    assert [(u.day, u.model, u.tokens) for u in usage] == [
+        (D1, SONNET, Tokens(10, 2, 3, 4)), (D1, "(unknown model)", Tokens(1, 1, 0, 11))]
+    costs = {"has_more": False, "data": [{"starting_at": "2026-10-01T00:00:00Z", "results": [
+        {"amount": "0.0000001", "currency": "USD", "model": SONNET},
+        {"amount": "0.0000001", "currency": "USD", "model": SONNET},
+        {"amount": "250", "currency": "USD", "model": None, "cost_type": "web_search"}]}]}
+    got = anthropic.costs(Pages(costs), D1, D2)  # type: ignore[arg-type]
+    # 0.0000002 cents = 2 nanos, summed before rounding (each alone would round to 1)
+    assert {(c.model, c.cost_nanos) for c in got} == {(SONNET, 2),
+                                                       ("(web_search)", 2_500_000_000)}
+    eur = {"has_more": False, "data": [{"starting_at": "2026-10-01T00:00:00Z", "results": [
+        {"amount": "1", "currency": "EUR", "model": SONNET}]}]}
+    with pytest.raises(ProviderAPIError, match="US dollars only"):
+        anthropic.costs(Pages(eur), D1, D2)  # type: ignore[arg-type]
+
+
+def test_openai_parsers_prefer_uncached_tokens_and_skip_empty_amounts() -> None:
+    from teamcost.reconcile import openai
+
+    t0 = 1790812800  # 2026-10-01 00:00 UTC
+    usage = {"object": "page", "has_more": False, "data": [{"start_time": t0, "results": [
+        {"model": "gpt-5", "input_tokens": 100, "input_cached_tokens": 30,
+         "input_cache_write_tokens": 20, "input_uncached_tokens": 50, "output_tokens": 7,
+         "num_model_requests": 2},
+        {"model": "gpt-4o", "input_tokens": 100, "input_cached_tokens": 30,
+         "output_tokens": 7, "num_model_requests": 1}]}]}
+    got = openai.usage(Pages(usage), D1, D2)  # type: ignore[arg-type]
+    assert [(u.model, u.tokens, u.requests) for u in got] == [
+        ("gpt-5", Tokens(50, 7, 30, 20), 2), ("gpt-4o", Tokens(70, 7, 30, 0), 1)]
+    costs = {"has_more": False, "data": [{"start_time": t0, "results": [
+        {"line_item": "gpt-5, input", "amount": {"value": Decimal("0.1"), "currency": "usd"}},
+        {"line_item": "gpt-5, output", "amount": {"value": Decimal("0.2"), "currency": "usd"}},
+        {"line_item": "gpt-5, output", "amount": None},
+        {"line_item": "gpt-5, output", "amount": {"value": None, "currency": "usd"}}]}]}
+    got_costs = openai.costs(Pages(costs), D1, D2)  # type: ignore[arg-type]
+    assert [(c.model, c.cost_nanos) for c in got_costs] == [("gpt-5", 300_000_000)]
