@@ -133,6 +133,7 @@ from teamcost.commands import budget as _budget  # noqa: E402
 from teamcost.commands import demo as _demo  # noqa: E402
 from teamcost.commands import imports as _imports  # noqa: E402
 from teamcost.commands import ledger as _ledger  # noqa: E402
+from teamcost.commands import reconcile as _reconcile  # noqa: E402
 from teamcost.commands import report as _report  # noqa: E402
 from teamcost.commands import reprice as _reprice  # noqa: E402
 from teamcost.commands import serve as _serve  # noqa: E402
@@ -140,8 +141,8 @@ from teamcost.commands import statusline as _statusline  # noqa: E402
 from teamcost.commands import sync as _sync  # noqa: E402
 from teamcost.commands import watch as _watch  # noqa: E402
 
-for _module in (_ledger, _sync, _report, _budget, _auth, _imports, _reprice, _demo, _watch,
-                _agent, _statusline, _serve):
+for _module in (_ledger, _sync, _report, _budget, _reconcile, _auth, _imports, _reprice, _demo,
+                _watch, _agent, _statusline, _serve):
     _module.register(app)
 
 
