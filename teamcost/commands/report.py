@@ -29,7 +29,6 @@ from teamcost.commands.tables import (
 )
 from teamcost.config import load_config
 from teamcost.errors import InvalidValue
-from teamcost.money import format_usd
 from teamcost.money import format_usd as usd
 from teamcost.periods import parse_month, parse_week, parse_window
 
@@ -267,7 +266,7 @@ def export(
     for w in result.warnings:
         err_console.print(f"teamcost: warning: {w}")
     emit(result, out_fmt, lambda r: say(
-        f"exported {r.label}: {r.calls:,} calls, {format_usd(r.cost_nanos)}"
+        f"exported {r.label}: {r.calls:,} calls, {usd(r.cost_nanos)}"
         + (f" ({r.unpriced_calls:,} unpriced)" if r.unpriced_calls else "")
         + "".join(f"\n  {f}" for f in r.files)))
 

@@ -15,8 +15,8 @@ A table that does not fit gives way in this order (the README states it too):
    (``claude-so…4-5``), down to ``LABEL_MIN`` cells;
 2. low-priority columns drop, in ``DROP_ORDER``: cache tokens, out tokens, in tokens (a
    total-tokens column goes with them), share;
-3. a compact layout: one block per row, its labels on one line and its numbers below as
-   ``name value`` items that wrap between items.
+3. a compact layout: one block per row, its labels and then its numbers as ``name value``
+   items (``cost $165.23  calls 1,234``), wrapped between items.
 
 Money, counts and percentages are never shortened, folded or wrapped inside: only whole
 items move. Money is ``money.format_usd`` text, right-aligned on the decimal point.
@@ -42,7 +42,7 @@ from rich.table import Table
 from rich.text import Text
 
 ELLIPSIS = "…"
-LABEL_MIN = 12            # cells a shortened label keeps: "claude-…et-4-5"
+LABEL_MIN = 12            # cells a shortened label keeps: "claude-s…4-5"
 DROP_ORDER = ("cache", "out", "in", "share")
 UNLIMITED = 1_000_000     # the console width that stands for "natural width"
 _BIDI = (0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
