@@ -63,16 +63,32 @@ def nanos_to_usd(nanos: int) -> float:
 
 
 def format_usd(nanos: int | float, places: int | None = None) -> str:
-    """The one way money becomes text for people: ``$1,234.50``.
+    """The one way money becomes text for people: ``$1,234.50``, ``$0.706``, ``$0.0075``.
 
-    ``places`` fixes the decimals (2 for budget lines and errors, 0 for chart axes); left
-    out, amounts of $1 and more show cents and smaller ones keep enough places (4 from one
-    cent, else 6) that a cheap call does not read as $0.00.
+    Left out, ``places`` follows one rule for every table and line: amounts of $1 and more
+    show cents; smaller ones show three significant digits (trailing zeros dropped down to
+    cents), so a cheap call never reads as $0.00 and $0.7059 sits beside $230.00 as
+    $0.706. Rounding is half-even, on the exact decimal value of the nanos. ``places``
+    fixes the decimals instead (0 for chart axes and limits in messages).
     """
-    value = nanos / NANOS_PER_USD
+    value = (Decimal(nanos) if isinstance(nanos, int) else Decimal(repr(float(nanos)))
+             ) / NANOS_PER_USD
+    sign = "-" if value < 0 else ""
+    value = abs(value)
     if places is None:
-        places = 2 if abs(value) >= 1 or value == 0 else 4 if abs(value) >= 0.01 else 6
-    return f"${value:,.{places}f}"
+        places = 2
+        if 0 < value < 1:
+            # three significant digits: 0.706 -> 3 places, 0.0452 -> 4, at most 9 (1 nano)
+            places = min(9, 2 - value.adjusted())
+            if value.quantize(Decimal(1).scaleb(-places), ROUND_HALF_EVEN) >= 1:
+                places = 2  # 0.9996 rounds to a dollar: show it as one
+    if not value.is_finite():
+        return f"{sign}${value}"
+    text = f"{value.quantize(Decimal(1).scaleb(-places), ROUND_HALF_EVEN):,.{places}f}"
+    if places > 2 and value < 1:
+        text = text.rstrip("0")
+        text += "0" * max(0, 2 - len(text.partition(".")[2]))
+    return f"{sign}${text}"
 
 
 def exact_usd(nanos: int) -> str:

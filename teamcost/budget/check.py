@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from teamcost.budget import alerts as alerts_mod
+from teamcost.budget.known import remember
 from teamcost.budget.model import Budget, BudgetStatus, parse_thresholds, period_of
 from teamcost.budget.spend import team_spend
 from teamcost.budget.store import CHECK_BACKOFF, get_budget, set_budget
@@ -42,11 +43,14 @@ def set_team_budget(config: Config, amount: Any, period: str = "month",
                     period=period, timezone=tz or config.timezone,
                     thresholds=parse_thresholds(warn), hard_stop=hard_stop,
                     updated_by=config.member)
-    return set_budget(_client(config, client), budget)
+    stored = set_budget(_client(config, client), budget)
+    remember(config, stored)
+    return stored
 
 
 def show_budget(config: Config, client: Any = None) -> Budget:
     budget = get_budget(_client(config, client), config.team)
+    remember(config, budget)
     if budget is None:
         raise _no_budget(config.team)
     return budget
@@ -93,6 +97,7 @@ def check(config: Config, estimate: Any = None, client: Any = None,
     estimate_nanos = usd_to_nanos(estimate, "estimate", maximum=MAX_BUDGET_NANOS) if estimate else 0
     client = _client(config, client)
     budget = get_budget(client, config.team)
+    remember(config, budget)
     if budget is None:
         raise _no_budget(config.team)
     status = status_for(config, client, budget, estimate_nanos=estimate_nanos, now=now)
@@ -101,10 +106,14 @@ def check(config: Config, estimate: Any = None, client: Any = None,
 
 def budget_status(config: Config, client: Any = None,
                   now: datetime | None = None) -> BudgetStatus | None:
-    """For reports and watch: the status, or None when there is no project or no budget."""
+    """For reports and watch: the status, or None when there is no project or no budget.
+
+    Raises when the budget cannot be read; ``known.last_known`` then says what was known.
+    """
     if not config.project:
         return None
     client = _client(config, client)
     budget = get_budget(client, config.team)
+    remember(config, budget)
     return None if budget is None else status_for(config, client, budget, now=now)
 

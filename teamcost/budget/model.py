@@ -236,10 +236,10 @@ class BudgetStatus:
     @property
     def line(self) -> str:
         b = self.budget
-        est = (f" + {format_usd(self.estimate_nanos, 2)} estimated" if self.estimate_nanos else "")
-        return (f"team {b.team}: {format_usd(self.spent_nanos, 2)}{est} of {format_usd(b.amount_nanos, 2)} "
+        est = (f" + {format_usd(self.estimate_nanos)} estimated" if self.estimate_nanos else "")
+        return (f"team {b.team}: {format_usd(self.spent_nanos)}{est} of {format_usd(b.amount_nanos)} "
                 f"({self.fraction * 100:.1f}%) this {b.period}, {self.level}, "
-                f"projected {format_usd(self.projected_nanos, 2)} by {b.period} end")
+                f"projected {format_usd(self.projected_nanos)} by {b.period} end")
 
     def to_dict(self) -> dict[str, Any]:
         b = self.budget

@@ -32,9 +32,11 @@ def _kind(platform: Platform | None) -> str:
 
 def install(
     print_only: bool = typer.Option(False, "--print",
-                                    help="Print the service file instead of writing it."),
-    platform: Platform | None = typer.Option(None, "--platform",
-                                             help="systemd or launchd (default: this system's)."),
+                                    help="Print the service file instead of writing it. "
+                                         "Default: write it."),
+    platform: Platform | None = typer.Option(None, "--platform", metavar="KIND",
+                                             help="systemd or launchd. Default: this "
+                                                  "system's."),
 ) -> None:
     """Install the agent as a user service: a systemd user unit (Linux) or a launchd agent (macOS).
 
@@ -53,8 +55,9 @@ def install(
 
 
 def uninstall(
-    platform: Platform | None = typer.Option(None, "--platform",
-                                             help="systemd or launchd (default: this system's)."),
+    platform: Platform | None = typer.Option(None, "--platform", metavar="KIND",
+                                             help="systemd or launchd. Default: this "
+                                                  "system's."),
 ) -> None:
     """Remove the service file `teamcost agent install` wrote (never one it did not write)."""
     result = service_files.uninstall(_kind(platform))
@@ -68,8 +71,8 @@ def uninstall(
 
 def claude_code_setup(
     settings: Path | None = typer.Option(
-        None, "--settings", help="Claude Code's settings file (default: "
-        "$CLAUDE_CONFIG_DIR/settings.json, else ~/.claude/settings.json)."),
+        None, "--settings", metavar="FILE", help="Claude Code's settings file. Default: "
+        "$CLAUDE_CONFIG_DIR/settings.json, else ~/.claude/settings.json."),
 ) -> None:
     """Send Claude Code's telemetry to the agent and show teamcost's status line.
 

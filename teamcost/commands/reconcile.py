@@ -38,14 +38,14 @@ def _safe(text: str) -> str:
 
 
 def reconcile(
-    provider: Provider = typer.Option(..., "--provider", help="anthropic or openai."),
-    since: str = typer.Option("7d", "--since", help="First UTC day: 7d, 30d, today, yesterday or YYYY-MM-DD."),
-    until: str | None = typer.Option(None, "--until", help="Last UTC day, included (same forms). Default: today."),
-    by: list[str] | None = typer.Option(None, "--by", help="Rows per day, model, or day,model (the default); the verdict judges these rows."),
-    fmt: ReconcileFormat = typer.Option(ReconcileFormat.table, "--format", help="table, json or csv."),
-    tolerance: str = typer.Option("2%", "--tolerance", help="How far recorded may be from billed per row, as a share of billed (differences under one cent never count)."),
-    include_today: bool = typer.Option(False, "--include-today", help="Judge today (UTC) too, although the provider is still counting it."),
-    offline: bool = typer.Option(False, "--offline", help="Do not pull the team's new calls from Firestore first."),
+    provider: Provider = typer.Option(..., "--provider", metavar="PROVIDER", help="anthropic or openai."),
+    since: str = typer.Option("7d", "--since", metavar="TIME", show_default=False, help="First UTC day: 7d, 30d, today, yesterday or YYYY-MM-DD. Default: 7d."),
+    until: str | None = typer.Option(None, "--until", metavar="TIME", help="Last UTC day, included (same forms). Default: today."),
+    by: list[str] | None = typer.Option(None, "--by", metavar="FIELDS", help="Rows per day, model, or day,model; the verdict judges these rows. Default: day,model."),
+    fmt: ReconcileFormat = typer.Option(ReconcileFormat.table, "--format", metavar="FORMAT", show_default=False, help="table, json or csv. Default: table."),
+    tolerance: str = typer.Option("2%", "--tolerance", metavar="PERCENT", show_default=False, help="How far recorded may be from billed per row, as a share of billed (differences under one cent never count). Default: 2%."),
+    include_today: bool = typer.Option(False, "--include-today", help="Judge today (UTC) too, although the provider is still counting it. Default: today is shown, not judged."),
+    offline: bool = typer.Option(False, "--offline", help="Do not pull the team's new calls from Firestore first. Default: pull first."),
 ) -> None:
     """Compare the provider's billed usage and cost with the team's recorded calls, per UTC day
     and model. Needs an admin key (ANTHROPIC_ADMIN_API_KEY / OPENAI_ADMIN_KEY).

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import typer
 
-from teamcost.commands.output import OutputFormat, console, emit
+from teamcost.commands.output import FORMAT, OutputFormat, console, emit
 from teamcost.config import load_config
 from teamcost.money import format_usd
 from teamcost.reprice import RepriceResult, reprice
 
 
 def reprice_cmd(
-        model: str | None = typer.Option(None, "--model", "-m",
-                                            help="Only calls of this model (as recorded)."),
-        fmt: OutputFormat = typer.Option(OutputFormat.text, "--format", help="text or json."),
+        model: str | None = typer.Option(None, "--model", "-m", metavar="MODEL",
+                                         help="Only calls of this model (as recorded). "
+                                              "Default: every model."),
+        fmt: OutputFormat = FORMAT,
 ) -> None:
     """Price unpriced calls not yet pushed, from the current prices and price overrides."""
     emit(reprice(load_config(), model=model), fmt, _render)

@@ -31,16 +31,20 @@ def parse_pull_every(value: str | None, has_project: bool) -> float:
 
 
 def serve(
-    host: str = typer.Option("127.0.0.1", "--host",
-                             help="Address to listen on. Anything but loopback needs --token."),
-    port: int = typer.Option(8787, "--port", help="TCP port (0 picks a free one)."),
-    open_: bool = typer.Option(False, "--open", help="Open the page in a browser."),
+    host: str = typer.Option("127.0.0.1", "--host", metavar="HOST", show_default=False,
+                             help="Address to listen on. Anything but loopback needs --token. "
+                                  "Default: 127.0.0.1."),
+    port: int = typer.Option(8787, "--port", metavar="PORT", show_default=False,
+                             help="TCP port (0 picks a free one). Default: 8787."),
+    open_: bool = typer.Option(False, "--open", help="Open the page in a browser. "
+                                                     "Default: do not."),
     pull_every: str | None = typer.Option(
-        None, "--pull-every", help="Pull the team's new calls this often: 60s (the default "
-        "with a Firestore project), 5m, or 0 when an agent already pulls."),
+        None, "--pull-every", metavar="DURATION", help="Pull the team's new calls this often "
+        "(e.g. 5m), or 0 when an agent already pulls. Default: 60s with a Firestore project."),
     token: str | None = typer.Option(
-        None, "--token", envvar="TEAMCOST_SERVE_TOKEN", show_envvar=True,
-        help="Require this token on every request (Bearer header, or /login?token=...)."),
+        None, "--token", envvar="TEAMCOST_SERVE_TOKEN", show_envvar=True, metavar="TOKEN",
+        help="Require this token on every request (Bearer header, or /login?token=...). "
+             "Default: none (loopback only)."),
 ) -> None:
     """The team dashboard: a live web page of spend, budget, breakdowns and sessions."""
     from teamcost.web.server import ServeOptions

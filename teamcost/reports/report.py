@@ -17,6 +17,7 @@ from teamcost.errors import InvalidValue, TeamcostError
 from teamcost.periods import Window, zone
 from teamcost.reports import aggregate as agg
 from teamcost.reports.frames import Filters, load_calls
+from teamcost.reports.freshness import last_pull, latest
 
 if TYPE_CHECKING:
     from teamcost.config import Config
@@ -52,12 +53,20 @@ def _refresh(config: Config) -> str | None:
 
 def _budget(config: Config, now: datetime | None = None,
             client: Any = None) -> dict[str, Any] | None:
+    """The budget's status; when it cannot be read, ``state: unknown`` with the error, the
+    last budget this machine read (``last_known``) and ``offline_since``: the last time
+    Firestore answered (that read, or the cache's last pull)."""
     from teamcost.budget.check import budget_status  # late: the budget stack loads Firestore
+    from teamcost.budget.known import last_known
 
     try:
         status = budget_status(config, client, now=now)
     except TeamcostError as exc:
-        return {"error": str(exc)}
+        known = last_known(config)
+        since = latest(known.read_at if known else None, last_pull(config))
+        return {"state": "unknown", "error": str(exc),
+                "last_known": known.to_dict() if known else None,
+                "offline_since": since.isoformat(timespec="seconds") if since else None}
     return status.to_dict() if status is not None else None
 
 
@@ -81,10 +90,12 @@ def build_report(config: Config, window: Window, *, by: Sequence[str] = DEFAULT_
         raise InvalidValue("source", source, "local (no Firestore project is configured; "
                            "run `teamcost init --project ID` to report on the team)")
     use_team = source == "team" or (source is None and config.has_firestore)
+    pulled_now = False
     if use_team and refresh:
         warning = _refresh(config)
         if warning:
             warnings.append(warning)
+        pulled_now = warning is None
     live = window.until >= now
     start = agg.earliest_needed(window.since, now, tz) if live else window.since
     context, used = load_calls(config, start, max(window.until, now) if live else window.until,
@@ -94,10 +105,14 @@ def build_report(config: Config, window: Window, *, by: Sequence[str] = DEFAULT_
     else:
         df = context[(context["ts"] >= pd.Timestamp(window.since))
                      & (context["ts"] < pd.Timestamp(window.until))]
-    return report_document(df, context if live else None, window, by=by, tz=tz, now=now,
-                           team=config.team, source=used, filters=filters,
-                           warnings=warnings,
-                           budget=_budget(config, now, client) if budget else None)
+    doc = report_document(df, context if live else None, window, by=by, tz=tz, now=now,
+                          team=config.team, source=used, filters=filters,
+                          warnings=warnings, budget=_budget(config, now, client) if budget else None)
+    if used == "team":  # how old the cache is, so old numbers are not taken for current
+        pulled = last_pull(config)
+        doc["cache"] = {"pulled_now": pulled_now,
+                        "last_pull": pulled.isoformat(timespec="seconds") if pulled else None}
+    return doc
 
 
 def report_document(df: pd.DataFrame, context: pd.DataFrame | None, window: Window, *,

@@ -154,11 +154,10 @@ def tags(dash: Dashboard, request: Request) -> dict[str, Any]:
 
 def live(dash: Dashboard, request: Request) -> dict[str, Any]:
     """Today and the budget period so far, from what is stored (no pull)."""
-    from teamcost.reports.live import load_budget_line, read_snapshot
+    from teamcost.reports.live import stored_snapshot
 
     query(request, ())
-    snap = read_snapshot(dash.config, dash.clock(), load_budget_line(dash.config,
-                                                                     dash.client()))
+    snap = stored_snapshot(dash.config, dash.clock(), dash.client())
     d = snap.to_dict()
     d["source"] = "team" if dash.config.project else "local"  # not this server's file paths
     d["pull"] = dict(dash.pull_state)

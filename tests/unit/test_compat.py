@@ -68,3 +68,22 @@ def test_typer_vendors_click() -> None:
     for name in ("UsageError", "NoArgsIsHelpError", "ClickException"):
         assert isinstance(getattr(click_exceptions, name), type), name
     assert issubclass(click_exceptions.NoArgsIsHelpError, click_exceptions.UsageError)
+
+
+def test_typer_arguments_show_only_their_metavar() -> None:
+    """compat.typer: an argument declared with a metavar is shown as just that in --help."""
+    import typer
+    from typer.testing import CliRunner
+
+    import teamcost.compat.typer  # noqa: F401  (installs the override)
+
+    app = typer.Typer()
+
+    @app.command()
+    def cmd(file: str = typer.Argument(..., metavar="FILE", help="the file"),
+            other: str = typer.Argument("x", help="no metavar")) -> None:
+        pass
+
+    out = CliRunner().invoke(app, ["--help"]).output
+    assert "FILE  " in out and "FILE <" not in out
+    assert "<str>" in out  # typer's own display where no metavar was given

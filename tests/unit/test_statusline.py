@@ -66,7 +66,8 @@ def test_small_budgets_show_cents_and_small_sessions_show_fractions(teamcost_hom
                                     "spent_nanos": 12_345_000_000, "fraction": 0.2469,
                                     "period": "week"}, today_nanos=0)
     calls(teamcost_home, (12_300_000, SESSION))
-    assert line(teamcost_home) == "team $12.35/$50.00 (24%) · today $0.00 · session $0.0123"
+    # $12.345 exactly: half-even to the cent, as every money figure (teamcost.money)
+    assert line(teamcost_home) == "team $12.34/$50.00 (24%) · today $0.00 · session $0.0123"
 
 
 def test_no_budget_and_no_calls_yet(teamcost_home: Path) -> None:
