@@ -58,9 +58,12 @@ def watch(
     Each refresh pulls only the calls pushed since the last one. Ctrl-C quits (exit 0),
     between two frames.
     """
+    from teamcost.agent.lock import holder
+
     seconds = parse_interval(interval)
     config = load_config()
-    with LiveSource(config) as source:
+    # an agent running for this home pulls every minute: watch then reads what it pulled
+    with LiveSource(config, others_pull=lambda: holder(config.home) is not None) as source:
         if once or fmt == OutputFormat.json:
             emit(source.refresh(), fmt, lambda s: show(render(s, width=view_width()),
                                                        view_width()))

@@ -10,6 +10,7 @@ reads (cache + this machine's unpushed calls) from the start of the month.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -179,8 +180,12 @@ class LiveSource:
     The budget is read at the first refresh and then every ``budget_every`` refreshes.
     """
 
-    def __init__(self, config: Config, *, client: Any = None, budget_every: int = 12) -> None:
+    def __init__(self, config: Config, *, client: Any = None, budget_every: int = 12,
+                 others_pull: Callable[[], bool] = lambda: False) -> None:
+        """``others_pull``: True while something else keeps the cache fresh (an agent on this
+        home): the refresh then reads the cache without a pull of its own."""
         self.config = config
+        self._others_pull = others_pull
         self._client = client
         self._budget: BudgetLine | None = None
         self._budget_at: datetime | None = None     # when self._budget was read
@@ -212,10 +217,14 @@ class LiveSource:
             if self._n % self._budget_every == 0 or self._budget_state == "unknown":
                 self._read_budget(now)
             try:
-                # the next refresh is the retry: a short backoff keeps the view responsive
-                with TeamCache.for_config(cfg) as cache:
-                    res = pull(cfg, self._client, cache, backoff=WATCH_BACKOFF)
-                facts |= {"pulled": res.read, "new": res.new}
+                if self._others_pull():
+                    facts["pulled_by"] = "agent"
+                    facts["cache_pulled_at"] = _iso(last_pull(cfg))
+                else:
+                    # the next refresh is the retry: a short backoff keeps the view responsive
+                    with TeamCache.for_config(cfg) as cache:
+                        res = pull(cfg, self._client, cache, backoff=WATCH_BACKOFF)
+                    facts |= {"pulled": res.read, "new": res.new}
             except SyncError as exc:  # offline: keep showing what the cache holds
                 facts["error"] = str(exc)
                 pulled = last_pull(cfg)

@@ -287,6 +287,13 @@ def test_one_agent_per_home_and_sigterm_exits_0_within_5s(
                                        capture_output=True, text=True, timeout=60,
                                        env=dict(os.environ, TEAMCOST_HOME=str(home))).stdout)
     assert status["running"] and status["pid"] == first.proc.pid
+    # watch on a home an agent serves reads what the agent pulled, without a pull of its own
+    watched = subprocess.run([TEAMCOST, "watch", "--once", "--format", "json"],
+                             capture_output=True, text=True, timeout=60,
+                             env=dict(os.environ, TEAMCOST_HOME=str(home)))
+    assert watched.returncode == 0, watched.stderr
+    refreshed = json.loads(watched.stdout)["refreshed"]
+    assert refreshed["pulled_by"] == "agent" and "pulled" not in refreshed
     tracker = Tracker(load_config(home))
     tracker.record("gpt-4o", 10, 1)
     tracker.close()
