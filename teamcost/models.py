@@ -15,6 +15,7 @@ from typing import Any
 
 from teamcost.errors import InvalidValue
 from teamcost.money import INT64_MAX, nanos_to_usd
+from teamcost.periods import check_reportable
 
 MAX_TOKENS = 10**12          # far above any real call; catches unit mistakes
 MAX_NANOS = INT64_MAX
@@ -51,7 +52,8 @@ def check_str(name: str, value: Any, *, max_len: int = MAX_LABEL_LEN,
 
 
 def check_ts(name: str, value: Any) -> datetime:
-    """A timezone-aware datetime, normalised to UTC (naive datetimes are ambiguous)."""
+    """A timezone-aware datetime in the reportable range (``periods.EARLIEST`` ..
+    ``periods.LATEST``), normalised to UTC (naive datetimes are ambiguous)."""
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -59,9 +61,7 @@ def check_ts(name: str, value: Any) -> datetime:
             raise InvalidValue(name, value, "an ISO-8601 timestamp with a UTC offset") from None
     if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
         raise InvalidValue(name, value, "a timezone-aware datetime (e.g. 2026-11-20T10:00:00Z)")
-    if value.tzinfo is not UTC:
-        value = value.astimezone(UTC)
-    return value
+    return check_reportable(name, value.isoformat(), value, "a timezone-aware time")
 
 
 def check_tags(value: Any) -> dict[str, str]:

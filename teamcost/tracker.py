@@ -19,7 +19,7 @@ from teamcost.config import Config, load_config
 from teamcost.errors import InvalidValue
 from teamcost.ids import uuid7
 from teamcost.ledger import Ledger
-from teamcost.models import CallRecord, check_int, check_str
+from teamcost.models import CallRecord, check_int, check_str, check_ts
 from teamcost.money import MAX_BUDGET_NANOS, usd_to_nanos
 from teamcost.pricing import Pricer
 
@@ -168,9 +168,7 @@ class Tracker:
                                                 ("output_tokens", output_tokens),
                                                 ("cache_read_tokens", cache_read_tokens),
                                                 ("cache_write_tokens", cache_write_tokens))]
-        when = ts if ts is not None else datetime.now(UTC)
-        if not isinstance(when, datetime) or when.tzinfo is None:
-            raise InvalidValue("ts", when, "a timezone-aware datetime")
+        when = check_ts("ts", ts if ts is not None else datetime.now(UTC))
         price = self.pricer.price(provider, model, *tokens, reported_cost_usd=cost_usd, ts=when)
         ctx = _context.get()
         # validate before the first call opens (and perhaps creates) the ledger file

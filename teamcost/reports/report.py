@@ -80,26 +80,37 @@ def build_report(config: Config, window: Window, *, by: Sequence[str] = DEFAULT_
         if warning:
             warnings.append(warning)
     live = window.until >= now
-    start = agg.earliest_needed(window.since, now, tz) if live else window.since
-    context, used = load_calls(config, start, max(window.until, now) if live else window.until,
-                               source="team" if use_team else "local", filters=filters)
-    if start == window.since and (not live or window.until >= now):
-        df = context  # the context is exactly the window: no copy
-    else:
-        df = context[(context["ts"] >= pd.Timestamp(window.since))
-                     & (context["ts"] < pd.Timestamp(window.until))]
+    # read from where the first day's spike baseline starts (and, for a window reaching
+    # now, from the start of the month the projections need)
+    start = agg.baseline_start(window.since, tz)
+    if live:
+        start = min(start, agg.earliest_needed(window.since, now, tz))
+    end = max(window.until, now) if live else window.until
+    context, used = load_calls(config, start, end, source="team" if use_team else "local",
+                               filters=filters)
+    df = context[(context["ts"] >= pd.Timestamp(window.since))
+                 & (context["ts"] < pd.Timestamp(window.until))]
     return report_document(df, context if live else None, window, by=by, tz=tz, now=now,
                            team=config.team, source=used, filters=filters,
-                           warnings=warnings, budget=_budget(config, now) if budget else None)
+                           warnings=warnings, budget=_budget(config, now) if budget else None,
+                           history=context)
 
 
 def report_document(df: pd.DataFrame, context: pd.DataFrame | None, window: Window, *,
                     by: Sequence[str], tz: str, now: datetime, team: str, source: str,
                     filters: Filters = Filters(), warnings: Sequence[str] = (),
-                    budget: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The document from frames alone (pure; golden tests call this directly)."""
+                    budget: dict[str, Any] | None = None,
+                    history: pd.DataFrame | None = None) -> dict[str, Any]:
+    """The document from frames alone (pure; golden tests call this directly).
+
+    ``context`` (for a window reaching now) holds the calls since the start of the month,
+    for the projections; ``history`` the calls since ``aggregate.baseline_start`` (at
+    least), so each day's spike baseline reaches back before the window. Without it the
+    baselines see the window's own days only.
+    """
     summ = agg.summary(df)
     days = agg.trend(df, window.since, window.until, tz, "day")
+    costs = agg.daily_costs(history, tz) if history is not None else None
     breakdowns = {b: agg.breakdown(df, b) for b in by if b in agg.BREAKDOWNS}
     for required in ("member", "model"):  # every view shows who and what
         breakdowns.setdefault(required, agg.breakdown(df, required))
@@ -114,12 +125,15 @@ def report_document(df: pd.DataFrame, context: pd.DataFrame | None, window: Wind
         "by": list(by),
         "summary": summ,
         "rate": agg.spend_rate(summ["cost_nanos"], window.since, window.until, now),
-        "projection": (agg.projections(context, summ["cost_nanos"], window.since,
-                                       window.until, now, tz) if context is not None else None),
+        "projection": agg.projections(context, now, tz) if context is not None else None,
         "breakdowns": breakdowns,
         "trend": {"day": days,
                   "week": agg.trend(df, window.since, window.until, tz, "week")},
-        "spikes": agg.spike_days(days),
+        "spikes": agg.spike_days(days, costs),
+        "spike_rule": {"factor": agg.SPIKE_FACTOR, "baseline_days": agg.BASELINE_DAYS,
+                       "baseline": "median of the same kind of day (weekday or weekend) "
+                                   f"in the {agg.BASELINE_DAYS} days before each day; a spike "
+                                   "also costs more than the median weekday among them"},
         "top_sessions": agg.top_sessions(df),
         "budget": budget,
         "warnings": list(warnings),

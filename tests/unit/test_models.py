@@ -173,7 +173,7 @@ _tokens = st.integers(min_value=0, max_value=10**12)
 records = st.builds(
     CallRecord,
     call_id=_ids,
-    ts=st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1),
+    ts=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1),
                     timezones=st.just(timezone.utc)),
     team=_label, member=_label, ledger_id=_label, provider=_label, model=_label,
     input_tokens=_tokens, output_tokens=_tokens, cache_read_tokens=_tokens,
