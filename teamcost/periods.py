@@ -159,7 +159,7 @@ def parse_point(option: str, value: str, now: datetime, tz: str, *, end_of_day: 
 
 def parse_window(since: str, until: str | None, now: datetime, tz: str) -> Window:
     start = parse_point("since", since, now, tz, end_of_day=False)
-    end = parse_point("until", until, now, tz, end_of_day=True) if until else now
+    end = parse_point("until", until, now, tz, end_of_day=True) if until is not None else now
     if start >= end:
         raise InvalidValue("since", since, f"a time before {{field:until}} ({end.isoformat()}); "
                            f"got {start.isoformat()}")

@@ -24,8 +24,9 @@ def register(app: typer.Typer) -> None:
 
 
 def demo(
-    directory: Path = typer.Option(DEFAULT_DIR, "--dir", help="Folder for the demo's ledgers, "
-                                   "TEAMCOST_HOME, report and exports (replaced if present)."),
+    directory: str = typer.Option(str(DEFAULT_DIR), "--dir", help="Folder for the demo's "
+                                  "ledgers, TEAMCOST_HOME, report and exports: a new or empty "
+                                  "folder, or an earlier demo's (whose files it replaces)."),
     seed: int = typer.Option(20261123, "--seed", help="Seed of the generated team."),
     local: bool = typer.Option(False, "--local", help="Skip Firestore: the local ledger alone."),
     serve: bool = typer.Option(False, "--serve", help="Keep the demo's emulator running "

@@ -29,6 +29,7 @@ from teamcost.money import nanos_to_usd
 from teamcost.periods import Window
 from teamcost.reports.aggregate import baseline_start
 from teamcost.reports.frames import load_calls, load_records, records_frame
+from teamcost.reports.render import spreadsheet_safe
 from teamcost.reports.report import _refresh, report_document
 
 if TYPE_CHECKING:
@@ -81,11 +82,11 @@ def _csv_value(name: str, value: Any) -> Any:
         return "true" if value else "false"
     if value is None:
         return ""
-    return value
+    return spreadsheet_safe(value)
 
 
 def write_calls_csv(fh: IO[str], records: Sequence[CallRecord]) -> None:
-    writer = csv.writer(fh, lineterminator="\n")
+    writer = csv.writer(fh, lineterminator="\r\n")   # RFC 4180; see render.to_csv
     writer.writerow(CSV_COLUMNS)
     for rec in records:
         data = record_to_json(rec)

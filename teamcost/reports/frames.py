@@ -98,7 +98,7 @@ def load_calls(config: Config, since: datetime, until: datetime, *, source: str 
     if source == "team":
         from teamcost.reports import columnar
         from teamcost.sync.cache import TeamCache
-        with TeamCache.for_config(config) as cache:
+        with TeamCache.for_reading(config) as cache:
             # call_id is not read: 750k Python strings cost ~100 MB and nothing sums them;
             # local calls are deduplicated against the cache in SQL instead
             table = columnar.read(cache, config.team, since, until, filters.to_dict(),
@@ -106,7 +106,7 @@ def load_calls(config: Config, since: datetime, until: datetime, *, source: str 
             frame = _arrow_frame(table)
             local: list[tuple] = []
             if config.ledger_file.exists():
-                with Ledger.for_config(config) as ledger:
+                with Ledger.for_reading(config) as ledger:
                     mine = _query(ledger.conn, "calls", since, until, filters, config.team)
                 known = _known_ids(cache.conn, [r[0] for r in mine])
                 local = [r for r in mine if r[0] not in known]
@@ -115,7 +115,7 @@ def load_calls(config: Config, since: datetime, until: datetime, *, source: str 
     else:
         rows: list[tuple] = []
         if config.ledger_file.exists():
-            with Ledger.for_config(config) as ledger:
+            with Ledger.for_reading(config) as ledger:
                 rows = _query(ledger.conn, "calls", since, until, filters, None)
         frame = _to_frame(rows)
     return frame, source
@@ -162,15 +162,15 @@ def load_records(config: Config, since: datetime, until: datetime, *,
     records: list[CallRecord] = []
     if source == "team":
         from teamcost.sync.cache import TeamCache
-        with TeamCache.for_config(config) as cache:
+        with TeamCache.for_reading(config) as cache:
             records = cache.calls(team=config.team, since=since, until=until)
             if config.ledger_file.exists():
-                with Ledger.for_config(config) as ledger:
+                with Ledger.for_reading(config) as ledger:
                     mine = [r for r in ledger.calls(since, until) if r.team == config.team]
                 known = _known_ids(cache.conn, [r.call_id for r in mine])
                 records.extend(r for r in mine if r.call_id not in known)
     elif config.ledger_file.exists():
-        with Ledger.for_config(config) as ledger:
+        with Ledger.for_reading(config) as ledger:
             records = list(ledger.calls(since, until))
     records.sort(key=lambda r: (r.ts, r.call_id))
     return records, source
