@@ -3,10 +3,12 @@ cannot write (we run as root in CI, where chmod alone stops nobody)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shlex
 import subprocess
 import sys
-import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,27 +45,37 @@ def assert_one_line(result: Any, code: int, *needles: str) -> str:
     return lines[0]
 
 
-def unprivileged() -> list[str]:
-    """A command prefix that drops root (setpriv to nobody); [] when not root."""
-    if os.geteuid() != 0:
-        return []
-    return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+@contextlib.contextmanager
+def read_only(*paths: Path) -> Iterator[list[str]]:
+    """A command prefix under which ``paths`` are read-only for real: as root (where chmod
+    stops nobody) a read-only bind mount in a private mount namespace; otherwise chmod."""
+    if os.geteuid() == 0:
+        mounts = " && ".join(f"mount --bind {q} {q} && mount -o remount,bind,ro {q}"
+                             for q in (shlex.quote(str(p)) for p in paths))
+        yield ["unshare", "--mount", "sh", "-c", mounts + ' && exec "$@"', "sh"]
+        return
+    modes = {p: p.stat().st_mode for p in paths}
+    for p in paths:
+        p.chmod(0o555 if p.is_dir() else 0o444)
+    try:
+        yield []
+    finally:
+        for p, mode in modes.items():
+            p.chmod(mode)
 
 
-def shared_tmp() -> Path:
-    """A directory ``nobody`` can reach (pytest's tmp_path lives under a 0700 root dir)."""
-    d = Path(tempfile.mkdtemp(prefix="teamcost-hostile-"))
-    d.chmod(0o755)
-    return d
+def cli_env(home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TEAMCOST_")}
+    # the teamcost of this checkout, wherever the command runs
+    env.update({"TEAMCOST_HOME": str(home), "PYTHONDONTWRITEBYTECODE": "1",
+                "PYTHONPATH": str(REPO)}, **extra)
+    return env
 
 
-def run_cli(args: list[str], env: dict[str, str], *, as_nobody: bool = False,
-            stdin: Any = subprocess.DEVNULL, timeout: float = 120) -> subprocess.CompletedProcess:
-    """The real CLI in a subprocess (optionally as a user who may not write our files)."""
-    prefix = unprivileged() if as_nobody else []
-    base = {k: v for k, v in os.environ.items() if not k.startswith("TEAMCOST_")}
-    base.update(env)
-    base.setdefault("PYTHONDONTWRITEBYTECODE", "1")
+def run_cli(args: list[str], env: dict[str, str], *, prefix: Sequence[str] = (),
+            stdin: Any = subprocess.DEVNULL, stdout: Any = subprocess.PIPE,
+            timeout: float = 120, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """The real CLI in a subprocess (``prefix``: e.g. ``read_only(...)``'s)."""
     return subprocess.run([*prefix, sys.executable, "-m", "teamcost.cli", *args],
-                          env=base, capture_output=True, text=True, stdin=stdin,
-                          timeout=timeout, cwd=str(REPO))
+                          env=env, stdout=stdout, stderr=subprocess.PIPE, text=True,
+                          stdin=stdin, timeout=timeout, cwd=str(cwd or REPO))
