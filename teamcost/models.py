@@ -48,6 +48,17 @@ def check_str(name: str, value: Any, *, max_len: int = MAX_LABEL_LEN,
         raise InvalidValue(name, value, f"a non-empty string of at most {max_len} characters")
     if not isinstance(value, str) or not value.strip() or len(value) > max_len:
         raise InvalidValue(name, value, f"a non-empty string of at most {max_len} characters")
+    return check_text(name, value)
+
+
+def check_text(name: str, value: str) -> str:
+    """Text that can be stored and sent: a lone surrogate (what undecodable bytes in argv or a
+    file become) has no UTF-8 form, and SQLite and Firestore would fail on it mid-write."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidValue(name, value, "valid Unicode text (this has bytes that are not "
+                                        "UTF-8)") from None
     return value
 
 
@@ -77,7 +88,7 @@ def check_tags(value: Any) -> dict[str, str]:
             raise InvalidValue("tags", k, f"tag names of 1 to {MAX_TAG_KEY_LEN} characters")
         if not isinstance(v, str) or len(v) > MAX_TAG_VALUE_LEN:
             raise InvalidValue(f"tags[{k}]", v, f"a string of at most {MAX_TAG_VALUE_LEN} characters")
-        out[k] = v
+        out[check_text("tags", k)] = check_text(f"tags[{k}]", v)
     return out
 
 
@@ -136,6 +147,8 @@ class CallRecord:
                                        or len(self.error) > MAX_ERROR_LEN):
             raise InvalidValue("error", self.error,
                                f"a string of at most {MAX_ERROR_LEN} characters")
+        if self.error is not None:
+            check_text("error", self.error)
         s(self, "tags", check_tags(self.tags))
 
     @property

@@ -58,6 +58,15 @@ def _read_marker(marker: Path) -> list[str]:
                            "one the demo wrote") from None
 
 
+# what SQLite keeps beside a database while it is open (or after a crash): part of the file
+_COMPANIONS = ("-wal", "-shm", "-journal")
+
+
+def _with_companions(created: list[str]) -> list[str]:
+    return created + [f"{p}{suffix}" for p in created if p.endswith(".db")
+                      for suffix in _COMPANIONS]
+
+
 def _inside(root: Path, rel: str) -> Path | None:
     """``root / rel`` when it stays inside ``root`` (a marker never steers a deletion out)."""
     if not rel or os.path.isabs(rel) or ".." in Path(rel).parts:
@@ -86,7 +95,7 @@ def prepare(directory: str | Path, entries: Sequence[str]) -> DemoFolder:
                 raise InvalidValue("directory", str(directory), _ACCEPTED + "; this folder has "
                                    "other files in it, which the demo would overwrite")
             return DemoFolder(path, frozenset())
-        created = _read_marker(marker)
+        created = _with_companions(_read_marker(marker))
         ours = set(created)
         listing = _listing(path)
         for name in entries:   # checked before anything is removed
