@@ -18,7 +18,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from teamcost.reports.render import FORMULA_START
-
 from tests.cli_support import run
 
 pytestmark = pytest.mark.emulator
