@@ -99,7 +99,12 @@ def breakdown(df: pd.DataFrame, by: str) -> list[dict[str, Any]]:
 
 def _day_numbers(df: pd.DataFrame, tz: str) -> np.ndarray:
     """Each call's local calendar day as days since 1970-01-01 (int64)."""
-    local = df["ts"].dt.tz_convert(tz).dt.tz_localize(None)
+    ts = df["ts"]
+    if tz == "UTC":  # no zone arithmetic: whole days of the epoch, floored
+        per_day = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000,
+                   "ns": 86_400_000_000_000}[ts.dt.unit]
+        return ts.astype("int64").to_numpy() // per_day
+    local = ts.dt.tz_convert(tz).dt.tz_localize(None)
     return local.to_numpy().astype("datetime64[D]").astype(np.int64)
 
 
@@ -134,15 +139,21 @@ def trend(df: pd.DataFrame, since: datetime, until: datetime, tz: str,
         if freq == "week":
             days = days - (days + 3) % 7
         idx = (days - first) // step
-        ok = (idx >= 0) & (idx < n)
-        idx = idx[ok]
-        values = {"cost_nanos": df["cost_nanos"].to_numpy(np.int64)[ok],
-                  "calls": np.ones(len(idx), dtype=np.int64),
-                  "unpriced_calls": (~df["priced"].to_numpy(bool))[ok].astype(np.int64),
-                  "failed_calls": (~df["success"].to_numpy(bool))[ok].astype(np.int64),
-                  **{c: df[c].to_numpy(np.int64)[ok] for c in _TOKEN_COLS}}
-        for c, v in values.items():
-            np.add.at(sums[c], idx, v)
+        keep = np.flatnonzero((idx >= 0) & (idx < n))  # a wider frame: its other days out
+        # exact int64 sums a column at a time over the rows sorted by bucket (reduceat):
+        # no frame of copies, and no float (np.bincount's weights would round)
+        order = keep[np.argsort(idx[keep], kind="stable")]
+        if len(order):
+            sorted_idx = idx[order]
+            firsts = np.flatnonzero(np.r_[True, sorted_idx[1:] != sorted_idx[:-1]])
+            at = sorted_idx[firsts]
+            sums["calls"][at] = np.diff(np.r_[firsts, len(order)])
+            columns: dict[str, Any] = {c: df[c] for c in ("cost_nanos", *_TOKEN_COLS)}
+            columns["unpriced_calls"] = ~df["priced"]
+            columns["failed_calls"] = ~df["success"]
+            for c, col in columns.items():
+                values = col.to_numpy()[order].astype(np.int64)
+                sums[c][at] = np.add.reduceat(values, firsts)
     starts = [_EPOCH_DAY + timedelta(days=first + i * step) for i in range(n)]
     cols = {c: sums[c].tolist() for c in _BUCKET_COLS}
     rows: list[dict[str, Any]] = []
@@ -172,11 +183,18 @@ def daily_costs(df: pd.DataFrame, tz: str) -> dict[date, int]:
     """Cost per local calendar day of every call in ``df`` (whole days, for baselines)."""
     if not len(df):
         return {}
-    days = _day_numbers(df, tz)
-    uniq, inv = np.unique(days, return_inverse=True)
-    sums = np.zeros(len(uniq), dtype=np.int64)
-    np.add.at(sums, inv, df["cost_nanos"].to_numpy(np.int64))
-    return {_EPOCH_DAY + timedelta(days=int(d)): int(c) for d, c in zip(uniq, sums)}
+    sums = pd.Series(df["cost_nanos"].to_numpy(np.int64)).groupby(
+        _day_numbers(df, tz), sort=False).sum()
+    return {_EPOCH_DAY + timedelta(days=int(d)): int(c) for d, c in sums.items()}
+
+
+def add_costs(*parts: Mapping[date, int]) -> dict[date, int]:
+    """Daily costs of several frames added up (a day may straddle two of them)."""
+    out: dict[date, int] = {}
+    for part in parts:
+        for d, c in part.items():
+            out[d] = out.get(d, 0) + c
+    return out
 
 
 def _is_weekend(d: date) -> bool:

@@ -21,14 +21,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-import pandas as pd
-
 from teamcost.errors import InvalidValue, TeamcostError
 from teamcost.models import CALL_FIELDS, CallRecord, record_to_json
 from teamcost.money import nanos_to_usd
 from teamcost.periods import Window
-from teamcost.reports.aggregate import baseline_start
-from teamcost.reports.frames import load_calls, load_records, records_frame
+from teamcost.reports.aggregate import add_costs, baseline_start, daily_costs
+from teamcost.reports.frames import load_daily_costs, load_records, records_frame
 from teamcost.reports.render import spreadsheet_safe
 from teamcost.reports.report import _refresh, report_document
 
@@ -121,10 +119,11 @@ def export_period(config: Config, window: Window, out_dir: Path, *, fmt: str = "
     records, used = load_records(config, window.since, window.until, source=source)
     df = records_frame(records)
     # the days before the period, so the summary's spikes are the report's own
-    before, _ = load_calls(config, baseline_start(window.since, tz), window.since, source=used)
+    before = load_daily_costs(config, baseline_start(window.since, tz), window.since, tz,
+                              source=used)
     doc = report_document(df, None, window, by=("member", "model", "day"), tz=tz, now=now,
                           team=config.team, source=used, warnings=warnings,
-                          history=pd.concat([before, df], ignore_index=True))
+                          history=add_costs(before, daily_costs(df, tz)))
     doc["export"] = {"label": window.label, "calls_file_columns": list(CSV_COLUMNS)}
     stem = f"teamcost-{window.label}"
     files: list[Path] = []

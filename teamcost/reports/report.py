@@ -7,8 +7,8 @@ Additive changes keep the version; a renamed or removed field bumps it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -16,7 +16,7 @@ import pandas as pd
 from teamcost.errors import InvalidValue, TeamcostError
 from teamcost.periods import Window, zone
 from teamcost.reports import aggregate as agg
-from teamcost.reports.frames import Filters, load_calls
+from teamcost.reports.frames import Filters, load_calls, load_daily_costs
 
 if TYPE_CHECKING:
     from teamcost.config import Config
@@ -80,37 +80,44 @@ def build_report(config: Config, window: Window, *, by: Sequence[str] = DEFAULT_
         if warning:
             warnings.append(warning)
     live = window.until >= now
-    # read from where the first day's spike baseline starts (and, for a window reaching
-    # now, from the start of the month the projections need)
-    start = agg.baseline_start(window.since, tz)
-    if live:
-        start = min(start, agg.earliest_needed(window.since, now, tz))
+    start = agg.earliest_needed(window.since, now, tz) if live else window.since
     end = max(window.until, now) if live else window.until
-    context, used = load_calls(config, start, end, source="team" if use_team else "local",
-                               filters=filters)
-    df = context[(context["ts"] >= pd.Timestamp(window.since))
-                 & (context["ts"] < pd.Timestamp(window.until))]
+    source = "team" if use_team else "local"
+    # each day's spike baseline reaches back before the window: of the days before what
+    # the report loads, only their costs are read (first, while memory is still free)
+    base = agg.baseline_start(window.since, tz)
+    before = (load_daily_costs(config, base, start, tz, source=source, filters=filters)
+              if base < start else {})
+    context, used = load_calls(config, start, end, source=source, filters=filters)
+    if start == window.since and end == window.until:
+        df = context  # the context is exactly the window: no copy
+    else:
+        df = context[(context["ts"] >= pd.Timestamp(window.since))
+                     & (context["ts"] < pd.Timestamp(window.until))]
+    costs = agg.add_costs(agg.daily_costs(context, tz), before)
     return report_document(df, context if live else None, window, by=by, tz=tz, now=now,
                            team=config.team, source=used, filters=filters,
                            warnings=warnings, budget=_budget(config, now) if budget else None,
-                           history=context)
+                           history=costs)
 
 
 def report_document(df: pd.DataFrame, context: pd.DataFrame | None, window: Window, *,
                     by: Sequence[str], tz: str, now: datetime, team: str, source: str,
                     filters: Filters = Filters(), warnings: Sequence[str] = (),
                     budget: dict[str, Any] | None = None,
-                    history: pd.DataFrame | None = None) -> dict[str, Any]:
+                    history: pd.DataFrame | Mapping[date, int] | None = None
+                    ) -> dict[str, Any]:
     """The document from frames alone (pure; golden tests call this directly).
 
     ``context`` (for a window reaching now) holds the calls since the start of the month,
     for the projections; ``history`` the calls since ``aggregate.baseline_start`` (at
-    least), so each day's spike baseline reaches back before the window. Without it the
-    baselines see the window's own days only.
+    least), or their ``aggregate.daily_costs``, so each day's spike baseline reaches back
+    before the window. Without it the baselines see the window's own days only.
     """
     summ = agg.summary(df)
     days = agg.trend(df, window.since, window.until, tz, "day")
-    costs = agg.daily_costs(history, tz) if history is not None else None
+    costs = (agg.daily_costs(history, tz) if isinstance(history, pd.DataFrame)
+             else history)
     breakdowns = {b: agg.breakdown(df, b) for b in by if b in agg.BREAKDOWNS}
     for required in ("member", "model"):  # every view shows who and what
         breakdowns.setdefault(required, agg.breakdown(df, required))

@@ -16,6 +16,7 @@ from teamcost.budget.model import Budget, BudgetStatus
 from teamcost.config import load_config
 from teamcost.demo.generate import daily_totals, generate_calls
 from teamcost.ledger import Ledger
+from teamcost.models import CallRecord
 from teamcost.money import format_usd
 from teamcost.periods import parse_window
 from teamcost.reports.chart import chart_data
@@ -160,3 +161,65 @@ def test_week_and_day_budgets_project_like_the_report(month, period):
 def build_projection(df, period):
     from teamcost.reports.aggregate import projections
     return projections(df, NOW, "UTC")[period]
+
+
+@pytest.mark.parametrize("tz", ["UTC", "Asia/Kathmandu", "America/St_Johns",
+                                "Australia/Lord_Howe", "America/Los_Angeles"])
+def test_the_days_before_a_window_are_summed_like_the_window_itself(teamcost_home, tz):
+    """load_daily_costs (15-minute buckets, no frame) against a plain per-day sum, for a
+    ledger alone and for the team cache plus this machine's calls it lacks (counted once)."""
+    from zoneinfo import ZoneInfo
+
+    from teamcost.config import write_config
+    from teamcost.reports.columnar import refresh
+    from teamcost.reports.frames import load_daily_costs
+    from teamcost.sync.cache import TeamCache
+
+    start = datetime(2026, 10, 20, tzinfo=UTC)
+    calls = [CallRecord(call_id=f"d{i}", ts=start + timedelta(minutes=37 * i), team="core",
+                        member=f"m{i % 3}", ledger_id="lap", provider="openai",
+                        model="gpt-4o", cost_nanos=1_000_003 * (i % 7 + 1))
+             for i in range(1500)]                     # ~38.5 days, every 37 minutes
+    zone = ZoneInfo(tz)
+    since, until = start + timedelta(days=3, hours=5), start + timedelta(days=30)
+
+    def by_hand(cs) -> dict[date, int]:
+        out: dict[date, int] = {}
+        for c in cs:
+            if since <= c.ts < until:
+                d = c.ts.astimezone(zone).date()
+                out[d] = out.get(d, 0) + c.cost_nanos
+        return out
+
+    with Ledger(teamcost_home / "ledger.db") as led:
+        led.record_many(calls[:1000])
+    write_config(teamcost_home, {"team": "core"})
+    assert load_daily_costs(load_config(), since, until, tz, source="local") == by_hand(
+        calls[:1000])
+    # the cache holds calls 500..1499; the ledger adds 0..499, and 500..999 are in both
+    with TeamCache(teamcost_home / "team-cache.db") as cache:
+        cache.upsert((c, 1) for c in calls[500:])
+        refresh(cache)
+    write_config(teamcost_home, {"project": "demo-days"})
+    got = load_daily_costs(load_config(), since, until, tz, source="team")
+    assert got == by_hand(calls)
+    from teamcost.reports.frames import Filters
+    only = load_daily_costs(load_config(), since, until, tz, source="team",
+                            filters=Filters(member="m1"))
+    assert only == by_hand([c for c in calls if c.member == "m1"])
+
+
+def test_trend_sums_are_exact_integers_even_near_int64():
+    """Buckets are summed in int64 (no float weights): 2**61 + 1 and 2**61 + 3 add to
+    exactly 2**62 + 4, which a float64 sum would round."""
+    base = datetime(2026, 11, 2, 10, tzinfo=UTC)
+    calls = [CallRecord(call_id=f"big{i}", ts=base + timedelta(hours=i), team="t", member="m",
+                        ledger_id="l", provider="p", model="m", cost_nanos=2**61 + 2 * i + 1,
+                        input_tokens=10**12 - i)
+             for i in range(2)]
+    from teamcost.reports.aggregate import trend
+    days = trend(records_frame(calls), base, base + timedelta(days=2), "UTC", "day")
+    assert [d["cost_nanos"] for d in days] == [2**62 + 4, 0, 0]   # Nov 2, 3, 4 (to 10:00)
+    assert days[0]["input_tokens"] == 2 * 10**12 - 1 and days[0]["calls"] == 2
+    weeks = trend(records_frame(calls), base, base + timedelta(days=2), "UTC", "week")
+    assert [(w["week"], w["cost_nanos"]) for w in weeks] == [("2026-W45", 2**62 + 4)]
