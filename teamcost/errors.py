@@ -52,8 +52,8 @@ class InvalidValue(TeamcostError, ValueError):
     def message(self, name: Callable[[str], str] = str) -> str:
         """The one-line message with every field shown as ``name(field)``."""
         shown = repr(self.value)
-        if len(shown) > 80:
-            shown = shown[:77] + "..."
+        if len(shown) > 80:  # both ends: a path's file name is at its end
+            shown = shown[:40] + "..." + shown[-37:]
         accepted = _FIELD_REF.sub(lambda m: name(m.group(1)), self.accepted)
         return f"invalid {name(self.field)}: {shown}; expected {accepted}"
 

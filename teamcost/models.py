@@ -15,6 +15,7 @@ from typing import Any
 
 from teamcost.errors import InvalidValue
 from teamcost.money import MAX_CALL_NANOS, format_usd, nanos_to_usd
+from teamcost.periods import check_reportable
 
 MAX_TOKENS = 10**12          # far above any real call; catches unit mistakes
 # At most $10,000 a call (money.MAX_CALL_NANOS, also in firestore.rules): the dearest real
@@ -55,11 +56,23 @@ def check_str(name: str, value: Any, *, max_len: int = MAX_LABEL_LEN,
         raise InvalidValue(name, value, f"a non-empty string of at most {max_len} characters")
     if not isinstance(value, str) or not value.strip() or len(value) > max_len:
         raise InvalidValue(name, value, f"a non-empty string of at most {max_len} characters")
+    return check_text(name, value)
+
+
+def check_text(name: str, value: str) -> str:
+    """Text that can be stored and sent: a lone surrogate (what undecodable bytes in argv or a
+    file become) has no UTF-8 form, and SQLite and Firestore would fail on it mid-write."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidValue(name, value, "valid Unicode text (this has bytes that are not "
+                                        "UTF-8)") from None
     return value
 
 
 def check_ts(name: str, value: Any) -> datetime:
-    """A timezone-aware datetime, normalised to UTC (naive datetimes are ambiguous)."""
+    """A timezone-aware datetime in the reportable range (``periods.EARLIEST`` ..
+    ``periods.LATEST``), normalised to UTC (naive datetimes are ambiguous)."""
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -67,9 +80,7 @@ def check_ts(name: str, value: Any) -> datetime:
             raise InvalidValue(name, value, "an ISO-8601 timestamp with a UTC offset") from None
     if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
         raise InvalidValue(name, value, "a timezone-aware datetime (e.g. 2026-11-20T10:00:00Z)")
-    if value.tzinfo is not UTC:
-        value = value.astimezone(UTC)
-    return value
+    return check_reportable(name, value.isoformat(), value, "a timezone-aware time")
 
 
 def check_cost(name: str, value: Any) -> int:
@@ -110,7 +121,7 @@ def check_tags(value: Any) -> dict[str, str]:
             raise InvalidValue("tags", k, f"tag names of 1 to {MAX_TAG_KEY_LEN} characters")
         if not isinstance(v, str) or len(v) > MAX_TAG_VALUE_LEN:
             raise InvalidValue(f"tags[{k}]", v, f"a string of at most {MAX_TAG_VALUE_LEN} characters")
-        out[k] = v
+        out[check_text("tags", k)] = check_text(f"tags[{k}]", v)
     return out
 
 
@@ -169,6 +180,8 @@ class CallRecord:
                                        or len(self.error) > MAX_ERROR_LEN):
             raise InvalidValue("error", self.error,
                                f"a string of at most {MAX_ERROR_LEN} characters")
+        if self.error is not None:
+            check_text("error", self.error)
         s(self, "tags", check_tags(self.tags))
 
     @property

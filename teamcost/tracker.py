@@ -19,7 +19,7 @@ from teamcost.config import Config, load_config
 from teamcost.errors import InvalidValue
 from teamcost.ids import uuid7
 from teamcost.ledger import Ledger
-from teamcost.models import CallRecord, check_int, check_not_future, check_str
+from teamcost.models import CallRecord, check_int, check_not_future, check_str, check_ts
 from teamcost.money import MAX_BUDGET_NANOS, usd_to_nanos
 from teamcost.pricing import Pricer, extras_tags
 
@@ -176,9 +176,7 @@ class Tracker:
                                                 ("cache_write_tokens", cache_write_tokens))]
         extras = (check_int("cache_write_1h_tokens", cache_write_1h_tokens),
                   check_int("web_search_requests", web_search_requests))
-        when = ts if ts is not None else datetime.now(UTC)
-        if not isinstance(when, datetime) or when.tzinfo is None:
-            raise InvalidValue("ts", when, "a timezone-aware datetime")
+        when = check_ts("ts", ts if ts is not None else datetime.now(UTC))
         check_not_future("ts", when)
         price = self.pricer.price(provider, model, *tokens, cache_write_1h_tokens=extras[0],
                                   web_search_requests=extras[1], reported_cost_usd=cost_usd,

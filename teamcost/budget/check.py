@@ -40,7 +40,7 @@ def set_team_budget(config: Config, amount: Any, period: str = "month",
     """Validate everything first, then write ``teamcost_budgets/{team}`` (admins only)."""
     budget = Budget(team=config.team, amount_nanos=usd_to_nanos(amount, "amount", allow_zero=False,
                                                                  maximum=MAX_BUDGET_NANOS),
-                    period=period, timezone=tz or config.timezone,
+                    period=period, timezone=tz if tz is not None else config.timezone,
                     thresholds=parse_thresholds(warn), hard_stop=hard_stop,
                     updated_by=config.member)
     stored = set_budget(_client(config, client), budget)
@@ -64,7 +64,7 @@ def status_for(config: Config, client: Any, budget: Budget, *, estimate_nanos: i
     start, end, key = period_of(budget, now)
     own = ledger is None
     if own:
-        ledger = Ledger.for_config(config) if config.ledger_file.exists() else None
+        ledger = Ledger.for_reading(config) if config.ledger_file.exists() else None
     try:
         spend = team_spend(client, ledger, budget.team, start, end, backoff)
     finally:
@@ -94,7 +94,9 @@ def send_alerts(config: Config, client: Any, status: BudgetStatus,
 def check(config: Config, estimate: Any = None, client: Any = None,
           now: datetime | None = None, alerts: bool = True) -> BudgetStatus:
     """`teamcost budget check`: the status (exit code in ``.exit_code``) and alerts sent."""
-    estimate_nanos = usd_to_nanos(estimate, "estimate", maximum=MAX_BUDGET_NANOS) if estimate else 0
+    # an empty --estimate is a bad amount, not "no estimate"
+    estimate_nanos = (usd_to_nanos(estimate, "estimate", maximum=MAX_BUDGET_NANOS)
+                      if estimate is not None else 0)
     client = _client(config, client)
     budget = get_budget(client, config.team)
     remember(config, budget)

@@ -24,7 +24,7 @@ from teamcost.errors import (
     TeamcostError,
 )
 from teamcost.money import MAX_BUDGET_NANOS, format_usd, nanos_to_usd
-from teamcost.periods import PERIODS, period_bounds, period_key, zone
+from teamcost.periods import PERIODS, period_bounds, period_key, project_to_end, zone
 
 DEFAULT_THRESHOLDS = (0.8, 0.9)
 MAX_THRESHOLDS = 8                    # firestore.rules checks each one, so the list is bounded
@@ -170,17 +170,9 @@ def would_exhaust(spent_nanos: int, estimate_nanos: int, amount_nanos: int) -> b
 
 
 def projection(spent_nanos: int, start: datetime, end: datetime, now: datetime) -> int:
-    """Spent so far extrapolated at the same average rate to the period's end, exactly.
-
-    spent x (end - start) / (now - start) in integer microseconds, rounded half-even;
-    before any time has passed it is just what is spent.
-    """
-    elapsed = int((now - start).total_seconds() * 1_000_000)
-    total = int((end - start).total_seconds() * 1_000_000)
-    if elapsed <= 0 or now >= end:
-        return spent_nanos
-    q, r = divmod(spent_nanos * total, elapsed)
-    return q + (1 if 2 * r > elapsed or (2 * r == elapsed and q % 2) else 0)
+    """Spent so far extrapolated at the same average rate to the period's end, exactly:
+    ``periods.project_to_end``, the one definition every view shares."""
+    return project_to_end(spent_nanos, start, end, now)
 
 
 @dataclass(frozen=True)

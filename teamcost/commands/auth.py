@@ -11,10 +11,17 @@ from pathlib import Path
 
 import typer
 
-from teamcost.auth.service import Invitation, WhoAmI, invite, login, logout, whoami
+from teamcost.auth.service import (
+    Invitation,
+    WhoAmI,
+    invite,
+    login,
+    logout,
+    read_token_file,
+    whoami,
+)
 from teamcost.commands.output import FORMAT, OutputFormat, console, emit
 from teamcost.config import load_config
-from teamcost.errors import AuthError
 
 team_app = typer.Typer(help="Team membership: invite members (admins).", no_args_is_help=True)
 
@@ -68,11 +75,7 @@ def register_login(app: typer.Typer) -> None:
         if (token is None) == (token_file is None):
             raise typer.BadParameter("give --token TOKEN or --token-file FILE")
         if token_file is not None:
-            try:
-                token = token_file.read_text()
-            except OSError as exc:
-                raise AuthError(f"cannot read --token-file {token_file}: "
-                                f"{exc.strerror or exc}") from None
+            token = read_token_file(token_file)
         emit(login(load_config(), token or "", api_key), fmt, _render_who)
 
     @app.command("logout")

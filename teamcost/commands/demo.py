@@ -25,10 +25,10 @@ def register(app: typer.Typer) -> None:
 
 
 def demo(
-    directory: Path = typer.Option(DEFAULT_DIR, "--dir", metavar="DIR", show_default=False,
-                                   help="Folder for the demo's ledgers, TEAMCOST_HOME, report "
-                                        "and exports (replaced if present). "
-                                        f"Default: {DEFAULT_DIR}."),
+    directory: str = typer.Option(str(DEFAULT_DIR), "--dir", metavar="DIR", show_default=False,
+                                  help="Folder for the demo's ledgers, TEAMCOST_HOME, report "
+                                       "and exports: a new or empty folder, or an earlier "
+                                       f"demo's (whose files it replaces). Default: {DEFAULT_DIR}."),
     seed: int = typer.Option(20261123, "--seed", metavar="N", show_default=False,
                              help="Seed of the generated team, an integer. "
                                   "Default: 20261123."),

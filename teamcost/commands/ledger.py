@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
+import os
 import re
+import sys
 from datetime import datetime
 
 import typer
 
-from teamcost.commands.output import FORMAT, OutputFormat, console, emit
-from teamcost.commands.tables import say, say_pairs
+from teamcost.commands.output import FORMAT, OutputFormat, console, emit, to_json
+from teamcost.commands.tables import clean, say_pairs, view_width, wrap
 from teamcost.config import default_home, load_config
 from teamcost.errors import InvalidValue
 from teamcost.home import init_config
@@ -132,28 +135,58 @@ def record(
         ("--cache-read-tokens", cache_read_tokens), ("--cache-write-tokens", cache_write_tokens))]
     tracker = Tracker(load_config())
     try:
-        rec = tracker.record(model, tokens[0], tokens[1], provider=provider,
-                             cache_read_tokens=tokens[2],
-                             cache_write_tokens=tokens[3], cost_usd=cost_usd,
-                             duration_s=parse_seconds("--duration", duration_s), session_id=session, agent=agent, task_id=task,
-                             correlation_id=correlation_id, tags=tags, success=not failed,
-                             error=error, call_id=call_id, ts=ts)
+        rec = tracker.build(model, tokens[0], tokens[1], provider=provider,
+                            cache_read_tokens=tokens[2],
+                            cache_write_tokens=tokens[3], cost_usd=cost_usd,
+                            duration_s=parse_seconds("--duration", duration_s), session_id=session, agent=agent, task_id=task,
+                            correlation_id=correlation_id, tags=tags, success=not failed,
+                            error=error, call_id=call_id, ts=ts)
+        # everything that could fail is done before the write: a script that retries a
+        # failed `record` must never record the call twice
+        out = _printable(to_json(record_to_json(rec)) + "\n" if fmt == OutputFormat.json
+                         else _record_line(rec))
+        tracker.record_call(rec)
     finally:
         tracker.close()
-    # JSON is the shared export form of a record (ts as ...Z, cost_nanos and cost_usd)
-    emit(record_to_json(rec), fmt, lambda _: _render_record(rec))
+    _print_recorded(out)
 
 
-def _render_record(rec: CallRecord) -> None:
+def _record_line(rec: CallRecord) -> str:
     price = format_usd(rec.cost_nanos) if rec.priced else "unpriced"
-    say(f"recorded {rec.call_id}: {rec.provider}/{rec.model} "
-        f"{rec.input_tokens:,} in / {rec.output_tokens:,} out, {price}")
+    # the line `say` would print (labels literal, control bytes out, numbers never split),
+    # made before the write so printing it cannot fail the command
+    text = clean(f"recorded {rec.call_id}: {rec.provider}/{rec.model} "
+                 f"{rec.input_tokens:,} in / {rec.output_tokens:,} out, {price}")
+    return "\n".join(wrap(text, view_width(), indent=2)) + "\n"
+
+
+def _printable(text: str) -> str:
+    """``text`` as stdout's encoding can show it (others become escapes), decided before the
+    call is written."""
+    enc = getattr(sys.stdout, "encoding", None) or "utf-8"
+    try:
+        return text.encode(enc, "backslashreplace").decode(enc)
+    except LookupError:
+        return text
+
+
+def _print_recorded(text: str) -> None:
+    """The call is recorded: a closed or broken stdout no longer makes it a failure."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except OSError:  # EPIPE: nobody reads; exit 0, as the call was recorded
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # no "Exception ignored" at exit
+        except (OSError, ValueError, io.UnsupportedOperation):
+            pass
 
 
 @ledger_app.command("status")
 def status(fmt: OutputFormat = FORMAT) -> None:
     """Calls, cost and unpushed count of this machine's ledger."""
-    with Ledger.for_config(load_config()) as ledger:
+    with Ledger.for_reading(load_config()) as ledger:
         st = ledger.status()
     emit(st, fmt, _render_status)
 

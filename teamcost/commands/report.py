@@ -99,7 +99,7 @@ def report(
         from teamcost.reports.chart import chart_kind
         chart_kind(chart)
     config = load_config()
-    zone = tz or config.timezone
+    zone = tz if tz is not None else config.timezone  # --tz '' is a bad zone, not "default"
     now = datetime.now(UTC)
     window = parse_window(since, until, now, zone)
     dims = parse_by(by)
@@ -252,14 +252,16 @@ def export(
     """One row per call for an ISO week (or a month), plus the period's summary."""
     from teamcost.reports.export import export_period
 
-    if week and month:
+    if week is not None and month is not None:
         raise InvalidValue("--week/--month", f"{week} and {month}", "one of --week or --month")
     if out_fmt not in ("text", "json"):
         raise InvalidValue("--output", out_fmt, "text or json")
     config = load_config()
-    zone = tz or config.timezone
+    zone = tz if tz is not None else config.timezone
     now = datetime.now(UTC)
-    window = parse_month(month, now, zone) if month else parse_week(week or "last", now, zone)
+    # an empty --week/--month is a bad value, never "not given"
+    window = (parse_month(month, now, zone) if month is not None
+              else parse_week(week if week is not None else "last", now, zone))
     result = export_period(config, window, out, fmt=fmt.value, tz=zone,
                            source=source.value if source else None, now=now,
                            refresh=not offline)

@@ -46,6 +46,7 @@ def sync(ctx: typer.Context, fmt: OutputFormat = FORMAT) -> None:
 def _render_sync(result: SyncResult) -> None:
     _show_conflicts(result.push)
     console.print(result.push.summary())
+    _warn(result.push)
     console.print(result.pull.summary())
 
 
@@ -61,6 +62,12 @@ def push_cmd(fmt: OutputFormat = FORMAT) -> None:
 def _render_push(result: PushResult) -> None:
     _show_conflicts(result)
     console.print(result.summary())
+    _warn(result)
+
+
+def _warn(result: PushResult) -> None:
+    for w in result.warnings:
+        typer.echo(f"teamcost: warning: {w}", err=True)
 
 
 @sync_app.command("pull")

@@ -106,9 +106,10 @@ def chart_data(df: pd.DataFrame, since: datetime, until: datetime, *, by: str = 
     ``df`` has the columns of ``teamcost.reports.frames``; the days and sums are the
     report's own (``aggregate.trend``, ``aggregate.breakdown``), so the stacks add up to
     the report's total. Keys beyond the ``top`` most expensive are summed into "other".
-    When the window reaches ``now``, the projection is the report's: the budget period's
-    spend so far plus the window's rate until the period ends (``df`` must then reach
-    back to ``aggregate.earliest_needed``).
+    When the window reaches ``now``, the projection is the report's and the budget's: the
+    budget period's spend so far continued at that period's average daily rate to its end
+    (``periods.project_to_end``; ``df`` must then reach back to
+    ``aggregate.earliest_needed``).
     """
     if by not in CHART_BY:
         raise InvalidValue("by", by, f"one of {', '.join(CHART_BY)} for a chart")
@@ -138,14 +139,14 @@ def chart_data(df: pd.DataFrame, since: datetime, until: datetime, *, by: str = 
         period_days = max(1, round((p_end - p_start) / timedelta(days=1)))
         data.daily_allowance_nanos = agg.exact_div(budget.limit_nanos, period_days)
     if until >= now:
-        proj = agg.projections(df, total, since, until, now, tz)[period]
+        proj = agg.projections(df, now, tz)[period]
         zone = ZoneInfo(tz)
         today = now.astimezone(zone).date()
         end = (datetime.fromisoformat(proj["end"]) - timedelta(microseconds=1)
                ).astimezone(zone).date()
         data.projection_days = [today + timedelta(days=i)
                                 for i in range(1, (end - today).days + 1)]
-        data.projected_daily_nanos = agg.spend_rate(total, since, until, now)["per_day_nanos"]
+        data.projected_daily_nanos = proj["per_day_nanos"]
         data.projected_period_nanos = proj["projected_nanos"]
         data.period_end = end
     return data

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -162,16 +163,23 @@ def read(cache: TeamCache, team: str, since: datetime, until: datetime,
          columns: Sequence[str] = COLUMNS) -> pa.Table:
     """The team's calls with since <= ts < until (row groups outside are skipped)."""
     with _LOCK:
-        refresh(cache)
+        try:
+            refresh(cache)
+            tail = _table([])
+        except (OSError, sqlite3.DatabaseError):
+            # a cache we may only read (a read-only home): the rows the mirror lacks come
+            # straight from the cache, so the report is still whole
+            tail = _unexported(cache, team, since, until)
         exported = int(cache.get_state(STATE_KEY, "0") or 0)
         parts = live_parts(mirror_dir(cache), exported)
         if not parts:
-            return _table([]).select(list(columns))
-        return _read_parts(parts, team, since, until, filters, columns)
+            return _filter(tail, filters).select(list(columns))
+        return _read_parts(parts, team, since, until, filters, columns, tail)
 
 
 def _read_parts(parts: list[Part], team: str, since: datetime, until: datetime,
-                filters: dict[str, str | None] | None, columns: Sequence[str]) -> pa.Table:
+                filters: dict[str, str | None] | None, columns: Sequence[str],
+                tail: pa.Table) -> pa.Table:
     ts_type = SCHEMA.field("ts").type
     expr = ((pc.field("team") == team)
             & (pc.field("ts") >= pa.scalar(ts_to_us(since), pa.int64()).cast(ts_type))
@@ -180,4 +188,23 @@ def _read_parts(parts: list[Part], team: str, since: datetime, until: datetime,
         if value is not None:
             expr = expr & (pc.field(name) == value)
     dataset = ds.dataset([str(p.path) for p in parts], schema=SCHEMA, format="parquet")
-    return dataset.to_table(columns=list(columns), filter=expr)
+    table = dataset.to_table(columns=list(columns), filter=expr)
+    if tail.num_rows:
+        table = pa.concat_tables([table, _filter(tail, filters).select(list(columns))],
+                                 promote_options="permissive")
+    return table
+
+
+def _unexported(cache: TeamCache, team: str, since: datetime, until: datetime) -> pa.Table:
+    exported = int(cache.get_state(STATE_KEY, "0") or 0)
+    rows = cache.conn.execute(
+        f"SELECT {', '.join(COLUMNS)} FROM team_calls WHERE rowid > ? AND team = ? "
+        "AND ts >= ? AND ts < ?", (exported, team, ts_to_us(since), ts_to_us(until))).fetchall()
+    return _table(rows)
+
+
+def _filter(table: pa.Table, filters: dict[str, str | None] | None) -> pa.Table:
+    for name, value in (filters or {}).items():
+        if value is not None and table.num_rows:
+            table = table.filter(pc.field(name) == value)
+    return table

@@ -25,7 +25,9 @@ from teamcost.errors import InvalidValue, TeamcostError
 from teamcost.models import CALL_FIELDS, CallRecord, record_to_json
 from teamcost.money import nanos_to_usd
 from teamcost.periods import Window
-from teamcost.reports.frames import load_records, records_frame
+from teamcost.reports.aggregate import add_costs, baseline_start, daily_costs
+from teamcost.reports.frames import load_daily_costs, load_records, records_frame
+from teamcost.reports.render import spreadsheet_safe
 from teamcost.reports.report import _refresh, report_document
 
 if TYPE_CHECKING:
@@ -78,11 +80,11 @@ def _csv_value(name: str, value: Any) -> Any:
         return "true" if value else "false"
     if value is None:
         return ""
-    return value
+    return spreadsheet_safe(value)
 
 
 def write_calls_csv(fh: IO[str], records: Sequence[CallRecord]) -> None:
-    writer = csv.writer(fh, lineterminator="\n")
+    writer = csv.writer(fh, lineterminator="\r\n")   # RFC 4180; see render.to_csv
     writer.writerow(CSV_COLUMNS)
     for rec in records:
         data = record_to_json(rec)
@@ -116,8 +118,12 @@ def export_period(config: Config, window: Window, out_dir: Path, *, fmt: str = "
             warnings.append(w)
     records, used = load_records(config, window.since, window.until, source=source)
     df = records_frame(records)
+    # the days before the period, so the summary's spikes are the report's own
+    before = load_daily_costs(config, baseline_start(window.since, tz), window.since, tz,
+                              source=used)
     doc = report_document(df, None, window, by=("member", "model", "day"), tz=tz, now=now,
-                          team=config.team, source=used, warnings=warnings)
+                          team=config.team, source=used, warnings=warnings,
+                          history=add_costs(before, daily_costs(df, tz)))
     doc["export"] = {"label": window.label, "calls_file_columns": list(CSV_COLUMNS)}
     stem = f"teamcost-{window.label}"
     files: list[Path] = []

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from teamcost.errors import SyncError
-from teamcost.periods import period_bounds
+from teamcost.periods import period_bounds, project_to_end
 from teamcost.reports import aggregate as agg
 from teamcost.reports.frames import load_calls
 from teamcost.reports.freshness import last_pull, latest
@@ -148,8 +148,8 @@ def snapshot(df: pd.DataFrame, now: datetime, *, team: str, tz: str = "UTC",
     """The numbers watch shows, from a calls frame (``teamcost.reports.frames`` columns)
     that covers at least ``agg.earliest_needed(now, now, tz)`` up to ``now``.
 
-    Rate and projection are the reports' own (``aggregate.spend_rate`` and
-    ``aggregate.projections``) over the budget period so far: spend + rate x time left.
+    Rate and projection are the reports' and the budget check's own (``aggregate.spend_rate``
+    and ``periods.project_to_end``) over the budget period so far.
     """
     period = budget.period if budget else "month"
     p_start, p_end = period_bounds(now, period, tz)
@@ -160,8 +160,7 @@ def snapshot(df: pd.DataFrame, now: datetime, *, team: str, tz: str = "UTC",
     last_hour = in_period[in_period["ts"] > pd.Timestamp(now - timedelta(hours=1))]
     period_nanos = int(in_period["cost_nanos"].sum())
     rate = agg.spend_rate(period_nanos, p_start, p_end, now)["per_hour_nanos"]
-    projected = agg.projections(df, period_nanos, p_start, p_end, now, tz)[period][
-        "projected_nanos"]
+    projected = project_to_end(period_nanos, p_start, p_end, now)
     return LiveSnapshot(
         team=team, now=now, tz=tz, period=period, period_start=p_start, period_end=p_end,
         today_nanos=int(today["cost_nanos"].sum()), today_calls=len(today),

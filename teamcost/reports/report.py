@@ -7,8 +7,8 @@ Additive changes keep the version; a renamed or removed field bumps it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -16,7 +16,7 @@ import pandas as pd
 from teamcost.errors import InvalidValue, TeamcostError
 from teamcost.periods import Window, zone
 from teamcost.reports import aggregate as agg
-from teamcost.reports.frames import Filters, load_calls
+from teamcost.reports.frames import Filters, load_calls, load_daily_costs
 from teamcost.reports.freshness import last_pull, latest
 
 if TYPE_CHECKING:
@@ -98,16 +98,24 @@ def build_report(config: Config, window: Window, *, by: Sequence[str] = DEFAULT_
         pulled_now = warning is None
     live = window.until >= now
     start = agg.earliest_needed(window.since, now, tz) if live else window.since
-    context, used = load_calls(config, start, max(window.until, now) if live else window.until,
-                               source="team" if use_team else "local", filters=filters)
-    if start == window.since and (not live or window.until >= now):
+    end = max(window.until, now) if live else window.until
+    source = "team" if use_team else "local"
+    # each day's spike baseline reaches back before the window: of the days before what
+    # the report loads, only their costs are read (first, while memory is still free)
+    base = agg.baseline_start(window.since, tz)
+    before = (load_daily_costs(config, base, start, tz, source=source, filters=filters)
+              if base < start else {})
+    context, used = load_calls(config, start, end, source=source, filters=filters)
+    if start == window.since and end == window.until:
         df = context  # the context is exactly the window: no copy
     else:
         df = context[(context["ts"] >= pd.Timestamp(window.since))
                      & (context["ts"] < pd.Timestamp(window.until))]
+    costs = agg.add_costs(agg.daily_costs(context, tz), before)
     doc = report_document(df, context if live else None, window, by=by, tz=tz, now=now,
                           team=config.team, source=used, filters=filters,
-                          warnings=warnings, budget=_budget(config, now, client) if budget else None)
+                          warnings=warnings, budget=_budget(config, now, client) if budget else None,
+                          history=costs)
     if used == "team":  # how old the cache is, so old numbers are not taken for current
         pulled = last_pull(config)
         doc["cache"] = {"pulled_now": pulled_now,
@@ -118,10 +126,20 @@ def build_report(config: Config, window: Window, *, by: Sequence[str] = DEFAULT_
 def report_document(df: pd.DataFrame, context: pd.DataFrame | None, window: Window, *,
                     by: Sequence[str], tz: str, now: datetime, team: str, source: str,
                     filters: Filters = Filters(), warnings: Sequence[str] = (),
-                    budget: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The document from frames alone (pure; golden tests call this directly)."""
+                    budget: dict[str, Any] | None = None,
+                    history: pd.DataFrame | Mapping[date, int] | None = None
+                    ) -> dict[str, Any]:
+    """The document from frames alone (pure; golden tests call this directly).
+
+    ``context`` (for a window reaching now) holds the calls since the start of the month,
+    for the projections; ``history`` the calls since ``aggregate.baseline_start`` (at
+    least), or their ``aggregate.daily_costs``, so each day's spike baseline reaches back
+    before the window. Without it the baselines see the window's own days only.
+    """
     summ = agg.summary(df)
     days = agg.trend(df, window.since, window.until, tz, "day")
+    costs = (agg.daily_costs(history, tz) if isinstance(history, pd.DataFrame)
+             else history)
     breakdowns = {b: agg.breakdown(df, b) for b in by if b in agg.BREAKDOWNS}
     for required in ("member", "model"):  # every view shows who and what
         breakdowns.setdefault(required, agg.breakdown(df, required))
@@ -136,12 +154,15 @@ def report_document(df: pd.DataFrame, context: pd.DataFrame | None, window: Wind
         "by": list(by),
         "summary": summ,
         "rate": agg.spend_rate(summ["cost_nanos"], window.since, window.until, now),
-        "projection": (agg.projections(context, summ["cost_nanos"], window.since,
-                                       window.until, now, tz) if context is not None else None),
+        "projection": agg.projections(context, now, tz) if context is not None else None,
         "breakdowns": breakdowns,
         "trend": {"day": days,
                   "week": agg.trend(df, window.since, window.until, tz, "week")},
-        "spikes": agg.spike_days(days),
+        "spikes": agg.spike_days(days, costs),
+        "spike_rule": {"factor": agg.SPIKE_FACTOR, "baseline_days": agg.BASELINE_DAYS,
+                       "baseline": "median of the same kind of day (weekday or weekend) "
+                                   f"in the {agg.BASELINE_DAYS} days before each day; a spike "
+                                   "also costs more than the median weekday among them"},
         "top_sessions": agg.top_sessions(df),
         "budget": budget,
         "warnings": list(warnings),

@@ -70,6 +70,7 @@ class PushResult:
     batches: int = 0
     retries: int = 0
     seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)   # done, but something to know
 
     @property
     def ok(self) -> bool:
@@ -79,7 +80,8 @@ class PushResult:
         return {"pushed": self.pushed, "already": self.already,
                 "conflicts": [c.to_dict() for c in self.conflicts],
                 "remaining": self.remaining, "batches": self.batches,
-                "retries": self.retries, "seconds": round(self.seconds, 3)}
+                "retries": self.retries, "seconds": round(self.seconds, 3),
+                "warnings": list(self.warnings)}
 
     def summary(self) -> str:
         line = (f"pushed {self.pushed}, already there {self.already}, "
