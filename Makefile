@@ -5,8 +5,9 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 # firebase-tools 13 runs the Firebase Auth emulator on Java 17 (14+ needs Java 21)
 TOOLS  := .tools/.installed
+CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: demo test test-unit test-system lint bench install tools clean
+.PHONY: demo test test-unit test-system lint bench install tools browser clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +20,15 @@ $(TOOLS):
 	touch $(TOOLS)
 
 install: $(STAMP)
+
+# the browser tests drive Debian's Chromium (Playwright cannot download one here)
+browser:
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		apt-get install -y chromium || { apt-get update && apt-get install -y chromium; }; \
+	else \
+		echo "browser tests need Chromium: sudo apt-get install chromium (they skip without it; under CI they fail)"; \
+	fi
 
 tools: $(TOOLS)
 
@@ -35,10 +45,10 @@ test-unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit
 
 # the Firestore and Auth emulators, real SDKs against local servers, a real browser
-test-system: $(STAMP) $(TOOLS)
+test-system: $(STAMP) $(TOOLS) browser
 	$(PY) -m pytest -q tests/system
 
-test: lint $(STAMP) $(TOOLS)
+test: lint $(STAMP) $(TOOLS) browser
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

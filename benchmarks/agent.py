@@ -94,6 +94,9 @@ def freshness(work: Path, project: str, host: str, n: int, args: list[str],
     b = home_for(work, f"b-{label}", project, host)
     procs = [start_agent(a, *args), start_agent(b, *args)]
     try:
+        for home in (a, b):            # timed from a running agent, not from its start-up
+            while "agent: started" not in (home / "agent.log").read_text(errors="replace"):
+                time.sleep(0.1)
         tracker = Tracker(load_config(a, env={}))
         recorded: dict[str, float] = {}
         seen: dict[str, float] = {}
@@ -115,7 +118,10 @@ def freshness(work: Path, project: str, host: str, n: int, args: list[str],
         for p in procs:
             stop(p)
     if len(seen) < n:
-        print(f"  {label}: only {len(seen)} of {n} calls arrived in time")
+        print(f"  {label}: only {len(seen)} of {n} calls arrived in time; the agents said:")
+        for home in (a, b):
+            for line in (home / "agent.log").read_text(errors="replace").splitlines()[-8:]:
+                print(f"    {home.name}: {line}")
     return list(seen.values())
 
 

@@ -47,7 +47,7 @@ def generate(root: Path, mb: float, seed: int = 7) -> tuple[int, int]:
     rng = random.Random(seed)
     target = int(mb * 1_000_000)
     written = calls = 0
-    t0 = datetime(2026, 10, 1, tzinfo=timezone.utc)
+    t0 = datetime(2026, 8, 1, tzinfo=timezone.utc)   # 60 days of calls, all in the past
     project = session = 0
     while written < target:
         d = root / f"-home-dev-src-project{project:03d}"
@@ -114,7 +114,7 @@ def generate_codex(root: Path, mb: float, seed: int = 11) -> tuple[int, int]:
     rng = random.Random(seed)
     target = int(mb * 1_000_000)
     written = calls = 0
-    t0 = datetime(2026, 10, 1, tzinfo=timezone.utc)
+    t0 = datetime(2026, 8, 1, tzinfo=timezone.utc)   # 60 days of calls, all in the past
     n = 0
     while written < target:
         sid = _uuid(rng)
@@ -180,7 +180,7 @@ def generate_gemini(root: Path, mb: float, seed: int = 13) -> tuple[int, int]:
     rng = random.Random(seed)
     target = int(mb * 1_000_000)
     written = calls = 0
-    t0 = datetime(2026, 10, 1, tzinfo=timezone.utc)
+    t0 = datetime(2026, 8, 1, tzinfo=timezone.utc)   # 60 days of calls, all in the past
     n = 0
     while written < target:
         sid = _uuid(rng)

@@ -26,7 +26,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from teamcost.config import Config  # noqa: E402
-from teamcost.ledger import _COLS, _PLACEHOLDERS, CALL_COLUMNS_SQL, Ledger, record_to_row  # noqa: E402
+from teamcost.ledger import (  # noqa: E402
+    CALL_COLUMNS,
+    CALL_COLUMNS_SQL,
+    CALL_PLACEHOLDERS,
+    Ledger,
+    record_to_row,
+)
 from teamcost.models import CallRecord  # noqa: E402
 from teamcost.tracker import Tracker  # noqa: E402
 
@@ -91,7 +97,7 @@ def bench_naive(path: Path, recs: list[CallRecord]) -> list[int]:
                  f"{CALL_COLUMNS_SQL}, recorded_at INTEGER NOT NULL, pushed_at INTEGER)")
     conn.commit()
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
-    sql = f"INSERT INTO calls ({_COLS}, recorded_at) VALUES ({_PLACEHOLDERS}, ?)"
+    sql = f"INSERT INTO calls ({CALL_COLUMNS}, recorded_at) VALUES ({CALL_PLACEHOLDERS}, ?)"
     lat: list[int] = []
     clock = time.perf_counter_ns
     for rec in recs:

@@ -22,11 +22,45 @@ from typer.core import TyperGroup
 from teamcost.compat.typer import click_command as _click_command
 from teamcost.compat.typer import click_exceptions as _cx
 from teamcost.compat.typer import defer_adapters
-from teamcost.errors import EXIT_INTERRUPTED, EXIT_USAGE, InvalidValue, TeamcostError
+from teamcost.errors import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    InvalidValue,
+    TeamcostError,
+)
+
+_LONG_WORD = 160   # a path or value longer than this is shown by its two ends
 
 
 def _one_line(msg: str) -> str:
-    return " ".join(str(msg).split())
+    """The message on one line; a huge word (a 10,000-character path) keeps its two ends."""
+    words = str(msg).split()
+    return " ".join(w if len(w) <= _LONG_WORD else f"{w[:80]}...{w[-60:]}" for w in words)
+
+
+def _given_value(argv: Sequence[str], opts: Sequence[str]) -> str | None:
+    """What the command line gave an option (``--seed abc`` or ``--seed=abc``)."""
+    for i, arg in enumerate(argv):
+        for opt in opts:
+            if arg == opt and i + 1 < len(argv):
+                return argv[i + 1]
+            if opt.startswith("--") and arg.startswith(opt + "="):
+                return arg[len(opt) + 1:]
+    return None
+
+
+def _bad_parameter(exc: Any, argv: Sequence[str]) -> str:
+    """click's "Invalid value for '--seed': ..." as teamcost says it: the flag and the
+    value the user typed (click's own message does not show it)."""
+    param = exc.param
+    if param is not None and param.param_type_name == "option":
+        flag = ([o for o in param.opts if o.startswith("--")] or list(param.opts))[0]
+        value = _given_value(argv, param.opts)
+        if value is not None:
+            why = str(exc.message)
+            return f"invalid {flag}: {value!r}; {why[:1].lower()}{why[1:]}"
+    return str(exc.format_message())
 
 
 # command -> (its module in teamcost/commands/, the first paragraph of its help, which the
@@ -40,15 +74,26 @@ COMMANDS: dict[str, tuple[str, str]] = {
                          "rate, projection."),
     "export": ("report", "One row per call for an ISO week (or a month), plus the period's "
                          "summary."),
+    "reconcile": ("reconcile", "Compare the provider's billed usage and cost with the team's "
+                               "recorded calls, per UTC day and model. Needs an admin key "
+                               "(ANTHROPIC_ADMIN_API_KEY / OPENAI_ADMIN_KEY). Exit 0 within "
+                               "tolerance, 3 billed more than recorded, 4 recorded more than "
+                               "billed."),
     "login": ("auth", "Sign in as a member with an invitation token; stores tokens with mode "
                       "0600."),
     "logout": ("auth", "Forget this machine's member sign-in (back to admin credentials)."),
     "whoami": ("auth", "Who this machine writes calls as: the signed-in member, or the "
                        "config's."),
+    "reprice": ("reprice", "Price unpriced calls not yet pushed, from the current prices and "
+                           "price overrides."),
     "demo": ("demo", "Generate a month of a 5-person team, push it, pull it, budget it, report "
                      "it."),
     "watch": ("watch", "Live view: today's and the period's spend vs the budget, rate, "
                        "projection, who and what."),
+    "statusline": ("statusline", "Print one line for Claude Code's status bar: team budget, "
+                                 "today, this session."),
+    "serve": ("serve", "The team dashboard: a live web page of spend, budget, breakdowns and "
+                       "sessions."),
     "ledger": ("ledger", "The local ledger on this machine."),
     "sync": ("sync", "Push this machine's calls to Firestore and pull the team's."),
     "budget": ("budget", "The team's pooled budget: set it, show it, check it."),
@@ -146,7 +191,10 @@ class TeamcostGroup(TyperGroup):
             return _exit(EXIT_USAGE, standalone_mode)
         except _cx.UsageError as exc:
             hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
-            typer.echo(f"teamcost: error: {_one_line(exc.format_message())}{hint}", err=True)
+            argv = list(args) if args is not None else sys.argv[1:]
+            msg = (_bad_parameter(exc, argv) if isinstance(exc, _cx.BadParameter)
+                   else exc.format_message())
+            typer.echo(f"teamcost: error: {_one_line(msg)}{hint}", err=True)
             return _exit(EXIT_USAGE, standalone_mode)
         except _cx.ClickException as exc:
             typer.echo(f"teamcost: error: {_one_line(exc.format_message())}", err=True)
@@ -160,9 +208,16 @@ class TeamcostGroup(TyperGroup):
             typer.echo(f"teamcost: error: {_one_line(str(exc))}", err=True)
             return _exit(exc.exit_code, standalone_mode)
         except (typer.Abort, KeyboardInterrupt):
-            typer.echo("teamcost: interrupted", err=True)
-            return _exit(EXIT_INTERRUPTED, standalone_mode)
+            return _interrupted(standalone_mode)
+        except OSError as exc:
+            # the last line of defence: a file the library did not expect to be odd (a
+            # directory where a file belongs, a read-only place, a name too long) is one
+            # line naming it, never a traceback
+            typer.echo(f"teamcost: error: {_one_line(_os_error(exc))}", err=True)
+            return _exit(EXIT_ERROR, standalone_mode)
         code = rv if isinstance(rv, int) else 0
+        if code == EXIT_INTERRUPTED:  # typer turns Ctrl-C inside a command into Exit(130)
+            return _interrupted(standalone_mode)
         return _exit(code, standalone_mode)
 
 
@@ -200,6 +255,21 @@ def _leaf_command(group: Any, argv: list[str]) -> Any:
         ctx = sub.make_context(name, rest, parent=ctx, resilient_parsing=True)
         cmd = sub
     return cmd
+
+
+def _interrupted(standalone_mode: bool) -> int:
+    try:
+        typer.echo("teamcost: interrupted", err=True)
+    except OSError:  # stderr is gone too: the exit code still says it
+        pass
+    return _exit(EXIT_INTERRUPTED, standalone_mode)
+
+
+def _os_error(exc: OSError) -> str:
+    what = exc.strerror or type(exc).__name__
+    if exc.filename is not None:
+        return f"{exc.filename}: {what}"
+    return what
 
 
 class _StderrLog(logging.Handler):

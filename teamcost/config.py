@@ -7,8 +7,11 @@ writes anything; ``write_config`` (``teamcost init``) does, atomically.
 from __future__ import annotations
 
 import getpass
+import ipaddress
+import math
 import os
 import re
+import stat
 import subprocess
 import tempfile
 import tomllib
@@ -18,22 +21,31 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import platformdirs
 import tomli_w
 
 from teamcost.errors import ConfigError, InvalidValue
+
+# defined where the status line can read them without loading all of this module
+from teamcost.local_read import CONFIG_FILE as CONFIG_FILE
+from teamcost.local_read import LEDGER_FILE as LEDGER_FILE
+from teamcost.local_read import default_home as default_home
 from teamcost.pricing import PriceOverride
 
-CONFIG_FILE = "config.toml"
-LEDGER_FILE = "ledger.db"
 CACHE_FILE = "team-cache.db"
 DEFAULT_TEAM = "default"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+\-]{0,127}$")
 _PROJECT_RE = re.compile(r"^[a-z][a-z0-9\-]{4,61}[a-z0-9]$|^demo-[a-z0-9\-]+$")
+# [reconcile] holds provider admin keys; teamcost.reconcile reads it when it needs a key,
+# so no Config (whose repr may reach a log) ever carries one
 _KNOWN_KEYS = {"team", "member", "project", "timezone", "ledger_path", "emulator_host",
-               "price_overrides", "budget", "auth"}
+               "price_overrides", "budget", "auth", "reconcile"}
 _BUDGET_KEYS = {"guard_ttl_s", "fail_closed", "webhook_url", "slack_webhook_url",
                 "milestone_usd"}
+_AUTH_KEYS = {"api_key"}
+MAX_GUARD_TTL_S = 86_400.0
+MAX_MILESTONE_USD = 1_000_000_000
+_HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?"
+                          r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?)*$")
 
 
 @dataclass(frozen=True)
@@ -76,13 +88,6 @@ class Config:
 
     def with_(self, **changes: Any) -> Config:
         return replace(self, **changes)
-
-
-def default_home() -> Path:
-    env = os.environ.get("TEAMCOST_HOME")
-    if env:
-        return Path(env).expanduser()
-    return Path(platformdirs.user_data_dir("teamcost", appauthor=False))
 
 
 _member_cache: str | None = None
@@ -130,9 +135,120 @@ def check_project(value: Any) -> str:
     return value
 
 
+def check_emulator_host(value: Any) -> str:
+    """host:port of a Firestore emulator: a host name, an IPv4 address or [IPv6], and a
+    port from 1 to 65535 (a port beyond it would wrap to another one)."""
+    accepted = "host:port such as 127.0.0.1:8080, localhost:8080 or [::1]:8080"
+    if not isinstance(value, str):
+        raise InvalidValue("emulator_host", value, accepted)
+    host, sep, port = value.rpartition(":")
+    if not sep or not re.fullmatch(r"[0-9]{1,5}", port) or not 1 <= int(port) <= 65535:
+        raise InvalidValue("emulator_host", value, accepted + " (a port from 1 to 65535)")
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            raise InvalidValue("emulator_host", value, accepted) from None
+    elif not _HOSTNAME_RE.match(host):
+        raise InvalidValue("emulator_host", value, accepted)
+    return value
+
+
+def _number(value: Any) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def check_budget_settings(raw: Any) -> BudgetSettings:
+    """The ``[budget]`` table, every key type- and range-checked (the guard runs inside the
+    user's LLM calls: a bad value must fail here, at load, naming itself)."""
+    if not isinstance(raw, dict):
+        raise InvalidValue("budget", raw, "a table ([budget]) of "
+                           + ", ".join(sorted(_BUDGET_KEYS)))
+    unknown = sorted(set(raw) - _BUDGET_KEYS)
+    if unknown:
+        raise InvalidValue("budget", unknown[0], "one of " + ", ".join(sorted(_BUDGET_KEYS)))
+    ttl = raw.get("guard_ttl_s", BudgetSettings.guard_ttl_s)
+    if not _number(ttl) or not 0 <= ttl <= MAX_GUARD_TTL_S:
+        raise InvalidValue("budget.guard_ttl_s", ttl,
+                           f"a number of seconds from 0 to {MAX_GUARD_TTL_S:g}, such as 30")
+    fail_closed = raw.get("fail_closed", False)
+    if not isinstance(fail_closed, bool):
+        raise InvalidValue("budget.fail_closed", fail_closed, "true or false")
+    urls: dict[str, str | None] = {}
+    for key in ("webhook_url", "slack_webhook_url"):
+        url = raw.get(key)
+        if url is not None and (not isinstance(url, str)
+                                or not re.match(r"^https?://[^\s/]+", url)):
+            raise InvalidValue(f"budget.{key}", url, "an http:// or https:// URL")
+        urls[key] = url
+    milestone = raw.get("milestone_usd")
+    if milestone is not None and (not _number(milestone)
+                                  or not 0 < milestone <= MAX_MILESTONE_USD):
+        raise InvalidValue("budget.milestone_usd", milestone,
+                           "a positive number of dollars, such as 100")
+    return BudgetSettings(guard_ttl_s=float(ttl), fail_closed=fail_closed,
+                          webhook_url=urls["webhook_url"],
+                          slack_webhook_url=urls["slack_webhook_url"],
+                          milestone_usd=None if milestone is None else float(milestone))
+
+
+def _check_auth(raw: Any) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise InvalidValue("auth", raw, "a table ([auth]) with api_key")
+    unknown = sorted(set(raw) - _AUTH_KEYS)
+    if unknown:
+        raise InvalidValue("auth", unknown[0], "one of " + ", ".join(sorted(_AUTH_KEYS)))
+    key = raw.get("api_key")
+    if key is not None and (not isinstance(key, str) or not key.strip()):
+        raise InvalidValue("auth.api_key", key, "the Firebase Web API key (a string)")
+    return dict(raw)
+
+
+def _check_overrides(raw: Any) -> tuple[PriceOverride, ...]:
+    if not isinstance(raw, list) or not all(isinstance(o, dict) for o in raw):
+        raise InvalidValue("price_overrides", raw, "an array of tables ([[price_overrides]]) "
+                           "with pattern, input, output, cache_read, cache_write")
+    for o in raw:
+        if "pattern" in o and (not isinstance(o["pattern"], str) or not o["pattern"]):
+            raise InvalidValue("price_overrides.pattern", o["pattern"],
+                               "a model name or glob such as 'gpt-4o*'")
+    return tuple(PriceOverride.from_mapping(o) for o in raw)
+
+
+def _check_ledger_path(value: Any) -> Path | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or "\0" in value:
+        raise InvalidValue("ledger_path", value, "a file path such as ~/teamcost/ledger.db")
+    return Path(value).expanduser()
+
+
+def check_home(home: Path) -> Path:
+    """TEAMCOST_HOME must be a directory (or not exist yet): a file there would otherwise
+    read as an empty home and report "no calls"."""
+    try:
+        st = home.stat()
+    except FileNotFoundError:
+        return home
+    except NotADirectoryError:
+        raise ConfigError(f"TEAMCOST_HOME {home} is inside a file, not a directory; "
+                          "point TEAMCOST_HOME at a directory") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot use TEAMCOST_HOME {home}: "
+                          f"{exc.strerror or exc}") from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise ConfigError(f"TEAMCOST_HOME {home} is a file, not a directory; point "
+                          "TEAMCOST_HOME at a directory (teamcost creates it if missing)")
+    return home
+
+
 def read_config_file(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        return {}
+    try:
+        if not path.exists():
+            return {}
+    except OSError as exc:  # a name too long, a loop of links
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
     try:
         with path.open("rb") as fh:
             data = tomllib.load(fh)
@@ -154,12 +270,15 @@ def read_config_file(path: Path) -> dict[str, Any]:
 def load_config(home: Path | str | None = None, env: Mapping[str, str] | None = None) -> Config:
     """Defaults < config file < environment. Raises ConfigError/InvalidValue naming the value."""
     env = os.environ if env is None else env
-    home_path = Path(home).expanduser() if home is not None else default_home()
+    home_path = check_home(Path(home).expanduser() if home is not None else default_home())
     data = read_config_file(home_path / CONFIG_FILE)
     where = str(home_path / CONFIG_FILE)
 
+    env_names: dict[str, str] = {}   # key -> the variable it came from, for messages
+
     def pick(key: str, env_key: str | None) -> Any:
         if env_key and env.get(env_key):
+            env_names[key] = env_key
             return env[env_key]
         return data.get(key)
 
@@ -170,33 +289,29 @@ def load_config(home: Path | str | None = None, env: Mapping[str, str] | None = 
         project_raw = pick("project", "TEAMCOST_PROJECT")
         project = check_project(project_raw) if project_raw else None
         tz = check_timezone(pick("timezone", "TEAMCOST_TZ") or "UTC")
+        ledger_path = _check_ledger_path(pick("ledger_path", "TEAMCOST_LEDGER"))
+        emulator_raw = pick("emulator_host", "FIRESTORE_EMULATOR_HOST")
+        emulator = check_emulator_host(emulator_raw) if emulator_raw else None
+        overrides = _check_overrides(data.get("price_overrides", []))
+        budget = check_budget_settings(data.get("budget", {}))
+        auth = _check_auth(data.get("auth", {}))
     except InvalidValue as exc:
-        raise ConfigError(f"{exc} (from the environment or {where})") from None
-    ledger_raw = pick("ledger_path", "TEAMCOST_LEDGER")
-    emulator = pick("emulator_host", "FIRESTORE_EMULATOR_HOST")
-    overrides_raw = data.get("price_overrides", [])
-    if not isinstance(overrides_raw, list):
-        raise ConfigError(f"price_overrides in {where} must be an array of tables "
-                          "([[price_overrides]])")
-    overrides = tuple(PriceOverride.from_mapping(o) for o in overrides_raw)
-    budget_raw = data.get("budget", {})
-    if not isinstance(budget_raw, dict) or set(budget_raw) - _BUDGET_KEYS:
-        raise ConfigError(f"[budget] in {where} accepts only {', '.join(sorted(_BUDGET_KEYS))}")
-    budget = BudgetSettings(**budget_raw)
+        source = env_names.get(exc.field)
+        origin = f"the environment variable {source}" if source else where
+        raise ConfigError(f"{exc} (from {origin})") from None
     if env.get("TEAMCOST_FAIL_CLOSED"):
         budget = replace(budget, fail_closed=env["TEAMCOST_FAIL_CLOSED"].lower() in
                          ("1", "true", "yes"))
-    auth = data.get("auth", {})
     return Config(home=home_path, team=team, member=member, project=project, timezone=tz,
-                  ledger_path=Path(ledger_raw).expanduser() if ledger_raw else None,
-                  emulator_host=emulator or None, price_overrides=overrides, budget=budget,
-                  auth=auth if isinstance(auth, dict) else {})
+                  ledger_path=ledger_path, emulator_host=emulator,
+                  price_overrides=overrides, budget=budget, auth=auth)
 
 
 def check_values(values: Mapping[str, Any]) -> dict[str, Any]:
     """The given (non-None) config values, validated; InvalidValue names a bad one."""
     checks = {"team": lambda v: check_name("team", v), "member": lambda v: check_name("member", v),
-              "project": check_project, "timezone": check_timezone}
+              "project": check_project, "timezone": check_timezone,
+              "emulator_host": check_emulator_host}
     return {k: checks[k](v) if k in checks else v for k, v in values.items() if v is not None}
 
 

@@ -8,6 +8,7 @@ the gcloud SDK component, firebase-tools' download cache.
 from __future__ import annotations
 
 import glob
+import json
 import os
 import shutil
 import socket
@@ -89,6 +90,20 @@ class Emulator:
         with urllib.request.urlopen(req, timeout=30) as resp:
             resp.read()
 
+    def export(self, project: str, directory: str | Path) -> Path:
+        """Write the project's documents to ``directory``; returns the metadata file to seed
+        a later emulator with (``start_emulator(seed=...)``)."""
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        body = json.dumps({"database": f"projects/{project}/databases/(default)",
+                           "export_directory": str(directory)}).encode()
+        req = urllib.request.Request(f"http://{self.host}/emulator/v1/projects/{project}:export",
+                                     data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            resp.read()
+        return max(Path(directory).rglob("*.overall_export_metadata"),
+                   key=lambda p: p.stat().st_mtime)
+
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             # the launcher script execs java; kill the whole group so no JVM lingers
@@ -112,13 +127,18 @@ def is_up(host: str) -> bool:
 
 
 def start_emulator(rules: str | Path | None = None, port: int | None = None,
-                   timeout_s: float = 90.0) -> Emulator:
-    """Start the emulator on a free loopback port and wait until it answers HTTP."""
+                   timeout_s: float = 90.0, seed: str | Path | None = None) -> Emulator:
+    """Start the emulator on a free loopback port and wait until it answers HTTP.
+
+    ``seed``: an ``.overall_export_metadata`` file written by ``Emulator.export`` to start
+    with that data (a restart that keeps what the emulator held)."""
     cmd = find_emulator()
     port = port or free_port()
     args = [*cmd, "--host", "127.0.0.1", "--port", str(port)]
     if rules:
         args += ["--rules", str(rules)]
+    if seed:
+        args += ["--seed_from_export", str(seed)]
     log_fd, log_path = tempfile.mkstemp(prefix="firestore-emulator-", suffix=".log")
     proc = subprocess.Popen(args, stdout=log_fd, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, start_new_session=True)

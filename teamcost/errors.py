@@ -16,6 +16,9 @@ EXIT_USAGE = 2         # a bad flag or value: nothing was done
 EXIT_WARN = 3          # a budget's warning threshold is crossed
 EXIT_EXHAUSTED = 4     # a budget is exhausted (or the guard refused a call)
 EXIT_CONFLICT = 5      # sync pushed what it could; some calls differ from Firestore's copy
+# reconcile reuses 3 and 4: a CI gate reads "3 = money we did not see, 4 = money we over-count"
+EXIT_UNRECORDED = 3    # reconcile: the provider billed more than teamcost recorded
+EXIT_OVERCOUNTED = 4   # reconcile: teamcost recorded more than the provider billed
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
 
 _FIELD_REF = re.compile(r"\{field:([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -49,8 +52,8 @@ class InvalidValue(TeamcostError, ValueError):
     def message(self, name: Callable[[str], str] = str) -> str:
         """The one-line message with every field shown as ``name(field)``."""
         shown = repr(self.value)
-        if len(shown) > 80:
-            shown = shown[:77] + "..."
+        if len(shown) > 80:  # both ends: a path's file name is at its end
+            shown = shown[:40] + "..." + shown[-37:]
         accepted = _FIELD_REF.sub(lambda m: name(m.group(1)), self.accepted)
         return f"invalid {name(self.field)}: {shown}; expected {accepted}"
 
@@ -89,3 +92,10 @@ class AuthError(TeamcostError):
 
 class BudgetError(TeamcostError):
     """A budget cannot be read, set or evaluated."""
+
+
+class ProviderAPIError(TeamcostError):
+    """A provider's usage or cost API could not be read (unreachable, refused, malformed).
+
+    Messages name the endpoint and the provider's error type, never a key.
+    """

@@ -143,19 +143,72 @@ def _m4_log_files(conn: sqlite3.Connection) -> None:
     )""")
 
 
+def _m5_session_index(conn: sqlite3.Connection) -> None:
+    # the status line sums one session after every Claude Code message: an index-only read
+    # (session_id, cost_nanos) instead of a scan of every call
+    conn.execute("CREATE INDEX calls_session ON calls (session_id, cost_nanos) "
+                 "WHERE session_id IS NOT NULL")
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite3.Connection], None]]] = [
     (1, "calls table", _m1_calls),
     (2, "indexes for reports and sync", _m2_indexes),
     (3, "mint ledger_id", _m3_ledger_id),
     (4, "log file offsets", _m4_log_files),
+    (5, "session index for the status line", _m5_session_index),
 ]
 
 
-def migrate(conn: sqlite3.Connection,
-            migrations: Sequence[tuple[int, str, Callable[[sqlite3.Connection], None]]] = MIGRATIONS
-            ) -> list[int]:
-    """Apply pending migrations; safe when several processes open a new ledger at once."""
+Migrations = Sequence[tuple[int, str, Callable[[sqlite3.Connection], None]]]
+
+# What the first migration of each kind of teamcost file is called: how a file tells
+# which kind it is (later migrations' names differ between versions; the first never did).
+FIRST_MIGRATION = {"calls table": "ledger", "team_calls and sync_state": "team cache"}
+
+
+def _tables(conn: sqlite3.Connection) -> set[str]:
+    return {r[0] for r in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
+
+
+def check_schema(conn: sqlite3.Connection, path: Path, migrations: Migrations,
+                 kind: str) -> None:
+    """Refuse, before any write, a file that is not a teamcost ``kind`` (another
+    application's database, or the other kind of teamcost file) or whose schema is newer
+    than this teamcost knows. An empty or new file passes. Reads only."""
+    tables = _tables(conn)
+    if not tables:
+        return
+    fix = f"nothing was written to it; point teamcost at a new file for its {kind}"
+    cols = ([r[1] for r in conn.execute("PRAGMA table_info(migrations)")]
+            if "migrations" in tables else [])
+    ours = cols[:3] == ["version", "name", "applied_at"]
+    rows = conn.execute("SELECT version, name FROM migrations").fetchall() if ours else []
+    if ours and tables == {"migrations"} and not rows:
+        return  # made by a teamcost that stopped before its first migration
+    first = next((name for v, name in rows if v == 1), None)
+    if first not in FIRST_MIGRATION:
+        shown = ", ".join(sorted(tables)[:4]) + (", ..." if len(tables) > 4 else "")
+        raise LedgerError(f"{path} is not a teamcost {kind}: it holds another application's "
+                          f"tables ({shown}); {fix}")
+    if FIRST_MIGRATION[first] != kind:
+        raise LedgerError(f"{path} is a teamcost {FIRST_MIGRATION[first]}, not a {kind}; {fix}")
+    newest, known = max(v for v, _ in rows), max(v for v, _, _ in migrations)
+    if not isinstance(newest, int) or newest > known:
+        raise LedgerError(f"{path} was written by a newer teamcost (schema version {newest}; "
+                          f"this teamcost knows up to {known}); upgrade teamcost to use it "
+                          "(nothing was written to it)")
+
+
+def migrate(conn: sqlite3.Connection, migrations: Migrations = MIGRATIONS) -> list[int]:
+    """Apply pending migrations; safe when several processes open a new ledger at once.
+
+    A file with nothing pending is not written to (so a read-only one still opens)."""
     applied_now: list[int] = []
+    if "migrations" in _tables(conn):
+        done = {r[0] for r in conn.execute("SELECT version FROM migrations")}
+        if all(v in done for v, _, _ in migrations):
+            return applied_now
     conn.execute("CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, "
                  "name TEXT NOT NULL, applied_at INTEGER NOT NULL)")
     for version, name, fn in migrations:
@@ -174,24 +227,35 @@ def migrate(conn: sqlite3.Connection,
     return applied_now
 
 
-def connect(path: Path, *, create_parent: bool = False) -> sqlite3.Connection:
-    """Open a SQLite file with the pragmas teamcost relies on; errors name the path."""
+def connect(path: Path, *, create_parent: bool = False,
+            schema: tuple[Migrations, str] | None = None,
+            read_only_ok: bool = False) -> sqlite3.Connection:
+    """Open a SQLite file with the pragmas teamcost relies on; errors name the path.
+
+    ``schema`` (migrations, kind) refuses a foreign or newer file before
+    anything is written. ``read_only_ok``: when the file or its directory cannot be
+    written (a read-only home), open it read-only instead, for a caller that only reads.
+    """
     path = Path(path)
     parent = path.parent
+    kind = schema[1] if schema is not None else "ledger"
     if create_parent:
         try:
             parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise LedgerError(f"cannot create directory {parent} for the ledger: "
+            raise LedgerError(f"cannot create directory {parent} for the {kind}: "
                               f"{exc.strerror or exc}") from None
     if not parent.is_dir():
-        raise LedgerError(f"cannot open ledger {path}: directory {parent} does not exist")
+        raise LedgerError(f"cannot open {kind} {path}: directory {parent} does not exist")
     if path.is_dir():
-        raise LedgerError(f"cannot open ledger {path}: it is a directory")
+        raise LedgerError(f"cannot open {kind} {path}: it is a directory")
+    conn: sqlite3.Connection | None = None
     try:
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
                                timeout=BUSY_TIMEOUT_MS / 1000)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        if schema is not None:
+            check_schema(conn, path, *schema)
         for _ in range(50):  # switching to WAL needs a moment alone with the file
             try:
                 mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -203,10 +267,40 @@ def connect(path: Path, *, create_parent: bool = False) -> sqlite3.Connection:
         else:
             mode = "?"
         if mode.lower() != "wal":
-            raise LedgerError(f"cannot open ledger {path}: WAL mode unavailable (got {mode})")
+            raise LedgerError(f"cannot open {kind} {path}: WAL mode unavailable (got {mode})")
         conn.execute("PRAGMA synchronous = NORMAL")
+    except (sqlite3.DatabaseError, LedgerError) as exc:
+        if conn is not None:
+            conn.close()
+        if isinstance(exc, LedgerError):
+            raise
+        if read_only_ok and _read_only(exc) and path.is_file():
+            return _connect_read_only(path, schema)
+        raise LedgerError(f"cannot open {kind} {path}: {_why(exc, parent)}") from None
+    return conn
+
+
+def _read_only(exc: Exception) -> bool:
+    msg = str(exc)
+    return "readonly" in msg or "read-only" in msg or "unable to open" in msg
+
+
+def _connect_read_only(path: Path, schema: tuple[Migrations, str] | None
+                       ) -> sqlite3.Connection:
+    """A file we may read but not write (nor create its -shm beside it): opened immutable,
+    which is exact only while no other process has writes in its -wal; refuse otherwise."""
+    wal = path.with_name(path.name + "-wal")
+    if wal.exists() and wal.stat().st_size > 0:
+        raise LedgerError(f"cannot read {path} read-only: {wal} holds writes not yet in the "
+                          "file and this user may not write beside it; run teamcost as the "
+                          "file's owner")
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True,
+                               isolation_level=None, check_same_thread=False)
+        if schema is not None:
+            check_schema(conn, path, *schema)
     except sqlite3.DatabaseError as exc:
-        raise LedgerError(f"cannot open ledger {path}: {_why(exc, parent)}") from None
+        raise LedgerError(f"cannot open {path} read-only: {_why(exc, path.parent)}") from None
     return conn
 
 
@@ -263,9 +357,13 @@ class LedgerStatus:
 class Ledger:
     """This machine's ledger. Open with ``Ledger(path)``; use as a context manager to close."""
 
-    def __init__(self, path: Path | str, *, create_parent: bool = False) -> None:
+    def __init__(self, path: Path | str, *, create_parent: bool = False,
+                 read_only_ok: bool = False) -> None:
+        """``read_only_ok``: the caller only reads (reports, status), so a ledger in a
+        read-only place is opened read-only instead of refused."""
         self.path = Path(path)
         self._create_parent = create_parent
+        self._read_only_ok = read_only_ok
         self._lock = threading.RLock()
         self._pid = os.getpid()
         self._conn = self._open()
@@ -273,7 +371,9 @@ class Ledger:
         self.ledger_id: str = row[0]
 
     def _open(self) -> sqlite3.Connection:
-        conn = connect(self.path, create_parent=self._create_parent)
+        conn = connect(self.path, create_parent=self._create_parent,
+                       schema=(MIGRATIONS, "ledger"),
+                       read_only_ok=self._read_only_ok)
         try:
             migrate(conn)
         except sqlite3.DatabaseError as exc:
@@ -285,6 +385,13 @@ class Ledger:
     def for_config(cls, config: Config) -> Ledger:
         """The ledger a config names; the default location's directory is created."""
         return cls(config.ledger_file, create_parent=config.ledger_path is None)
+
+    @classmethod
+    def for_reading(cls, config: Config) -> Ledger:
+        """The config's existing ledger for a caller that only reads: opened read-only when
+        it may not be written (a report must work in a read-only home)."""
+        return cls(config.ledger_file, create_parent=config.ledger_path is None,
+                   read_only_ok=True)
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -315,15 +422,20 @@ class Ledger:
         """
         row = record_to_row(rec)
         now = time.time_ns() // 1000
+        select = f"SELECT {CALL_COLUMNS} FROM calls WHERE call_id = ?"
         try:
             with self._lock:
-                cur = self.conn.execute(
-                    f"INSERT INTO calls ({CALL_COLUMNS}, recorded_at) VALUES ({CALL_PLACEHOLDERS}, ?) "
-                    "ON CONFLICT (call_id) DO NOTHING", (*row, now))
-                if cur.rowcount == 1:
-                    return True
-                existing = self.conn.execute(f"SELECT {CALL_COLUMNS} FROM calls WHERE call_id = ?",
-                                             (rec.call_id,)).fetchone()
+                # look first: an INSERT that meets the UNIQUE call_id still bumps the
+                # AUTOINCREMENT counter, and a repeated or refused call must leave the file
+                # exactly as it was
+                existing = self.conn.execute(select, (rec.call_id,)).fetchone()
+                if existing is None:
+                    cur = self.conn.execute(
+                        f"INSERT INTO calls ({CALL_COLUMNS}, recorded_at) VALUES "
+                        f"({CALL_PLACEHOLDERS}, ?) ON CONFLICT (call_id) DO NOTHING", (*row, now))
+                    if cur.rowcount == 1:
+                        return True
+                    existing = self.conn.execute(select, (rec.call_id,)).fetchone()
         except sqlite3.DatabaseError as exc:
             raise LedgerError(f"cannot write to ledger {self.path}: {exc}") from None
         self._check_same(rec, row, existing)
@@ -383,9 +495,16 @@ class Ledger:
         if differing:
             raise DuplicateCallError(rec.call_id, differing)
 
-    def mark_pushed(self, call_ids: Sequence[str], pushed_at_us: int | None = None) -> int:
-        """Mark calls as present in Firestore. Returns how many rows changed."""
-        if not call_ids:
+    def mark_pushed(self, calls: Sequence[str] | Sequence[CallRecord],
+                    pushed_at_us: int | None = None) -> int:
+        """Mark calls as present in Firestore. Returns how many rows changed.
+
+        Given the records as they were sent (what push does), each row's price fields
+        (cost_nanos, priced, price_source) are set to the sent values as well: a row
+        repriced (``set_prices``) while a push that had read it was in flight ends up as
+        Firestore holds it, never with a price Firestore does not have.
+        """
+        if not calls:
             return 0
         when = pushed_at_us if pushed_at_us is not None else time.time_ns() // 1000
         changed = 0
@@ -393,19 +512,72 @@ class Ledger:
             conn = self.conn
             conn.execute("BEGIN IMMEDIATE")
             try:
-                for i in range(0, len(call_ids), 500):
-                    part = list(call_ids[i:i + 500])
-                    cur = conn.execute(
-                        f"UPDATE calls SET pushed_at = ? WHERE pushed_at IS NULL AND call_id IN "
-                        f"({', '.join('?' for _ in part)})", (when, *part))
-                    changed += cur.rowcount
+                if isinstance(calls[0], CallRecord):
+                    for rec in calls:
+                        assert isinstance(rec, CallRecord)
+                        changed += conn.execute(
+                            "UPDATE calls SET pushed_at = ?, cost_nanos = ?, priced = ?, "
+                            "price_source = ? WHERE call_id = ? AND pushed_at IS NULL",
+                            (when, rec.cost_nanos, int(rec.priced), rec.price_source,
+                             rec.call_id)).rowcount
+                else:
+                    for i in range(0, len(calls), 500):
+                        part = list(calls[i:i + 500])
+                        cur = conn.execute(
+                            f"UPDATE calls SET pushed_at = ? WHERE pushed_at IS NULL AND "
+                            f"call_id IN ({', '.join('?' for _ in part)})", (when, *part))
+                        changed += cur.rowcount
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
         return changed
 
+    def set_prices(self, prices: Iterable[tuple[str, int, str]]) -> list[str]:
+        """Price unpriced calls not yet pushed: ``(call_id, cost_nanos, price_source)``, in
+        one transaction. Only ``cost_nanos``, ``priced`` and ``price_source`` change, and
+        only in rows still unpriced and unpushed (a pushed call is immutable: Firestore
+        has it as it was). Returns the ids of the rows changed."""
+        changed: list[str] = []
+        try:
+            with self._lock:
+                conn = self.conn
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for call_id, nanos, source in prices:
+                        if conn.execute(
+                                "UPDATE calls SET cost_nanos = ?, priced = 1, price_source = ? "
+                                "WHERE call_id = ? AND priced = 0 AND pushed_at IS NULL",
+                                (nanos, source, call_id)).rowcount:
+                            changed.append(call_id)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+        except sqlite3.DatabaseError as exc:
+            raise LedgerError(f"cannot write to ledger {self.path}: {exc}") from None
+        return changed
+
     # -- reading --
+
+    def unpriced(self, model: str | None = None, page: int = 1000
+                 ) -> Iterator[tuple[CallRecord, bool]]:
+        """Unpriced calls (of one model, or all) in recording order: (record, pushed)."""
+        after = 0
+        sql = (f"SELECT seq, pushed_at IS NOT NULL, {CALL_COLUMNS} FROM calls "
+               "WHERE priced = 0 AND seq > ?")
+        if model is not None:
+            sql += " AND model = ?"
+        sql += " ORDER BY seq LIMIT ?"
+        while True:
+            args = (after, model, page) if model is not None else (after, page)
+            with self._lock:
+                rows = self.conn.execute(sql, args).fetchall()
+            for r in rows:
+                yield row_to_record(r[2:]), bool(r[1])
+            if len(rows) < page:
+                return
+            after = rows[-1][0]
 
     def unpushed(self, limit: int = 500, after_seq: int = 0) -> list[tuple[int, CallRecord]]:
         """Unpushed calls in recording order, after ``after_seq``: (seq, record) pairs."""

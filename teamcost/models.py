@@ -10,14 +10,23 @@ import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from teamcost.errors import InvalidValue
-from teamcost.money import INT64_MAX, nanos_to_usd
+from teamcost.money import MAX_CALL_NANOS, format_usd, nanos_to_usd
+from teamcost.periods import check_reportable
 
 MAX_TOKENS = 10**12          # far above any real call; catches unit mistakes
-MAX_NANOS = INT64_MAX
+# At most $10,000 a call (money.MAX_CALL_NANOS, also in firestore.rules): the dearest real
+# calls cost around $100, so real calls never meet it, while a forged or mis-scaled one
+# cannot be worth 9e18 nanos, and a period's int64 sum stays exact for 922,337 calls.
+MAX_NANOS = MAX_CALL_NANOS
+# How far after now a call's ts may be, here when recording and in firestore.rules against
+# the server's clock: it absorbs clock skew between a machine and Firestore (NTP keeps them
+# within seconds), while a call stamped in the future could not count toward a later
+# budget period (or hide from today's reports) by more than this.
+MAX_TS_AHEAD = timedelta(minutes=10)
 MAX_ID_LEN = 128
 MAX_LABEL_LEN = 256
 MAX_ERROR_LEN = 2000
@@ -47,11 +56,23 @@ def check_str(name: str, value: Any, *, max_len: int = MAX_LABEL_LEN,
         raise InvalidValue(name, value, f"a non-empty string of at most {max_len} characters")
     if not isinstance(value, str) or not value.strip() or len(value) > max_len:
         raise InvalidValue(name, value, f"a non-empty string of at most {max_len} characters")
+    return check_text(name, value)
+
+
+def check_text(name: str, value: str) -> str:
+    """Text that can be stored and sent: a lone surrogate (what undecodable bytes in argv or a
+    file become) has no UTF-8 form, and SQLite and Firestore would fail on it mid-write."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidValue(name, value, "valid Unicode text (this has bytes that are not "
+                                        "UTF-8)") from None
     return value
 
 
 def check_ts(name: str, value: Any) -> datetime:
-    """A timezone-aware datetime, normalised to UTC (naive datetimes are ambiguous)."""
+    """A timezone-aware datetime in the reportable range (``periods.EARLIEST`` ..
+    ``periods.LATEST``), normalised to UTC (naive datetimes are ambiguous)."""
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -59,9 +80,32 @@ def check_ts(name: str, value: Any) -> datetime:
             raise InvalidValue(name, value, "an ISO-8601 timestamp with a UTC offset") from None
     if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
         raise InvalidValue(name, value, "a timezone-aware datetime (e.g. 2026-11-20T10:00:00Z)")
-    if value.tzinfo is not UTC:
-        value = value.astimezone(UTC)
+    return check_reportable(name, value.isoformat(), value, "a timezone-aware time")
+
+
+def check_cost(name: str, value: Any) -> int:
+    """A call's cost: an int of nano-dollars from 0 to MAX_CALL_NANOS."""
+    accepted = (f"an integer number of nano-dollars from 0 to {MAX_CALL_NANOS} "
+                f"({format_usd(MAX_CALL_NANOS, 2)}, the most one call may cost)")
+    if type(value) is not int or not 0 <= value <= MAX_CALL_NANOS:
+        raise InvalidValue(name, value, accepted)
     return value
+
+
+def check_not_future(name: str, ts: datetime, now: datetime | None = None) -> datetime:
+    """Refuse a call time more than MAX_TS_AHEAD after ``now`` (a call from the future).
+
+    Applied when a call is recorded, not when one is read back: a stored call's ts was
+    checked when it was recorded, and clocks differ between machines.
+    """
+    now = now if now is not None else datetime.now(UTC)
+    if ts > now + MAX_TS_AHEAD:
+        minutes = int(MAX_TS_AHEAD.total_seconds() // 60)
+        raise InvalidValue(name, ts.isoformat(),
+                           f"a time at most {minutes} minutes after now "
+                           f"({now.astimezone(UTC).isoformat(timespec='seconds')}): "
+                           "a call cannot come from the future")
+    return ts
 
 
 def check_tags(value: Any) -> dict[str, str]:
@@ -77,7 +121,7 @@ def check_tags(value: Any) -> dict[str, str]:
             raise InvalidValue("tags", k, f"tag names of 1 to {MAX_TAG_KEY_LEN} characters")
         if not isinstance(v, str) or len(v) > MAX_TAG_VALUE_LEN:
             raise InvalidValue(f"tags[{k}]", v, f"a string of at most {MAX_TAG_VALUE_LEN} characters")
-        out[k] = v
+        out[check_text("tags", k)] = check_text(f"tags[{k}]", v)
     return out
 
 
@@ -123,7 +167,7 @@ class CallRecord:
             check_str(name, getattr(self, name), optional=True)
         for name in _TOKEN_FIELDS:
             s(self, name, check_int(name, getattr(self, name)))
-        s(self, "cost_nanos", check_int("cost_nanos", self.cost_nanos, maximum=MAX_NANOS))
+        s(self, "cost_nanos", check_cost("cost_nanos", self.cost_nanos))
         for name in ("priced", "success", "estimated"):
             if not isinstance(getattr(self, name), bool):
                 raise InvalidValue(name, getattr(self, name), "true or false")
@@ -136,6 +180,8 @@ class CallRecord:
                                        or len(self.error) > MAX_ERROR_LEN):
             raise InvalidValue("error", self.error,
                                f"a string of at most {MAX_ERROR_LEN} characters")
+        if self.error is not None:
+            check_text("error", self.error)
         s(self, "tags", check_tags(self.tags))
 
     @property

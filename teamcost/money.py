@@ -16,6 +16,16 @@ NANOS_PER_USD = 1_000_000_000
 INT64_MAX = 2**63 - 1            # Firestore integers are int64
 MAX_BUDGET_NANOS = 10**18        # a billion dollars: a budget beyond this is a typo
 
+# One call costs at most $10,000 (10^13 nano-dollars), here, in CallRecord and in
+# firestore.rules. The dearest real calls cost around $100 (a full context window at the
+# highest list prices), so the bound leaves 100x headroom while keeping one forged call
+# from being worth 9e18. It also bounds a period's sum: N calls sum to at most
+# N x 10^13, so Firestore's int64 sum(cost_nanos) is exact for up to
+# SUM_EXACT_CALLS = 922,337 calls of any cost ($9.2 billion at the maximum each); past
+# that the server answers with a double, which budget.spend refuses as an error.
+MAX_CALL_NANOS = 10**13
+SUM_EXACT_CALLS = INT64_MAX // MAX_CALL_NANOS
+
 
 def usd_to_nanos(value: Any, field: str = "cost_usd", *, allow_zero: bool = True,
                  maximum: int = INT64_MAX) -> int:
@@ -53,16 +63,32 @@ def nanos_to_usd(nanos: int) -> float:
 
 
 def format_usd(nanos: int | float, places: int | None = None) -> str:
-    """The one way money becomes text for people: ``$1,234.50``.
+    """The one way money becomes text for people: ``$1,234.50``, ``$0.706``, ``$0.0075``.
 
-    ``places`` fixes the decimals (2 for budget lines and errors, 0 for chart axes); left
-    out, amounts of $1 and more show cents and smaller ones keep enough places (4 from one
-    cent, else 6) that a cheap call does not read as $0.00.
+    Left out, ``places`` follows one rule for every table and line: amounts of $1 and more
+    show cents; smaller ones show three significant digits (trailing zeros dropped down to
+    cents), so a cheap call never reads as $0.00 and $0.7059 sits beside $230.00 as
+    $0.706. Rounding is half-even, on the exact decimal value of the nanos. ``places``
+    fixes the decimals instead (0 for chart axes and limits in messages).
     """
-    value = nanos / NANOS_PER_USD
+    value = (Decimal(nanos) if isinstance(nanos, int) else Decimal(repr(float(nanos)))
+             ) / NANOS_PER_USD
+    sign = "-" if value < 0 else ""
+    value = abs(value)
     if places is None:
-        places = 2 if abs(value) >= 1 or value == 0 else 4 if abs(value) >= 0.01 else 6
-    return f"${value:,.{places}f}"
+        places = 2
+        if 0 < value < 1:
+            # three significant digits: 0.706 -> 3 places, 0.0452 -> 4, at most 9 (1 nano)
+            places = min(9, 2 - value.adjusted())
+            if value.quantize(Decimal(1).scaleb(-places), ROUND_HALF_EVEN) >= 1:
+                places = 2  # 0.9996 rounds to a dollar: show it as one
+    if not value.is_finite():
+        return f"{sign}${value}"
+    text = f"{value.quantize(Decimal(1).scaleb(-places), ROUND_HALF_EVEN):,.{places}f}"
+    if places > 2 and value < 1:
+        text = text.rstrip("0")
+        text += "0" * max(0, 2 - len(text.partition(".")[2]))
+    return f"{sign}${text}"
 
 
 def exact_usd(nanos: int) -> str:

@@ -23,6 +23,34 @@ _MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
 SINCE_FORMS = ("a duration back from now (30m, 24h, 7d, 2w), today, yesterday, "
                "a date YYYY-MM-DD or an ISO-8601 time with offset")
 
+# What can be reported: calls from 2000-01-01 up to 2100-01-01 (UTC). No LLM API billed
+# anything before, and a later time is a typo. Every window, period and recorded call lies
+# inside, so date arithmetic never overflows (year 1 and 9999 are one step from an
+# OverflowError) and a window's day-by-day trend has at most ~36,500 rows, never centuries.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+FIRST_DAY = EARLIEST.date()
+LAST_DAY = (LATEST - timedelta(days=1)).date()
+RANGE = "2000-01-01 .. 2099-12-31"
+
+
+def _in_range_day(field: str, value: str, d: date, accepted: str) -> date:
+    if not FIRST_DAY <= d <= LAST_DAY:
+        raise InvalidValue(field, value, f"{accepted}, within {RANGE}")
+    return d
+
+
+def check_reportable(field: str, value: object, ts: datetime, accepted: str) -> datetime:
+    """``ts`` (aware) as UTC if it lies in [EARLIEST, LATEST]; InvalidValue naming ``value``
+    otherwise (also for times whose UTC form does not exist, such as year 1 at +14:00)."""
+    try:
+        utc = ts.astimezone(UTC)
+    except OverflowError:
+        raise InvalidValue(field, value, f"{accepted}, within {RANGE}") from None
+    if not EARLIEST <= utc <= LATEST:
+        raise InvalidValue(field, value, f"{accepted}, within {RANGE}")
+    return utc
+
 
 def zone(name: str) -> ZoneInfo:
     try:
@@ -65,6 +93,21 @@ def period_key(start: datetime, period: str, tz: str = "UTC") -> str:
     return f"{d.year}-{d.month:02d}"
 
 
+def project_to_end(spent_nanos: int, start: datetime, end: datetime, now: datetime) -> int:
+    """What "projected" means everywhere (report, budget check, watch, chart, dashboard):
+    the period's spend so far continued at the period's own average rate to its end,
+    spent x (end - start) / (now - start), exactly in integer microseconds and rounded
+    half-even once. Before any time has passed, or after the end, it is what is spent.
+    """
+    us = timedelta(microseconds=1)
+    elapsed = (now - start) // us
+    total = (end - start) // us
+    if elapsed <= 0 or now >= end:
+        return spent_nanos
+    q, r = divmod(spent_nanos * total, elapsed)
+    return q + (1 if 2 * r > elapsed or (2 * r == elapsed and q % 2) else 0)
+
+
 @dataclass(frozen=True)
 class Window:
     """A half-open time window [since, until) with a label for file names and headings."""
@@ -91,7 +134,7 @@ def parse_point(option: str, value: str, now: datetime, tz: str, *, end_of_day: 
         n = int(m.group(1))
         if n == 0:
             raise InvalidValue(option, value, SINCE_FORMS + " (a duration must be above 0)")
-        return now - n * _UNITS[m.group(2)]
+        return check_reportable(option, value, now - n * _UNITS[m.group(2)], SINCE_FORMS)
     today = now.astimezone(z).date()
     if v in ("today", "yesterday"):
         d = today if v == "today" else today - timedelta(days=1)
@@ -103,6 +146,7 @@ def parse_point(option: str, value: str, now: datetime, tz: str, *, end_of_day: 
             d = date.fromisoformat(v)
         except ValueError:
             raise InvalidValue(option, value, SINCE_FORMS + " (that date does not exist)") from None
+        _in_range_day(option, value, d, SINCE_FORMS)
         return local_midnight(d + timedelta(days=1) if end_of_day else d, z)
     try:
         ts = datetime.fromisoformat(v.replace("Z", "+00:00"))
@@ -110,12 +154,12 @@ def parse_point(option: str, value: str, now: datetime, tz: str, *, end_of_day: 
         raise InvalidValue(option, value, SINCE_FORMS) from None
     if ts.tzinfo is None:  # a local wall-clock time in the team's zone
         ts = ts.replace(tzinfo=z)
-    return ts.astimezone(UTC)
+    return check_reportable(option, value, ts, SINCE_FORMS)
 
 
 def parse_window(since: str, until: str | None, now: datetime, tz: str) -> Window:
     start = parse_point("since", since, now, tz, end_of_day=False)
-    end = parse_point("until", until, now, tz, end_of_day=True) if until else now
+    end = parse_point("until", until, now, tz, end_of_day=True) if until is not None else now
     if start >= end:
         raise InvalidValue("since", since, f"a time before {{field:until}} ({end.isoformat()}); "
                            f"got {start.isoformat()}")
@@ -139,6 +183,10 @@ def parse_week(value: str, now: datetime, tz: str) -> Window:
         except ValueError:
             raise InvalidValue("week", value, "an ISO week that exists, e.g. 2026-W01 .. "
                                "2026-W53") from None
+        # the week's last day must be reportable too
+        _in_range_day("week", value, d, "last, this, or an ISO week like 2026-W47")
+        _in_range_day("week", value, d + timedelta(days=6),
+                      "last, this, or an ISO week like 2026-W47")
     y, w, _ = d.isocalendar()
     return Window(local_midnight(d, z), local_midnight(d + timedelta(days=7), z), f"{y}-W{w:02d}")
 
@@ -156,7 +204,8 @@ def parse_month(value: str, now: datetime, tz: str) -> Window:
         m = _MONTH_RE.match(v)
         if not m or not 1 <= int(m.group(2)) <= 12:
             raise InvalidValue("month", value, "last, this, or a month like 2026-11")
-        d = date(int(m.group(1)), int(m.group(2)), 1)
+        d = _in_range_day("month", value, date(int(m.group(1)), int(m.group(2)), 1),
+                          "last, this, or a month like 2026-11")
     nxt = (d + timedelta(days=32)).replace(day=1)
     return Window(local_midnight(d, z), local_midnight(nxt, z), f"{d.year}-{d.month:02d}")
 

@@ -3,6 +3,30 @@
 Everything is exact: prices are Decimal dollars per million tokens, the total is
 rounded half-even to integer nano-dollars once, at the end of one call's computation.
 A model nobody can price is *unpriced* (cost 0, priced=False), never a silent $0.
+
+Beyond the four token kinds of the call record, a call may carry two billed extras, priced
+as genai-prices prices them:
+
+- ``cache_write_1h_tokens``: the part of ``cache_write_tokens`` written with a one-hour TTL
+  (Anthropic bills it at 2x base input, the five-minute write at 1.25x). The rest of
+  ``cache_write_tokens`` is billed at the five-minute (default) write price. A model without
+  a one-hour price bills it as a cache write (and without that, as input), as genai-prices'
+  usage decomposition does.
+- ``web_search_requests``: server-side web searches, billed per use (genai-prices'
+  ``web_searches_kcount``: USD per 1,000 searches; Anthropic's $10 per 1,000).
+
+The call record has no fields for them (its schema is fixed by firestore.rules): they are
+kept as the string tags ``TAG_CACHE_WRITE_1H`` and ``TAG_WEB_SEARCHES``
+(``extras_from_tags`` reads them back, e.g. for ``teamcost reprice``).
+
+Prices are those in force at the call's time: ``ts`` picks genai-prices' conditional
+price (a model whose price changed on a date costs what it cost that day).
+
+genai-prices (pydantic, httpx, 1.6 MB of price data) is imported when the first call is
+priced from it, not with this module: the config, `teamcost --help` and `ledger status`
+never price anything, a price override or a reported cost needs none of it, and a
+``Pricer`` with a ``cache_file`` prices the models it has met before from that file
+(``PriceCache``).
 """
 
 from __future__ import annotations
@@ -17,20 +41,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from teamcost.errors import ConfigError
-from teamcost.money import NANOS_PER_USD, usd_to_nanos
+from teamcost.errors import ConfigError, InvalidValue
+from teamcost.money import MAX_CALL_NANOS, NANOS_PER_USD, usd_to_nanos
 
-# genai-prices (pydantic, httpx, 1.6 MB of price data) is imported when the first call is
-# priced from it, not with this module: the config, `teamcost --help` and `ledger status`
-# never price anything, and a price override or a reported cost needs none of it.
+if TYPE_CHECKING:
+    from genai_prices import Usage
 
 log = logging.getLogger("teamcost.pricing")
 
 
 def __getattr__(name: str) -> Any:
-    if name == "GENAI_PRICES_SOURCE":
+    if name == "GENAI_PRICES_SOURCE":  # "genai-prices <version>", read on first use
         return _genai_prices_source()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
@@ -43,9 +66,34 @@ def _genai_prices_source() -> str:
         import genai_prices
         _source.append(f"genai-prices {genai_prices.__version__}")
     return _source[0]
+
+
 _NANOS_PER_TOKEN_AT_1_PER_MTOK = Decimal(NANOS_PER_USD) / Decimal(1_000_000)  # = 1000
 _LOCAL_PROVIDERS = frozenset({"local", "ollama", "lmstudio", "llamacpp", "vllm-local"})
 _LOCAL_MODEL_RE = re.compile(r"^(local|ollama)[/:]", re.IGNORECASE)
+
+# the tags that carry a call's billed extras (string counts; absent means 0)
+TAG_CACHE_WRITE_1H = "cache_write_1h_tokens"
+TAG_WEB_SEARCHES = "web_search_requests"
+
+
+def extras_tags(cache_write_1h_tokens: int, web_search_requests: int) -> dict[str, str]:
+    """The tags recording a call's billed extras (none for zero counts)."""
+    tags = {}
+    if cache_write_1h_tokens:
+        tags[TAG_CACHE_WRITE_1H] = str(cache_write_1h_tokens)
+    if web_search_requests:
+        tags[TAG_WEB_SEARCHES] = str(web_search_requests)
+    return tags
+
+
+def extras_from_tags(tags: Mapping[str, str]) -> tuple[int, int]:
+    """(cache_write_1h_tokens, web_search_requests) recorded in a call's tags; a tag that
+    is not a non-negative integer (a user's own tag of that name) counts as 0."""
+    def count(key: str) -> int:
+        v = tags.get(key, "")
+        return int(v) if v.isascii() and v.isdigit() else 0
+    return count(TAG_CACHE_WRITE_1H), count(TAG_WEB_SEARCHES)
 
 
 @dataclass(frozen=True)
@@ -58,13 +106,17 @@ class Price:
 
 @dataclass(frozen=True)
 class PriceOverride:
-    """Prices in USD per million tokens for models whose ``provider/model`` matches."""
+    """Prices in USD per million tokens for models whose ``provider/model`` matches;
+    ``web_search_k`` in USD per 1,000 web searches (None: genai-prices' price for the
+    model, when it knows one)."""
 
     pattern: str
     input_mtok: Decimal
     output_mtok: Decimal
     cache_read_mtok: Decimal | None = None
     cache_write_mtok: Decimal | None = None
+    cache_write_1h_mtok: Decimal | None = None
+    web_search_k: Decimal | None = None
 
     def __post_init__(self) -> None:
         try:
@@ -79,7 +131,8 @@ class PriceOverride:
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> PriceOverride:
-        """From a config table: pattern, input, output, cache_read, cache_write ($/Mtok)."""
+        """From a config table: pattern, input, output, cache_read, cache_write,
+        cache_write_1h ($/Mtok) and web_search ($ per 1,000 searches)."""
         if "pattern" not in data:
             raise ConfigError(f"price override {dict(data)!r} has no 'pattern'")
 
@@ -99,25 +152,51 @@ class PriceOverride:
                                   "not a non-negative number of USD per million tokens")
             return d
 
-        unknown = set(data) - {"pattern", "input", "output", "cache_read", "cache_write"}
+        unknown = set(data) - {"pattern", "input", "output", "cache_read", "cache_write",
+                               "cache_write_1h", "web_search"}
         if unknown:
             raise ConfigError(f"price override {data['pattern']!r} has unknown keys "
                               f"{sorted(unknown)}; accepted: pattern, input, output, "
-                              "cache_read, cache_write")
+                              "cache_read, cache_write, cache_write_1h, web_search")
         return cls(str(data["pattern"]), dec("input", True), dec("output", True),  # type: ignore[arg-type]
-                   dec("cache_read", False), dec("cache_write", False))
+                   dec("cache_read", False), dec("cache_write", False),
+                   dec("cache_write_1h", False), dec("web_search", False))
 
 
 def _round_nanos(usd: Decimal) -> int:
     return int((usd * NANOS_PER_USD).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
 
 
-def _linear_nanos(in_t: int, out_t: int, cr_t: int, cw_t: int, p_in: Decimal, p_out: Decimal,
-                  p_cr: Decimal | None, p_cw: Decimal | None) -> int:
-    """Sum of tokens x $/Mtok, exact, rounded once. Unpriced cache tokens bill as input."""
-    total = (in_t * p_in + out_t * p_out
-             + cr_t * (p_in if p_cr is None else p_cr)
-             + cw_t * (p_in if p_cw is None else p_cw))
+@dataclass(frozen=True)
+class Billed:
+    """One call's billed quantities (input excludes cache tokens; ``cw_1h`` is part of
+    ``cw``)."""
+
+    inp: int = 0
+    out: int = 0
+    cr: int = 0
+    cw: int = 0
+    cw_1h: int = 0
+    web: int = 0
+
+
+# flat prices: input, output, cache read, cache write, 1h cache write ($/Mtok), web search
+# ($ per 1,000); None: not priced separately (see _linear_nanos)
+_Flat = tuple[Decimal, Decimal, Decimal | None, Decimal | None, Decimal | None, Decimal | None]
+
+
+def _linear_nanos(u: Billed, prices: _Flat) -> int:
+    """Sum of quantities x prices, exact, rounded once. As in genai-prices' decomposition, a
+    token kind without its own price bills at its parent's: a 1h cache write as a cache
+    write, a cache read or write as input. Searches without a price add nothing."""
+    p_in, p_out, p_cr, p_cw, p_cw1h, p_web = prices
+    p_cw = p_in if p_cw is None else p_cw
+    total = (u.inp * p_in + u.out * p_out
+             + u.cr * (p_in if p_cr is None else p_cr)
+             + (u.cw - u.cw_1h) * p_cw
+             + u.cw_1h * (p_cw if p_cw1h is None else p_cw1h))
+    if u.web and p_web is not None:
+        total += u.web * p_web * 1000     # $/1000 searches -> the same $/Mtok scale
     return int((total * _NANOS_PER_TOKEN_AT_1_PER_MTOK).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
 
 
@@ -129,11 +208,14 @@ _warned_lock = threading.Lock()
 class Pricer:
     """Prices calls. Thread-safe; caches model resolution (calc_price costs ~100us)."""
 
-    def __init__(self, overrides: Iterable[PriceOverride] = (),
-                 cache_file: Path | None = None) -> None:
-        """``cache_file``: where to keep the token prices genai-prices resolved (see
-        ``PriceCache``), so the next process prices those models without loading it."""
+    def __init__(self, overrides: Iterable[PriceOverride] = (), *,
+                 warn_unpriced: bool = True, cache_file: Path | None = None) -> None:
+        """``warn_unpriced``: log a model nobody can price (once per process); off for
+        callers that report unpriced calls themselves. ``cache_file``: where to keep the
+        prices genai-prices resolved (see ``PriceCache``), so the next process prices
+        those models without loading it."""
         self.overrides = tuple(overrides)
+        self.warn_unpriced = warn_unpriced
         self._lock = threading.Lock()
         # (provider, model) -> (provider_id, ModelInfo, Provider) or None when unknown
         self._models: dict[tuple[str | None, str], tuple[str, Any, Any] | None] = {}
@@ -142,31 +224,49 @@ class Pricer:
 
     def price(self, provider: str | None, model: str, input_tokens: int = 0,
               output_tokens: int = 0, cache_read_tokens: int = 0, cache_write_tokens: int = 0,
-              *, reported_cost_usd: Any = None, ts: datetime | None = None) -> Price:
-        """Price one call. ``input_tokens`` excludes cache tokens (the ledger's convention)."""
+              *, cache_write_1h_tokens: int = 0, web_search_requests: int = 0,
+              reported_cost_usd: Any = None, ts: datetime | None = None) -> Price:
+        """Price one call at the prices in force at ``ts`` (default: now).
+
+        ``input_tokens`` excludes cache tokens (the ledger's convention);
+        ``cache_write_1h_tokens`` is the one-hour part of ``cache_write_tokens``.
+        """
+        if cache_write_1h_tokens > cache_write_tokens:
+            raise InvalidValue("cache_write_1h_tokens", cache_write_1h_tokens,
+                               f"at most cache_write_tokens ({cache_write_tokens}): the "
+                               "one-hour writes are part of the cache writes")
         if reported_cost_usd is not None:
-            return Price(usd_to_nanos(reported_cost_usd), True, "reported", provider)
+            return Price(usd_to_nanos(reported_cost_usd, maximum=MAX_CALL_NANOS), True,
+                         "reported", provider)
+        usage = Billed(input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
+                       cache_write_1h_tokens, web_search_requests)
+        when = ts or datetime.now(UTC)
         for ov in self.overrides:
             if ov.matches(provider, model):
-                return Price(_linear_nanos(input_tokens, output_tokens, cache_read_tokens,
-                                           cache_write_tokens, ov.input_mtok, ov.output_mtok,
-                                           ov.cache_read_mtok, ov.cache_write_mtok),
+                web = ov.web_search_k
+                if web is None and web_search_requests:
+                    web = self._web_search_price(provider, model, when)
+                return Price(_linear_nanos(usage, (ov.input_mtok, ov.output_mtok,
+                                                   ov.cache_read_mtok, ov.cache_write_mtok,
+                                                   ov.cache_write_1h_mtok, web)),
                              True, f"override:{ov.pattern}", provider)
         if (provider or "").lower() in _LOCAL_PROVIDERS or _LOCAL_MODEL_RE.match(model):
             return Price(0, True, "local", provider)
         key = (provider.lower() if provider else None, model)
-        cached = self._disk.get(key) if self._disk is not None else _MISS
+        cached = self._disk.get(key, _utc_day(when)) if self._disk is not None else _MISS
         if cached is _MISS:
             found = self._resolve(provider, model)
         elif cached is None:
             found = None
         else:
             provider_id, fast = cached
-            return Price(_fast_nanos(fast, input_tokens, output_tokens, cache_read_tokens,
-                                     cache_write_tokens), True, self._disk.source, provider_id)  # type: ignore[union-attr]
+            return Price(_fast_nanos(fast, usage), True,
+                         self._disk.source, provider_id)  # type: ignore[union-attr]
         if found is None:
             if self._disk is not None and cached is _MISS:
-                self._disk.put(key, None)
+                self._disk.put(key, None, None)   # unknown whenever the call ran
+            if not self.warn_unpriced:
+                return Price(0, False, "unpriced", provider)
             name = f"{provider}/{model}" if provider else model
             with _warned_lock:
                 first = name not in _warned
@@ -176,33 +276,51 @@ class Pricer:
                             "(add a price override in the config to price them)", name)
             return Price(0, False, "unpriced", provider)
         provider_id, info, prov = found
-        when = ts or datetime.now(UTC)
-        mp = info.get_prices(when)
-        try:
-            fast = self._fast[id(mp)][1]
-        except KeyError:  # once per price set; the entry holds mp so its id stays unique
-            fast = _fast_prices(mp)
-            with self._lock:
-                self._fast[id(mp)] = (mp, fast)
+        fast = self._fast_for(info, when)
         if fast is not None:
             if self._disk is not None:
-                from teamcost.compat.genai_prices import prices_at_any_time
-                if prices_at_any_time(info) is mp:  # the same prices whenever the call ran
-                    self._disk.put(key, (provider_id, fast))
-            nanos = _fast_nanos(fast, input_tokens, output_tokens, cache_read_tokens,
-                                cache_write_tokens)
+                self._cache_fast(key, info, when, (provider_id, fast))
+            nanos = _fast_nanos(fast, usage)
         else:  # unusual prices (a fee per request): let genai-prices do the full computation
-            from genai_prices import Usage
-            usage = Usage(input_tokens=input_tokens + cache_read_tokens + cache_write_tokens,
-                          output_tokens=output_tokens, cache_read_tokens=cache_read_tokens,
-                          cache_write_tokens=cache_write_tokens)
-            nanos = _round_nanos(info.calc_price(usage, prov, genai_request_timestamp=when).total_price)
+            nanos = _round_nanos(info.calc_price(_genai_usage(usage), prov,
+                                                 genai_request_timestamp=when).total_price)
         return Price(nanos, True, _genai_prices_source(), provider_id)
+
+    def _cache_fast(self, key: tuple[str | None, str], info: Any, when: datetime,
+                    entry: tuple[str, _Fast]) -> None:
+        """Keep the fast prices for the time they hold: any time, or the call's UTC day
+        when the model's prices change on dates; prices by time of day are not kept."""
+        from teamcost.compat.genai_prices import prices_at_any_time, prices_by_date_only
+        assert self._disk is not None
+        if prices_at_any_time(info) is not None:
+            self._disk.put(key, None, entry)
+        elif prices_by_date_only(info):
+            self._disk.put(key, _utc_day(when), entry)
 
     def save_cache(self) -> None:
         """Write the prices resolved since the last save to the cache file, if any."""
         if self._disk is not None:
             self._disk.save()
+
+    def _fast_for(self, info: Any, when: datetime) -> _Fast | None:
+        """The fast prices of the model's price set in force at ``when``."""
+        mp = info.get_prices(when)   # genai-prices' conditional prices (start dates) resolved
+        try:
+            return self._fast[id(mp)][1]
+        except KeyError:  # once per price set; the entry holds mp so its id stays unique
+            fast = _fast_prices(mp)
+            with self._lock:
+                self._fast[id(mp)] = (mp, fast)
+            return fast
+
+    def _web_search_price(self, provider: str | None, model: str,
+                          when: datetime) -> Decimal | None:
+        """genai-prices' USD per 1,000 web searches for the model at ``when`` (flat only)."""
+        found = self._resolve(provider, model)
+        if found is None:
+            return None
+        price = getattr(found[1].get_prices(when), "web_searches_kcount", None)
+        return price if isinstance(price, Decimal) else None
 
     def _resolve(self, provider: str | None, model: str) -> tuple[str, Any, Any] | None:
         key = (provider.lower() if provider else None, model)
@@ -227,26 +345,50 @@ class Pricer:
         return found
 
 
-_FAST_KEYS = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok")
-_Flat = tuple[Decimal, Decimal, Decimal | None, Decimal | None]
+_FAST_KEYS = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok",
+              "cache_write_1h_mtok", "web_searches_kcount")
+
 # flat prices, or (tier start, prices above it) pairs from the highest tier down
 _Fast = tuple[_Flat, tuple[tuple[int, _Flat], ...]]
 
 
-def _fast_nanos(fast: _Fast, input_tokens: int, output_tokens: int, cache_read_tokens: int,
-                cache_write_tokens: int) -> int:
+def _fast_nanos(fast: _Fast, u: Billed) -> int:
+    """The call's cost from fast prices: the long-context tier its total input falls in."""
     flat, tiers = fast
-    total_input = input_tokens + cache_read_tokens + cache_write_tokens
+    total_input = u.inp + u.cr + u.cw
     for start, above in tiers:
         if total_input > start:
             flat = above
             break
-    return _linear_nanos(input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
-                         *flat)
+    return _linear_nanos(u, flat)
+
+
+def _genai_usage(u: Billed) -> Usage:
+    """genai-prices' Usage for a call: its input counts cache tokens; the 1h writes are
+    part of the cache writes."""
+    from genai_prices import Usage
+
+    extra: dict[str, int] = {}
+    if u.cw_1h:
+        extra["cache_write_1h_tokens"] = u.cw_1h
+    if u.web:
+        extra["web_searches"] = u.web
+    return Usage(input_tokens=u.inp + u.cr + u.cw, output_tokens=u.out,
+                 cache_read_tokens=u.cr, cache_write_tokens=u.cw, **extra)
+
+
+def _utc_day(when: datetime) -> str:
+    """The UTC date genai-prices' start-date prices go by (a naive time is UTC)."""
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC)
+    return when.date().isoformat()
 
 
 _MISS: Any = object()
-PRICE_CACHE_SCHEMA = "teamcost.price-cache/1"
+# /2: six prices (input, output, cache read, cache write, 1h cache write, web search) and
+# entries for one UTC day of a model whose prices change on dates
+PRICE_CACHE_SCHEMA = "teamcost.price-cache/2"
+_OUR_SCHEMAS = "teamcost.price-cache/"
 PRICE_CACHE_FILE = "price-cache.json"  # in TEAMCOST_HOME
 
 
@@ -268,10 +410,16 @@ class PriceCache:
     """Token prices genai-prices resolved, kept in a small JSON file (``price-cache.json`` in
     TEAMCOST_HOME) so that a short process (``teamcost record`` in a shell loop, a status
     line) prices a call without importing genai-prices (pydantic, httpx and 1.6 MB of price
-    data: ~0.1 s). Only prices that do not depend on when the call ran are kept, and models
-    genai-prices does not know. The file names the genai-prices data it came from; any other
-    installed data ignores it. A file that is not ours is never overwritten; an unreadable
-    one just means no cache.
+    data: ~0.1 s).
+
+    An entry holds every price that can change a call's cost: the six prices (tokens by
+    kind, one-hour cache writes, web searches) and the long-context tiers. It is keyed by
+    ``[provider, model]`` when the model costs the same whenever the call ran (and for a
+    model genai-prices does not know), by ``[provider, model, UTC day]`` when its prices
+    change on dates (one entry per day met); prices by time of day are never kept. The file
+    names the genai-prices data it came from; any other installed data ignores it (and a
+    save replaces it). A file that is not ours is never overwritten; an unreadable one just
+    means no cache.
     """
 
     def __init__(self, path: Path) -> None:
@@ -284,8 +432,8 @@ class PriceCache:
         self._lock = threading.Lock()
 
     @staticmethod
-    def _key(key: tuple[str | None, str]) -> str:
-        return json.dumps(list(key))
+    def _key(key: tuple[str | None, str], day: str | None) -> str:
+        return json.dumps([*key, day] if day is not None else list(key))
 
     def _load(self) -> dict[str, Any]:
         if self._entries is not None:
@@ -299,21 +447,25 @@ class PriceCache:
         except (OSError, ValueError):  # a directory, unreadable, or not JSON: leave it be
             self._writable = False
             return self._entries
-        if not isinstance(data, dict) or data.get("schema") != PRICE_CACHE_SCHEMA:
+        schema = data.get("schema") if isinstance(data, dict) else None
+        if not (isinstance(schema, str) and schema.startswith(_OUR_SCHEMAS)):
             self._writable = False
             return self._entries
-        if (self._identity is not None and data.get("genai_prices") == self._identity
+        if (schema == PRICE_CACHE_SCHEMA and self._identity is not None
+                and data.get("genai_prices") == self._identity
                 and isinstance(data.get("models"), dict) and isinstance(data.get("source"), str)):
             self._entries = dict(data["models"])
             self.source = data["source"]
         return self._entries
 
-    def get(self, key: tuple[str | None, str]) -> Any:
-        """(provider_id, fast prices), None for a model genai-prices does not know, or
-        _MISS."""
+    def get(self, key: tuple[str | None, str], day: str) -> Any:
+        """(provider_id, fast prices) for a call on UTC ``day``, None for a model
+        genai-prices does not know, or _MISS."""
         with self._lock:
             entries = self._load()
-            raw = entries.get(self._key(key), _MISS)
+            raw = entries.get(self._key(key, None), _MISS)
+            if raw is _MISS:
+                raw = entries.get(self._key(key, day), _MISS)
         if raw is _MISS or raw is None:
             return raw
         try:
@@ -321,15 +473,17 @@ class PriceCache:
         except (KeyError, TypeError, ValueError, ArithmeticError):
             return _MISS
 
-    def put(self, key: tuple[str | None, str], value: tuple[str, _Fast] | None) -> None:
-        """Remember an entry; ``save`` writes it (after the call it priced is recorded:
-        a call that fails validation leaves no file behind)."""
+    def put(self, key: tuple[str | None, str], day: str | None,
+            value: tuple[str, _Fast] | None) -> None:
+        """Remember an entry, for UTC ``day`` only or (None) for any time; ``save`` writes
+        it (after the call it priced is recorded: a call that fails validation leaves no
+        file behind)."""
         with self._lock:
             entries = self._load()
             if not self._writable or self._identity is None:
                 return
-            entries[self._key(key)] = (None if value is None
-                                       else {"provider": value[0], **_fast_to_json(value[1])})
+            entries[self._key(key, day)] = (None if value is None
+                                            else {"provider": value[0], **_fast_to_json(value[1])})
             self.source = _genai_prices_source()
             self._dirty = True
 
@@ -354,8 +508,8 @@ def _dec(v: Any) -> Decimal | None:
 
 
 def _flat_from_json(v: list[Any]) -> _Flat:
-    a, b, c, d = v
-    return Decimal(a), Decimal(b), _dec(c), _dec(d)
+    inp, out, cr, cw, cw_1h, web = v
+    return Decimal(inp), Decimal(out), _dec(cr), _dec(cw), _dec(cw_1h), _dec(web)
 
 
 def _fast_from_json(raw: Mapping[str, Any]) -> _Fast:
@@ -369,7 +523,6 @@ def _fast_to_json(fast: _Fast) -> dict[str, Any]:
     return {"flat": flat(fast[0]), "tiers": [[start, flat(f)] for start, f in fast[1]]}
 
 
-
 def _fast_prices(mp: Any) -> _Fast | None:
     """Token prices resolvable without genai-prices' general machinery, or None.
 
@@ -378,8 +531,8 @@ def _fast_prices(mp: Any) -> _Fast | None:
     applies to all of the call's tokens of that kind.
     """
     # A price per request (perplexity's requests_kcount) applies to every call: leave it to
-    # the full computation. Other prices (audio tokens, web searches) apply to usage kinds
-    # we record as 0, so they add nothing.
+    # the full computation. Other prices (audio tokens, code executions) apply to usage
+    # kinds we record as 0, so they add nothing.
     from teamcost.compat.genai_prices import TieredPrices, is_per_request_price
     for key, value in getattr(mp, "__dict__", {}).items():
         if value is not None and not key.endswith("_mtok") and is_per_request_price(key):
@@ -406,7 +559,7 @@ def _fast_prices(mp: Any) -> _Fast | None:
                 out.append(price)
             else:
                 out.append(v)
-        return out[0], out[1], out[2], out[3]  # type: ignore[return-value]
+        return out[0], out[1], out[2], out[3], out[4], out[5]  # type: ignore[return-value]
 
     # prices are constant between tier starts: above start s means total_input >= s + 1
     tiers = tuple((s, at(s + 1)) for s in sorted(starts, reverse=True))
@@ -415,12 +568,12 @@ def _fast_prices(mp: Any) -> _Fast | None:
 
 def reference_price_nanos(provider: str | None, model: str, input_tokens: int, output_tokens: int,
                           cache_read_tokens: int = 0, cache_write_tokens: int = 0,
-                          ts: datetime | None = None) -> int:
+                          ts: datetime | None = None, *, cache_write_1h_tokens: int = 0,
+                          web_search_requests: int = 0) -> int:
     """genai-prices' own full computation (slow); the tests compare the fast path to it."""
-    from genai_prices import Usage, calc_price
-    usage = Usage(input_tokens=input_tokens + cache_read_tokens + cache_write_tokens,
-                  output_tokens=output_tokens, cache_read_tokens=cache_read_tokens,
-                  cache_write_tokens=cache_write_tokens)
+    from genai_prices import calc_price
+    usage = _genai_usage(Billed(input_tokens, output_tokens, cache_read_tokens,
+                                cache_write_tokens, cache_write_1h_tokens, web_search_requests))
     r = calc_price(usage, model_ref=model, provider_id=provider, genai_request_timestamp=ts)
     return _round_nanos(r.total_price)
 

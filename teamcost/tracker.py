@@ -19,9 +19,9 @@ from teamcost.config import Config, load_config
 from teamcost.errors import InvalidValue
 from teamcost.ids import uuid7
 from teamcost.ledger import Ledger
-from teamcost.models import CallRecord, check_int, check_str
+from teamcost.models import CallRecord, check_int, check_not_future, check_str, check_ts
 from teamcost.money import MAX_BUDGET_NANOS, usd_to_nanos
-from teamcost.pricing import PRICE_CACHE_FILE, Pricer
+from teamcost.pricing import PRICE_CACHE_FILE, Pricer, extras_tags
 
 
 @dataclass(frozen=True)
@@ -154,14 +154,20 @@ class Tracker:
 
     def build(self, model: str, input_tokens: int = 0, output_tokens: int = 0, *,
               provider: str | None = None, cache_read_tokens: int = 0,
-              cache_write_tokens: int = 0, cost_usd: Any = None, duration_s: float | None = None,
+              cache_write_tokens: int = 0, cache_write_1h_tokens: int = 0,
+              web_search_requests: int = 0, cost_usd: Any = None, duration_s: float | None = None,
               success: bool = True, error: str | None = None, call_id: str | None = None,
               ts: datetime | None = None, session_id: str | None = None,
               agent: str | None = None, task_id: str | None = None,
               correlation_id: str | None = None, tags: Mapping[str, str] | None = None,
               estimated: bool = False, member: str | None = None,
               team: str | None = None) -> CallRecord:
-        """Validate and price a call without recording it."""
+        """Validate and price a call without recording it.
+
+        ``cache_write_1h_tokens`` (the one-hour part of ``cache_write_tokens``) and
+        ``web_search_requests`` are priced and kept as tags (pricing.extras_tags): the call
+        record has no fields for them.
+        """
         check_str("model", model)
         if provider is not None:
             check_str("provider", provider)
@@ -169,10 +175,13 @@ class Tracker:
                                                 ("output_tokens", output_tokens),
                                                 ("cache_read_tokens", cache_read_tokens),
                                                 ("cache_write_tokens", cache_write_tokens))]
-        when = ts if ts is not None else datetime.now(UTC)
-        if not isinstance(when, datetime) or when.tzinfo is None:
-            raise InvalidValue("ts", when, "a timezone-aware datetime")
-        price = self.pricer.price(provider, model, *tokens, reported_cost_usd=cost_usd, ts=when)
+        extras = (check_int("cache_write_1h_tokens", cache_write_1h_tokens),
+                  check_int("web_search_requests", web_search_requests))
+        when = check_ts("ts", ts if ts is not None else datetime.now(UTC))
+        check_not_future("ts", when)
+        price = self.pricer.price(provider, model, *tokens, cache_write_1h_tokens=extras[0],
+                                  web_search_requests=extras[1], reported_cost_usd=cost_usd,
+                                  ts=when)
         ctx = _context.get()
         # validate before the first call opens (and perhaps creates) the ledger file
         opened = self._ledger
@@ -191,7 +200,7 @@ class Tracker:
             task_id=ctx.task_id if task_id is None else task_id,
             correlation_id=ctx.correlation_id if correlation_id is None else correlation_id,
             duration_s=duration_s, success=success, error=error,
-            tags={**ctx.tags, **(tags or {})}, estimated=estimated)
+            tags={**ctx.tags, **(tags or {}), **extras_tags(*extras)}, estimated=estimated)
         return rec if opened is not None else rec.replace(ledger_id=self.ledger.ledger_id)
 
     def record(self, model: str, input_tokens: int = 0, output_tokens: int = 0,

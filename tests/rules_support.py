@@ -32,6 +32,8 @@ def encode(v: Any) -> dict[str, Any]:
         return {"timestampValue": v.isoformat().replace("+00:00", "Z")}
     if isinstance(v, dict):
         return {"mapValue": {"fields": {k: encode(x) for k, x in v.items()}}}
+    if isinstance(v, (list, tuple)):
+        return {"arrayValue": {"values": [encode(x) for x in v]}}
     raise TypeError(type(v))
 
 
@@ -67,13 +69,15 @@ class Rest:
             return exc.code, json.loads(exc.read() or b"null")
 
     def create_write(self, doc_id: str, fields: dict[str, Any],
-                     collection: str = "trinity_costs") -> dict[str, Any]:
-        """A create() write: must not exist, pushed_at = the server's request time."""
+                     collection: str = "trinity_costs",
+                     server_time: tuple[str, ...] = ("pushed_at",)) -> dict[str, Any]:
+        """A create() write: must not exist; the ``server_time`` fields are set to the
+        server's request time (SERVER_TIMESTAMP)."""
         return {"update": {"name": f"{self.root}/{collection}/{doc_id}",
                            "fields": {k: encode(v) for k, v in fields.items()}},
                 "currentDocument": {"exists": False},
-                "updateTransforms": [{"fieldPath": "pushed_at",
-                                      "setToServerValue": "REQUEST_TIME"}]}
+                "updateTransforms": [{"fieldPath": f, "setToServerValue": "REQUEST_TIME"}
+                                     for f in server_time]}
 
     def commit(self, *writes: dict[str, Any]) -> int:
         return self.call("POST", ":commit", {"writes": list(writes)})[0]
@@ -81,9 +85,15 @@ class Rest:
     def create(self, doc_id: str, fields: dict[str, Any]) -> int:
         return self.commit(self.create_write(doc_id, fields))
 
-    def set_doc(self, collection: str, doc_id: str, fields: dict[str, Any]) -> int:
-        return self.commit({"update": {"name": f"{self.root}/{collection}/{doc_id}",
-                                       "fields": {k: encode(v) for k, v in fields.items()}}})
+    def set_doc(self, collection: str, doc_id: str, fields: dict[str, Any],
+                server_time: tuple[str, ...] = ()) -> int:
+        """A set() write (create or replace); ``server_time`` fields as in create_write."""
+        w: dict[str, Any] = {"update": {"name": f"{self.root}/{collection}/{doc_id}",
+                                        "fields": {k: encode(v) for k, v in fields.items()}}}
+        if server_time:
+            w["updateTransforms"] = [{"fieldPath": f, "setToServerValue": "REQUEST_TIME"}
+                                     for f in server_time]
+        return self.commit(w)
 
     def update(self, doc_id: str, fields: dict[str, Any]) -> int:
         return self.commit({"update": {"name": f"{self.root}/trinity_costs/{doc_id}",
@@ -111,7 +121,9 @@ class Rest:
             else 0
         return status, n
 
-    def sum_cost(self, team: str | None) -> tuple[int, int | None]:
+    def sum_cost(self, team: str | None) -> tuple[int, int | float | None]:
+        """(HTTP status, sum(cost_nanos)) as the server typed it: an int for an integer
+        sum, a float when the server answered with a double (an int64 overflow)."""
         status, body = self.call("POST", ":runAggregationQuery", {
             "structuredAggregationQuery": {
                 "structuredQuery": self._query(team),
@@ -119,4 +131,6 @@ class Rest:
         if status != 200:
             return status, None
         v = body[0]["result"]["aggregateFields"]["s"]
-        return status, int(v.get("integerValue", 0))
+        if "integerValue" in v:
+            return status, int(v["integerValue"])
+        return status, float(v["doubleValue"])

@@ -35,9 +35,11 @@ from teamcost.capture.logs import codex, gemini_cli
 from teamcost.capture.logs.base import ImportResult
 from teamcost.capture.logs.claude_code import claude_code_files, scan_claude_code
 from teamcost.capture.logs.importing import scan_source
+from teamcost.capture.otlp_http import OtlpReceiver
 from teamcost.config import Config
-from teamcost.errors import BudgetError, TeamcostError
+from teamcost.errors import BudgetError, DuplicateCallError, TeamcostError
 from teamcost.ledger import Ledger
+from teamcost.models import CallRecord
 from teamcost.periods import period_bounds
 from teamcost.sync.cache import TeamCache
 from teamcost.sync.client import client_for
@@ -141,7 +143,8 @@ class Agent:
                      "pull": Job("pull", o.pull_every, o.pull_every),
                      "check": Job("check", o.check_every, o.check_every)}
         self.sources: dict[str, SourceStats] = {name: SourceStats() for name in
-                                                 ("claude-code", "codex", "gemini-cli")}
+                                                 ("claude-code", "codex", "gemini-cli", "otlp")}
+        self.receiver: OtlpReceiver | None = None
         self.ledger = Ledger.for_config(config)
         self.tracker = Tracker(config, self.ledger)
         self._client: Any = None
@@ -156,7 +159,9 @@ class Agent:
     # -- the loop --
 
     def run(self, stop: threading.Event) -> None:
+        self.start_receiver()
         self.emit("started", home=str(self.config.home), team=self.config.team,
+                  otlp=self.receiver.url if self.receiver else None,
                   project=self.config.project or None,
                   **{f"{name}_dirs": [str(d) for d in dirs]
                      for name, dirs in self._source_dirs().items()})
@@ -190,6 +195,8 @@ class Agent:
         return max(0.05, min(TICK_S, min(nxt) - now))
 
     def close(self) -> None:
+        if self.receiver is not None:
+            self.receiver.stop()
         if self._cache is not None:
             self._cache.close()
         self.ledger.close()
@@ -203,7 +210,47 @@ class Agent:
                 "gemini": o.gemini_dirs if o.gemini_dirs is not None
                 else gemini_cli.default_roots()}
 
+    # -- OTLP --
+
+    def start_receiver(self) -> None:
+        o = self.options
+        if not o.otlp_port:
+            return
+        try:
+            self.receiver = OtlpReceiver(o.otlp_host, o.otlp_port, on_records=self.on_records,
+                                         build=self.tracker.build,
+                                         claude_code=not self._following_claude()).start()
+        except (OSError, TeamcostError) as exc:
+            # e.g. the port is taken (another agent on this machine): capture goes on
+            self.sources["otlp"].last_error = f"not listening on {o.otlp_host}:{o.otlp_port}: {exc}"
+            self.emit("otlp-failed", error=self.sources["otlp"].last_error)
+            self.receiver = None
+
+    def _following_claude(self) -> bool:
+        """Claude Code's transcripts are followed here: its telemetry events are then ignored
+        (the transcript is the one source of its calls; telemetry cannot carry the message
+        id the transcript's call ids are made of)."""
+        return any(d.is_dir() for d in self._source_dirs()["claude"])
+
+    def on_records(self, records: list[CallRecord]) -> None:
+        """The receiver's callback: record leniently (a call that also came by another path,
+        an instrumented SDK client or a resent export, is already there: counted once)."""
+        stats = self.sources["otlp"]
+        new = 0
+        with self.lock:
+            for rec in records:
+                try:
+                    new += self.ledger.record(rec)
+                except DuplicateCallError:
+                    pass                   # the same call, recorded by its other path
+        stats.calls += new
+        if new:
+            stats.last_at = _iso()
+            self.emit("received", source="otlp", recorded=new, already=len(records) - new)
+
     def tail(self) -> None:
+        if self.receiver is not None:
+            self.receiver.claude_code = not self._following_claude()
         dirs = self._source_dirs()
         for root in dirs["claude"]:
             self._tail_root("claude-code", root, claude_code_files, lambda r, f, res: (

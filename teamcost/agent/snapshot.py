@@ -1,14 +1,16 @@
-"""The agent's status snapshot: a small JSON file in TEAMCOST_HOME, written atomically after
-each cycle, read by ``agent status``, ``statusline``, ``watch`` and ``serve`` with no network.
+"""The agent's status snapshot: a small JSON file the agent rewrites atomically each cycle,
+so ``agent status``, ``statusline``, ``watch`` and ``serve`` can show the team's numbers
+without touching the network.
 
-Shape (version 1)::
+``TEAMCOST_HOME/agent-status.json``, version 1::
 
     {"version": 1, "written_at": ISO, "pid": int, "started_at": ISO, "home": str, "team": str,
+     "project": str | null,
      "budget": {"level", "limit_nanos", "spent_nanos", "fraction", "period", "period_key",
-                "projected_nanos"} | null,
+                "projected_nanos", "checked_at"} | null,
      "today_nanos": int | null, "period_nanos": int | null,
      "backlog": {"calls": int, "cost_nanos": int},
-     "jobs": {"push" | "pull" | "check": {"at", "ok", "result", "error", "next_at"}},
+     "jobs": {"push" | "pull" | "check": {"at", "ok", "result", "error"}},
      "sources": {name: {"files", "calls", "lines", "bad", "last_at", "last_error"}}}
 """
 
@@ -20,12 +22,47 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from teamcost.errors import TeamcostError
+
 SNAPSHOT_FILE = "agent-status.json"
-VERSION = 1
+SNAPSHOT_VERSION = 1
 
 
 def snapshot_path(home: Path) -> Path:
-    return home / SNAPSHOT_FILE
+    return Path(home) / SNAPSHOT_FILE
+
+
+def load_snapshot(home: Path) -> dict[str, Any] | None:
+    """The last snapshot the agent wrote, or None when there is none yet.
+
+    Raises TeamcostError naming the file when it exists but cannot be used (unreadable,
+    not JSON, not an object, another version): the agent writes it atomically, so a broken
+    file is something to report, not to wait out.
+    """
+    path = snapshot_path(home)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        raise TeamcostError(f"agent status {path} is a directory, expected a JSON file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        why = getattr(exc, "strerror", None) or exc
+        raise TeamcostError(f"cannot read agent status {path}: {why}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TeamcostError(f"agent status {path} is not valid JSON ({exc.msg} at line "
+                            f"{exc.lineno} column {exc.colno})") from None
+    if not isinstance(data, dict):
+        raise TeamcostError(f"agent status {path} is not a JSON object")
+    if data.get("version") != SNAPSHOT_VERSION:
+        raise TeamcostError(f"agent status {path} has version {data.get('version')!r}; this "
+                            f"teamcost reads version {SNAPSHOT_VERSION} (restart the agent)")
+    return data
+
+
+VERSION = SNAPSHOT_VERSION
 
 
 def write_snapshot(home: Path, data: dict[str, Any]) -> None:
@@ -38,12 +75,3 @@ def write_snapshot(home: Path, data: dict[str, Any]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def load_snapshot(home: Path) -> dict[str, Any] | None:
-    """The last snapshot, or None when there is none or it cannot be read."""
-    try:
-        data = json.loads(snapshot_path(home).read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) and data.get("version") == VERSION else None

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from teamcost.config import Config
+from teamcost.errors import TeamcostError
 
 from .lock import holder
 from .snapshot import load_snapshot, snapshot_path
@@ -14,7 +15,11 @@ from .snapshot import load_snapshot, snapshot_path
 
 def agent_status(config: Config) -> dict[str, Any]:
     pid = holder(config.home)
-    snap = load_snapshot(config.home)
+    problem = None
+    try:
+        snap = load_snapshot(config.home)
+    except TeamcostError as exc:      # a broken snapshot: say so, and what runs
+        snap, problem = None, str(exc)
     now = time.time()
     age = uptime = None
     if snap is not None:
@@ -26,4 +31,4 @@ def agent_status(config: Config) -> dict[str, Any]:
             pass
     return {"running": pid is not None, "pid": pid if pid and pid > 0 else None,
             "uptime_s": uptime if pid else None, "snapshot_age_s": age,
-            "snapshot": snap, "home": str(config.home)}
+            "snapshot": snap, "snapshot_error": problem, "home": str(config.home)}

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from teamcost.auth import firebase, tokens
 from teamcost.auth.session import Session, delete_session, load_session, save_session, session_path
 from teamcost.config import check_name, write_config
-from teamcost.errors import AuthError
+from teamcost.errors import AuthError, InvalidValue
 
 if TYPE_CHECKING:
     from teamcost.config import Config
@@ -43,6 +43,8 @@ def invite(config: Config, member: str, admin: bool = False, out: Path | None = 
     with the service account key of Application Default Credentials.
     """
     member = check_name("member", member)
+    if out is not None:
+        check_token_out(out)
     claims = {"team": config.team, **({"admin": True} if admin else {})}
     now = now if now is not None else time.time()
     if os.environ.get("FIREBASE_AUTH_EMULATOR_HOST"):
@@ -57,11 +59,58 @@ def invite(config: Config, member: str, admin: bool = False, out: Path | None = 
         token = tokens.signed_custom_token(member, claims, creds, now)
     token_file = None
     if out is not None:
-        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(token + "\n")
+        write_token_file(out, token)
         token_file = str(out)
     return Invitation(member, config.team, admin, token, now + 3600, token_file)
+
+
+_OUT_ACCEPTED = "a new file in an existing directory (the token is written there, mode 0600)"
+
+
+def check_token_out(out: Path) -> None:
+    """``--out`` must name a file that does not exist yet in a directory that does: an
+    invitation never overwrites a file (it may be someone's), nor writes into a directory."""
+    if out.is_dir():
+        raise InvalidValue("out", str(out), _OUT_ACCEPTED + "; this is a directory")
+    if out.exists() or out.is_symlink():
+        raise InvalidValue("out", str(out), _OUT_ACCEPTED + "; this file already exists")
+    if not out.parent.is_dir():
+        raise InvalidValue("out", str(out), _OUT_ACCEPTED + f"; {out.parent} does not exist")
+
+
+def write_token_file(out: Path, token: str) -> None:
+    try:  # O_EXCL: a file that appeared since the check is still never overwritten
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise InvalidValue("out", str(out), _OUT_ACCEPTED + "; this file already exists") from None
+    except OSError as exc:
+        raise AuthError(f"cannot write the invitation to {out}: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "w") as fh:
+        fh.write(token + "\n")
+
+
+MAX_TOKEN_FILE = 64 * 1024   # an invitation is ~1 KB; anything far larger is the wrong file
+
+
+def read_token_file(path: Path) -> str:
+    """The invitation token in ``path`` (``login --token-file``): a small UTF-8 text file."""
+    accepted = "a text file holding the invitation from `teamcost team invite`"
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(MAX_TOKEN_FILE + 1)
+    except IsADirectoryError:
+        raise InvalidValue("token_file", str(path), accepted + "; this is a directory") from None
+    except OSError as exc:
+        raise AuthError(f"cannot read --token-file {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_TOKEN_FILE:
+        raise InvalidValue("token_file", str(path), accepted + " (an invitation is about 1 KB)")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidValue("token_file", str(path), accepted + "; this file is binary") from None
+    if "\0" in text:
+        raise InvalidValue("token_file", str(path), accepted + "; this file is binary")
+    return text
 
 
 @dataclass(frozen=True)

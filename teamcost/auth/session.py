@@ -53,18 +53,29 @@ def session_path(config: Config) -> Path:
     return config.home / SESSION_FILE
 
 
+def _not_a_session(path: Path) -> AuthError:
+    return AuthError(f"{path} is not a teamcost sign-in file (teamcost writes a 0600 JSON file "
+                     "there); move it away and run `teamcost login` again")
+
+
 def load_session(config: Config) -> Session | None:
     path = session_path(config)
     try:
         st = path.stat()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
+    except OSError as exc:
+        raise AuthError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(st.st_mode):   # a directory, a FIFO: never read, never removed
+        raise _not_a_session(path)
     if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise AuthError(f"{path} is readable by other users (mode {stat.S_IMODE(st.st_mode):o});"
                         f" run `chmod 600 {path}` or `teamcost login` again")
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
         return Session(**data)
+    except OSError as exc:
+        raise AuthError(f"cannot read {path}: {exc.strerror or exc}") from None
     except (ValueError, TypeError):
         raise AuthError(f"{path} is not a teamcost sign-in file; run `teamcost logout` and "
                         "`teamcost login` again") from None
@@ -72,8 +83,13 @@ def load_session(config: Config) -> Session | None:
 
 def save_session(config: Config, session: Session) -> Path:
     path = session_path(config)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".auth-", suffix=".json")  # 0600
+    if path.exists() and not path.is_file():   # os.replace would fail on it, or worse
+        raise _not_a_session(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".auth-", suffix=".json")  # 0600
+    except OSError as exc:
+        raise AuthError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
         os.fchmod(fd, 0o600)
         with os.fdopen(fd, "w") as fh:
@@ -86,11 +102,24 @@ def save_session(config: Config, session: Session) -> Path:
 
 
 def delete_session(config: Config) -> bool:
+    """Remove the sign-in file; only a regular file (what teamcost wrote) is ever removed."""
+    path = session_path(config)
     try:
-        session_path(config).unlink()
-        return True
+        st = path.lstat()
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError as exc:
+        raise AuthError(f"cannot sign out: {path}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise _not_a_session(path)
+    try:
+        path.unlink()
     except FileNotFoundError:
         return False
+    except OSError as exc:
+        raise AuthError(f"cannot sign out: cannot remove {path}: "
+                        f"{exc.strerror or exc}") from None
+    return True
 
 
 class TokenSource:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from teamcost.budget import alerts as alerts_mod
+from teamcost.budget.known import remember
 from teamcost.budget.model import Budget, BudgetStatus, parse_thresholds, period_of
 from teamcost.budget.spend import team_spend
 from teamcost.budget.store import CHECK_BACKOFF, get_budget, set_budget
@@ -39,14 +40,17 @@ def set_team_budget(config: Config, amount: Any, period: str = "month",
     """Validate everything first, then write ``teamcost_budgets/{team}`` (admins only)."""
     budget = Budget(team=config.team, amount_nanos=usd_to_nanos(amount, "amount", allow_zero=False,
                                                                  maximum=MAX_BUDGET_NANOS),
-                    period=period, timezone=tz or config.timezone,
+                    period=period, timezone=tz if tz is not None else config.timezone,
                     thresholds=parse_thresholds(warn), hard_stop=hard_stop,
                     updated_by=config.member)
-    return set_budget(_client(config, client), budget)
+    stored = set_budget(_client(config, client), budget)
+    remember(config, stored)
+    return stored
 
 
 def show_budget(config: Config, client: Any = None) -> Budget:
     budget = get_budget(_client(config, client), config.team)
+    remember(config, budget)
     if budget is None:
         raise _no_budget(config.team)
     return budget
@@ -60,7 +64,7 @@ def status_for(config: Config, client: Any, budget: Budget, *, estimate_nanos: i
     start, end, key = period_of(budget, now)
     own = ledger is None
     if own:
-        ledger = Ledger.for_config(config) if config.ledger_file.exists() else None
+        ledger = Ledger.for_reading(config) if config.ledger_file.exists() else None
     try:
         spend = team_spend(client, ledger, budget.team, start, end, backoff)
     finally:
@@ -90,9 +94,12 @@ def send_alerts(config: Config, client: Any, status: BudgetStatus,
 def check(config: Config, estimate: Any = None, client: Any = None,
           now: datetime | None = None, alerts: bool = True) -> BudgetStatus:
     """`teamcost budget check`: the status (exit code in ``.exit_code``) and alerts sent."""
-    estimate_nanos = usd_to_nanos(estimate, "estimate", maximum=MAX_BUDGET_NANOS) if estimate else 0
+    # an empty --estimate is a bad amount, not "no estimate"
+    estimate_nanos = (usd_to_nanos(estimate, "estimate", maximum=MAX_BUDGET_NANOS)
+                      if estimate is not None else 0)
     client = _client(config, client)
     budget = get_budget(client, config.team)
+    remember(config, budget)
     if budget is None:
         raise _no_budget(config.team)
     status = status_for(config, client, budget, estimate_nanos=estimate_nanos, now=now)
@@ -101,10 +108,14 @@ def check(config: Config, estimate: Any = None, client: Any = None,
 
 def budget_status(config: Config, client: Any = None,
                   now: datetime | None = None) -> BudgetStatus | None:
-    """For reports and watch: the status, or None when there is no project or no budget."""
+    """For reports and watch: the status, or None when there is no project or no budget.
+
+    Raises when the budget cannot be read; ``known.last_known`` then says what was known.
+    """
     if not config.project:
         return None
     client = _client(config, client)
     budget = get_budget(client, config.team)
+    remember(config, budget)
     return None if budget is None else status_for(config, client, budget, now=now)
 

@@ -24,9 +24,10 @@ from teamcost.errors import (
     TeamcostError,
 )
 from teamcost.money import MAX_BUDGET_NANOS, format_usd, nanos_to_usd
-from teamcost.periods import PERIODS, period_bounds, period_key, zone
+from teamcost.periods import PERIODS, period_bounds, period_key, project_to_end, zone
 
 DEFAULT_THRESHOLDS = (0.8, 0.9)
+MAX_THRESHOLDS = 8                    # firestore.rules checks each one, so the list is bounded
 MAX_AMOUNT_NANOS = MAX_BUDGET_NANOS   # a billion dollars: beyond this it is a typo
 
 LEVELS = {EXIT_OK: "OK", EXIT_WARN: "WARN", EXIT_EXHAUSTED: "EXHAUSTED"}
@@ -85,8 +86,8 @@ def parse_thresholds(value: str | None) -> tuple[float, ...]:
         if not 0 < t < 1:
             raise InvalidValue("thresholds", value, accepted)
         out.append(round(t, 6))
-    if not out or len(set(out)) != len(out):
-        raise InvalidValue("thresholds", value, accepted)
+    if not out or len(set(out)) != len(out) or len(out) > MAX_THRESHOLDS:
+        raise InvalidValue("thresholds", value, f"at most {MAX_THRESHOLDS} {accepted}")
     return tuple(sorted(out))
 
 
@@ -111,14 +112,24 @@ class Budget:
     def __post_init__(self) -> None:
         if (not isinstance(self.amount_nanos, int) or isinstance(self.amount_nanos, bool)
                 or not 0 < self.amount_nanos <= MAX_AMOUNT_NANOS):
-            raise InvalidValue("amount", self.amount_nanos, "a positive amount of nano-dollars")
-        if self.period not in PERIODS:
+            raise InvalidValue("amount", self.amount_nanos,
+                               f"a positive integer of nano-dollars, at most {MAX_AMOUNT_NANOS}")
+        if not isinstance(self.period, str) or self.period not in PERIODS:
             raise InvalidValue("period", self.period, "day, week or month")
+        if not isinstance(self.timezone, str):
+            raise InvalidValue("timezone", self.timezone, "an IANA zone name such as UTC")
         zone(self.timezone)
-        if any(not 0 < t < 1 for t in self.thresholds) or list(self.thresholds) != sorted(
-                set(self.thresholds)):
-            raise InvalidValue("thresholds", self.thresholds,
-                               "increasing fractions between 0 and 1")
+        ts = self.thresholds
+        if (not isinstance(ts, tuple) or len(ts) > MAX_THRESHOLDS
+                or any(isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t < 1
+                       for t in ts)
+                or list(ts) != sorted(set(ts))):
+            raise InvalidValue("thresholds", ts, f"at most {MAX_THRESHOLDS} increasing "
+                               "fractions between 0 and 1")
+        if not isinstance(self.hard_stop, bool):
+            raise InvalidValue("hard_stop", self.hard_stop, "true or false")
+        if self.updated_by is not None and not isinstance(self.updated_by, str):
+            raise InvalidValue("updated_by", self.updated_by, "a member id or nothing")
 
     def to_doc(self) -> dict[str, Any]:
         return {"team": self.team, "amount_nanos": self.amount_nanos, "period": self.period,
@@ -127,15 +138,23 @@ class Budget:
 
     @classmethod
     def from_doc(cls, team: str, doc: Mapping[str, Any]) -> Budget:
+        """The stored budget, every field type-checked as stored (no coercion: the string
+        "false" is not a hard_stop of False); a malformed one is one BudgetError line."""
         try:
+            if "amount_nanos" not in doc:
+                raise InvalidValue("amount_nanos", None, "an integer number of nano-dollars "
+                                   "(the field is missing)")
+            thresholds = doc.get("thresholds", DEFAULT_THRESHOLDS)
+            if not isinstance(thresholds, (list, tuple)):
+                raise InvalidValue("thresholds", thresholds,
+                                   "a list of increasing fractions between 0 and 1")
             return cls(team=team, amount_nanos=doc["amount_nanos"],
                        period=doc.get("period", "month"),
                        timezone=doc.get("timezone", "UTC"),
-                       thresholds=tuple(float(t) for t in doc.get("thresholds",
-                                                                  DEFAULT_THRESHOLDS)),
-                       hard_stop=bool(doc.get("hard_stop", False)),
+                       thresholds=tuple(thresholds),
+                       hard_stop=doc.get("hard_stop", False),
                        updated_by=doc.get("updated_by"), updated_at=doc.get("updated_at"))
-        except (KeyError, TypeError, ValueError) as exc:
+        except (TypeError, ValueError) as exc:
             raise BudgetError(f"the budget document teamcost_budgets/{team} is malformed "
                               f"({exc}); set it again with `teamcost budget set`") from None
 
@@ -151,17 +170,9 @@ def would_exhaust(spent_nanos: int, estimate_nanos: int, amount_nanos: int) -> b
 
 
 def projection(spent_nanos: int, start: datetime, end: datetime, now: datetime) -> int:
-    """Spent so far extrapolated at the same average rate to the period's end, exactly.
-
-    spent x (end - start) / (now - start) in integer microseconds, rounded half-even;
-    before any time has passed it is just what is spent.
-    """
-    elapsed = int((now - start).total_seconds() * 1_000_000)
-    total = int((end - start).total_seconds() * 1_000_000)
-    if elapsed <= 0 or now >= end:
-        return spent_nanos
-    q, r = divmod(spent_nanos * total, elapsed)
-    return q + (1 if 2 * r > elapsed or (2 * r == elapsed and q % 2) else 0)
+    """Spent so far extrapolated at the same average rate to the period's end, exactly:
+    ``periods.project_to_end``, the one definition every view shares."""
+    return project_to_end(spent_nanos, start, end, now)
 
 
 @dataclass(frozen=True)
@@ -217,10 +228,10 @@ class BudgetStatus:
     @property
     def line(self) -> str:
         b = self.budget
-        est = (f" + {format_usd(self.estimate_nanos, 2)} estimated" if self.estimate_nanos else "")
-        return (f"team {b.team}: {format_usd(self.spent_nanos, 2)}{est} of {format_usd(b.amount_nanos, 2)} "
+        est = (f" + {format_usd(self.estimate_nanos)} estimated" if self.estimate_nanos else "")
+        return (f"team {b.team}: {format_usd(self.spent_nanos)}{est} of {format_usd(b.amount_nanos)} "
                 f"({self.fraction * 100:.1f}%) this {b.period}, {self.level}, "
-                f"projected {format_usd(self.projected_nanos, 2)} by {b.period} end")
+                f"projected {format_usd(self.projected_nanos)} by {b.period} end")
 
     def to_dict(self) -> dict[str, Any]:
         b = self.budget

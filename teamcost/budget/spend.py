@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from teamcost.errors import BudgetError
 from teamcost.ledger import Ledger
+from teamcost.money import INT64_MAX, MAX_CALL_NANOS, SUM_EXACT_CALLS, format_usd
 from teamcost.sync.mapping import COLLECTION
 from teamcost.sync.retry import Backoff, call_with_retry
 
@@ -46,8 +48,27 @@ def pushed_spend(client: Any, team: str, start: datetime, end: datetime,
     rows = call_with_retry(lambda: agg.get(retry=None, timeout=TIMEOUT_S),
                            f"summing team {team}'s spend", backoff)
     vals = {r.alias: r.value for r in rows[0]}
-    # an empty range sums to 0 (the emulator may say null)
-    return int(vals.get("n") or 0), int(vals.get("s") or 0)
+    return (exact_aggregate(vals.get("n"), "count()", team),
+            exact_aggregate(vals.get("s"), "sum(cost_nanos)", team))
+
+
+def exact_aggregate(value: Any, what: str, team: str) -> int:
+    """An aggregation result as an exact int; anything that is not one is a BudgetError.
+
+    Firestore sums int64 values exactly, and once a sum overflows int64 it answers with a
+    double: int() of that would be a wrong number that looks exact. 0.0 and None do mean
+    0: the Python client reads a result as ``integer_value or double_value``, so an
+    integer 0 (an empty range) arrives as 0.0.
+    """
+    if value is None or (type(value) is float and value == 0.0):
+        return 0
+    if type(value) is int and value >= 0:
+        return value
+    raise BudgetError(
+        f"team {team}'s spend cannot be counted exactly: Firestore's {what} is {value!r}, "
+        f"not an integer from 0 to {INT64_MAX} (a sum that large needs more than "
+        f"{SUM_EXACT_CALLS:,} calls at the {format_usd(MAX_CALL_NANOS, 2)} a call maximum; look "
+        "for forged calls in trinity_costs)")
 
 
 def team_spend(client: Any, ledger: Ledger | None, team: str, start: datetime, end: datetime,

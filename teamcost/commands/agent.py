@@ -12,7 +12,9 @@ from typing import Any
 
 import typer
 
-from teamcost.commands.output import OutputFormat, console, emit
+from teamcost.commands import agent_setup
+from teamcost.commands.output import FORMAT, OutputFormat, emit
+from teamcost.commands.tables import say_pairs
 from teamcost.config import load_config
 from teamcost.errors import EXIT_ERROR, InvalidValue
 from teamcost.money import format_usd
@@ -25,6 +27,8 @@ STOP_GRACE_S = 4.0   # SIGTERM: the loop gets this long to finish its step, then
 
 
 def register(app: typer.Typer) -> None:
+    """Add the `agent` group (run, status, install, uninstall, claude-code-setup)."""
+    agent_setup.register(agent_app)
     app.add_typer(agent_app, name="agent")
 
 
@@ -54,13 +58,17 @@ def _plain(v: Any) -> str:
 def agent(
     ctx: typer.Context,
     push_every: str = typer.Option("5s", "--push-every", metavar="DURATION",
-                                   help="How often to push new calls (e.g. 5s, 1s, 2m). "
-                                        "A full batch waiting is pushed at once. Default 5s."),
+                                   show_default=False,
+                                   help="How often to push new calls: a number with ms, s or "
+                                        "m (e.g. 5s, 1s, 2m). A full batch waiting is pushed "
+                                        "at once. Default: 5s."),
     pull_every: str = typer.Option("60s", "--pull-every", metavar="DURATION",
-                                   help="How often to pull the team's calls. Default 60s."),
+                                   show_default=False,
+                                   help="How often to pull the team's calls. Default: 60s."),
     check_every: str = typer.Option("60s", "--check-every", metavar="DURATION",
+                                    show_default=False,
                                     help="How often to check the budget and send alerts. "
-                                         "Default 60s."),
+                                         "Default: 60s."),
     claude_dir: list[Path] = typer.Option([], "--claude-dir", metavar="DIR",
                                           help="A Claude Code projects folder to follow "
                                                "(repeatable). Default: ~/.claude/projects and "
@@ -72,11 +80,12 @@ def agent(
     gemini_dir: list[Path] = typer.Option([], "--gemini-dir", metavar="DIR",
                                           help="A Gemini CLI directory to follow (repeatable). "
                                                "Default: ~/.gemini."),
-    otlp_port: int = typer.Option(4318, "--otlp-port", metavar="PORT",
-                                  help="Loopback port for OTLP/HTTP telemetry; 0 disables. "
-                                       "Default 4318."),
+    otlp_port: int = typer.Option(4318, "--otlp-port", metavar="PORT", show_default=False,
+                                  help="Loopback port for OTLP/HTTP telemetry, 1 to 65535; "
+                                       "0 disables it. Default: 4318."),
     log_format: str = typer.Option("text", "--log-format", metavar="FORMAT",
-                                   help="text (one line per event) or json. Default text."),
+                                   show_default=False,
+                                   help="text (one line per event) or json. Default: text."),
 ) -> None:
     """Run the agent in the foreground until SIGTERM or Ctrl-C (what a service manager runs)."""
     if ctx.invoked_subcommand is not None:
@@ -135,8 +144,7 @@ def agent(
 
 
 @agent_app.command("status")
-def status_cmd(fmt: OutputFormat = typer.Option(OutputFormat.text, "--format",
-                                                help="text or json. Default text.")) -> None:
+def status_cmd(fmt: OutputFormat = FORMAT) -> None:
     """Is the agent running, when did it last push, pull and check, what waits, each source.
 
     Exits 0 while the agent runs, 1 when it does not."""
@@ -150,19 +158,21 @@ def status_cmd(fmt: OutputFormat = typer.Option(OutputFormat.text, "--format",
 
 def _render_status(st: dict[str, Any]) -> None:
     snap = st["snapshot"]
+    rows: list[tuple[str, str]] = []
     if st["running"]:
-        console.print(f"agent: running (pid {st['pid']}, up {_age(st['uptime_s'])})", markup=False)
+        rows.append(("agent", f"running (pid {st['pid']}, up {_age(st['uptime_s'])})"))
     else:
-        console.print("agent: not running (start it with `teamcost agent`, or install it: "
-                      "`teamcost agent install`)", markup=False)
+        rows.append(("agent", "not running (start it with `teamcost agent`, or install it: "
+                              "`teamcost agent install`)"))
     if snap is None:
-        console.print("no status snapshot yet", markup=False)
+        rows.append(("snapshot", st.get("snapshot_error") or "none yet"))
+        say_pairs(rows)
         return
-    console.print(f"snapshot: written {snap['written_at']} ({_age(st['snapshot_age_s'])} ago)",
-                  markup=False)
+    rows.append(("snapshot", f"written {snap['written_at']} "
+                             f"({_age(st['snapshot_age_s'])} ago)"))
     b = snap.get("backlog") or {}
-    console.print(f"backlog: {b.get('calls', 0):,} calls not yet pushed "
-                  f"({format_usd(b.get('cost_nanos', 0))})", markup=False)
+    rows.append(("backlog", f"{b.get('calls', 0):,} calls not yet pushed "
+                            f"({format_usd(b.get('cost_nanos', 0))})"))
     for name, job in (snap.get("jobs") or {}).items():
         if job.get("at") is None:
             state = job.get("error") or "not run yet"
@@ -170,16 +180,17 @@ def _render_status(st: dict[str, Any]) -> None:
             state = f"ok at {job['at']}"
         else:
             state = f"FAILED at {job['at']}: {job.get('error')}"
-        console.print(f"{name:6} {state}", markup=False)
+        rows.append((name, state))
     for name, src in (snap.get("sources") or {}).items():
         err = f", last error: {src['last_error']}" if src.get("last_error") else ""
-        console.print(f"source {name}: {src.get('files', 0)} files, {src.get('calls', 0):,} "
-                      f"calls, {src.get('bad', 0)} bad lines{err}", markup=False)
+        rows.append((f"source {name}", f"{src.get('files', 0):,} files, "
+                                       f"{src.get('calls', 0):,} calls, "
+                                       f"{src.get('bad', 0):,} bad lines{err}"))
     budget = snap.get("budget")
     if budget:
-        console.print(f"budget: {budget['level']} - {format_usd(budget['spent_nanos'], 2)} of "
-                      f"{format_usd(budget['limit_nanos'], 2)} this {budget['period']}",
-                      markup=False)
+        rows.append(("budget", f"{budget['level']} - {format_usd(budget['spent_nanos'])} of "
+                               f"{format_usd(budget['limit_nanos'])} this {budget['period']}"))
+    say_pairs(rows)
 
 
 def _age(seconds: float | None) -> str:

@@ -11,13 +11,19 @@ from pathlib import Path
 
 import typer
 
-from teamcost.auth.service import Invitation, WhoAmI, invite, login, logout, whoami
-from teamcost.commands.output import OutputFormat, console, emit
+from teamcost.auth.service import (
+    Invitation,
+    WhoAmI,
+    invite,
+    login,
+    logout,
+    read_token_file,
+    whoami,
+)
+from teamcost.commands.output import FORMAT, OutputFormat, console, emit
 from teamcost.config import load_config
-from teamcost.errors import AuthError
 
 team_app = typer.Typer(help="Team membership: invite members (admins).", no_args_is_help=True)
-FORMAT = typer.Option(OutputFormat.text, "--format", help="text or json.")
 
 
 def _when(epoch: float | None) -> str:
@@ -27,12 +33,15 @@ def _when(epoch: float | None) -> str:
 
 
 @team_app.command("invite")
-def invite_cmd(member: str = typer.Argument(..., help="The member's id (their uid), "
-                                                      "e.g. their email."),
-               admin: bool = typer.Option(False, "--admin", help="May also set budgets."),
-               out: Path | None = typer.Option(None, "--out",
-                                                  help="Write the token to FILE (mode 0600) "
-                                                       "instead of printing it."),
+def invite_cmd(member: str = typer.Argument(..., metavar="MEMBER",
+                                            help="The member's id (their uid), "
+                                                 "e.g. their email."),
+               admin: bool = typer.Option(False, "--admin",
+                                          help="May also set budgets. Default: a member."),
+               out: Path | None = typer.Option(None, "--out", metavar="FILE",
+                                               help="Write the token to FILE (mode 0600) "
+                                                    "instead of printing it. Default: print "
+                                                    "it on stdout."),
                fmt: OutputFormat = FORMAT) -> None:
     """Mint a one-hour invitation token carrying the team claim (admin credentials)."""
     inv = invite(load_config(), member, admin, out)
@@ -51,23 +60,22 @@ def _render_invite(inv: Invitation) -> None:
 
 def register_login(app: typer.Typer) -> None:
     @app.command("login")
-    def login_cmd(token: str | None = typer.Option(None, "--token",
-                                                      help="The invitation token."),
-                  token_file: Path | None = typer.Option(None, "--token-file",
-                                                            help="Read the token from FILE."),
-                  api_key: str | None = typer.Option(None, "--api-key",
-                                                        help="The Firebase Web API key "
-                                                             "(not needed on the emulator)."),
+    def login_cmd(token: str | None = typer.Option(None, "--token", metavar="TOKEN",
+                                                   help="The invitation token (this or "
+                                                        "--token-file). Default: none."),
+                  token_file: Path | None = typer.Option(None, "--token-file", metavar="FILE",
+                                                         help="Read the token from FILE. "
+                                                              "Default: none."),
+                  api_key: str | None = typer.Option(None, "--api-key", metavar="KEY",
+                                                     help="The Firebase Web API key (not "
+                                                          "needed on the emulator). Default: "
+                                                          "the config's."),
                   fmt: OutputFormat = FORMAT) -> None:
         """Sign in as a member with an invitation token; stores tokens with mode 0600."""
         if (token is None) == (token_file is None):
             raise typer.BadParameter("give --token TOKEN or --token-file FILE")
         if token_file is not None:
-            try:
-                token = token_file.read_text()
-            except OSError as exc:
-                raise AuthError(f"cannot read --token-file {token_file}: "
-                                f"{exc.strerror or exc}") from None
+            token = read_token_file(token_file)
         emit(login(load_config(), token or "", api_key), fmt, _render_who)
 
     @app.command("logout")

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from teamcost.commands.output import OutputFormat, console, emit
+from teamcost.commands.output import FORMAT, OutputFormat, emit
+from teamcost.commands.tables import say
 from teamcost.config import load_config
 from teamcost.money import format_usd
 
@@ -20,8 +21,6 @@ if TYPE_CHECKING:  # the budget stack (Firestore) loads when a command runs, not
 
 budget_app = typer.Typer(help="The team's pooled budget: set it, show it, check it.",
                          no_args_is_help=True)
-
-FORMAT = typer.Option(OutputFormat.text, "--format", help="text or json.")
 
 
 class PeriodChoice(str, enum.Enum):
@@ -32,15 +31,22 @@ class PeriodChoice(str, enum.Enum):
 
 @budget_app.command("set")
 def set_cmd(
-        amount: str = typer.Option(..., "--amount", help="Dollars per period, e.g. 500."),
-        period: PeriodChoice = typer.Option(PeriodChoice.month, "--period",
-                                            help="day, week (from Monday) or month."),
-        warn: str | None = typer.Option(None, "--warn",
-                                           help="Warning thresholds, default 0.8,0.9."),
-        hard_stop: bool = typer.Option(False, "--hard-stop/--no-hard-stop",
-                                       help="Let the library guard refuse calls at the limit."),
-        tz: str | None = typer.Option(None, "--tz",
-                                         help="Period timezone (default: the team's)."),
+        amount: str = typer.Option(..., "--amount", metavar="DOLLARS",
+                                   help="Dollars per period, e.g. 500 or 12.50."),
+        period: PeriodChoice = typer.Option(PeriodChoice.month, "--period", metavar="PERIOD",
+                                            show_default=False,
+                                            help="day, week (from Monday) or month. "
+                                                 "Default: month."),
+        warn: str | None = typer.Option(None, "--warn", metavar="FRACTIONS",
+                                        help="Warning thresholds, comma-separated fractions "
+                                             "(0.8,0.9) or percentages (80%,90%). "
+                                             "Default: 0.8,0.9."),
+        hard_stop: bool = typer.Option(False, "--hard-stop/--no-hard-stop", show_default=False,
+                                       help="Let the library guard refuse calls at the limit. "
+                                            "Default: --no-hard-stop."),
+        tz: str | None = typer.Option(None, "--tz", metavar="ZONE",
+                                      help="Timezone of the period boundaries, an IANA name. "
+                                           "Default: the team's."),
         fmt: OutputFormat = FORMAT) -> None:
     """Set the team's budget (admin credentials: Firestore rules let only admins write)."""
     from teamcost.budget.check import set_team_budget
@@ -57,18 +63,18 @@ def show_cmd(fmt: OutputFormat = FORMAT) -> None:
 
 def _render_budget(b: Budget) -> None:
     warn = ", ".join(f"{t:.0%}" for t in b.thresholds)
-    console.print(f"team {b.team}: {format_usd(b.amount_nanos, 2)} per {b.period} ({b.timezone}), "
-                  f"warn at {warn}, hard stop {'on' if b.hard_stop else 'off'}", markup=False)
+    say(f"team {b.team}: {format_usd(b.amount_nanos)} per {b.period} ({b.timezone}), "
+        f"warn at {warn}, hard stop {'on' if b.hard_stop else 'off'}")
     if b.updated_at or b.updated_by:
-        console.print(f"set by {b.updated_by or '?'} at "
-                      f"{b.updated_at.isoformat(timespec='seconds') if b.updated_at else '?'}",
-                      markup=False)
+        say(f"set by {b.updated_by or '?'} at "
+            f"{b.updated_at.isoformat(timespec='seconds') if b.updated_at else '?'}")
 
 
 @budget_app.command("check")
 def check_cmd(
-        estimate: str | None = typer.Option(None, "--estimate",
-                                               help="Dollars about to be spent (e.g. 25)."),
+        estimate: str | None = typer.Option(None, "--estimate", metavar="DOLLARS",
+                                            help="Dollars about to be spent, e.g. 25, counted "
+                                                 "as spent. Default: 0."),
         fmt: OutputFormat = FORMAT) -> None:
     """Team spend this period vs the budget. Exit 0 OK, 3 warning, 4 exhausted.
 
@@ -81,7 +87,7 @@ def check_cmd(
 
 
 def _render_status(st: BudgetStatus) -> None:
-    console.print(st.line, markup=False)
+    say(st.line)
 
 
 def register(app: typer.Typer) -> None:

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
+from rich.text import Text
 
-from teamcost.commands.output import OutputFormat, console, emit, err_console
+from teamcost.commands.output import FORMAT, OutputFormat, console, emit, err_console
 from teamcost.money import format_usd
 
 if TYPE_CHECKING:  # the demo (pandas, the emulator client) loads when it runs
@@ -26,13 +27,20 @@ def register(app: typer.Typer) -> None:
 
 
 def demo(
-    directory: Path = typer.Option(DEFAULT_DIR, "--dir", help="Folder for the demo's ledgers, "
-                                   "TEAMCOST_HOME, report and exports (replaced if present)."),
-    seed: int = typer.Option(20261123, "--seed", help="Seed of the generated team."),
-    local: bool = typer.Option(False, "--local", help="Skip Firestore: the local ledger alone."),
-    serve: bool = typer.Option(False, "--serve", help="Keep the demo's emulator running "
-                               "(Ctrl-C stops it) so the CLI can sync and check budgets."),
-    fmt: OutputFormat = typer.Option(OutputFormat.text, "--format", help="text or json."),
+    directory: str = typer.Option(str(DEFAULT_DIR), "--dir", metavar="DIR", show_default=False,
+                                  help="Folder for the demo's ledgers, TEAMCOST_HOME, report "
+                                       "and exports: a new or empty folder, or an earlier "
+                                       f"demo's (whose files it replaces). Default: {DEFAULT_DIR}."),
+    seed: int = typer.Option(20261123, "--seed", metavar="N", show_default=False,
+                             help="Seed of the generated team, an integer. "
+                                  "Default: 20261123."),
+    local: bool = typer.Option(False, "--local",
+                               help="Skip Firestore: the local ledger alone. Default: use "
+                                    "the Firestore emulator when one is available."),
+    serve: bool = typer.Option(False, "--serve",
+                               help="Keep the demo's emulator running (Ctrl-C stops it) so "
+                                    "the CLI can sync and check budgets. Default: stop it."),
+    fmt: OutputFormat = FORMAT,
 ) -> None:
     """Generate a month of a 5-person team, push it, pull it, budget it, report it."""
     from teamcost.demo.run import run_demo
@@ -41,7 +49,7 @@ def demo(
 
     def say(msg: str) -> None:
         if text:
-            err_console.print(f"[dim]demo:[/dim] {msg}")
+            err_console.print(Text.assemble(("demo:", "dim"), " ", msg))
 
     result = run_demo(directory, seed=seed, local_only=local, say=say,
                       emulator_host=os.environ.get("FIRESTORE_EMULATOR_HOST") or None,
@@ -51,19 +59,13 @@ def demo(
 
 
 def render_step(step: str, obj: Any) -> str:
-    """The text the CLI command for ``step`` prints (same renderer), captured for the folder."""
-    from teamcost.commands.report import render_table
+    """The text the CLI command for ``step`` prints (same renderer), captured for the folder
+    at its natural width, so member emails and model names are never shortened there."""
+    from teamcost.commands.report import report_view
+    from teamcost.commands.tables import to_text
 
-    renderers = {"report": render_table}
-    # wide enough that member emails and model names are never cut in the saved copy
-    width = console.width
-    console.width = max(width, 120)
-    try:
-        with console.capture() as cap:
-            renderers[step](obj)
-    finally:
-        console.width = width
-    return cap.get()
+    renderers = {"report": lambda doc: to_text(report_view(doc, None), None)}
+    return renderers[step](obj)
 
 
 def _serve(result: DemoResult) -> None:

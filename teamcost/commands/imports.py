@@ -14,14 +14,13 @@ from teamcost.capture.logs.codex import import_codex
 from teamcost.capture.logs.gemini_cli import import_gemini_cli
 from teamcost.capture.logs.jsonl import import_jsonl
 from teamcost.capture.logs.sqlite import import_sqlite
-from teamcost.commands.output import OutputFormat, ProgressBars, console, emit
+from teamcost.commands.output import FORMAT, OutputFormat, ProgressBars, console, emit
 from teamcost.config import load_config
 from teamcost.money import format_usd
 
 import_app = typer.Typer(help="Import usage logs into this machine's ledger (idempotent).",
                          no_args_is_help=True)
 
-FORMAT = typer.Option(OutputFormat.text, "--format", help="text or json.")
 
 
 def _run(fn: Callable[..., ImportResult], path: Path | None, fmt: OutputFormat) -> None:
@@ -40,7 +39,8 @@ def _render(result: ImportResult) -> None:
 
 
 @import_app.command("jsonl")
-def jsonl_cmd(file: Path = typer.Argument(..., metavar="FILE", help="A teamcost .jsonl export."),
+def jsonl_cmd(file: Path = typer.Argument(..., metavar="FILE",
+                                          help="A teamcost .jsonl export."),
               fmt: OutputFormat = FORMAT) -> None:
     """Re-import a teamcost JSON Lines export (lossless)."""
     _run(import_jsonl, file, fmt)
@@ -56,10 +56,12 @@ def sqlite_cmd(file: Path = typer.Argument(..., metavar="FILE",
 
 @import_app.command("claude-code")
 def claude_code_cmd(
-        path: Path | None = typer.Argument(None, metavar="[PATH]",
-                                              help="Projects directory or one session file."),
-        path_opt: Path | None = typer.Option(None, "--path",
-                                                help="Same as PATH (default ~/.claude/projects)."),
+        path: Path | None = typer.Argument(None, metavar="PATH", show_default=False,
+                                           help="Projects directory or one session file. "
+                                                "Default: ~/.claude/projects."),
+        path_opt: Path | None = typer.Option(None, "--path", metavar="PATH",
+                                             help="Same as PATH. Default: "
+                                                  "~/.claude/projects."),
         fmt: OutputFormat = FORMAT) -> None:
     """Import Claude Code session logs: one call per assistant message, counted once."""
     if path is not None and path_opt is not None and path != path_opt:
@@ -75,12 +77,13 @@ def _dir(path: Path | None, path_opt: Path | None) -> Path | None:
 
 @import_app.command("codex")
 def codex_cmd(
-        path: Path | None = typer.Argument(None, metavar="[DIR]",
-                                              help="Codex home, sessions directory or one "
-                                                   "rollout file."),
-        path_opt: Path | None = typer.Option(None, "--path",
-                                                help="Same as DIR (default $CODEX_HOME, "
-                                                     "~/.codex)."),
+        path: Path | None = typer.Argument(None, metavar="DIR", show_default=False,
+                                           help="Codex home, sessions directory or one "
+                                                "rollout file. Default: $CODEX_HOME, else "
+                                                "~/.codex."),
+        path_opt: Path | None = typer.Option(None, "--path", metavar="DIR",
+                                             help="Same as DIR. Default: $CODEX_HOME, else "
+                                                  "~/.codex."),
         fmt: OutputFormat = FORMAT) -> None:
     """Import OpenAI Codex CLI session logs: one call per model request, counted once."""
     _run(import_codex, _dir(path, path_opt), fmt)
@@ -88,11 +91,11 @@ def codex_cmd(
 
 @import_app.command("gemini-cli")
 def gemini_cli_cmd(
-        path: Path | None = typer.Argument(None, metavar="[DIR]",
-                                              help="Gemini CLI directory, a chats directory "
-                                                   "or one session file."),
-        path_opt: Path | None = typer.Option(None, "--path",
-                                                help="Same as DIR (default ~/.gemini)."),
+        path: Path | None = typer.Argument(None, metavar="DIR", show_default=False,
+                                           help="Gemini CLI directory, a chats directory "
+                                                "or one session file. Default: ~/.gemini."),
+        path_opt: Path | None = typer.Option(None, "--path", metavar="DIR",
+                                             help="Same as DIR. Default: ~/.gemini."),
         fmt: OutputFormat = FORMAT) -> None:
     """Import Google Gemini CLI chat sessions: one call per model response, counted once."""
     _run(import_gemini_cli, _dir(path, path_opt), fmt)

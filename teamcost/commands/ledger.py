@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import io
+import os
 import re
+import sys
 from datetime import datetime
 
 import typer
 
-from teamcost.commands.output import OutputFormat, console, emit
+from teamcost.commands.output import FORMAT, OutputFormat, console, emit, to_json
+from teamcost.commands.tables import clean, say_pairs, view_width, wrap
 from teamcost.config import default_home, load_config
 from teamcost.errors import InvalidValue
 from teamcost.home import init_config
@@ -47,12 +51,23 @@ def parse_seconds(option: str, value: str | None) -> float | None:
 
 
 def init(
-    team: str | None = typer.Option(None, help="Team name (letters, digits, _ . @ + -)."),
-    member: str | None = typer.Option(None, help="Who you are; default: git user.email."),
-    project: str | None = typer.Option(None, help="Firestore project id (omit: local only)."),
-    timezone: str | None = typer.Option(None, "--timezone", "--tz",
-                                           help="Team timezone, e.g. Europe/Berlin."),
-    emulator_host: str | None = typer.Option(None, help="host:port of a Firestore emulator."),
+    team: str | None = typer.Option(None, metavar="NAME",
+                                    help="Team name: letters, digits and _ . @ + -. "
+                                         "Default: the config's, else 'default'."),
+    member: str | None = typer.Option(None, metavar="MEMBER",
+                                      help="Who you are (an email or a name). "
+                                           "Default: git user.email."),
+    project: str | None = typer.Option(None, metavar="ID",
+                                       help="Firestore project id. Default: none "
+                                            "(this machine's ledger only)."),
+    timezone: str | None = typer.Option(None, "--timezone", "--tz", metavar="ZONE",
+                                        help="Team timezone for days and budget periods, "
+                                             "an IANA name such as Europe/Berlin. "
+                                             "Default: UTC."),
+    emulator_host: str | None = typer.Option(None, metavar="HOST:PORT",
+                                             help="A Firestore emulator to use instead of "
+                                                  "the project, e.g. 127.0.0.1:8080. "
+                                                  "Default: none."),
 ) -> None:
     """Write the config file in TEAMCOST_HOME (merging with what is there)."""
     path, cfg, ledger_id = init_config(default_home(), {
@@ -64,30 +79,54 @@ def init(
 
 
 def record(
-    model: str = typer.Option(..., "--model", "-m", help="Model name as the API reports it."),
+    model: str = typer.Option(..., "--model", "-m", metavar="MODEL",
+                              help="Model name as the API reports it, e.g. gpt-4o."),
     input_tokens: str = typer.Option("0", "--input-tokens", "-i", metavar="N",
-                                     help="Input tokens, cache excluded."),
-    output_tokens: str = typer.Option("0", "--output-tokens", "-o", metavar="N"),
-    provider: str | None = typer.Option(None, help="openai, anthropic, google, ... (guessed)."),
-    cache_read_tokens: str = typer.Option("0", "--cache-read-tokens", metavar="N"),
-    cache_write_tokens: str = typer.Option("0", "--cache-write-tokens", metavar="N"),
-    cost_usd: str | None = typer.Option(None, "--cost-usd",
-                                           help="Cost the provider reported (skips pricing)."),
+                                     show_default=False,
+                                     help="Input tokens, cache excluded. Default: 0."),
+    output_tokens: str = typer.Option("0", "--output-tokens", "-o", metavar="N",
+                                      show_default=False, help="Output tokens. Default: 0."),
+    provider: str | None = typer.Option(None, metavar="PROVIDER",
+                                        help="openai, anthropic, google, ... "
+                                             "Default: guessed from the model."),
+    cache_read_tokens: str = typer.Option("0", "--cache-read-tokens", metavar="N",
+                                          show_default=False,
+                                          help="Input tokens read from the prompt cache. "
+                                               "Default: 0."),
+    cache_write_tokens: str = typer.Option("0", "--cache-write-tokens", metavar="N",
+                                           show_default=False,
+                                           help="Input tokens written to the prompt cache. "
+                                                "Default: 0."),
+    cost_usd: str | None = typer.Option(None, "--cost-usd", metavar="DOLLARS",
+                                        help="Cost the provider reported, e.g. 0.0125 "
+                                             "(skips pricing). Default: priced from the "
+                                             "tokens."),
     duration_s: str | None = typer.Option(None, "--duration", metavar="SECONDS",
-                                             help="Seconds the call took."),
-    session: str | None = typer.Option(None, help="Session id."),
-    agent: str | None = typer.Option(None, help="Agent role or tier."),
-    task: str | None = typer.Option(None, help="Task id."),
-    correlation_id: str | None = typer.Option(None, "--correlation-id"),
-    tag: list[str] | None = typer.Option(None, "--tag", help="KEY=VALUE, repeatable."),
-    failed: bool = typer.Option(False, "--failed", help="The call failed."),
-    error: str | None = typer.Option(None, help="Error message of a failed call."),
-    call_id: str | None = typer.Option(None, "--call-id",
-                                          help="Provider request id (idempotent re-record)."),
-    ts: datetime | None = typer.Option(None, "--ts", formats=["%Y-%m-%dT%H:%M:%S%z",
-                                                                  "%Y-%m-%dT%H:%M:%S.%f%z"],
-                                          help="When it completed, with offset (default now)."),
-    fmt: OutputFormat = typer.Option(OutputFormat.text, "--format"),
+                                          help="Seconds the call took, e.g. 1.25. "
+                                               "Default: not recorded."),
+    session: str | None = typer.Option(None, metavar="ID",
+                                       help="Session id. Default: none."),
+    agent: str | None = typer.Option(None, metavar="NAME",
+                                     help="Agent role or tier, e.g. planner. Default: none."),
+    task: str | None = typer.Option(None, metavar="ID", help="Task id. Default: none."),
+    correlation_id: str | None = typer.Option(None, "--correlation-id", metavar="ID",
+                                              help="Id tying related calls together. "
+                                                   "Default: none."),
+    tag: list[str] | None = typer.Option(None, "--tag", metavar="KEY=VALUE",
+                                         help="A tag, repeatable. Default: no tags."),
+    failed: bool = typer.Option(False, "--failed",
+                                help="The call failed. Default: it succeeded."),
+    error: str | None = typer.Option(None, metavar="TEXT",
+                                     help="Error message of a failed call. Default: none."),
+    call_id: str | None = typer.Option(None, "--call-id", metavar="ID",
+                                       help="Provider request id: recording it again is a "
+                                            "no-op. Default: a new UUIDv7."),
+    ts: datetime | None = typer.Option(None, "--ts", metavar="TIME",
+                                       formats=["%Y-%m-%dT%H:%M:%S%z",
+                                                "%Y-%m-%dT%H:%M:%S.%f%z"],
+                                       help="When it completed: ISO 8601 with an offset, "
+                                            "e.g. 2026-11-25T14:00:00Z. Default: now."),
+    fmt: OutputFormat = FORMAT,
 ) -> None:
     """Record one call in this machine's ledger (for shell scripts)."""
     tags = parse_tags(tag)
@@ -96,40 +135,70 @@ def record(
         ("--cache-read-tokens", cache_read_tokens), ("--cache-write-tokens", cache_write_tokens))]
     tracker = Tracker(load_config())
     try:
-        rec = tracker.record(model, tokens[0], tokens[1], provider=provider,
-                             cache_read_tokens=tokens[2],
-                             cache_write_tokens=tokens[3], cost_usd=cost_usd,
-                             duration_s=parse_seconds("--duration", duration_s), session_id=session, agent=agent, task_id=task,
-                             correlation_id=correlation_id, tags=tags, success=not failed,
-                             error=error, call_id=call_id, ts=ts)
+        rec = tracker.build(model, tokens[0], tokens[1], provider=provider,
+                            cache_read_tokens=tokens[2],
+                            cache_write_tokens=tokens[3], cost_usd=cost_usd,
+                            duration_s=parse_seconds("--duration", duration_s), session_id=session, agent=agent, task_id=task,
+                            correlation_id=correlation_id, tags=tags, success=not failed,
+                            error=error, call_id=call_id, ts=ts)
+        # everything that could fail is done before the write: a script that retries a
+        # failed `record` must never record the call twice
+        out = _printable(to_json(record_to_json(rec)) + "\n" if fmt == OutputFormat.json
+                         else _record_line(rec))
+        tracker.record_call(rec)
     finally:
         tracker.close()
-    # JSON is the shared export form of a record (ts as ...Z, cost_nanos and cost_usd)
-    emit(record_to_json(rec), fmt, lambda _: _render_record(rec))
+    _print_recorded(out)
 
 
-def _render_record(rec: CallRecord) -> None:
+def _record_line(rec: CallRecord) -> str:
     price = format_usd(rec.cost_nanos) if rec.priced else "unpriced"
-    console.print(f"recorded {rec.call_id}: {rec.provider}/{rec.model} "
-                  f"{rec.input_tokens} in / {rec.output_tokens} out, {price}")
+    # the line `say` would print (labels literal, control bytes out, numbers never split),
+    # made before the write so printing it cannot fail the command
+    text = clean(f"recorded {rec.call_id}: {rec.provider}/{rec.model} "
+                 f"{rec.input_tokens:,} in / {rec.output_tokens:,} out, {price}")
+    return "\n".join(wrap(text, view_width(), indent=2)) + "\n"
+
+
+def _printable(text: str) -> str:
+    """``text`` as stdout's encoding can show it (others become escapes), decided before the
+    call is written."""
+    enc = getattr(sys.stdout, "encoding", None) or "utf-8"
+    try:
+        return text.encode(enc, "backslashreplace").decode(enc)
+    except LookupError:
+        return text
+
+
+def _print_recorded(text: str) -> None:
+    """The call is recorded: a closed or broken stdout no longer makes it a failure."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except OSError:  # EPIPE: nobody reads; exit 0, as the call was recorded
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # no "Exception ignored" at exit
+        except (OSError, ValueError, io.UnsupportedOperation):
+            pass
 
 
 @ledger_app.command("status")
-def status(fmt: OutputFormat = typer.Option(OutputFormat.text, "--format")) -> None:
+def status(fmt: OutputFormat = FORMAT) -> None:
     """Calls, cost and unpushed count of this machine's ledger."""
-    with Ledger.for_config(load_config()) as ledger:
+    with Ledger.for_reading(load_config()) as ledger:
         st = ledger.status()
     emit(st, fmt, _render_status)
 
 
 def _render_status(st: LedgerStatus) -> None:
-    console.print(f"ledger    {st.path}")
-    console.print(f"ledger_id {st.ledger_id}")
-    console.print(f"calls     {st.calls:,} ({st.unpriced:,} unpriced)")
-    console.print(f"cost      {format_usd(st.cost_nanos)}")
-    console.print(f"unpushed  {st.unpushed:,} ({format_usd(st.unpushed_cost_nanos)})")
+    rows = [("ledger", str(st.path)), ("ledger_id", st.ledger_id),
+            ("calls", f"{st.calls:,} ({st.unpriced:,} unpriced)"),
+            ("cost", format_usd(st.cost_nanos)),
+            ("unpushed", f"{st.unpushed:,} ({format_usd(st.unpushed_cost_nanos)})")]
     if st.first_ts and st.last_ts:
-        console.print(f"span      {st.first_ts:%Y-%m-%d %H:%M} .. {st.last_ts:%Y-%m-%d %H:%M} UTC")
+        rows.append(("span", f"{st.first_ts:%Y-%m-%d %H:%M} .. {st.last_ts:%Y-%m-%d %H:%M} UTC"))
+    say_pairs(rows, gap=1)
 
 
 def register(app: typer.Typer) -> None:

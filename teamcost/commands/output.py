@@ -14,15 +14,28 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
+import typer
 
-console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False)
+import teamcost.compat.typer  # noqa: F401  (--help shows an argument's metavar alone)
+from teamcost.commands.tables import LiteralConsole
+
+# data reaches these (labels, paths, error text): printed literally, control bytes removed
+console = LiteralConsole(soft_wrap=True)
+err_console = LiteralConsole(stderr=True)
 
 
 class OutputFormat(str, enum.Enum):
     text = "text"
     json = "json"
+
+
+def format_option(what: str = "") -> Any:
+    """The ``--format text|json`` option every command shares (one wording in --help)."""
+    return typer.Option(OutputFormat.text, "--format", metavar="FORMAT", show_default=False,
+                        help=f"text (for people) or json (for scripts){what}. Default: text.")
+
+
+FORMAT = format_option()
 
 
 def _default(obj: Any) -> Any:

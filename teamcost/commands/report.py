@@ -9,13 +9,27 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.console import Group, RenderableType
 from rich.panel import Panel
-from rich.table import Table
+from rich.text import Text
 
-from teamcost.commands.output import console, emit, err_console, to_json
+from teamcost.commands.output import emit, err_console, to_json
+from teamcost.commands.tables import (
+    LABEL_MIN,
+    Column,
+    as_of,
+    clock,
+    pairs,
+    say,
+    shorten,
+    show,
+    table,
+    view_width,
+    wrap,
+)
 from teamcost.config import load_config
 from teamcost.errors import InvalidValue
-from teamcost.money import format_usd
+from teamcost.money import format_usd as usd
 from teamcost.periods import parse_month, parse_week, parse_window
 
 
@@ -36,18 +50,46 @@ class Source(str, enum.Enum):
     local = "local"
 
 
+WHEN_HELP = ("30m, 24h, 7d, 2w, today, yesterday, a date YYYY-MM-DD or a TIME in ISO 8601 "
+             "(e.g. 2026-11-25T14:00:00Z)")
+
+
 def report(
-    since: str = typer.Option("7d", "--since", help="30m, 24h, 7d, 2w, today, YYYY-MM-DD or ISO time."),
-    until: str | None = typer.Option(None, "--until", help="Same forms; a date includes that day. Default: now."),
-    by: list[str] | None = typer.Option(None, "--by", help="member, model, provider, agent, session, task, day, week (comma list or repeat)."),
-    member: str | None = typer.Option(None, "--member", help="Only this member's calls."),
-    model: str | None = typer.Option(None, "--model", help="Only this model's calls."),
-    agent: str | None = typer.Option(None, "--agent", help="Only this agent's calls."),
-    tz: str | None = typer.Option(None, "--tz", help="Timezone for day boundaries (default: the team's)."),
-    fmt: ReportFormat = typer.Option(ReportFormat.table, "--format", help="table, json or csv."),
-    source: Source | None = typer.Option(None, "--source", help="team (cache + this machine) or local (this ledger). Default: team when a project is configured."),
-    offline: bool = typer.Option(False, "--offline", help="Do not contact Firestore: no pull first, no budget line."),
-    chart: Path | None = typer.Option(None, "--chart", help="Also draw daily spend (stacked by the first of --by member/model/agent/provider, with the budget line and projection) as FILE.png or FILE.html."),
+    since: str = typer.Option("7d", "--since", metavar="WHEN", show_default=False,
+                              help=f"Start of the window: {WHEN_HELP}. Default: 7d."),
+    until: str | None = typer.Option(None, "--until", metavar="WHEN",
+                                     help="End of the window, same forms; a date includes "
+                                          "that whole day. Default: now."),
+    by: list[str] | None = typer.Option(None, "--by", metavar="FIELDS",
+                                        help="Breakdowns, a comma list or repeated: member, "
+                                             "model, provider, agent, session, task, day, "
+                                             "week. Default: member,model."),
+    member: str | None = typer.Option(None, "--member", metavar="MEMBER",
+                                      help="Only this member's calls. Default: everyone's."),
+    model: str | None = typer.Option(None, "--model", metavar="MODEL",
+                                     help="Only this model's calls. Default: every model."),
+    agent: str | None = typer.Option(None, "--agent", metavar="NAME",
+                                     help="Only this agent's calls. Default: every agent."),
+    tz: str | None = typer.Option(None, "--tz", metavar="ZONE",
+                                  help="Timezone for day boundaries, an IANA name such as "
+                                       "America/Los_Angeles. Default: the team's."),
+    fmt: ReportFormat = typer.Option(ReportFormat.table, "--format", metavar="FORMAT",
+                                     show_default=False,
+                                     help="table (for people), json (the versioned document) "
+                                          "or csv. Default: table."),
+    source: Source | None = typer.Option(None, "--source", metavar="SOURCE",
+                                         help="team (the team cache + this machine's "
+                                              "unpushed calls) or local (this ledger). "
+                                              "Default: team when a project is configured, "
+                                              "else local."),
+    offline: bool = typer.Option(False, "--offline",
+                                 help="Do not contact Firestore: no pull first, no budget "
+                                      "line. Default: pull, then report."),
+    chart: Path | None = typer.Option(None, "--chart", metavar="FILE",
+                                      help="Also draw daily spend as FILE.png or FILE.html "
+                                           "(stacked by the first of --by member, model, "
+                                           "agent or provider, with the budget line and "
+                                           "projection). Default: no chart."),
 ) -> None:
     """Team spend over a window: totals, by member and model, trend by day, rate, projection."""
     from teamcost.reports.frames import Filters
@@ -57,7 +99,7 @@ def report(
         from teamcost.reports.chart import chart_kind
         chart_kind(chart)
     config = load_config()
-    zone = tz or config.timezone
+    zone = tz if tz is not None else config.timezone  # --tz '' is a bad zone, not "default"
     now = datetime.now(UTC)
     window = parse_window(since, until, now, zone)
     dims = parse_by(by)
@@ -85,94 +127,149 @@ def _pct(x: float | None) -> str:
 
 
 def render_table(doc: dict[str, Any]) -> None:
+    """The report for people, fitted to the terminal (natural width in a pipe)."""
+    show(report_view(doc, view_width()), view_width())
+
+
+BREAKDOWN_COLUMNS = (
+    Column("cost", "money"), Column("share", drop="share"), Column("calls"),
+    Column("in tok", drop="in"), Column("out tok", drop="out"),
+    Column("cache tok", drop="cache"))
+TOP_ROWS = 15
+
+
+def report_view(doc: dict[str, Any], width: int | None) -> RenderableType:
+    """The whole table view of a report document at ``width`` (None: natural width)."""
     s = doc["summary"]
     w = doc["window"]
-    head = f"team {doc['team']} · {w['label']} ({w['timezone']}) · source {doc['source']}"
+    head = (f"team {doc['team']} · {w['label']} ({w['timezone']}) · source {doc['source']}"
+            + _cache_age(doc.get("cache"), doc["generated_at"]))
     if s["calls"] == 0:
-        console.print(f"{head}\nno calls")
-        return
-    lines = [f"total   {format_usd(s['cost_nanos'])}  over {s['calls']:,} calls, "
-             f"{s['members']} members, {s['models']} models, {s['sessions']} sessions",
-             f"tokens  {s['input_tokens']:,} in · {s['output_tokens']:,} out · "
-             f"{s['cache_read_tokens']:,} cache read · {s['cache_write_tokens']:,} cache write",
-             f"success {_pct(s['success_rate'])} ({s['failed_calls']:,} failed)"]
+        return Text("\n".join([*wrap(head, width, indent=2), "no calls"]))
+    rows = [("total", f"{usd(s['cost_nanos'])}  over {s['calls']:,} calls, "
+                      f"{s['members']:,} members, {s['models']:,} models, "
+                      f"{s['sessions']:,} sessions"),
+            ("tokens", f"{s['input_tokens']:,} in · {s['output_tokens']:,} out · "
+                       f"{s['cache_read_tokens']:,} cache read · "
+                       f"{s['cache_write_tokens']:,} cache write"),
+            ("success", f"{_pct(s['success_rate'])} ({s['failed_calls']:,} failed)")]
     if s["unpriced_calls"]:
-        lines.append(f"UNPRICED {s['unpriced_calls']:,} calls of {', '.join(s['unpriced_models'])}")
-        lines.append(f"         ({s['unpriced_input_tokens']:,} in / {s['unpriced_output_tokens']:,} "
-                     "out tokens) are not in the total: add a price override")
+        rows.append(("UNPRICED", f"{s['unpriced_calls']:,} calls of "
+                                 f"{', '.join(s['unpriced_models'])} "
+                                 f"({s['unpriced_input_tokens']:,} in / "
+                                 f"{s['unpriced_output_tokens']:,} out tokens) are not in "
+                                 "the total: add a price override"))
     r = doc["rate"]
-    lines.append(f"rate    {format_usd(r['per_hour_nanos'])}/hour · {format_usd(r['per_day_nanos'])}/day")
+    rows.append(("rate", f"{usd(r['per_hour_nanos'])}/hour · {usd(r['per_day_nanos'])}/day"))
     if doc["projection"]:
-        p = doc["projection"]
-        lines.append("project " + " · ".join(f"{k} {format_usd(v['projected_nanos'])}"
-                                             for k, v in p.items()))
+        rows.append(("project", " · ".join(f"{k} {usd(v['projected_nanos'])}"
+                                           for k, v in doc["projection"].items())))
     b = doc.get("budget")
-    if b and "error" not in b:
-        lines.append(f"budget  {b.get('line') or b}")
-    elif b:
-        lines.append(f"budget  unavailable: {b['error']}")
-    console.print(Panel("\n".join(lines), title=head, expand=False))
+    if b is not None:
+        rows.append(("budget", budget_text(b, doc["generated_at"])))
+    inner = None if width is None else width - 4  # the panel's borders and padding
+    body = Text("\n".join(wrap(head, inner, indent=2)) + "\n")
+    body.append_text(pairs(rows, inner, gap=1))
+    parts: list[RenderableType] = [Panel(body, expand=False)]
 
-    for dim, rows in doc["breakdowns"].items():
-        t = Table(title=f"by {dim}", title_justify="left")
-        for col, just in ((dim, "left"), ("cost", "right"), ("share", "right"), ("calls", "right"),
-                          ("in tok", "right"), ("out tok", "right"), ("unpriced", "right")):
-            t.add_column(col, justify=just)  # type: ignore[arg-type]
-        for row in rows[:15]:
-            t.add_row(row[dim], format_usd(row["cost_nanos"]), _pct(row["share"]), f"{row['calls']:,}",
-                      f"{row['input_tokens']:,}", f"{row['output_tokens']:,}",
-                      str(row["unpriced_calls"]) if row["unpriced_calls"] else "")
-        if len(rows) > 15:
-            t.add_row(f"... {len(rows) - 15} more", "", "", "", "", "", "")
-        console.print(t)
+    for dim, items in doc["breakdowns"].items():
+        cols = [Column(dim, "label"), *BREAKDOWN_COLUMNS]
+        if any(x["unpriced_calls"] for x in items):
+            cols.append(Column("unpriced"))
+        cells = []
+        for x in items[:TOP_ROWS]:
+            cells.append([x[dim], usd(x["cost_nanos"]), _pct(x["share"]), f"{x['calls']:,}",
+                          f"{x['input_tokens']:,}", f"{x['output_tokens']:,}",
+                          f"{x['cache_read_tokens'] + x['cache_write_tokens']:,}",
+                          f"{x['unpriced_calls']:,}" if x["unpriced_calls"] else ""][:len(cols)])
+        if len(items) > TOP_ROWS:
+            cells.append([f"... {len(items) - TOP_ROWS} more", *[""] * (len(cols) - 1)])
+        parts.append(table(f"by {dim}", cols, cells, width))
 
     days = doc["trend"]["day"]
     top = max((d["cost_nanos"] for d in days), default=0)
     spikes = {sp["day"] for sp in doc["spikes"]}
-    t = Table(title="trend by day", title_justify="left")
-    t.add_column("day")
-    t.add_column("cost", justify="right")
-    t.add_column("calls", justify="right")
-    t.add_column("")
-    for d in days:
-        bar = "█" * (round(30 * d["cost_nanos"] / top) if top else 0)
-        mark = " spike" if d["day"] in spikes else ""
-        t.add_row(d["day"], format_usd(d["cost_nanos"]), f"{d['calls']:,}", bar + mark)
-    console.print(t)
+    parts.append(table("trend by day", [
+        Column("day", "fixed"), Column("cost", "money"), Column("calls"),
+        Column("", "bar", min_width=len(" spike") if spikes else 0)],
+        [[d["day"], usd(d["cost_nanos"]), f"{d['calls']:,}",
+          (d["cost_nanos"] / top if top else 0.0, " spike" if d["day"] in spikes else "")]
+         for d in days], width))
     if doc["top_sessions"]:
-        console.print("top sessions: " + ", ".join(
-            f"{x['session']} {format_usd(x['cost_nanos'])}" for x in doc["top_sessions"]))
+        parts.append(Text("\n".join(wrap("top sessions: " + ", ".join(
+            f"{shorten(x['session'], 40 if width is None else max(LABEL_MIN, width // 2))} "
+            f"{usd(x['cost_nanos'])}" for x in doc["top_sessions"]), width, indent=2))))
+    return Group(*parts)
+
+
+def _cache_age(cache: dict[str, Any] | None, now: str) -> str:
+    """`` · cache as of 19:45 (2h13m old)`` when the team cache was not pulled just now."""
+    if not cache or cache.get("pulled_now"):
+        return ""
+    at = cache.get("last_pull")
+    return f" · cache {as_of(at, now) if at else 'never pulled'}"
+
+
+def budget_text(b: dict[str, Any], now: str) -> str:
+    """The report's budget line: the status, or why it is unknown and what was known."""
+    if b.get("state") != "unknown" and "error" not in b:
+        return str(b.get("line") or "")
+    since = b.get("offline_since")
+    text = f"unknown (offline since {clock(since, now)})" if since else "unknown (offline)"
+    known = (b.get("last_known") or {})
+    kb = known.get("budget") if known else None
+    if kb:
+        text += f"; last known {usd(kb['amount_nanos'])} per {kb['period']}"
+    elif known:
+        text += "; last known: no budget set"
+    return f"{text}: {b.get('error')}"
 
 
 def export(
-    week: str | None = typer.Option(None, "--week", help="last, this or YYYY-Www (ISO week)."),
-    month: str | None = typer.Option(None, "--month", help="last, this or YYYY-MM."),
-    fmt: ExportFormat = typer.Option(ExportFormat.both, "--format", help="csv, json (JSON Lines) or both; a summary JSON is always written."),
-    out: Path = typer.Option(Path("."), "--out", help="Directory for the files."),
-    tz: str | None = typer.Option(None, "--tz", help="Timezone for period boundaries (default: the team's)."),
-    source: Source | None = typer.Option(None, "--source", help="team or local."),
-    offline: bool = typer.Option(False, "--offline", help="Do not pull new calls first."),
-    out_fmt: str = typer.Option("text", "--output", help="text or json: how to describe what was written."),
+    week: str | None = typer.Option(None, "--week", metavar="WEEK",
+                                    help="last, this or an ISO week YYYY-Www (e.g. 2026-W47). "
+                                         "Default: last, when --month is not given."),
+    month: str | None = typer.Option(None, "--month", metavar="MONTH",
+                                     help="last, this or YYYY-MM. Default: none (a week)."),
+    fmt: ExportFormat = typer.Option(ExportFormat.both, "--format", metavar="FORMAT",
+                                     show_default=False,
+                                     help="csv, json (JSON Lines) or both; a summary JSON is "
+                                          "always written. Default: both."),
+    out: Path = typer.Option(Path("."), "--out", metavar="DIR", show_default=False,
+                             help="Directory for the files. Default: the current one."),
+    tz: str | None = typer.Option(None, "--tz", metavar="ZONE",
+                                  help="Timezone for period boundaries, an IANA name. "
+                                       "Default: the team's."),
+    source: Source | None = typer.Option(None, "--source", metavar="SOURCE",
+                                         help="team or local (see report). Default: team "
+                                              "when a project is configured, else local."),
+    offline: bool = typer.Option(False, "--offline",
+                                 help="Do not pull new calls first. Default: pull first."),
+    out_fmt: str = typer.Option("text", "--output", metavar="FORMAT", show_default=False,
+                                help="How to describe what was written: text or json. "
+                                     "Default: text."),
 ) -> None:
     """One row per call for an ISO week (or a month), plus the period's summary."""
     from teamcost.reports.export import export_period
 
-    if week and month:
+    if week is not None and month is not None:
         raise InvalidValue("--week/--month", f"{week} and {month}", "one of --week or --month")
     if out_fmt not in ("text", "json"):
         raise InvalidValue("--output", out_fmt, "text or json")
     config = load_config()
-    zone = tz or config.timezone
+    zone = tz if tz is not None else config.timezone
     now = datetime.now(UTC)
-    window = parse_month(month, now, zone) if month else parse_week(week or "last", now, zone)
+    # an empty --week/--month is a bad value, never "not given"
+    window = (parse_month(month, now, zone) if month is not None
+              else parse_week(week if week is not None else "last", now, zone))
     result = export_period(config, window, out, fmt=fmt.value, tz=zone,
                            source=source.value if source else None, now=now,
                            refresh=not offline)
     for w in result.warnings:
         err_console.print(f"teamcost: warning: {w}")
-    emit(result, out_fmt, lambda r: console.print(
-        f"exported {r.label}: {r.calls:,} calls, {format_usd(r.cost_nanos)}"
-        + (f" ({r.unpriced_calls} unpriced)" if r.unpriced_calls else "")
+    emit(result, out_fmt, lambda r: say(
+        f"exported {r.label}: {r.calls:,} calls, {usd(r.cost_nanos)}"
+        + (f" ({r.unpriced_calls:,} unpriced)" if r.unpriced_calls else "")
         + "".join(f"\n  {f}" for f in r.files)))
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import typer
 
-from teamcost.commands.output import OutputFormat, ProgressBars, console, emit
+from teamcost.commands.output import FORMAT, OutputFormat, ProgressBars, console, emit
+from teamcost.commands.tables import age, say_pairs
 from teamcost.config import load_config
 from teamcost.errors import EXIT_CONFLICT
 from teamcost.money import format_usd
@@ -17,8 +19,6 @@ if TYPE_CHECKING:  # the sync stack (gRPC) loads when a command runs, not for --
 
 sync_app = typer.Typer(help="Push this machine's calls to Firestore and pull the team's.",
                        invoke_without_command=True)
-
-FORMAT = typer.Option(OutputFormat.text, "--format", help="text or json.")
 
 
 def _show_conflicts(result: PushResult) -> None:
@@ -49,6 +49,7 @@ def sync(ctx: typer.Context, fmt: OutputFormat = FORMAT) -> None:
 def _render_sync(result: SyncResult) -> None:
     _show_conflicts(result.push)
     console.print(result.push.summary())
+    _warn(result.push)
     console.print(result.pull.summary())
 
 
@@ -65,6 +66,12 @@ def push_cmd(fmt: OutputFormat = FORMAT) -> None:
 def _render_push(result: PushResult) -> None:
     _show_conflicts(result)
     console.print(result.summary())
+    _warn(result)
+
+
+def _warn(result: PushResult) -> None:
+    for w in result.warnings:
+        typer.echo(f"teamcost: warning: {w}", err=True)
 
 
 @sync_app.command("pull")
@@ -84,17 +91,25 @@ def status_cmd(fmt: OutputFormat = FORMAT) -> None:
 
 
 def _render_status(st: SyncStatus) -> None:
-    console.print(f"team       {st.team} (project {st.project or 'none: local only'})")
-    console.print(f"unpushed   {st.unpushed:,} calls, {format_usd(st.unpushed_cost_nanos)} ({st.ledger_path})")
-    console.print(f"cache      {st.cached_calls:,} calls, {format_usd(st.cached_cost_nanos)} ({st.cache_path})")
     wm = st.watermark.isoformat() if st.watermark else "never pulled"
     if st.pull_complete is False:
         wm += " (last pull interrupted; the next one resumes)"
-    console.print(f"watermark  {wm}")
     lp = st.last_push
-    console.print("last push  " + (f"{lp['at']}: pushed {lp['pushed']}, already {lp['already']}, "
-                                   f"conflicts {len(lp['conflicts'])}" if lp else "never"))
-    console.print(f"last pull  {st.last_pull or 'never'}")
+    say_pairs([
+        ("team", f"{st.team} (project {st.project or 'none: local only'})"),
+        ("unpushed", f"{st.unpushed:,} calls, {format_usd(st.unpushed_cost_nanos)} "
+                     f"({st.ledger_path})"),
+        ("cache", f"{st.cached_calls:,} calls, {format_usd(st.cached_cost_nanos)} "
+                  f"({st.cache_path})"),
+        ("watermark", wm),
+        ("last push", f"{lp['at']}: pushed {lp['pushed']:,}, already {lp['already']:,}, "
+                      f"conflicts {len(lp['conflicts']):,}" if lp else "never"),
+        ("last pull", f"{st.last_pull} ({age_of(st.last_pull)} ago)" if st.last_pull
+         else "never")])
+
+
+def age_of(iso: str) -> str:
+    return age((datetime.now(UTC) - datetime.fromisoformat(iso)).total_seconds())
 
 
 def register(app: typer.Typer) -> None:

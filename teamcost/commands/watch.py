@@ -2,23 +2,40 @@
 
 from __future__ import annotations
 
+import io
+import os
+import select
+import signal
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Group, RenderableType
 from rich.panel import Panel
-from rich.progress_bar import ProgressBar
-from rich.table import Table
 from rich.text import Text
 
-from teamcost.commands.output import OutputFormat, console, emit
+from teamcost.commands.output import OutputFormat, console, emit, format_option
+from teamcost.commands.tables import (
+    Column,
+    as_of,
+    clock,
+    drawing_console,
+    pair_lines,
+    show,
+    side_by_side,
+    table,
+    view_width,
+    wrap,
+)
 from teamcost.config import load_config
-from teamcost.money import format_usd
+from teamcost.money import format_usd as usd
 from teamcost.periods import parse_duration
 
 if TYPE_CHECKING:  # pandas and the sync stack load when watch runs, not for --help
-    from teamcost.reports.live import LiveSnapshot
+    from teamcost.reports.live import LiveSnapshot, LiveSource
 
 
 def register(app: typer.Typer) -> None:
@@ -31,106 +48,244 @@ def parse_interval(value: str) -> float:
 
 
 def watch(
-    interval: str = typer.Option("5s", "--interval", "-i",
-                                 help="Time between refreshes: 5s, 500ms, 2m."),
-    once: bool = typer.Option(False, "--once", help="Refresh once, print the view and exit."),
-    fmt: OutputFormat = typer.Option(OutputFormat.text, "--format",
-                                     help="text or json (json implies --once)."),
+    interval: str = typer.Option("5s", "--interval", "-i", metavar="DURATION",
+                                 help="Time between refreshes: a number with ms, s or m "
+                                      "(500ms, 5s, 2m), from 200ms to 60m. Default: 5s."),
+    once: bool = typer.Option(False, "--once", help="Refresh once, print the view and exit. "
+                                                    "Default: off (refresh until Ctrl-C)."),
+    fmt: OutputFormat = format_option("; json implies --once"),
 ) -> None:
     """Live view: today's and the period's spend vs the budget, rate, projection, who and what.
 
-    Each refresh pulls only the calls pushed since the last one. Ctrl-C quits.
+    Each refresh pulls only the calls pushed since the last one. Ctrl-C quits (exit 0),
+    between two frames.
     """
+    from teamcost.agent.lock import holder
     from teamcost.reports.live import LiveSource
 
     seconds = parse_interval(interval)
     config = load_config()
-    with LiveSource(config) as source:
+    # an agent running for this home pulls every minute: watch then reads what it pulled
+    with LiveSource(config, others_pull=lambda: holder(config.home) is not None) as source:
         if once or fmt == OutputFormat.json:
-            emit(source.refresh(), fmt, lambda s: console.print(render(s)))
+            emit(source.refresh(), fmt, lambda s: show(render(s, width=view_width()),
+                                                       view_width()))
             return
-        from rich.live import Live
-        try:
-            snap = source.refresh()
-            with Live(render(snap, seconds), console=console, auto_refresh=False,
-                      screen=False, transient=False) as live:
-                while True:
-                    time.sleep(seconds)
-                    snap = source.refresh()
-                    live.update(render(snap, seconds), refresh=True)
-        except KeyboardInterrupt:
-            pass  # Ctrl-C is how one leaves watch: a clean exit, not an error
+        _live(source, seconds)
     console.print("watch stopped")
 
 
-def _bar(fraction: float | None, width: int = 40) -> RenderableType:
-    if fraction is None:
-        return Text("no budget set (teamcost budget set ...)", style="dim")
-    style = "green" if fraction < 0.8 else "yellow" if fraction < 1 else "red"
-    return ProgressBar(total=1.0, completed=min(fraction, 1.0), width=width,
-                       complete_style=style, finished_style="red")
+def _live(source: LiveSource, seconds: float) -> None:
+    """Redraw every ``seconds`` until Ctrl-C (or SIGTERM).
+
+    A signal only sets a flag that the loop reads between frames, so the process never
+    stops in the middle of writing a frame; and while it runs the terminal neither echoes
+    ``^C`` into the output nor discards what is queued (ECHO off, NOFLSH on), which would
+    otherwise cut a multi-byte character in half. The terminal is restored on the way out.
+    """
+    from rich.live import Live
+
+    stop: list[int] = []
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        if stop:  # a second Ctrl-C while a refresh hangs: leave now
+            raise KeyboardInterrupt
+        stop.append(signum)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # the terminal's width, read again at every frame; every byte of a frame written
+    view = drawing_console(None, file=WholeWrites.over(sys.stdout))
+    try:
+        with _quiet_terminal():
+            frame = render(source.refresh(), seconds, view_width(view))
+            with Live(frame, console=view, auto_refresh=False, screen=False,
+                      transient=False) as live:
+                while not stop:
+                    deadline = time.monotonic() + seconds
+                    while not stop and time.monotonic() < deadline:
+                        time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+                    if stop:
+                        break
+                    snap = source.refresh()
+                    if stop:
+                        break
+                    live.update(render(snap, seconds, view_width(view)), refresh=True)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+class WholeWrites(io.TextIOBase):
+    """A text stream that writes every byte it is given, to a file descriptor.
+
+    A signal that arrives while a large write() is blocked on the terminal makes the
+    kernel return a short count; Python's buffered text layer does not write the rest, so
+    the frame would end early, possibly inside a multi-byte character. This one loops
+    until everything is out (the signal handler only sets a flag).
+    """
+
+    def __init__(self, fd: int, encoding: str = "utf-8", tty: bool = False) -> None:
+        self._fd = fd
+        self._encoding = encoding
+        self._tty = tty
+
+    @classmethod
+    def over(cls, stream: Any) -> Any:
+        """A WholeWrites on ``stream``'s descriptor, or ``stream`` itself when it has none
+        (a test's in-memory stream)."""
+        try:
+            fd = stream.fileno()
+        except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+            return stream
+        stream.flush()
+        return cls(fd, getattr(stream, "encoding", None) or "utf-8", stream.isatty())
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self._encoding
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def isatty(self) -> bool:
+        return self._tty
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        data = memoryview(text.encode(self._encoding, "replace"))
+        while data:
+            try:
+                n = os.write(self._fd, data)
+            except BlockingIOError:  # a non-blocking descriptor: wait until it drains
+                select.select([], [self._fd], [])
+                continue
+            data = data[n:]
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+@contextmanager
+def _quiet_terminal() -> Iterator[None]:
+    """While watch draws: no echo of typed keys (^C) and no flush of pending output when
+    a signal key is pressed. Nothing changes when stdin is not a terminal."""
+    try:
+        import termios
+    except ImportError:  # not POSIX
+        yield
+        return
+    fd = sys.stdin.fileno() if sys.stdin is not None else -1
+    try:
+        saved = termios.tcgetattr(fd) if fd >= 0 and os.isatty(fd) else None
+    except (termios.error, OSError, ValueError):
+        saved = None
+    if saved is None:
+        yield
+        return
+    quiet = list(saved)
+    quiet[3] = (quiet[3] & ~termios.ECHO) | termios.NOFLSH
+    try:
+        termios.tcsetattr(fd, termios.TCSADRAIN, quiet)
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
 def _pct(f: float | None) -> str:
-    return "" if f is None else f"{f * 100:5.1f}%"
+    return "" if f is None else f"{f * 100:.1f}%"
 
 
-def render(s: LiveSnapshot, interval: float | None = None) -> RenderableType:
-    """The whole view as one rich renderable (also what --once prints)."""
-    head = Text.assemble(
-        ("teamcost watch", "bold"), f"  team {s.team}  ",
-        (f"{s.now.astimezone().strftime('%Y-%m-%d %H:%M:%S')}", "cyan"),
-        f"  {s.period} {s.period_start:%Y-%m-%d}..{s.period_end:%Y-%m-%d} ({s.tz})")
+def _budget_row(s: LiveSnapshot, room: int | None) -> Text:
+    """The budget's bar, or what is known about the budget when there is no bar."""
+    if s.budget_state == "unknown":
+        since = (f"offline since {clock(s.offline_since, s.now)}" if s.offline_since
+                 else "offline")
+        known = (f"; last known {usd(s.limit_nanos)} per {s.period}" if s.limit_nanos
+                 else "; no budget known")
+        return Text(f"unknown ({since}){known}", style="yellow")
+    if s.budget_state == "local":
+        return Text("none: budgets live in Firestore (teamcost init --project ID)",
+                    style="dim")
+    fraction = s.used_fraction
+    if fraction is None:
+        return Text("no budget set (teamcost budget set --amount 500)", style="dim")
+    width = 40 if room is None else max(10, min(40, room))
+    filled = round(width * min(fraction, 1.0))
+    style = "green" if fraction < 0.8 else "yellow" if fraction < 1 else "red"
+    return Text.assemble(("█" * filled, style), ("░" * (width - filled), "dim"))
 
-    money = Table.grid(padding=(0, 2))
-    money.add_column(justify="left")
-    money.add_column(justify="right")
-    money.add_column()
-    limit = f" of {format_usd(s.limit_nanos)}" if s.limit_nanos else ""
-    money.add_row("today", format_usd(s.today_nanos), f"{s.today_calls} calls")
-    money.add_row(f"this {s.period}", format_usd(s.period_nanos) + limit,
-                  f"{s.period_calls} calls  {_pct(s.used_fraction)}")
-    money.add_row("budget", "", _bar(s.used_fraction))
-    money.add_row("rate", f"{format_usd(s.rate_nanos_per_hour)}/h",
-                  f"last hour {format_usd(s.last_hour_nanos)}")
-    money.add_row("projection", format_usd(s.projected_nanos),
-                  f"by {s.period_end:%Y-%m-%d}  {_pct(s.projected_fraction)}")
+
+def render(s: LiveSnapshot, interval: float | None = None,
+           width: int | None = None) -> RenderableType:
+    """The whole view as one rich renderable (also what --once prints), fitted to
+    ``width`` (None: natural width)."""
+    inner = None if width is None else width - 4  # the panel's borders and padding
+    head = Text("\n".join(wrap(
+        f"teamcost watch  team {s.team}  {s.now.astimezone():%Y-%m-%d %H:%M:%S}  "
+        f"{s.period} {s.period_start:%Y-%m-%d}..{s.period_end:%Y-%m-%d} ({s.tz})",
+        inner, indent=2)))
+    head.stylize("bold", 0, len("teamcost watch"))
+
+    limit = ""
+    if s.limit_nanos:
+        limit = f" of {usd(s.limit_nanos)}" + (" (last known)" if s.budget_state == "unknown"
+                                               else "")
+    firsts = [usd(s.today_nanos), usd(s.period_nanos), f"{usd(s.rate_nanos_per_hour)}/h",
+              usd(s.projected_nanos)]
+    col = max(len(x) for x in firsts)
+    key_w = len("projection")
+    top = [("today", f"{firsts[0]:>{col}}  {s.today_calls:,} calls"),
+           (f"this {s.period}", f"{firsts[1]:>{col}}{limit}  {s.period_calls:,} calls  "
+                                f"{_pct(s.used_fraction)}")]
+    rest = [("rate", f"{firsts[2]:>{col}}  last hour {usd(s.last_hour_nanos)}"),
+            ("projection", f"{firsts[3]:>{col}}  by {s.period_end:%Y-%m-%d}  "
+                           f"{_pct(s.projected_fraction)}")]
     if s.unpriced_calls:
-        money.add_row("unpriced", str(s.unpriced_calls), "calls with no known price")
+        rest.append(("unpriced", f"{s.unpriced_calls:,} calls with no known price"))
+    money = Text("\n".join(pair_lines(top, inner, key_width=key_w)) + "\n")
+    budget = _budget_row(s, None if inner is None else inner - key_w - 2)
+    if inner is not None and key_w + 2 + budget.cell_len > inner:
+        money.append("budget\n")
+        money.append_text(Text("\n".join("  " + x for x in wrap(budget.plain, inner - 2)),
+                               style=budget.style))
+    else:
+        money.append("budget".ljust(key_w + 2))
+        money.append_text(budget)
+    money.append("\n" + "\n".join(pair_lines(rest, inner, key_width=key_w)))
 
-    def shares(title: str, rows: Any) -> Table:
-        t = Table(title=title, title_justify="left", expand=False, pad_edge=False)
-        t.add_column(title.split()[1])
-        t.add_column("cost", justify="right")
-        t.add_column("calls", justify="right")
-        for r in rows:
-            t.add_row(r.key, format_usd(r.cost_nanos), str(r.calls))
-        return t
+    def shares(title: str, rows: Any) -> RenderableType:
+        return table(title, [Column(title.split()[1], "label"), Column("cost", "money"),
+                             Column("calls")],
+                     [[r.key, usd(r.cost_nanos), f"{r.calls:,}"] for r in rows], inner)
 
-    side = Table.grid(padding=(0, 3))
-    side.add_row(shares(f"by member ({s.period})", s.by_member),
-                 shares(f"by model ({s.period})", s.by_model))
+    side = side_by_side([shares(f"by member ({s.period})", s.by_member),
+                         shares(f"by model ({s.period})", s.by_model)], inner)
 
-    latest = Table(title="latest calls", title_justify="left", pad_edge=False)
-    for col in ("time", "member", "agent", "model"):
-        latest.add_column(col, no_wrap=True)
-    latest.add_column("tokens", justify="right", no_wrap=True)
-    latest.add_column("cost", justify="right", no_wrap=True)
     today = s.now.astimezone().date()
+    latest_rows = []
     for c in s.latest:
         local = c.ts.astimezone()
         when = local.strftime("%H:%M:%S" if local.date() == today else "%m-%d %H:%M")
-        latest.add_row(when, c.member, c.agent or "", c.model, f"{c.total_tokens:,}",
-                       format_usd(c.cost_nanos))
+        latest_rows.append([when, c.member, c.agent or "", c.model, f"{c.total_tokens:,}",
+                            usd(c.cost_nanos)])
+    latest = table("latest calls", [
+        Column("time", "fixed"), Column("member", "label"), Column("agent", "label"),
+        Column("model", "label"), Column("tokens", drop="in"), Column("cost", "money")],
+        latest_rows, inner)
 
     r = s.refreshed
-    foot = Text(f"source: {s.source}  "
-                + (f"last pull: {r.get('pulled', 0)} read, {r.get('new', 0)} new  "
-                   if "pulled" in r else "")
-                + (f"refresh every {interval:g}s  Ctrl-C quits" if interval else ""),
-                style="dim", overflow="fold")
-    parts: list[RenderableType] = [head, Text(""), money, Text(""), side, Text(""), latest, foot]
+    foot = (f"source: {s.source}  "
+            + (f"last pull: {r.get('pulled', 0):,} read, {r.get('new', 0):,} new  "
+               if "pulled" in r else "")
+            + (f"refresh every {interval:g}s  Ctrl-C quits" if interval else ""))
+    parts: list[RenderableType] = [head, Text(""), money, Text(""), side, Text(""), latest,
+                                   Text("\n".join(wrap(foot, inner, indent=2)), style="dim")]
     if r.get("error"):
-        parts.append(Text(f"pull failed, showing the cache: {r['error']}", style="red", overflow="fold"))
-    return Panel(Group(*parts),
-                 expand=False)
+        pulled = r.get("cache_pulled_at")
+        cache = as_of(pulled, s.now) if pulled else "never pulled"
+        parts.append(Text("\n".join(wrap(f"pull failed, showing the cache {cache}: "
+                                          f"{r['error']}", inner, indent=2)), style="red"))
+    return Panel(Group(*parts), expand=False)

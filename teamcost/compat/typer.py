@@ -4,6 +4,11 @@ typer vendors click as ``typer._click`` from 0.2x on; the CLI catches click's us
 "no arguments" exceptions to print one line and exit 2 (typer's own handler prints a box),
 and builds plain click commands to list lazily loaded commands in the root --help.
 
+typer 0.29 prints a positional argument's type after its metavar in --help
+(``FILE <path>``, ``MEMBER <str>``), a notation the rest of the help does not use; an
+argument that names its metavar shows just that (``install_argument_metavars``, applied
+when this module is imported, as the CLI does before any help is drawn).
+
 typer 0.29 coerces every parameter through a pydantic ``TypeAdapter``, built when the
 command line is parsed, even for a parameter left at its default: importing pydantic and
 building the adapters costs about 0.1 s, which ``teamcost record`` in a shell loop or a
@@ -23,10 +28,10 @@ from typing import Any, get_args, get_origin
 from typer._click import exceptions as click_exceptions
 from typer._coercion import RuntimeParam, build_runtime_param
 from typer._param_types import coerce_cli_choice
+from typer.core import TyperArgument, _TyperParameter
 from typer.core import TyperCommand as click_command
-from typer.core import _TyperParameter
 
-__all__ = ["click_command", "click_exceptions", "defer_adapters"]
+__all__ = ["click_command", "click_exceptions", "defer_adapters", "install_argument_metavars"]
 
 _NO_FAST_PATH = object()
 
@@ -108,3 +113,19 @@ def defer_adapters(cmd: Any, subcommands: bool = True) -> Any:
         for sub in getattr(cmd, "commands", {}).values():
             defer_adapters(sub)
     return cmd
+
+
+_typer_display_type = TyperArgument.display_type_rich
+
+
+def _argument_display_type(self: TyperArgument, ctx: Any) -> str | None:
+    if self.metavar is not None:
+        return None
+    return _typer_display_type(self, ctx)
+
+
+def install_argument_metavars() -> None:
+    TyperArgument.display_type_rich = _argument_display_type  # type: ignore[method-assign,assignment]
+
+
+install_argument_metavars()

@@ -11,7 +11,6 @@ Everything here calls the same library functions the CLI commands call.
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from teamcost.config import Config, load_config, write_config
+from teamcost.demo import folder as demo_folder
 from teamcost.demo.generate import (
     DEFAULT_SEED,
     DEMO_PROJECT,
@@ -33,6 +33,9 @@ from teamcost.errors import TeamcostError
 from teamcost.ledger import Ledger
 from teamcost.money import format_usd, nanos_to_usd
 
+# what the demo writes at the top of its folder (teamcost.demo.folder keeps the rest safe)
+DEMO_ENTRIES = ("home", "ledgers", "exports", "report-7d.json", "report-7d.txt",
+                "budget-check.json", "spend-30d.png", "spend-30d.html")
 DEMO_PORT = 8765          # preferred, so a `--serve` emulator has a predictable address
 HOME_MEMBER = MEMBERS[0]  # the demo home is this member's first machine
 
@@ -143,10 +146,7 @@ def demo_config(home: Path, ledger: Path, emulator_host: str | None,
                               "ledger_path": str(ledger), "timezone": "UTC"}
     if emulator_host:
         values |= {"project": project, "emulator_host": emulator_host}
-    cfg_path = home / "config.toml"
-    if cfg_path.exists():
-        cfg_path.unlink()  # a previous demo's config (maybe with an emulator) is replaced
-    write_config(home, values)
+    write_config(home, values)  # a new home: run_demo cleared the previous demo's
     return load_config(home, env={})
 
 
@@ -163,51 +163,62 @@ def run_demo(directory: Path | str, *, seed: int = DEFAULT_SEED, now: datetime |
     result into the text the CLI would print; the text is saved in the demo folder.
     """
     started = time.monotonic()
-    directory = Path(directory).expanduser().resolve()
-    home = directory / "home"
-    ledgers_dir = directory / "ledgers"
-    for sub in (home, ledgers_dir, directory / "exports"):
-        if sub.exists():
-            shutil.rmtree(sub)
-    home.mkdir(parents=True)
+    folder = demo_folder.prepare(directory, DEMO_ENTRIES)   # refuses before any write
+    demo_folder.check_writable(folder)
+    directory = folder.path
     now = now or datetime.now(UTC)
-
     emu: Emulator | None = None
-    host: str | None = None
-    why = "--local: ran on the local ledger alone"
-    if not local_only:
-        emu, host, why = find_or_start_emulator(say, emulator_host)
-    mode = "firestore" if host else "local"
-    result = DemoResult(directory, home, mode, host, emu is not None, {}, 0, 0, [], [], "")
-    if not host:
-        if not local_only:
-            why = f"ran on the local ledger alone (no push, pull or budget): {why}"
-        result.notes.append(why)
     try:
-        with _Timer(result, "generate the team's month into per-machine ledgers", say) as t:
-            written = write_ledgers(ledgers_dir, now, seed=seed)
-            data = written.data
-            result.ledgers = dict(written.paths)
-            t.detail = f"{len(data.calls)} calls on {len(written.paths)} machines"
-        _fill_facts(result, data)
-        home_ledger = written.paths[HOME_MEMBER.machines[0]]
-        if mode == "local":
-            # one ledger holds the whole team so local reports show it all
-            home_ledger = home / "ledger.db"
-            with Ledger(home_ledger) as led:
-                led.record_many(data.calls)
-        config = demo_config(home, home_ledger, host, project)
-        if mode == "firestore":
-            _sync_steps(result, config, written.paths, say)
-        _report_steps(result, config, now, say, render)
+        home = directory / "home"
+        try:
+            home.mkdir()
+        except OSError as exc:
+            raise demo_folder.DemoFolderError(f"cannot write the demo into {directory}: "
+                                              f"{exc.strerror or exc}") from None
+        host: str | None = None
+        why = "--local: ran on the local ledger alone"
+        if not local_only:
+            emu, host, why = find_or_start_emulator(say, emulator_host)
+        mode = "firestore" if host else "local"
+        result = DemoResult(directory, home, mode, host, emu is not None, {}, 0, 0, [], [], "")
+        if not host:
+            if not local_only:
+                why = f"ran on the local ledger alone (no push, pull or budget): {why}"
+            result.notes.append(why)
+        _run_steps(result, folder, now, seed, project, say, render)
+        demo_folder.record(folder)
         if emu is not None and keep_emulator is not None:
             result.seconds = time.monotonic() - started
             keep_emulator(result)
     finally:
-        if emu is not None:
-            emu.stop()
+        try:
+            if emu is not None:
+                emu.stop()
+        finally:
+            demo_folder.record(folder)   # whatever happened, the marker lists what we made
     result.seconds = time.monotonic() - started
     return result
+
+
+def _run_steps(result: DemoResult, folder: demo_folder.DemoFolder, now: datetime, seed: int,
+               project: str, say: Say, render: Callable[[str, Any], str] | None) -> None:
+    home = result.home
+    with _Timer(result, "generate the team's month into per-machine ledgers", say) as t:
+        written = write_ledgers(folder.path / "ledgers", now, seed=seed)
+        data = written.data
+        result.ledgers = dict(written.paths)
+        t.detail = f"{len(data.calls)} calls on {len(written.paths)} machines"
+    _fill_facts(result, data)
+    home_ledger = written.paths[HOME_MEMBER.machines[0]]
+    if result.mode == "local":
+        # one ledger holds the whole team so local reports show it all
+        home_ledger = home / "ledger.db"
+        with Ledger(home_ledger) as led:
+            led.record_many(data.calls)
+    config = demo_config(home, home_ledger, result.emulator_host, project)
+    if result.mode == "firestore":
+        _sync_steps(result, config, written.paths, say)
+    _report_steps(result, config, now, say, render)
 
 
 def _fill_facts(result: DemoResult, data: DemoData) -> None:

@@ -106,9 +106,10 @@ def chart_data(df: pd.DataFrame, since: datetime, until: datetime, *, by: str = 
     ``df`` has the columns of ``teamcost.reports.frames``; the days and sums are the
     report's own (``aggregate.trend``, ``aggregate.breakdown``), so the stacks add up to
     the report's total. Keys beyond the ``top`` most expensive are summed into "other".
-    When the window reaches ``now``, the projection is the report's: the budget period's
-    spend so far plus the window's rate until the period ends (``df`` must then reach
-    back to ``aggregate.earliest_needed``).
+    When the window reaches ``now``, the projection is the report's and the budget's: the
+    budget period's spend so far continued at that period's average daily rate to its end
+    (``periods.project_to_end``; ``df`` must then reach back to
+    ``aggregate.earliest_needed``).
     """
     if by not in CHART_BY:
         raise InvalidValue("by", by, f"one of {', '.join(CHART_BY)} for a chart")
@@ -138,14 +139,14 @@ def chart_data(df: pd.DataFrame, since: datetime, until: datetime, *, by: str = 
         period_days = max(1, round((p_end - p_start) / timedelta(days=1)))
         data.daily_allowance_nanos = agg.exact_div(budget.limit_nanos, period_days)
     if until >= now:
-        proj = agg.projections(df, total, since, until, now, tz)[period]
+        proj = agg.projections(df, now, tz)[period]
         zone = ZoneInfo(tz)
         today = now.astimezone(zone).date()
         end = (datetime.fromisoformat(proj["end"]) - timedelta(microseconds=1)
                ).astimezone(zone).date()
         data.projection_days = [today + timedelta(days=i)
                                 for i in range(1, (end - today).days + 1)]
-        data.projected_daily_nanos = agg.spend_rate(total, since, until, now)["per_day_nanos"]
+        data.projected_daily_nanos = proj["per_day_nanos"]
         data.projected_period_nanos = proj["projected_nanos"]
         data.period_end = end
     return data
@@ -381,6 +382,20 @@ def chart_by(by: Sequence[str]) -> str:
     return next((b for b in by if b in CHART_BY), "member")
 
 
+def window_chart(config: Config, since: datetime, until: datetime, *, by: str = "member",
+                 tz: str = "UTC", filters: Any = None, source: str | None = None,
+                 now: datetime | None = None, budget: BudgetLine | None = None) -> ChartData:
+    """``chart_data`` of the calls a report of this window and filters reads (same source,
+    reaching back far enough for the projection when the window includes ``now``)."""
+    from teamcost.reports.frames import Filters, load_calls
+
+    now = now or datetime.now(UTC)
+    start = min(since, agg.earliest_needed(since, now, tz)) if until >= now else since
+    df, _ = load_calls(config, start, max(until, now + timedelta(microseconds=1)),
+                       source=source, filters=filters or Filters())
+    return chart_data(df, since, until, by=by, tz=tz, now=now, budget=budget)
+
+
 def report_chart(config: Config, doc: dict[str, Any], path: Path | str,
                  by: Sequence[str] = ("member",), *, now: datetime | None = None) -> ChartResult:
     """Draw the chart of a report document (``build_report``) into ``path``.
@@ -388,21 +403,18 @@ def report_chart(config: Config, doc: dict[str, Any], path: Path | str,
     Reads the same calls the report read (same window, filters and source; no second
     pull) and refuses to write a chart whose stacks would not add up to the report.
     """
-    from teamcost.reports.frames import Filters, load_calls
+    from teamcost.reports.frames import Filters
 
     chart_kind(path)
     window = doc["window"]
-    since = datetime.fromisoformat(window["since"])
-    until = datetime.fromisoformat(window["until"])
-    tz = window["timezone"]
-    now = now or datetime.fromisoformat(doc["generated_at"])
-    start = min(since, agg.earliest_needed(since, now, tz)) if until >= now else since
     f = doc.get("filters") or {}
-    df, _ = load_calls(config, start, max(until, now + timedelta(microseconds=1)),
-                       source=doc.get("source"),
-                       filters=Filters(f.get("member"), f.get("model"), f.get("agent")))
-    data = chart_data(df, since, until, by=chart_by(by), tz=tz, now=now,
-                      budget=budget_line(doc.get("budget")))
+    data = window_chart(config, datetime.fromisoformat(window["since"]),
+                        datetime.fromisoformat(window["until"]), by=chart_by(by),
+                        tz=window["timezone"],
+                        filters=Filters(f.get("member"), f.get("model"), f.get("agent")),
+                        source=doc.get("source"),
+                        now=now or datetime.fromisoformat(doc["generated_at"]),
+                        budget=budget_line(doc.get("budget")))
     expected = doc["summary"]["cost_nanos"]
     if data.total_nanos != expected:  # calls landed between the report and this read
         raise TeamcostError(f"the chart's calls add up to {data.total_nanos} nano-dollars but "

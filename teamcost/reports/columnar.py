@@ -24,7 +24,14 @@ A reader takes, in every month, the non-overlapping parts that cover rowids 1..m
 deleted by the next refresh. Compaction merges a month's parts into one covering their
 whole range, written before the old ones are deleted, so a crash anywhere in it never
 double counts. Refresh and compaction hold an exclusive lock on the directory, readers a
-shared one, so no file is deleted under a reader.
+shared one, so no file is deleted under a reader. The locks are ``flock``s on a file opened
+anew each time, so they also keep apart the threads of one process (a server answering
+requests at once: two refreshes would write the same part, a compaction would delete parts
+another thread is about to read).
+
+A mirror that cannot be written (a read-only home, a cache we may only read) is read as it
+is, up to its mark, and the rows above the mark come straight from SQLite: the report is
+still whole.
 
 Two mirrors: the team cache's (``team-cache.parquet``, mark in the cache's ``sync_state``)
 and the ledger's (``<ledger>.parquet`` beside the ledger file, mark in its ``mirror.json``
@@ -351,35 +358,73 @@ def _scan(src: _Source, since: datetime, until: datetime, team: str | None,
             _refresh(src)
         shared = _locked(src.directory, exclusive=False)
         shared.__enter__()
-    except OSError as exc:
-        log.warning("teamcost: warning: cannot keep the Parquet mirror %s (%s); reading %s "
-                    "directly (slower)", src.directory, exc.strerror or exc, src.table)
-        yield _read_sqlite(src.conn, src.table, since, until, team, filters).select(list(columns))
+    except (OSError, sqlite3.DatabaseError) as exc:
+        log.info("cannot update the Parquet mirror %s (%s): reading it as it is, and %s "
+                 "above its mark", src.directory, exc, src.table)
+        yield from _scan_as_is(src, since, until, team, filters, columns, chunk_rows)
         return
     try:
-        exported = src.get_mark()
-        paths = []
-        for y, m in _months_overlapping(since, until):
-            paths += [str(p.path) for p in live_parts(month_dir(src.directory, y, m), exported)]
-        if not paths or since >= until:
-            return
-        dataset = ds.dataset(paths, schema=SCHEMA, format="parquet")
-        pending: list[pa.RecordBatch] = []
-        rows = 0
-        # little readahead: a report holds one chunk at a time, not the next files too
-        for batch in dataset.to_batches(columns=list(columns), batch_size=ROW_GROUP_ROWS,
-                                        filter=_filter(since, until, team, filters),
-                                        batch_readahead=READAHEAD, fragment_readahead=1):
-            if batch.num_rows:
-                pending.append(batch)
-                rows += batch.num_rows
-            if rows >= chunk_rows:
-                yield pa.Table.from_batches(pending)
-                pending, rows = [], 0
-        if pending:
-            yield pa.Table.from_batches(pending)
+        yield from _scan_parts(src, src.get_mark(), since, until, team, filters, columns,
+                               chunk_rows)
     finally:
         shared.__exit__(None, None, None)
+
+
+def _scan_parts(src: _Source, exported: int, since: datetime, until: datetime,
+                team: str | None, filters: dict[str, str | None] | None,
+                columns: Sequence[str], chunk_rows: int) -> Iterator[pa.Table]:
+    """The window's calls in the mirror's parts up to rowid ``exported``."""
+    paths = []
+    for y, m in _months_overlapping(since, until):
+        paths += [str(p.path) for p in live_parts(month_dir(src.directory, y, m), exported)]
+    if not paths or since >= until:
+        return
+    dataset = ds.dataset(paths, schema=SCHEMA, format="parquet")
+    pending: list[pa.RecordBatch] = []
+    rows = 0
+    # little readahead: a report holds one chunk at a time, not the next files too
+    for batch in dataset.to_batches(columns=list(columns), batch_size=ROW_GROUP_ROWS,
+                                    filter=_filter(since, until, team, filters),
+                                    batch_readahead=READAHEAD, fragment_readahead=1):
+        if batch.num_rows:
+            pending.append(batch)
+            rows += batch.num_rows
+        if rows >= chunk_rows:
+            yield pa.Table.from_batches(pending)
+            pending, rows = [], 0
+    if pending:
+        yield pa.Table.from_batches(pending)
+
+
+def _scan_as_is(src: _Source, since: datetime, until: datetime, team: str | None,
+                filters: dict[str, str | None] | None, columns: Sequence[str],
+                chunk_rows: int) -> Iterator[pa.Table]:
+    """The window's calls from a mirror that cannot be refreshed: its parts up to the mark
+    (none when it is not in this layout) and the table's rows above the mark."""
+    exported = src.get_mark() if (src.directory / _LAYOUT_FILE).is_file() else 0
+    with _shared_if_possible(src.directory):
+        if exported:
+            yield from _scan_parts(src, exported, since, until, team, filters, columns,
+                                   chunk_rows)
+    tail = _read_sqlite(src.conn, src.table, since, until, team, filters, after=exported)
+    if tail.num_rows:
+        yield tail.select(list(columns))
+
+
+@contextlib.contextmanager
+def _shared_if_possible(directory: Path) -> Iterator[None]:
+    """A shared lock when the lock file can be opened at all; on a read-only file system
+    (where it cannot) nobody can delete a part under the reader anyway."""
+    try:
+        fd = os.open(directory / ".lock", os.O_RDONLY)
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _read(src: _Source, since: datetime, until: datetime, team: str | None,
@@ -389,9 +434,14 @@ def _read(src: _Source, since: datetime, until: datetime, team: str | None,
 
 
 def _read_sqlite(conn: sqlite3.Connection, table: str, since: datetime, until: datetime,
-                 team: str | None, filters: dict[str, str | None] | None) -> pa.Table:
+                 team: str | None, filters: dict[str, str | None] | None,
+                 after: int = 0) -> pa.Table:
+    """The window's calls with a rowid above ``after``, straight from SQLite."""
     where = "ts >= ? AND ts < ?"
     args: list[Any] = [ts_to_us(since), ts_to_us(until)]
+    if after:
+        where += " AND rowid > ?"
+        args.append(after)
     for name, value in ({"team": team} | (filters or {})).items():
         if value is not None:
             where += f" AND {name} = ?"

@@ -28,7 +28,9 @@ from teamcost.ledger import us_to_ts
 from teamcost.models import CALL_FIELDS, CallRecord, format_ts, record_to_json
 from teamcost.money import nanos_to_usd
 from teamcost.periods import Window
-from teamcost.reports.frames import load_table
+from teamcost.reports.aggregate import baseline_start
+from teamcost.reports.frames import load_daily_costs, load_table
+from teamcost.reports.render import FORMULA_START, spreadsheet_safe
 from teamcost.reports.report import _refresh, table_document
 
 if TYPE_CHECKING:
@@ -81,23 +83,29 @@ def _csv_value(name: str, value: Any) -> Any:
         return "true" if value else "false"
     if value is None:
         return ""
-    return value
+    return spreadsheet_safe(value)
 
 
 def _json(rec: CallRecord | dict[str, Any]) -> dict[str, Any]:
     return record_to_json(rec) if isinstance(rec, CallRecord) else rec
 
 
+def _needs_csv_value(v: Any) -> bool:
+    return (v is None or isinstance(v, bool)
+            or (isinstance(v, str) and v.startswith(FORMULA_START)))
+
+
 def write_calls_csv(fh: IO[str], records: Sequence[CallRecord | dict[str, Any]]) -> None:
     """Records, or their record_to_json form (what ``json_rows`` makes); each column is
-    turned into CSV values in one pass (``_csv_value``'s rules)."""
-    writer = csv.writer(fh, lineterminator="\n")
+    turned into CSV values in one pass (``_csv_value``'s rules: a column with nothing to
+    change is written as it is)."""
+    writer = csv.writer(fh, lineterminator="\r\n")   # RFC 4180; see render.to_csv
     writer.writerow(CSV_COLUMNS)
     rows = [_json(rec) for rec in records]
     cols = []
     for name in CSV_COLUMNS:
         values = [r[name] for r in rows]
-        if name == "tags" or any(v is None or isinstance(v, bool) for v in values):
+        if name == "tags" or any(_needs_csv_value(v) for v in values):
             values = [_csv_value(name, v) for v in values]
         cols.append(values)
     writer.writerows(zip(*cols))
@@ -148,8 +156,11 @@ def export_period(config: Config, window: Window, out_dir: Path, *, fmt: str = "
         if w:
             warnings.append(w)
     table, used = load_table(config, window.since, window.until, source=source)
+    # the days before the period, so the summary's spikes are the report's own
+    before = load_daily_costs(config, baseline_start(window.since, tz), window.since, tz,
+                              source=used)
     doc = table_document(table, window, by=("member", "model", "day"), tz=tz, now=now,
-                         team=config.team, source=used, warnings=warnings)
+                         team=config.team, source=used, warnings=warnings, before=before)
     records = json_rows(table)
     del table
     doc["export"] = {"label": window.label, "calls_file_columns": list(CSV_COLUMNS)}

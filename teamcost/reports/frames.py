@@ -21,7 +21,7 @@ import json
 import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -54,6 +54,15 @@ class Filters:
     def to_dict(self) -> dict[str, str | None]:
         return {"member": self.member, "model": self.model, "agent": self.agent}
 
+    def sql(self) -> tuple[str, list[str]]:
+        """`` AND name = ?`` for each filter set, and its arguments (for SQL readers)."""
+        clauses, args = [], []
+        for name, value in self.to_dict().items():
+            if value is not None:
+                clauses.append(f" AND {name} = ?")
+                args.append(value)
+        return "".join(clauses), args
+
 
 def _source(config: Config, source: str | None) -> str:
     if source is None:
@@ -81,7 +90,7 @@ def _scan_ledger(config: Config, since: datetime, until: datetime, team: str | N
                  filters: Filters, cols: list[str], chunk_rows: int) -> Iterator[pa.Table]:
     if not config.ledger_file.exists():
         return
-    with Ledger.for_config(config) as ledger:
+    with Ledger.for_reading(config) as ledger:
         yield from columnar.scan_ledger(ledger.conn, ledger.ledger_id, config.ledger_file,
                                         since, until, team, filters.to_dict(), cols,
                                         chunk_rows)
@@ -90,29 +99,29 @@ def _scan_ledger(config: Config, since: datetime, until: datetime, team: str | N
 def _scan_team(config: Config, since: datetime, until: datetime, filters: Filters,
                cols: list[str], chunk_rows: int) -> Iterator[pa.Table]:
     from teamcost.sync.cache import TeamCache
-    with TeamCache.for_config(config) as cache:
+    with TeamCache.for_reading(config) as cache:
         mine = [t for t in _scan_ledger(config, since, until, config.team, filters,
                                         list(dict.fromkeys(["call_id", *cols])), 1 << 62)]
         local = pa.concat_tables(mine) if mine else None
         if local is not None and local.num_rows:
             known = _known_ids(cache.conn, local.column("call_id").to_pylist())
             if known:
-                local = local.filter(pc.invert(pc.is_in(local.column("call_id"),
-                                                        value_set=pa.array(known, pa.string()))))
+                local = local.filter(pc.invert(pc.is_in(
+                    local.column("call_id"), value_set=pa.array(sorted(known), pa.string()))))
         yield from columnar.scan(cache, config.team, since, until, filters.to_dict(), cols,
                                  chunk_rows)
     if local is not None and local.num_rows:
         yield local.select(cols)
 
 
-def _known_ids(conn: sqlite3.Connection, ids: Sequence[str]) -> list[str]:
+def _known_ids(conn: sqlite3.Connection, ids: Sequence[str]) -> set[str]:
     """Which of ``ids`` the team cache already holds (pushed and pulled back)."""
-    known: list[str] = []
+    known: set[str] = set()
     for i in range(0, len(ids), 500):
         part = list(ids[i:i + 500])
-        known += [r[0] for r in conn.execute(
+        known.update(r[0] for r in conn.execute(
             f"SELECT call_id FROM team_calls WHERE call_id IN ({', '.join('?' * len(part))})",
-            part)]
+            part))
     return known
 
 
@@ -125,6 +134,23 @@ def load_table(config: Config, since: datetime, until: datetime, *, source: str 
     tables = list(chunks)
     return (pa.concat_tables(tables) if tables
             else columnar.SCHEMA.empty_table().select(list(columns))), used
+
+
+def load_daily_costs(config: Config, since: datetime, until: datetime, tz: str, *,
+                     source: str, filters: Filters = Filters()) -> dict[date, int]:
+    """Cost per local day of the calls with since <= ts < until, from the same sources with
+    the same dedupe as ``load_calls``, read as two columns (what a spike baseline needs of
+    the days before a window, without a frame of them)."""
+    from teamcost.reports.rollup import DailyCosts
+
+    if source not in SOURCES:
+        raise InvalidValue("source", source, "team or local")
+    days = DailyCosts(tz)
+    chunks, _ = scan_calls(config, since, until, source=source, filters=filters,
+                           columns=("ts", "cost_nanos"))
+    for chunk in chunks:
+        days.add(chunk)
+    return days.costs()
 
 
 def load_calls(config: Config, since: datetime, until: datetime, *, source: str | None = None,

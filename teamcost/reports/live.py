@@ -10,16 +10,18 @@ reads (cache + this machine's unpushed calls) from the start of the month.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from teamcost.errors import SyncError, TeamcostError
-from teamcost.periods import period_bounds
+from teamcost.errors import SyncError
+from teamcost.periods import period_bounds, project_to_end
 from teamcost.reports import aggregate as agg
 from teamcost.reports.frames import load_calls
+from teamcost.reports.freshness import last_pull, latest
 from teamcost.sync.client import client_for
 from teamcost.sync.retry import Backoff
 
@@ -67,6 +69,12 @@ class LiveSnapshot:
     unpriced_calls: int = 0
     source: str = ""                # where the calls came from (cache / ledger)
     refreshed: dict[str, Any] = field(default_factory=dict)  # last refresh's facts
+    # "set", "none" (no budget set), "local" (no project: budgets live in Firestore) or
+    # "unknown" (it could not be read: limit_nanos is then the last known one, if any)
+    budget_state: str = "none"
+    budget_error: str | None = None
+    budget_read_at: datetime | None = None   # when the limit shown was read
+    offline_since: datetime | None = None    # unknown: the last time Firestore answered
 
     @property
     def used_fraction(self) -> float | None:
@@ -96,7 +104,14 @@ class LiveSnapshot:
                         "cost_nanos": c.cost_nanos, "call_id": c.call_id}
                        for c in self.latest], "unpriced_calls": self.unpriced_calls,
             "source": self.source, "refreshed": self.refreshed,
+            "budget_state": self.budget_state, "budget_error": self.budget_error,
+            "budget_read_at": _iso(self.budget_read_at),
+            "offline_since": _iso(self.offline_since),
         }
+
+
+def _iso(t: datetime | None) -> str | None:
+    return t.isoformat(timespec="seconds") if t else None
 
 
 @dataclass(frozen=True)
@@ -111,6 +126,8 @@ class LatestCall:
 
 
 def _latest(df: pd.DataFrame, n: int) -> list[LatestCall]:
+    if len(df) > n:  # sort only the newest (and their ties), not a month of calls
+        df = df[df["ts"] >= df["ts"].nlargest(n).iloc[-1]]
     rows = df.sort_values(["ts", "call_id"], ascending=False, kind="stable").head(n)
     tokens = (rows["input_tokens"] + rows["output_tokens"] + rows["cache_read_tokens"]
               + rows["cache_write_tokens"])
@@ -131,8 +148,8 @@ def snapshot(df: pd.DataFrame, now: datetime, *, team: str, tz: str = "UTC",
     """The numbers watch shows, from a calls frame (``teamcost.reports.frames`` columns)
     that covers at least ``agg.earliest_needed(now, now, tz)`` up to ``now``.
 
-    Rate and projection are the reports' own (``aggregate.spend_rate`` and
-    ``aggregate.projections``) over the budget period so far: spend + rate x time left.
+    Rate and projection are the reports' and the budget check's own (``aggregate.spend_rate``
+    and ``periods.project_to_end``) over the budget period so far.
     """
     period = budget.period if budget else "month"
     p_start, p_end = period_bounds(now, period, tz)
@@ -143,8 +160,7 @@ def snapshot(df: pd.DataFrame, now: datetime, *, team: str, tz: str = "UTC",
     last_hour = in_period[in_period["ts"] > pd.Timestamp(now - timedelta(hours=1))]
     period_nanos = int(in_period["cost_nanos"].sum())
     rate = agg.spend_rate(period_nanos, p_start, p_end, now)["per_hour_nanos"]
-    projected = agg.projections(df, period_nanos, p_start, p_end, now, tz)[period][
-        "projected_nanos"]
+    projected = project_to_end(period_nanos, p_start, p_end, now)
     return LiveSnapshot(
         team=team, now=now, tz=tz, period=period, period_start=p_start, period_end=p_end,
         today_nanos=int(today["cost_nanos"].sum()), today_calls=len(today),
@@ -163,10 +179,17 @@ class LiveSource:
     The budget is read at the first refresh and then every ``budget_every`` refreshes.
     """
 
-    def __init__(self, config: Config, *, client: Any = None, budget_every: int = 12) -> None:
+    def __init__(self, config: Config, *, client: Any = None, budget_every: int = 12,
+                 others_pull: Callable[[], bool] = lambda: False) -> None:
+        """``others_pull``: True while something else keeps the cache fresh (an agent on this
+        home): the refresh then reads the cache without a pull of its own."""
         self.config = config
+        self._others_pull = others_pull
         self._client = client
         self._budget: BudgetLine | None = None
+        self._budget_at: datetime | None = None     # when self._budget was read
+        self._budget_state = "set" if config.project else "local"
+        self._budget_error: str | None = None
         self._budget_every = budget_every
         self._n = 0
 
@@ -190,39 +213,95 @@ class LiveSource:
             from teamcost.sync.pull import pull
             if self._client is None:
                 self._client = client_for(cfg)
-            if self._n % self._budget_every == 0:
-                self._budget = load_budget_line(cfg, self._client)
+            if self._n % self._budget_every == 0 or self._budget_state == "unknown":
+                self._read_budget(now)
             try:
-                # the next refresh is the retry: a short backoff keeps the view responsive
-                with TeamCache.for_config(cfg) as cache:
-                    res = pull(cfg, self._client, cache, backoff=WATCH_BACKOFF)
-                facts |= {"pulled": res.read, "new": res.new}
+                if self._others_pull():
+                    facts["pulled_by"] = "agent"
+                    facts["cache_pulled_at"] = _iso(last_pull(cfg))
+                else:
+                    # the next refresh is the retry: a short backoff keeps the view responsive
+                    with TeamCache.for_config(cfg) as cache:
+                        res = pull(cfg, self._client, cache, backoff=WATCH_BACKOFF)
+                    facts |= {"pulled": res.read, "new": res.new}
             except SyncError as exc:  # offline: keep showing what the cache holds
                 facts["error"] = str(exc)
+                pulled = last_pull(cfg)
+                facts["cache_pulled_at"] = _iso(pulled)
         # the same frame a report reads: team cache + this machine's unpushed calls
-        df, used = load_calls(cfg, agg.earliest_needed(now, now, cfg.timezone),
-                              now + timedelta(microseconds=1),
-                              source="team" if cfg.project else "local")
-        source = (f"team cache {cfg.cache_file}" if used == "team"
-                  else f"local ledger {cfg.ledger_file}")
+        snap = read_snapshot(cfg, now, self._budget)
         self._n += 1
         facts["seconds"] = round(time.monotonic() - started, 3)
         facts["at"] = now.isoformat(timespec="seconds")
-        snap = snapshot(df, now, team=cfg.team, tz=cfg.timezone, budget=self._budget,
-                        source=source)
         snap.refreshed.update(facts)
-        return snap
+        offline = None
+        if self._budget_state == "unknown":
+            offline = latest(self._budget_at, last_pull(cfg))
+        return replace(snap, budget_state=self._budget_state, budget_error=self._budget_error,
+                       budget_read_at=self._budget_at, offline_since=offline)
+
+    def _read_budget(self, now: datetime) -> None:
+        """Read the budget; when that fails keep the one read before (this session's, or
+        the last one this machine read) and say it is unknown now."""
+        from teamcost.budget.known import read_budget
+
+        read = read_budget(self.config, self._client)
+        if not read.unknown:
+            self._budget = _line(read.budget)
+            self._budget_at, self._budget_state, self._budget_error = now, "set", None
+            if read.budget is None:
+                self._budget_state = "none"
+            return
+        self._budget_error = read.error
+        if self._budget_at is None and read.known is not None:  # else: this session's read
+            self._budget, self._budget_at = _line(read.known.budget), read.known.read_at
+        self._budget_state = "unknown"
+
+
+def _line(budget: Any) -> BudgetLine | None:
+    return None if budget is None else BudgetLine(budget.amount_nanos, budget.period,
+                                                  budget.thresholds)
+
+
+def read_snapshot(config: Config, now: datetime, budget: BudgetLine | None = None
+                  ) -> LiveSnapshot:
+    """The snapshot of what is stored now (no pull): the same frame a report reads, the
+    team cache + this machine's unpushed calls (the ledger alone without a project)."""
+    df, used = load_calls(config, agg.earliest_needed(now, now, config.timezone),
+                          now + timedelta(microseconds=1),
+                          source="team" if config.project else "local")
+    source = (f"team cache {config.cache_file}" if used == "team"
+              else f"local ledger {config.ledger_file}")
+    return snapshot(df, now, team=config.team, tz=config.timezone, budget=budget,
+                    source=source)
+
+
+def stored_snapshot(config: Config, now: datetime, client: Any = None) -> LiveSnapshot:
+    """What watch shows after a refresh, without the pull (the dashboard's view): the stored
+    calls and the budget read now, or, when it cannot be read, the last known one, said to
+    be unknown."""
+    from teamcost.budget.known import read_budget
+
+    if not config.project:
+        return read_snapshot(config, now)
+    read = read_budget(config, client if client is not None else client_for(config))
+    if not read.unknown:
+        snap = read_snapshot(config, now, _line(read.budget))
+        return replace(snap, budget_state="set" if read.budget is not None else "none",
+                       budget_read_at=now)
+    known = read.known
+    snap = read_snapshot(config, now, _line(known.budget) if known else None)
+    return replace(snap, budget_state="unknown", budget_error=read.error,
+                   budget_read_at=known.read_at if known else None,
+                   offline_since=latest(known.read_at if known else None, last_pull(config)))
 
 
 def load_budget_line(config: Config, client: Any = None) -> BudgetLine | None:
-    """The team's pooled budget, or None when none is set (or it cannot be read now)."""
+    """The team's pooled budget, or None when none is set or it cannot be read now
+    (``LiveSource`` tells those apart; this is for callers that need only a limit)."""
     if not config.project:
         return None
-    from teamcost.budget.store import get_budget
+    from teamcost.budget.known import read_budget
     if client is None:
         client = client_for(config)
-    try:
-        b = get_budget(client, config.team)
-    except TeamcostError:  # offline: the view goes on without a limit until the next read
-        return None
-    return None if b is None else BudgetLine(b.amount_nanos, b.period, b.thresholds)
+    return _line(read_budget(config, client).budget)

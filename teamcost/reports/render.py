@@ -16,6 +16,18 @@ from typing import Any
 from teamcost.money import exact_usd
 from teamcost.reports.aggregate import BREAKDOWNS
 
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV
+# injection"): a label such as =HYPERLINK(...) in a teammate's call must open as text.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A text cell starting like a formula gets a leading ``'`` (spreadsheets show the text
+    and hide the quote); numbers and every other cell pass unchanged. JSON never needs it."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
 CSV_COLUMNS = ("dimension", "key", "cost_usd", "cost_nanos", "calls", "input_tokens",
                "output_tokens", "cache_read_tokens", "cache_write_tokens", "unpriced_calls",
                "failed_calls")
@@ -26,7 +38,7 @@ def csv_rows(doc: Mapping[str, Any], by: Sequence[str]) -> list[dict[str, Any]]:
     for dim in by:
         source = doc["breakdowns"][dim] if dim in BREAKDOWNS else doc["trend"][dim]
         for r in source:
-            rows.append({"dimension": dim, "key": r[dim],
+            rows.append({"dimension": dim, "key": spreadsheet_safe(r[dim]),
                          "cost_usd": exact_usd(r["cost_nanos"]),
                          **{c: r[c] for c in CSV_COLUMNS[3:]}})
     return rows
@@ -34,7 +46,9 @@ def csv_rows(doc: Mapping[str, Any], by: Sequence[str]) -> list[dict[str, Any]]:
 
 def to_csv(doc: Mapping[str, Any], by: Sequence[str]) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(CSV_COLUMNS), lineterminator="\n")
+    # CRLF rows (RFC 4180): the csv module quotes a cell holding a carriage return only
+    # when the line terminator has one, and a label may hold any character
+    writer = csv.DictWriter(out, fieldnames=list(CSV_COLUMNS), lineterminator="\r\n")
     writer.writeheader()
     writer.writerows(csv_rows(doc, by))
     return out.getvalue()

@@ -7,8 +7,8 @@ Additive changes keep the version; a renamed or removed field bumps it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from teamcost.errors import InvalidValue, TeamcostError
@@ -16,7 +16,8 @@ from teamcost.ledger import ts_to_us
 from teamcost.periods import Window, zone
 from teamcost.reports import aggregate as agg
 from teamcost.reports.frames import Filters, scan_calls
-from teamcost.reports.rollup import Rollup, Spent
+from teamcost.reports.freshness import last_pull, latest
+from teamcost.reports.rollup import DailyCosts, Rollup, Spent
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -53,21 +54,35 @@ def _refresh(config: Config) -> str | None:
     return None
 
 
-def _budget(config: Config, now: datetime | None = None) -> dict[str, Any] | None:
+def _budget(config: Config, now: datetime | None = None,
+            client: Any = None) -> dict[str, Any] | None:
+    """The budget's status; when it cannot be read, ``state: unknown`` with the error, the
+    last budget this machine read (``last_known``) and ``offline_since``: the last time
+    Firestore answered (that read, or the cache's last pull)."""
     from teamcost.budget.check import budget_status  # late: the budget stack loads Firestore
+    from teamcost.budget.known import last_known
 
     try:
-        status = budget_status(config, now=now)
+        status = budget_status(config, client, now=now)
     except TeamcostError as exc:
-        return {"error": str(exc)}
+        known = last_known(config)
+        since = latest(known.read_at if known else None, last_pull(config))
+        return {"state": "unknown", "error": str(exc),
+                "last_known": known.to_dict() if known else None,
+                "offline_since": since.isoformat(timespec="seconds") if since else None}
     return status.to_dict() if status is not None else None
 
 
 def build_report(config: Config, window: Window, *, by: Sequence[str] = DEFAULT_BY,
                  filters: Filters = Filters(), tz: str | None = None,
                  source: str | None = None, now: datetime | None = None,
-                 refresh: bool = True, budget: bool = True) -> dict[str, Any]:
-    """Everything ``teamcost report`` shows, as plain data (ints for money)."""
+                 refresh: bool = True, budget: bool = True,
+                 client: Any = None) -> dict[str, Any]:
+    """Everything ``teamcost report`` shows, as plain data (ints for money).
+
+    ``client`` is the Firestore client for the budget line (a long-running caller such
+    as ``teamcost serve`` keeps one instead of making one per report).
+    """
     tz = tz or config.timezone
     zone(tz)  # validate before any work
     now = now or datetime.now(UTC)
@@ -78,13 +93,16 @@ def build_report(config: Config, window: Window, *, by: Sequence[str] = DEFAULT_
         raise InvalidValue("source", source, "local (no Firestore project is configured; "
                            "run `teamcost init --project ID` to report on the team)")
     use_team = source == "team" or (source is None and config.has_firestore)
+    pulled_now = False
     if use_team and refresh:
         warning = _refresh(config)
         if warning:
             warnings.append(warning)
+        pulled_now = warning is None
     live = window.until >= now
     source_used = "team" if use_team else "local"
     dims = [agg.BREAKDOWNS[b] for b in by if b in agg.BREAKDOWNS]
+    # the window's calls in chunks: each is reduced to small partial sums and dropped
     rollup = Rollup(window.since, window.until, tz, dims)
     spent = Spent(agg.period_starts(now, tz), ts_to_us(now)) if live else None
     chunks, used = scan_calls(config, window.since, window.until, source=source_used,
@@ -93,16 +111,29 @@ def build_report(config: Config, window: Window, *, by: Sequence[str] = DEFAULT_
         rollup.add(chunk)
         if spent is not None:
             spent.add(chunk)
-    if spent is not None:  # projections need this day's, week's and month's spend before it
-        start = agg.earliest_needed(window.since, now, tz)
-        if start < window.since:
-            before, _ = scan_calls(config, start, window.since, source=source_used,
-                                   filters=filters, columns=("ts", "cost_nanos"))
-            for chunk in before:
+    # before the window only two columns are read: each day's spike baseline reaches back
+    # BASELINE_DAYS, and a live window's projections need this day's, week's and month's
+    # spend from their starts
+    start = agg.baseline_start(window.since, tz)
+    if live:
+        start = min(start, agg.earliest_needed(window.since, now, tz))
+    before = DailyCosts(tz)
+    if start < window.since:
+        earlier, _ = scan_calls(config, start, window.since, source=source_used,
+                                filters=filters, columns=("ts", "cost_nanos"))
+        for chunk in earlier:
+            before.add(chunk)
+            if spent is not None:
                 spent.add(chunk)
-    return _document(rollup, spent, window, by=by, now=now, team=config.team, source=used,
-                     filters=filters, warnings=warnings,
-                     budget=_budget(config, now) if budget else None)
+    doc = _document(rollup, spent, window, by=by, now=now, team=config.team, source=used,
+                    filters=filters, warnings=warnings,
+                    budget=_budget(config, now, client) if budget else None,
+                    before=before.costs())
+    if used == "team":  # how old the cache is, so old numbers are not taken for current
+        pulled = last_pull(config)
+        doc["cache"] = {"pulled_now": pulled_now,
+                        "last_pull": pulled.isoformat(timespec="seconds") if pulled else None}
+    return doc
 
 
 def _columns(dims: Sequence[str]) -> tuple[str, ...]:
@@ -115,9 +146,18 @@ def _columns(dims: Sequence[str]) -> tuple[str, ...]:
 def report_document(df: pd.DataFrame, context: pd.DataFrame | None, window: Window, *,
                     by: Sequence[str], tz: str, now: datetime, team: str, source: str,
                     filters: Filters = Filters(), warnings: Sequence[str] = (),
-                    budget: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The document from frames of calls (the window's, and for projections everything
-    since the month began), as report and export build it from chunks."""
+                    budget: dict[str, Any] | None = None,
+                    history: pd.DataFrame | Mapping[date, int] | None = None
+                    ) -> dict[str, Any]:
+    """The document from frames alone (pure; golden tests call this directly), as report
+    and export build it from chunks.
+
+    ``context`` (for a window reaching now) holds the calls since the start of the month,
+    for the projections; ``history`` the calls since ``aggregate.baseline_start`` (at
+    least), or their ``aggregate.daily_costs``, so each day's spike baseline reaches back
+    before the window. Without it the baselines see the window's own days only.
+    """
+    import pandas as pd
     import pyarrow as pa
 
     dims = [agg.BREAKDOWNS[b] for b in by if b in agg.BREAKDOWNS]
@@ -127,26 +167,35 @@ def report_document(df: pd.DataFrame, context: pd.DataFrame | None, window: Wind
     if context is not None:
         spent = Spent(agg.period_starts(now, tz), ts_to_us(now))
         spent.add(pa.Table.from_pandas(context[["ts", "cost_nanos"]], preserve_index=False))
+    costs = (agg.daily_costs(history, tz) if isinstance(history, pd.DataFrame)
+             else history)
     return _document(rollup, spent, window, by=by, now=now, team=team, source=source,
-                     filters=filters, warnings=warnings, budget=budget)
+                     filters=filters, warnings=warnings, budget=budget,
+                     costs=dict(costs) if costs is not None else None)
 
 
 def table_document(table: pa.Table, window: Window, *, by: Sequence[str], tz: str,
-                   now: datetime, team: str, source: str,
-                   warnings: Sequence[str] = ()) -> dict[str, Any]:
-    """The document (without projections) of an Arrow table of a window's calls."""
+                   now: datetime, team: str, source: str, warnings: Sequence[str] = (),
+                   before: Mapping[date, int] | None = None) -> dict[str, Any]:
+    """The document (without projections) of an Arrow table of a window's calls;
+    ``before``: the daily costs of the days before it (``aggregate.baseline_start`` on),
+    for the spike baselines."""
     dims = [agg.BREAKDOWNS[b] for b in by if b in agg.BREAKDOWNS]
     rollup = Rollup(window.since, window.until, tz, dims)
     rollup.add(table.select(list(_columns(dims))))
     return _document(rollup, None, window, by=by, now=now, team=team, source=source,
-                     warnings=warnings)
+                     warnings=warnings, before=before)
 
 
 def _document(rollup: Rollup, spent: Spent | None, window: Window, *, by: Sequence[str],
               now: datetime, team: str, source: str, filters: Filters = Filters(),
-              warnings: Sequence[str] = (), budget: dict[str, Any] | None = None
-              ) -> dict[str, Any]:
-    tz = rollup.tz
+              warnings: Sequence[str] = (), budget: dict[str, Any] | None = None,
+              before: Mapping[date, int] | None = None,
+              costs: dict[date, int] | None = None) -> dict[str, Any]:
+    """The document from the window's aggregates; the spike baselines' daily costs are
+    ``costs`` (whole history), or the window's own days plus ``before``."""
+    if costs is None and before is not None:
+        costs = agg.add_costs(before, rollup.daily_costs())
     summ = rollup.summary()
     days = rollup.trend("day")
     breakdowns = {b: rollup.breakdown(b, agg.BREAKDOWNS[b]) for b in by if b in agg.BREAKDOWNS}
@@ -158,17 +207,20 @@ def _document(rollup: Rollup, spent: Spent | None, window: Window, *, by: Sequen
         "team": team,
         "source": source,
         "window": {"since": window.since.isoformat(), "until": window.until.isoformat(),
-                   "label": window.label, "timezone": tz},
+                   "label": window.label, "timezone": rollup.tz},
         "filters": filters.to_dict(),
         "by": list(by),
         "summary": summ,
         "rate": agg.spend_rate(summ["cost_nanos"], window.since, window.until, now),
-        "projection": (agg.projections_from_spent(spent.spent, summ["cost_nanos"], window.since,
-                                                  window.until, now, tz)
+        "projection": (agg.projections_from_spent(spent.spent, now, rollup.tz)
                        if spent is not None else None),
         "breakdowns": breakdowns,
         "trend": {"day": days, "week": rollup.trend("week")},
-        "spikes": agg.spike_days(days),
+        "spikes": agg.spike_days(days, costs),
+        "spike_rule": {"factor": agg.SPIKE_FACTOR, "baseline_days": agg.BASELINE_DAYS,
+                       "baseline": "median of the same kind of day (weekday or weekend) "
+                                   f"in the {agg.BASELINE_DAYS} days before each day; a spike "
+                                   "also costs more than the median weekday among them"},
         "top_sessions": rollup.top_sessions(),
         "budget": budget,
         "warnings": list(warnings),

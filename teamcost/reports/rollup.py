@@ -40,10 +40,23 @@ def local_day_numbers(ts_us: np.ndarray, tz: str, since: datetime, until: dateti
     [since, until). The zone's UTC offsets over the window are found once (they change a
     few times a year), so this is a search and an addition per call, in NumPy."""
     z = zone(tz)
+    if z is UTC or getattr(z, "key", None) == "UTC":
+        return np.floor_divide(ts_us, DAY_US)
     starts, offsets = _offsets(z, since, until)
     idx = np.searchsorted(starts, ts_us, side="right") - 1
     local = ts_us + offsets[np.clip(idx, 0, len(offsets) - 1)]
     return np.floor_divide(local, DAY_US)
+
+
+def day_numbers(ts_us: np.ndarray, tz: str) -> np.ndarray:
+    """``local_day_numbers`` over the span the times themselves cover (a chunk of a
+    100-year window looks up the offsets of its own weeks, not of the century)."""
+    if len(ts_us) == 0:
+        return np.zeros(0, dtype=np.int64)
+    lo, hi = int(ts_us.min()), int(ts_us.max()) + 1
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    return local_day_numbers(ts_us, tz, epoch + timedelta(microseconds=lo),
+                             epoch + timedelta(microseconds=hi))
 
 
 def _offsets(z: Any, since: datetime, until: datetime) -> tuple[np.ndarray, np.ndarray]:
@@ -113,7 +126,7 @@ class Rollup:
         for c in ("input_tokens", "output_tokens"):
             tot[f"unpriced_{c}"] += int(pc.sum(pc.if_else(unpriced, t.column(c), 0)).as_py() or 0)
         us = t.column("ts").cast(pa.int64()).to_numpy()
-        days = local_day_numbers(us, self.tz, self.since, self.until).astype(np.int32)
+        days = day_numbers(us, self.tz).astype(np.int32)
         work = pa.table({**cols, "day": pa.array(days, pa.int32()),
                          **{k: t.column(k) for k in self.keys}})
         aggs = [(c, "sum") for c in SUMS] + [("cost_nanos", "count")]
@@ -143,6 +156,11 @@ class Rollup:
                 for c in SUMS:
                     acc[c] += rows[c][i]
         return out
+
+    def daily_costs(self) -> dict[date, int]:
+        """Cost per local day of the window's calls (``aggregate.daily_costs``)."""
+        return {_EPOCH + timedelta(days=int(n)): v["cost_nanos"]
+                for n, v in self._merged("day").items()}
 
     def summary(self) -> dict[str, Any]:
         t = self.totals
@@ -267,3 +285,24 @@ class Spent:
         for name, start in self.starts.items():
             self.spent[name] += int(cost[(us >= start) & before_now].sum(dtype=np.int64))
 
+
+
+class DailyCosts:
+    """Cost per local day in ``tz`` (``aggregate.daily_costs``), fed chunks of ``ts`` and
+    ``cost_nanos``: what the spike baselines need of the days before a window."""
+
+    def __init__(self, tz: str) -> None:
+        self.tz = tz
+        self._sums: dict[int, int] = {}
+
+    def add(self, t: pa.Table) -> None:
+        if t.num_rows == 0:
+            return
+        days = day_numbers(t.column("ts").cast(pa.int64()).to_numpy(), self.tz)
+        sums = pa.table({"d": pa.array(days, pa.int64()), "c": _ints(t.column("cost_nanos"))}
+                        ).group_by("d").aggregate([("c", "sum")])
+        for d, c in zip(sums.column("d").to_pylist(), sums.column("c_sum").to_pylist()):
+            self._sums[d] = self._sums.get(d, 0) + c
+
+    def costs(self) -> dict[date, int]:
+        return {_EPOCH + timedelta(days=n): c for n, c in self._sums.items()}

@@ -52,22 +52,43 @@ CACHE_MIGRATIONS: list[tuple[int, str, Callable[[sqlite3.Connection], None]]] = 
 ]
 
 
+def _rebuildable(exc: LedgerError, path: Path) -> LedgerError:
+    """A damaged cache says how to get a good one: it is only a copy of Firestore."""
+    msg = str(exc)
+    if any(w in msg for w in ("not a SQLite database", "malformed", "not a database",
+                              "cannot prepare")):
+        return LedgerError(f"{msg}; the team cache is only a copy of Firestore's calls: move "
+                           f"{path} away and `teamcost sync pull` rebuilds it")
+    return exc
+
+
 class TeamCache:
     """The team cache file. Safe from several threads (one connection behind a lock)."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, read_only_ok: bool = False) -> None:
         self.path = Path(path)
         self._lock = threading.RLock()
-        self.conn = connect(self.path, create_parent=True)
+        try:
+            self.conn = connect(self.path, create_parent=True,
+                                schema=(CACHE_MIGRATIONS, "team cache"),
+                                read_only_ok=read_only_ok)
+        except LedgerError as exc:
+            raise _rebuildable(exc, self.path) from None
         try:
             migrate(self.conn, CACHE_MIGRATIONS)
         except sqlite3.DatabaseError as exc:
             self.conn.close()
-            raise LedgerError(f"cannot prepare team cache {self.path}: {exc}") from None
+            raise _rebuildable(LedgerError(f"cannot prepare team cache {self.path}: {exc}"),
+                               self.path) from None
 
     @classmethod
     def for_config(cls, config: Config) -> TeamCache:
         return cls(config.cache_file)
+
+    @classmethod
+    def for_reading(cls, config: Config) -> TeamCache:
+        """The existing cache for a caller that only reads (read-only in a read-only home)."""
+        return cls(config.cache_file, read_only_ok=True)
 
     def close(self) -> None:
         with self._lock:

@@ -12,6 +12,10 @@ How exactly-once holds:
   whose payload differs is a conflict: reported, never overwritten, never marked.
 - Two processes pushing one ledger meet the same way: whoever loses the race sees
   ALREADY_EXISTS, finds identical documents and marks them.
+- ``teamcost reprice`` prices unpriced calls not yet pushed. A row is marked pushed with the
+  price fields it was sent with, and a document that is the unpriced original of a call
+  repriced here after it was sent counts as identical: either way the ledger keeps
+  Firestore's copy, so a reprice racing a push never leaves a price Firestore lacks.
 
 Throughput: batches of at most 500 writes (Firestore's documented batch limit) with
 several in flight on a thread pool; gRPC multiplexes them on one channel. Writes are
@@ -66,6 +70,7 @@ class PushResult:
     batches: int = 0
     retries: int = 0
     seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)   # done, but something to know
 
     @property
     def ok(self) -> bool:
@@ -75,7 +80,8 @@ class PushResult:
         return {"pushed": self.pushed, "already": self.already,
                 "conflicts": [c.to_dict() for c in self.conflicts],
                 "remaining": self.remaining, "batches": self.batches,
-                "retries": self.retries, "seconds": round(self.seconds, 3)}
+                "retries": self.retries, "seconds": round(self.seconds, 3),
+                "warnings": list(self.warnings)}
 
     def summary(self) -> str:
         line = (f"pushed {self.pushed}, already there {self.already}, "
@@ -91,6 +97,23 @@ def differing_fields(rec: CallRecord, data: dict[str, Any]) -> tuple[str, ...]:
     except Exception:
         return ("<malformed document>",)
     return tuple(n for n in CALL_FIELDS if getattr(stored, n) != getattr(rec, n))
+
+
+_PRICE_FIELDS = frozenset({"cost_nanos", "priced", "price_source"})
+
+
+def _sent_before_reprice(rec: CallRecord, data: dict[str, Any]) -> CallRecord | None:
+    """The stored call, when it is ``rec`` as it was before ``teamcost reprice`` priced it
+    here (an earlier push sent it unpriced and died before marking it): documents never
+    change, so the ledger takes Firestore's copy back instead of reporting a conflict."""
+    try:
+        stored = doc_to_record(data)
+    except Exception:
+        return None
+    if stored.priced or not rec.priced:
+        return None
+    differing = {n for n in CALL_FIELDS if getattr(stored, n) != getattr(rec, n)}
+    return stored if differing <= _PRICE_FIELDS else None
 
 
 class _Pusher:
@@ -141,7 +164,8 @@ class _Pusher:
                 # some of these exist: pushed before (crash, lost response) or by a racer
                 pass
             else:
-                self.ledger.mark_pushed([r.call_id for r in pending], when)
+                # as sent: a reprice that raced this push does not outlive it
+                self.ledger.mark_pushed(pending, when)
                 self._settle(pushed=len(pending))
                 return
             pending = self._reconcile(pending)
@@ -156,7 +180,7 @@ class _Pusher:
         snaps = call_with_retry(lambda: {s.id: s for s in self.client.get_all(refs)},
                                 f"reading back {len(refs)} calls", self.backoff,
                                 self._count_retry)
-        identical: list[str] = []
+        identical: list[CallRecord] = []
         missing: list[CallRecord] = []
         conflicts: list[Conflict] = []
         for rec in recs:
@@ -166,7 +190,9 @@ class _Pusher:
                 continue
             data = snap.to_dict() or {}
             if same_payload(rec, data):
-                identical.append(rec.call_id)
+                identical.append(rec)
+            elif (stored := _sent_before_reprice(rec, data)) is not None:
+                identical.append(stored)    # Firestore's copy stands; the ledger follows it
             else:
                 conflicts.append(Conflict(rec.call_id, differing_fields(rec, data)))
         if identical:

@@ -7,11 +7,13 @@ machine last push, how did it go) kept in the team cache's ``sync_state``.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from teamcost.errors import TeamcostError
 from teamcost.ledger import Ledger, us_to_ts
 from teamcost.sync.cache import TeamCache
 from teamcost.sync.client import client_for, require_project
@@ -30,11 +32,17 @@ def _now() -> str:
 
 
 def run_push(config: Config, progress: Progress | None = None, client: Any = None) -> PushResult:
+    """Push the ledger. The team cache only keeps a note of the push for `sync status`: a
+    broken cache is a warning, never a reason not to push."""
     require_project(config)
     client = client if client is not None else client_for(config)
-    with Ledger.for_config(config) as ledger, TeamCache.for_config(config) as cache:
+    with Ledger.for_config(config) as ledger:
         result = push(config, ledger, client, progress)
-        cache.set_state("push:last", json.dumps({"at": _now(), **result.to_dict()}))
+    try:
+        with TeamCache.for_config(config) as cache:
+            cache.set_state("push:last", json.dumps({"at": _now(), **result.to_dict()}))
+    except (TeamcostError, OSError, sqlite3.DatabaseError) as exc:
+        result.warnings.append(f"pushed, but `sync status` will not show this push: {exc}")
     return result
 
 
@@ -88,7 +96,7 @@ class SyncStatus:
 
 def sync_status(config: Config) -> SyncStatus:
     """Local facts only (no network): what is waiting here and what the cache holds."""
-    with Ledger.for_config(config) as ledger, TeamCache.for_config(config) as cache:
+    with Ledger.for_reading(config) as ledger, TeamCache.for_reading(config) as cache:
         unpushed, unpushed_nanos = ledger.unpushed_totals()
         cached, cached_nanos = cache.totals(config.team)
         mark = Watermark.load(cache, config.team)

@@ -212,7 +212,10 @@ def test_firestore_down_for_30s_then_back_everything_arrives_once(tmp_path: Path
             tracker.record("gpt-4o", 1000 + i, 10)
         from google.cloud import firestore
         client = firestore.Client(project=project)
-        wait_for("the first calls pushed", lambda: server_totals(client)[0] == 20)
+        wait_for("the first calls pushed and marked",
+                 lambda: server_totals(client)[0] == 20 and ledger_totals(home)[2] == 0)
+        # Firestore goes away keeping its data (exported, restarted from the export below)
+        seed = emu.export(project, tmp_path / "export")
         emu.stop()
         stopped_at = time.monotonic()
         i = 0
@@ -220,16 +223,14 @@ def test_firestore_down_for_30s_then_back_everything_arrives_once(tmp_path: Path
             tracker.record("gpt-4o", 2000 + i, 10)
             i += 1
             time.sleep(0.25)
-        wait_for("the agent to notice", lambda: "push-failed" in a.text(), timeout=15)
-        emu = start_emulator(port=port)                 # back on the same port, empty
         tracker.close()
-        # the restarted emulator lost its data: what the agent pushed before is gone from it,
-        # but the ledger marks it pushed; the calls recorded during the outage must all arrive
+        wait_for("the agent to notice", lambda: "push-failed" in a.text(), timeout=15)
+        assert ledger_totals(home)[2] == i               # captured, waiting
+        emu = start_emulator(port=port, seed=seed)       # back on the same port
         wait_for("the backlog pushed", lambda: ledger_totals(home)[2] == 0, timeout=60)
-        with Ledger(home / "ledger.db") as led:
-            recent = [r for r in led.calls() if r.input_tokens >= 2000]
-        assert len(recent) == i
-        assert server_totals(client) == (i, sum(r.cost_nanos for r in recent))
+        n, total, _ = ledger_totals(home)
+        assert n == 20 + i
+        assert server_totals(client) == (n, total)       # every call, once
         assert a.stop() == 0, a.text()
         client.close()
     finally:
@@ -286,6 +287,13 @@ def test_one_agent_per_home_and_sigterm_exits_0_within_5s(
                                        capture_output=True, text=True, timeout=60,
                                        env=dict(os.environ, TEAMCOST_HOME=str(home))).stdout)
     assert status["running"] and status["pid"] == first.proc.pid
+    # watch on a home an agent serves reads what the agent pulled, without a pull of its own
+    watched = subprocess.run([TEAMCOST, "watch", "--once", "--format", "json"],
+                             capture_output=True, text=True, timeout=60,
+                             env=dict(os.environ, TEAMCOST_HOME=str(home)))
+    assert watched.returncode == 0, watched.stderr
+    refreshed = json.loads(watched.stdout)["refreshed"]
+    assert refreshed["pulled_by"] == "agent" and "pulled" not in refreshed
     tracker = Tracker(load_config(home))
     tracker.record("gpt-4o", 10, 1)
     tracker.close()
@@ -364,3 +372,89 @@ def test_codex_and_gemini_cli_logs_are_followed_like_an_import(
     assert a.stop() == 0, a.text()
     with Ledger(home / "ledger.db") as led:
         assert sorted((r.call_id, r.cost_nanos) for r in led.calls()) == expected
+
+
+@pytest.mark.emulator
+def test_otlp_from_the_real_sdk_exporters_and_one_call_by_two_paths_counts_once(
+        firestore_emulator, tmp_path: Path, agents) -> None:
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    import requests
+    from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+    from tests.system.test_otlp_receiver import (CONFIG, check_cc, check_spans,
+                                                 claude_code_logs, genai_spans, to_otlp_json)
+
+    home = write_home(tmp_path / "home", firestore_emulator.project, firestore_emulator.host,
+                      member="tester@example.com",
+                      extra="\n".join(CONFIG.splitlines()[1:]) + "\n")
+    port = free_port()
+    a = agents(home, "--otlp-port", str(port))
+    a.started()
+    wait_for("the receiver", lambda: f"127.0.0.1:{port}" in a.text())
+    logs, spans = claude_code_logs(), genai_spans()
+    # logs as protobuf through the SDK's exporter; spans as OTLP/JSON (the Python SDK has no
+    # JSON exporter: its own encoding of the spans, written as OTLP/JSON)
+    OTLPLogExporter(endpoint=f"http://127.0.0.1:{port}/v1/logs").export(logs)
+    resp = requests.post(f"http://127.0.0.1:{port}/v1/traces", data=to_otlp_json(
+        encode_spans(spans)), headers={"Content-Type": "application/json"}, timeout=10)
+    assert resp.status_code == 200, resp.text
+    wait_for("the telemetry recorded", lambda: ledger_totals(home)[0] == 3)
+    with Ledger(home / "ledger.db") as led:
+        rows = {r.call_id: r for r in led.calls()}
+    check_cc(rows)
+    fail = next(s for s in spans if s.status.status_code.name == "ERROR")
+    check_spans(rows, f"{fail.context.trace_id:032x}", f"{fail.context.span_id:016x}")
+    # the same calls again in the other encodings (a resend): nothing new
+    resp = requests.post(f"http://127.0.0.1:{port}/v1/logs", data=to_otlp_json(
+        encode_logs(logs)), headers={"Content-Type": "application/json"}, timeout=10)
+    assert resp.status_code == 200, resp.text
+    OTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}/v1/traces").export(spans)
+    time.sleep(1.5)
+    assert ledger_totals(home)[0] == 3
+    assert a.stop() == 0, a.text()
+
+    # both paths on: the agent follows Claude Code's transcripts AND receives its telemetry;
+    # the transcript is the one source of Claude Code calls, so the call is counted once
+    home2 = write_home(tmp_path / "home2", firestore_emulator.project, firestore_emulator.host,
+                       member="tester@example.com")
+    projects = tmp_path / "claude" / "projects"
+    (projects / "-home-ana-src-shop").mkdir(parents=True)
+    (projects / "-home-ana-src-shop" / "sess-42.jsonl").write_text(
+        cc_line("sess-42", "msg_01", datetime(2026, 11, 20, 9, 30, 4, tzinfo=UTC), 7238))
+    port2 = free_port()
+    b = agents(home2, "--otlp-port", str(port2), "--claude-dir", str(projects))
+    b.started()
+    wait_for("the transcript's call", lambda: ledger_totals(home2)[0] == 1)
+    OTLPLogExporter(endpoint=f"http://127.0.0.1:{port2}/v1/logs").export(logs)
+    time.sleep(1.5)
+    with Ledger(home2 / "ledger.db") as led:
+        assert [r.call_id for r in led.calls()] == ["cc-msg_01-req_msg_01"]
+    assert b.stop() == 0, b.text()
+
+
+def test_json_logs_are_one_object_per_line_and_bad_options_are_one_line(
+        tmp_path: Path, agents) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    a = agents(home, "--log-format", "json", "--claude-dir", str(tmp_path / "none"))
+    wait_for("the agent to start", lambda: '"started"' in a.text() or a.proc.poll() is not None)
+    assert a.stop() == 0, a.text()
+    events = [json.loads(line) for line in a.text().splitlines()]
+    assert [e["event"] for e in events][0] == "started"
+    assert [e["event"] for e in events][-2:] == ["stopping", "stopped"]
+    assert events[0]["project"] is None and events[0]["otlp"] is None   # --otlp-port 0
+    env = dict(os.environ, TEAMCOST_HOME=str(home))
+    for args, needle in ((["--push-every", "soon"], "invalid --push-every: 'soon'"),
+                         (["--pull-every", "0s"], "invalid --pull-every: '0s'"),
+                         (["--log-format", "xml"], "invalid --log-format: 'xml'"),
+                         (["--otlp-port", "70000"], "invalid --otlp-port: 70000"),
+                         (["--claude-dir", str(home / "config.toml")], "invalid --claude-dir")):
+        if args[0] == "--claude-dir":
+            (home / "config.toml").write_text('team = "core"\n')
+        res = subprocess.run([TEAMCOST, "agent", *args], capture_output=True, text=True,
+                             env=env, timeout=60)
+        lines = [line for line in res.stderr.splitlines() if line.strip()]
+        assert res.returncode == 2 and len(lines) == 1 and needle in lines[0], res.stderr

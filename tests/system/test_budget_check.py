@@ -110,7 +110,8 @@ def test_exit_codes_through_the_cli(firestore_emulator, firestore_client, monkey
 
     res = run("budget", "check")                       # 75%: past 50%, under 90%
     assert res.exit_code == 3, res.output
-    assert res.stdout.startswith("team core: $0.01 of $0.01 (75.0%) this day, WARN")
+    # $0.0075 spent: three significant digits below $1 (money.format_usd), not "$0.01"
+    assert res.stdout.startswith("team core: $0.0075 of $0.01 (75.0%) this day, WARN")
     assert "crossed 50% of its day budget" in res.stderr   # the alert's log line
 
     res = run("budget", "check", "--estimate", "0.0025", "--format", "json")

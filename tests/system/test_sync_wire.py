@@ -8,6 +8,7 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.types import firestore as firestore_types
 
 from teamcost.models import CallRecord
+from teamcost.money import MAX_CALL_NANOS
 from teamcost.sync.mapping import COLLECTION, record_to_doc
 from teamcost.sync.wire import create_write
 
@@ -29,7 +30,7 @@ def test_wire_writes_equal_writebatch_writes(monkeypatch) -> None:
     calls.append(CallRecord(call_id="edge", ts=datetime(1999, 12, 31, 23, 59, 59, 999999,
                                                          tzinfo=timezone.utc),
                             team="core", member="a@b.c", ledger_id="l", provider="x",
-                            model="m", cost_nanos=2**62, priced=False, price_source="none",
+                            model="m", cost_nanos=MAX_CALL_NANOS, priced=False, price_source="none",
                             success=False, error="boom", tags={}, estimated=True))
     prefix = f"{client._database_string}/documents/{COLLECTION}/"
     for rec in calls:

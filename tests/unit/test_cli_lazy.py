@@ -29,7 +29,8 @@ class EagerGroup(TeamcostGroup):
 
 
 # the order modules registered in when cli.py imported them all up front
-EAGER_ORDER = ("ledger", "sync", "report", "budget", "auth", "imports", "demo", "watch", "agent")
+EAGER_ORDER = ("ledger", "sync", "report", "budget", "reconcile", "auth", "imports", "reprice",
+               "demo", "watch", "agent", "statusline", "serve")
 
 
 def _eager_app() -> typer.Typer:

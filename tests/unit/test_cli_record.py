@@ -276,7 +276,8 @@ def test_record_text_output(home_with_one_call: Path) -> None:
     r = run("record", "-m", "gpt-4o", "-i", "1000", "-o", "500", "--session", "s1",
             "--agent", "Planner", "--task", "T-1", "--call-id", "req_1")
     assert r.exit_code == 0, r.stderr
-    assert r.stdout.strip() == "recorded req_1: openai/gpt-4o 1000 in / 500 out, $0.007500"
+    # money: three significant digits below $1 (money.format_usd); counts with separators
+    assert r.stdout.strip() == "recorded req_1: openai/gpt-4o 1,000 in / 500 out, $0.0075"
     conn = sqlite3.connect(home_with_one_call / "ledger.db")
     assert conn.execute("SELECT session_id, agent, task_id FROM calls WHERE call_id='req_1'"
                         ).fetchone() == ("s1", "Planner", "T-1")

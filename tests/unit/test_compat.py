@@ -158,3 +158,22 @@ def test_typer_help_option_is_deferred_too() -> None:
     record = load_module_commands("ledger")["record"]
     option = record.get_help_option(Context(record))
     assert isinstance(option._runtime_param, compat._Deferred)
+
+
+def test_typer_arguments_show_only_their_metavar() -> None:
+    """compat.typer: an argument declared with a metavar is shown as just that in --help."""
+    import typer
+    from typer.testing import CliRunner
+
+    import teamcost.compat.typer  # noqa: F401  (installs the override)
+
+    app = typer.Typer()
+
+    @app.command()
+    def cmd(file: str = typer.Argument(..., metavar="FILE", help="the file"),
+            other: str = typer.Argument("x", help="no metavar")) -> None:
+        pass
+
+    out = CliRunner().invoke(app, ["--help"]).output
+    assert "FILE  " in out and "FILE <" not in out
+    assert "<str>" in out  # typer's own display where no metavar was given

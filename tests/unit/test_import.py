@@ -93,20 +93,23 @@ def build_fixture(root: Path) -> tuple[list[dict], list[str]]:
 
 def expected_totals(calls: list[dict]) -> tuple[dict, dict]:
     """Per UTC day and per model: [calls, in, out, cache read, cache write] — by hand.
-    One call per (message id, request id): the line with the most output tokens."""
+    One call per (message id, request id): the line with the most output tokens, on the
+    day of the message's first (earliest) line."""
     per_day: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
     per_model: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
     final: dict[tuple[str, str], dict] = {}
+    first: dict[tuple[str, str], str] = {}
     for d in calls:
         key = (d["message"]["id"], d["requestId"])
+        first[key] = min(first.get(key, d["timestamp"]), d["timestamp"])
         if key not in final or (d["message"]["usage"]["output_tokens"]
                                 > final[key]["message"]["usage"]["output_tokens"]):
             final[key] = d
-    for d in final.values():
+    for key, d in final.items():
         u = d["message"]["usage"]
         vals = [1, u["input_tokens"], u["output_tokens"], u["cache_read_input_tokens"],
                 u["cache_creation_input_tokens"]]
-        for table, k in ((per_day, d["timestamp"][:10]), (per_model, d["message"]["model"])):
+        for table, k in ((per_day, first[key][:10]), (per_model, d["message"]["model"])):
             table[k] = [a + b for a, b in zip(table[k], vals)]
     return dict(per_day), dict(per_model)
 
@@ -142,8 +145,10 @@ def test_claude_code_import_is_exact_and_counts_once(tmp_path: Path, teamcost_ho
     assert set(expected_totals(calls)[0]) == {"2026-11-20", "2026-11-21"}
     with Ledger.for_config(cfg) as ledger:
         recs = {c.call_id: c for c in ledger.calls()}
-    a9 = recs["cc-msg_a09-req_a09"]       # the final snapshot: whole output, its own time
-    assert (a9.output_tokens, a9.ts) == (1000, datetime(2026, 11, 21, tzinfo=UTC))
+    # the final snapshot's whole output, at the time of the first snapshot (the request):
+    # msg_a09 streamed across midnight and belongs to the day it started
+    a9 = recs["cc-msg_a09-req_a09"]
+    assert (a9.output_tokens, a9.ts) == (1000, datetime(2026, 11, 20, 23, 59, 56, tzinfo=UTC))
     a0 = recs["cc-msg_a00-req_a00"]
     assert (a0.provider, a0.session_id, a0.tags["project"]) == ("anthropic", "sess-1", "shop")
     # cost: the ledger's own pricer on the same tokens (input excludes cache tokens)

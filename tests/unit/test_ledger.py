@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from teamcost.errors import DuplicateCallError, LedgerError
-from teamcost.ledger import Ledger, record_to_row, row_to_record, ts_to_us, us_to_ts
+from teamcost.ledger import MIGRATIONS, Ledger, record_to_row, row_to_record, ts_to_us, us_to_ts
 from teamcost.models import CallRecord
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
@@ -203,7 +203,7 @@ def test_four_processes_lose_and_duplicate_nothing(tmp_path: Path) -> None:
         # one ledger_id, one set of migrations despite the race
         assert lg.conn.execute("SELECT count(*) FROM meta WHERE key = 'ledger_id'").fetchone() == (1,)
         assert lg.conn.execute("SELECT version FROM migrations ORDER BY version").fetchall() == [
-            (1,), (2,), (3,), (4,)]
+            (1,), (2,), (3,), (4,), (5,)]
 
 
 def _fork_child(lg: Ledger) -> None:

@@ -39,6 +39,7 @@ EXPECTED_CALLS_COLUMNS = [
     ("pushed_at", "INTEGER", 0, 0),
 ]
 EXPECTED_MASTER = [  # (type, name, table), sorted
+    ("index", "calls_session", "calls"),
     ("index", "calls_ts", "calls"),
     ("index", "calls_unpushed", "calls"),
     ("index", "sqlite_autoindex_calls_1", "calls"),     # call_id UNIQUE
@@ -52,10 +53,14 @@ EXPECTED_MASTER = [  # (type, name, table), sorted
 ]
 # index -> (columns, unique, partial)
 EXPECTED_INDEXES = {
+    "calls_session": (["session_id", "cost_nanos"], 0, 1),
     "calls_ts": (["ts"], 0, 0),
     "calls_unpushed": (["seq"], 0, 1),
     "sqlite_autoindex_calls_1": (["call_id"], 1, 0),
 }
+
+
+NEXT = len(MIGRATIONS) + 1   # the version a new migration would take
 
 
 def columns(conn: sqlite3.Connection, table: str) -> list[tuple[str, str, int, int]]:
@@ -78,7 +83,7 @@ def conn(tmp_path: Path) -> sqlite3.Connection:
 
 def test_blank_db_reaches_the_expected_schema(conn: sqlite3.Connection) -> None:
     assert conn.execute("SELECT count(*) FROM sqlite_master").fetchone() == (0,)
-    assert migrate(conn) == [1, 2, 3, 4]
+    assert migrate(conn) == [1, 2, 3, 4, 5]
     master = conn.execute("SELECT type, name, tbl_name FROM sqlite_master "
                           "ORDER BY type, name").fetchall()
     assert master == EXPECTED_MASTER
@@ -100,10 +105,12 @@ def test_blank_db_reaches_the_expected_schema(conn: sqlite3.Connection) -> None:
     # the partial index is the unpushed one
     sql = conn.execute("SELECT sql FROM sqlite_master WHERE name='calls_unpushed'").fetchone()[0]
     assert "WHERE pushed_at IS NULL" in sql
+    sql = conn.execute("SELECT sql FROM sqlite_master WHERE name='calls_session'").fetchone()[0]
+    assert "WHERE session_id IS NOT NULL" in sql
     versions = conn.execute("SELECT version, name FROM migrations ORDER BY version").fetchall()
     assert versions == [(v, n) for v, n, _ in MIGRATIONS] == [
         (1, "calls table"), (2, "indexes for reports and sync"), (3, "mint ledger_id"),
-        (4, "log file offsets")]
+        (4, "log file offsets"), (5, "session index for the status line")]
     (ledger_id,) = conn.execute("SELECT value FROM meta WHERE key='ledger_id'").fetchone()
     assert ledger_id and "/" not in ledger_id and " " not in ledger_id
 
@@ -132,11 +139,11 @@ def test_reopening_a_ledger_changes_nothing(tmp_path: Path) -> None:
 def test_a_later_migration_applies_once(conn: sqlite3.Connection) -> None:
     migrate(conn)
 
-    def m4(c: sqlite3.Connection) -> None:
+    def m_next(c: sqlite3.Connection) -> None:
         c.execute("ALTER TABLE calls ADD COLUMN note TEXT")
 
-    extended = [*MIGRATIONS, (5, "note column", m4)]
-    assert migrate(conn, extended) == [5]
+    extended = [*MIGRATIONS, (NEXT, "note column", m_next)]
+    assert migrate(conn, extended) == [NEXT]
     assert migrate(conn, extended) == []
     assert columns(conn, "calls")[-1] == ("note", "TEXT", 0, 0)
 
@@ -150,6 +157,6 @@ def test_a_failing_migration_is_rolled_back_and_not_recorded(conn: sqlite3.Conne
         raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError):
-        migrate(conn, [*MIGRATIONS, (5, "bad", bad)])
+        migrate(conn, [*MIGRATIONS, (NEXT, "bad", bad)])
     assert snapshot(conn) == before
     assert not conn.in_transaction

@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from teamcost.errors import InvalidValue, TeamcostError
-from teamcost.models import (CALL_FIELDS, MAX_NANOS, CallRecord, format_ts, record_from_json,
-                             record_to_json)
-from teamcost.money import usd_to_nanos
+from teamcost.models import (CALL_FIELDS, MAX_NANOS, MAX_TS_AHEAD, CallRecord, check_not_future,
+                             format_ts, record_from_json, record_to_json)
+from teamcost.money import INT64_MAX, MAX_CALL_NANOS, SUM_EXACT_CALLS, usd_to_nanos
 
 TS = datetime(2026, 11, 20, 10, 0, 0, 123456, tzinfo=timezone.utc)
 
@@ -78,7 +78,9 @@ BAD_FIELDS: list[tuple[str, Any]] = [
     ("cache_write_tokens", None),
     ("cost_nanos", -1),
     ("cost_nanos", 0.5),
-    ("cost_nanos", MAX_NANOS + 1),
+    ("cost_nanos", 10**13 + 1),              # one nano above $10,000
+    ("cost_nanos", INT64_MAX),
+    ("cost_nanos", True),
     ("priced", 1),
     ("success", "yes"),
     ("estimated", None),
@@ -114,6 +116,66 @@ def test_bad_tags_name_the_tag(tags: dict[Any, Any], field: str) -> None:
     with pytest.raises(InvalidValue) as info:
         CallRecord(**base(tags=tags))
     assert info.value.field == field
+
+
+# -- the per-call maximum and the sum it bounds --
+
+def test_cost_bound_is_ten_thousand_dollars_a_call() -> None:
+    assert MAX_CALL_NANOS == MAX_NANOS == 10_000 * 10**9
+    assert CallRecord(**base(cost_nanos=10**13)).cost_usd == 10_000.0
+    assert CallRecord(**base(cost_nanos=0)).cost_nanos == 0
+    with pytest.raises(InvalidValue) as info:
+        CallRecord(**base(cost_nanos=10**13 + 1))
+    assert str(info.value) == ("invalid cost_nanos: 10000000000001; expected an integer number "
+                               "of nano-dollars from 0 to 10000000000000 ($10,000.00, the most "
+                               "one call may cost)")
+
+
+def test_a_periods_sum_of_maximal_calls_fits_int64_up_to_the_documented_count() -> None:
+    # 922,337 calls at $10,000 fit in int64; one more does not (worked out by hand:
+    # 2^63 - 1 = 9,223,372,036,854,775,807)
+    assert SUM_EXACT_CALLS == 922_337
+    assert 922_337 * 10**13 == 9_223_370_000_000_000_000 <= 2**63 - 1
+    assert 922_338 * 10**13 > 2**63 - 1
+
+
+# -- a call from the future --
+
+NOW = datetime(2026, 11, 20, 10, 0, tzinfo=timezone.utc)
+
+
+def test_ts_up_to_ten_minutes_ahead_is_accepted() -> None:
+    assert MAX_TS_AHEAD == timedelta(minutes=10)
+    for ts in (datetime(2026, 11, 20, 10, 10, tzinfo=timezone.utc),      # exactly 10 min
+               datetime(2026, 11, 20, 10, 9, 59, 999999, tzinfo=timezone.utc),
+               datetime(1971, 1, 1, tzinfo=timezone.utc)):
+        assert check_not_future("ts", ts, NOW) == ts
+    # 11:10 in UTC+1 is 10:10 UTC: the same instant, accepted
+    plus1 = timezone(timedelta(hours=1))
+    assert check_not_future("ts", datetime(2026, 11, 20, 11, 10, tzinfo=plus1), NOW)
+
+
+@pytest.mark.parametrize("ts", [
+    datetime(2026, 11, 20, 10, 10, 0, 1, tzinfo=timezone.utc),             # 10 min + 1 us
+    datetime(2026, 11, 20, 12, 10, 0, 1, tzinfo=timezone(timedelta(hours=2))),
+    datetime(9999, 12, 31, 23, 59, tzinfo=timezone.utc),
+    datetime(9999, 12, 31, 23, 0, tzinfo=timezone(timedelta(hours=-14))),  # past year 9999 in UTC
+])
+def test_ts_more_than_ten_minutes_ahead_is_refused_naming_ts(ts: datetime) -> None:
+    with pytest.raises(InvalidValue) as info:
+        check_not_future("ts", ts, NOW)
+    assert info.value.field == "ts"
+    msg = str(info.value)
+    assert msg.startswith("invalid ts: '")
+    assert msg.endswith("expected a time at most 10 minutes after now "
+                        "(2026-11-20T10:00:00+00:00): a call cannot come from the future")
+
+
+def test_a_stored_call_from_the_future_still_reads_back() -> None:
+    # the bound applies when recording, not to reading: clocks differ between machines
+    # (far ahead, yet inside the reportable range 2000..2099 every call keeps to)
+    rec = CallRecord(**base(ts=datetime(2099, 6, 1, tzinfo=timezone.utc)))
+    assert record_from_json(record_to_json(rec)) == rec
 
 
 def test_ts_is_normalised_to_utc() -> None:
@@ -173,7 +235,7 @@ _tokens = st.integers(min_value=0, max_value=10**12)
 records = st.builds(
     CallRecord,
     call_id=_ids,
-    ts=st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1),
+    ts=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1),
                     timezones=st.just(timezone.utc)),
     team=_label, member=_label, ledger_id=_label, provider=_label, model=_label,
     input_tokens=_tokens, output_tokens=_tokens, cache_read_tokens=_tokens,

@@ -227,3 +227,81 @@ def test_prices_are_exact_decimals() -> None:
     assert ov.input_mtok == Decimal("0.1") and ov.output_mtok == Decimal("0.2")
     # 0.1 + 0.2 in floats is 0.30000000000000004; exact: 1e6 x (0.1 + 0.2) = $0.3
     assert Pricer([ov]).price(None, "x", 1_000_000, 1_000_000).cost_nanos == 300_000_000
+
+
+# -- billed extras: one-hour cache writes and web searches; prices of the call's day --
+
+EXTRA_USAGES = [   # (input, output, cache read, cache write, of which 1h, web searches)
+    (1000, 500, 2000, 3000, 1000, 0),
+    (1000, 500, 2000, 3000, 3000, 2),
+    (250_000, 500, 2000, 3000, 2500, 1),      # over the 200k long-context tiers
+    (199_000, 7, 600, 400, 400, 5),           # exactly at 200k
+    (10, 10, 0, 0, 0, 7),
+]
+
+
+def test_fast_path_matches_genai_prices_with_one_hour_writes_and_searches(pricer: Pricer) -> None:
+    compared = searched = 0
+    mismatches = []
+    for provider, model in _sample_models():
+        for *tokens, w1h, web in EXTRA_USAGES:
+            try:
+                want = reference_price_nanos(provider, model, *tokens, ts=WHEN,
+                                             cache_write_1h_tokens=w1h, web_search_requests=web)
+            except LookupError:
+                continue
+            got = pricer.price(provider, model, *tokens, cache_write_1h_tokens=w1h,
+                               web_search_requests=web, ts=WHEN)
+            compared += 1
+            searched += web > 0 and got.cost_nanos != pricer.price(
+                provider, model, *tokens, cache_write_1h_tokens=w1h, ts=WHEN).cost_nanos
+            if got.cost_nanos != want:
+                mismatches.append((provider, model, tokens, w1h, web, got.cost_nanos, want))
+    assert not mismatches
+    assert compared > 300 and searched > 3
+
+
+def test_one_hour_writes_and_searches_by_hand(pricer: Pricer) -> None:
+    # claude-haiku-4-5: $1 in, $5 out, $0.10 read, $1.25 5m write, $2 1h write, $10 / 1000
+    # searches. 100 in + 10 out + 0 read + 400 5m + 600 1h + 4 searches:
+    #   100 x 1 + 10 x 5 + 400 x 1.25 + 600 x 2 = 100 + 50 + 500 + 1200 = 1850 -> 1_850_000
+    #   4 x $0.01 = $0.04 = 40_000_000                               total 41_850_000 nanos
+    p = pricer.price("anthropic", "claude-haiku-4-5", 100, 10, 0, 1000,
+                     cache_write_1h_tokens=600, web_search_requests=4, ts=WHEN)
+    assert p.cost_nanos == 41_850_000
+    with pytest.raises(InvalidValue, match="cache_write_1h_tokens"):
+        pricer.price("anthropic", "claude-haiku-4-5", 1, 1, 0, 10, cache_write_1h_tokens=11)
+
+
+def test_prices_are_those_of_the_calls_day(pricer: Pricer) -> None:
+    # claude-opus-4-6 lost its long-context tier on 2026-03-13 (genai-prices' start date):
+    # 300,000 input tokens cost 300,000 x $10 the day before and 300,000 x $5 that day
+    before = datetime(2026, 3, 12, 23, 59, 59, tzinfo=timezone.utc)
+    on = datetime(2026, 3, 13, 0, 0, tzinfo=timezone.utc)
+    assert pricer.price("anthropic", "claude-opus-4-6", 300_000, 0, ts=before).cost_nanos \
+        == 3_000_000_000
+    assert pricer.price("anthropic", "claude-opus-4-6", 300_000, 0, ts=on).cost_nanos \
+        == 1_500_000_000
+    for ts in (before, on):
+        assert pricer.price("anthropic", "claude-opus-4-6", 300_000, 0, ts=ts).cost_nanos \
+            == reference_price_nanos("anthropic", "claude-opus-4-6", 300_000, 0, ts=ts)
+
+
+def test_override_one_hour_and_search_prices() -> None:
+    ov = PriceOverride.from_mapping({"pattern": "^acme-", "input": 1, "output": 2,
+                                     "cache_write": "1.25", "cache_write_1h": 2,
+                                     "web_search": 5})
+    # 10 x 1 + 10 x 2 + 40 x 1.25 + 60 x 2 = 10 + 20 + 50 + 120 = 200 -> 200_000 nanos
+    # 3 searches x $5 / 1000 = $0.015 = 15_000_000 nanos
+    assert Pricer([ov]).price(None, "acme-1", 10, 10, 0, 100, cache_write_1h_tokens=60,
+                              web_search_requests=3).cost_nanos == 15_200_000
+    # without a 1h price, 1h writes bill as cache writes; without a cache write price, as
+    # input: 10 x 1 + 10 x 2 + 100 x 1 = 130 -> 130_000
+    plain = PriceOverride.from_mapping({"pattern": "^acme-", "input": 1, "output": 2})
+    assert Pricer([plain]).price(None, "acme-1", 10, 10, 0, 100,
+                                 cache_write_1h_tokens=60).cost_nanos == 130_000
+    # an override without a search price: genai-prices' for the model ($10 / 1000), else none
+    claude = PriceOverride.from_mapping({"pattern": "claude", "input": 1, "output": 1})
+    assert Pricer([claude]).price("anthropic", "claude-sonnet-4-5", 0, 0,
+                                  web_search_requests=2, ts=WHEN).cost_nanos == 20_000_000
+    assert Pricer([plain]).price(None, "acme-1", 0, 0, web_search_requests=2).cost_nanos == 0

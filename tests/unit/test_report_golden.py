@@ -136,11 +136,27 @@ def test_week_buckets_and_spike() -> None:
     weeks = {w["week"]: w["cost_nanos"] for w in doc["trend"]["week"]}
     w45 = sum(c.cost_nanos for c in CALLS if c.ts < START + timedelta(days=7))
     assert weeks == {"2026-W45": w45, "2026-W46": sum(c.cost_nanos for c in CALLS) - w45}
-    days = [d["cost_nanos"] for d in doc["trend"]["day"]]
-    expected_spikes = [i for i in range(3, 10)
-                       if statistics.median(days[:i]) > 0 and days[i] > 3 * statistics.median(days[:i])]
-    assert expected_spikes == [8]
-    assert [s["day"] for s in doc["spikes"]] == ["2026-11-10"]
+    # a spike costs > 3x the (low) median of the same kind of day (weekday / weekend) in
+    # the 14 days before it, and more than their median weekday; days before the data are $0
+    per_day: dict[date, int] = defaultdict(int)
+    for c in CALLS:
+        per_day[c.ts.date()] += c.cost_nanos
+    expected = []
+    for n in range(10):
+        d = date(2026, 11, 2) + timedelta(days=n)
+        same = [d - timedelta(days=k) for k in range(1, 15)
+                if ((d - timedelta(days=k)).weekday() >= 5) == (d.weekday() >= 5)]
+        med = statistics.median_low(per_day[x] for x in same)
+        assert doc["trend"]["day"][n]["baseline_nanos"] == med, d
+        working = statistics.median_low(per_day[d - timedelta(days=k)] for k in range(1, 15)
+                                        if (d - timedelta(days=k)).weekday() < 5)
+        if med > 0 and per_day[d] > 3 * med and per_day[d] > working:
+            expected.append(d.isoformat())
+    assert expected == ["2026-11-10"]      # day 8, the x10 day, and no other
+    assert [s["day"] for s in doc["spikes"]] == expected
+    spike = doc["spikes"][0]
+    assert (spike["baseline_kind"], spike["baseline_days"]) == ("weekday", 10)
+    assert (spike["baseline_from"], spike["baseline_to"]) == ("2026-10-27", "2026-11-09")
 
 
 def _round(fr: Fraction) -> int:
@@ -160,13 +176,19 @@ def test_rate_and_projection_by_hand() -> None:
     periods = {"day": (datetime(2026, 11, 12, tzinfo=UTC), datetime(2026, 11, 13, tzinfo=UTC)),
                "week": (datetime(2026, 11, 9, tzinfo=UTC), datetime(2026, 11, 16, tzinfo=UTC)),
                "month": (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))}
+    # "projected" is the period's spend so far at the period's own average rate to its
+    # end (the budget check's definition too): spent x period length / time elapsed
     for name, (lo, hi) in periods.items():
         spent = sum(c.cost_nanos for c in CALLS if lo <= c.ts < NOW)
-        remaining_us = int((hi - NOW).total_seconds()) * 1_000_000
+        elapsed_us = int((NOW - lo).total_seconds()) * 1_000_000
+        length_us = int((hi - lo).total_seconds()) * 1_000_000
         p = doc["projection"][name]
         assert p["spent_nanos"] == spent, name
-        assert p["projected_nanos"] == spent + _round(Fraction(total * remaining_us, span_us)), name
+        assert p["projected_nanos"] == _round(Fraction(spent * length_us, elapsed_us)), name
+        assert p["per_day_nanos"] == _round(Fraction(spent * 86_400_000_000, elapsed_us)), name
         assert p["start"] == lo.isoformat() and p["end"] == hi.isoformat()
+    month = doc["projection"]["month"]
+    assert month["projected_nanos"] > month["spent_nanos"] > 0  # 11 of 30 days spent
 
 
 def test_projection_in_los_angeles_uses_local_midnights() -> None:

@@ -55,19 +55,34 @@ def _project_of(file: Path, root: Path, data: dict[str, Any]) -> str:
         return file.parent.name
 
 
-def _usage_int(usage: dict[str, Any], key: str) -> int:
+def _usage_int(usage: dict[str, Any], key: str, where: str = "message.usage") -> int:
     v = usage.get(key)
     if v is None:
         return 0
     if type(v) is not int or v < 0:
-        raise InvalidValue(f"message.usage.{key}", v, "a non-negative integer")
+        raise InvalidValue(f"{where}.{key}", v, "a non-negative integer")
     return v
 
 
-def claude_code_record(build: Any, data: dict[str, Any], project: str) -> CallRecord | None:
-    """The call in one transcript line, or None when the line is not an API call.
+def _usage_part(usage: dict[str, Any], key: str) -> dict[str, Any]:
+    part = usage.get(key)
+    if part is None:
+        return {}
+    if not isinstance(part, dict):
+        raise InvalidValue(f"message.usage.{key}", part, "an object of token counts")
+    return part
 
-    Anthropic's ``input_tokens`` already excludes cache reads and writes, as the ledger does.
+
+def claude_code_call(data: dict[str, Any], project: str) -> dict[str, Any] | None:
+    """The arguments of ``Tracker.build`` for the call in one transcript line, or None when
+    the line is not an API call.
+
+    Usage as the Messages API reports it: ``input_tokens`` already excludes cache reads and
+    writes, as the ledger does. ``cache_creation_input_tokens`` is every cache write;
+    ``cache_creation.ephemeral_1h_input_tokens`` the part written with a one-hour TTL (2x
+    base input, against 1.25x for five minutes), passed on as ``cache_write_1h_tokens``;
+    should the breakdown add up to more than the total, the breakdown's sum is taken.
+    ``server_tool_use.web_search_requests`` is billed per search (``web_search_requests``).
     """
     if data.get("type") != "assistant":
         return None
@@ -87,16 +102,39 @@ def claude_code_record(build: Any, data: dict[str, Any], project: str) -> CallRe
     ts = data.get("timestamp")
     if not isinstance(ts, str):
         raise InvalidValue("timestamp", ts, "an ISO-8601 timestamp")
+    try:
+        when = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidValue("timestamp", ts, "an ISO-8601 timestamp") from None
     session = data.get("sessionId")
-    return build(
-        model, _usage_int(usage, "input_tokens"), _usage_int(usage, "output_tokens"),
-        provider="anthropic",
-        cache_read_tokens=_usage_int(usage, "cache_read_input_tokens"),
-        cache_write_tokens=_usage_int(usage, "cache_creation_input_tokens"),
-        call_id=claude_code_call_id(mid, req if isinstance(req, str) and req else None),
-        ts=datetime.fromisoformat(ts.replace("Z", "+00:00")),
-        session_id=session if isinstance(session, str) and session else None,
-        tags={"project": project[:256], "source": "claude-code"})
+    ttl = _usage_part(usage, "cache_creation")
+    w1h = _usage_int(ttl, "ephemeral_1h_input_tokens", "message.usage.cache_creation")
+    w5m = _usage_int(ttl, "ephemeral_5m_input_tokens", "message.usage.cache_creation")
+    searches = _usage_int(_usage_part(usage, "server_tool_use"), "web_search_requests",
+                          "message.usage.server_tool_use")
+    return {
+        "model": model, "input_tokens": _usage_int(usage, "input_tokens"),
+        "output_tokens": _usage_int(usage, "output_tokens"), "provider": "anthropic",
+        "cache_read_tokens": _usage_int(usage, "cache_read_input_tokens"),
+        "cache_write_tokens": max(_usage_int(usage, "cache_creation_input_tokens"), w5m + w1h),
+        "cache_write_1h_tokens": w1h, "web_search_requests": searches,
+        "call_id": claude_code_call_id(mid, req if isinstance(req, str) and req else None),
+        "ts": when,
+        "session_id": session if isinstance(session, str) and session else None,
+        "tags": {"project": project[:256], "source": "claude-code"}}
+
+
+def _size(call: dict[str, Any]) -> tuple[int, ...]:
+    """How far a streaming snapshot got: the final line has the most output (and, where
+    they grow too, the most searches and input)."""
+    return (call["output_tokens"], call["web_search_requests"], call["input_tokens"],
+            call["cache_read_tokens"], call["cache_write_tokens"])
+
+
+def claude_code_record(build: Any, data: dict[str, Any], project: str) -> CallRecord | None:
+    """The call in one transcript line, or None when the line is not an API call."""
+    call = claude_code_call(data, project)
+    return None if call is None else build(**call)
 
 
 class ClaudeCodeReader:
@@ -107,8 +145,10 @@ class ClaudeCodeReader:
     interleave. A message stays *open* until it is final: its line carries a stop reason, or
     (older logs without the field) a line of another message follows, or the file has been
     quiet for tail.ACTIVE_S (a crashed session: what it has is all there is). The biggest output
-    seen wins. ``checkpoint`` is the first line of the oldest open message, so a restart
-    reads every snapshot of it again.
+    seen wins, at the time of the message's *first* line (the request: a call streaming
+    across midnight belongs to the day it started), priced at that time. ``checkpoint`` is
+    the first line of the oldest open message, so a restart reads every snapshot of it
+    again (its first line included).
     """
 
     def __init__(self, path: Path, root: Path, build: Any, state: dict[str, Any] | None = None,
@@ -116,7 +156,7 @@ class ClaudeCodeReader:
         self.path, self.root, self.build = path, root, build
         self.projects: dict[str, str] = dict((state or {}).get("projects", {}))
         # call id -> [best record, first offset, line before it, still streaming, final?,
-        #             snapshot lines merged into it]
+        #             snapshot lines merged into it, size of the best snapshot]
         self.open: dict[str, list[Any]] = {}
         self.done: set[str] = set()
         self.end, self.lineno = start, lineno
@@ -129,23 +169,32 @@ class ClaudeCodeReader:
         cwd = str(data.get("cwd") or "")
         if cwd not in self.projects:
             self.projects[cwd] = _project_of(self.path, self.root, data)
-        rec = claude_code_record(self.build, data, self.projects[cwd])
-        if rec is None:
+        call = claude_code_call(data, self.projects[cwd])
+        if call is None:
             return []
-        key = rec.call_id
+        key = call["call_id"]
+        held = self.open.get(key)
+        if key not in self.done:
+            # build (validate, price) before anything changes: a bad line changes nothing
+            if held is None:
+                rec = self.build(**call)
+            elif _size(call) > held[6]:       # a later snapshot: its usage, the first time
+                rec = self.build(**{**call, "ts": held[0].ts})
+            else:
+                rec = None
         out = [self._emit(k) for k, m in list(self.open.items()) if k != key and m[4]]
         msg = data.get("message")
         stop = msg.get("stop_reason", "absent") if isinstance(msg, dict) else "absent"
         if key in self.done:          # a line repeating a call this pass already emitted
             self.merged += 1
             return out
-        held = self.open.get(key)
         if held is None:
-            held = self.open[key] = [rec, end - len(line), lineno - 1, False, False, 0]
+            held = self.open[key] = [rec, end - len(line), lineno - 1, False, False, 0,
+                                     _size(call)]
         else:
             held[5] += 1                          # a snapshot: counted when the call is
-            if rec.output_tokens > held[0].output_tokens:
-                held[0] = rec
+            if rec is not None:
+                held[0], held[6] = rec, _size(call)
         held[3] = stop is None                    # explicitly mid-stream
         held[4] = stop is not None                # final once another message follows
         if stop not in (None, "absent"):          # an explicit stop reason: final now

@@ -17,10 +17,10 @@ from teamcost.capture.logs.base import (
     ticker,
     why_bad,
 )
-from teamcost.config import Config
+from teamcost.config import Config, check_name
 from teamcost.errors import InvalidValue, TeamcostError
 from teamcost.ledger import Ledger
-from teamcost.models import record_from_json
+from teamcost.models import check_not_future, record_from_json
 
 
 def import_jsonl(path: Path | str, config: Config, ledger: Ledger | None = None,
@@ -36,6 +36,9 @@ def import_jsonl(path: Path | str, config: Config, ledger: Ledger | None = None,
             where = f"{path}:{no}"
             try:
                 rec = record_from_json(json_object(line))
+                check_not_future("ts", rec.ts)   # the rules would refuse its push
+                # a team `init` would refuse is one no report or rule can ever see
+                check_name("team", rec.team)
             except (ValueError, TypeError, TeamcostError) as exc:
                 result.add_bad(where, why_bad(exc))
                 continue

@@ -298,9 +298,20 @@ def wrap_create(original: Callable[..., Any], start: Callable[[dict[str, Any]], 
         call.finish()
         return result
 
+    return recording(original, begin, end, is_async)
+
+
+def recording(original: Callable[..., Any],
+              begin: Callable[[dict[str, Any]], tuple[Call | None, dict[str, Any]]],
+              end: Callable[[Call | None, Any, dict[str, Any]], Any],
+              is_async: bool) -> Callable[..., Any]:
+    """The one shape of every recording wrapper: ``begin`` makes the Call (and the request
+    to send), the SDK method runs, a raise is recorded as a failed call and re-raised
+    unchanged, ``end`` reads the result and returns what the caller gets. The async
+    version is the sync one's twin, line for line."""
     if is_async:
         @functools.wraps(original)
-        async def acreate(*args: Any, **kwargs: Any) -> Any:
+        async def arun(*args: Any, **kwargs: Any) -> Any:
             call, sent = begin(kwargs)
             try:
                 result = await original(*args, **sent)
@@ -308,11 +319,11 @@ def wrap_create(original: Callable[..., Any], start: Callable[[dict[str, Any]], 
                 failed(call, exc)
                 raise
             return end(call, result, sent)
-        acreate.__teamcost__ = True  # type: ignore[attr-defined]
-        return acreate
+        arun.__teamcost__ = True  # type: ignore[attr-defined]
+        return arun
 
     @functools.wraps(original)
-    def create(*args: Any, **kwargs: Any) -> Any:
+    def run(*args: Any, **kwargs: Any) -> Any:
         call, sent = begin(kwargs)
         try:
             result = original(*args, **sent)
@@ -320,8 +331,8 @@ def wrap_create(original: Callable[..., Any], start: Callable[[dict[str, Any]], 
             failed(call, exc)
             raise
         return end(call, result, sent)
-    create.__teamcost__ = True  # type: ignore[attr-defined]
-    return create
+    run.__teamcost__ = True  # type: ignore[attr-defined]
+    return run
 
 
 def failed(call: Call | None, exc: BaseException) -> None:

@@ -59,9 +59,9 @@ from teamcost.capture.sdk.common import (
     Usage,
     as_int,
     call_id,
-    failed,
     get,
     patch,
+    recording,
     tracker_or_default,
 )
 from teamcost.tracker import CallContext, Tracker, current_context, use_context
@@ -205,32 +205,12 @@ def _watch(call: Call | None, stream: Any, proxy_cls: type) -> Any:
 def _request(original: Callable[..., Any], start: Callable[[dict[str, Any]], Call | None],
              is_async: bool) -> Callable[..., Any]:
     """``_generate_content``: one request, one response, one record."""
-    if is_async:
-        @functools.wraps(original)
-        async def arequest(*args: Any, **kwargs: Any) -> Any:
-            call = start(kwargs)
-            try:
-                resp = await original(*args, **kwargs)
-            except BaseException as exc:
-                failed(call, exc)
-                raise
-            _finish(call, resp)
-            return resp
-        arequest.__teamcost__ = True  # type: ignore[attr-defined]
-        return arequest
 
-    @functools.wraps(original)
-    def request(*args: Any, **kwargs: Any) -> Any:
-        call = start(kwargs)
-        try:
-            resp = original(*args, **kwargs)
-        except BaseException as exc:
-            failed(call, exc)
-            raise
+    def end(call: Call | None, resp: Any, kwargs: dict[str, Any]) -> Any:
         _finish(call, resp)
         return resp
-    request.__teamcost__ = True  # type: ignore[attr-defined]
-    return request
+
+    return recording(original, lambda kwargs: (start(kwargs), kwargs), end, is_async)
 
 
 def _stream_request(original: Callable[..., Any],
@@ -239,30 +219,12 @@ def _stream_request(original: Callable[..., Any],
     """``_generate_content_stream``: one request whose chunks pass through a recording
     proxy (sync: a generator that sends the request when first read; async: awaiting
     sends it and gives an async generator)."""
-    if is_async:
-        @functools.wraps(original)
-        async def astream(*args: Any, **kwargs: Any) -> Any:
-            call = start(kwargs)
-            try:
-                stream = await original(*args, **kwargs)
-            except BaseException as exc:
-                failed(call, exc)
-                raise
-            return _watch(call, stream, AsyncStreamProxy)
-        astream.__teamcost__ = True  # type: ignore[attr-defined]
-        return astream
+    proxy = AsyncStreamProxy if is_async else StreamProxy
 
-    @functools.wraps(original)
-    def stream(*args: Any, **kwargs: Any) -> Any:
-        call = start(kwargs)
-        try:
-            chunks = original(*args, **kwargs)
-        except BaseException as exc:
-            failed(call, exc)
-            raise
-        return _watch(call, chunks, StreamProxy)
-    stream.__teamcost__ = True  # type: ignore[attr-defined]
-    return stream
+    def end(call: Call | None, stream: Any, kwargs: dict[str, Any]) -> Any:
+        return _watch(call, stream, proxy)
+
+    return recording(original, lambda kwargs: (start(kwargs), kwargs), end, is_async)
 
 
 # -- the public streams: context and early ends --

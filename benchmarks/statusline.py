@@ -1,0 +1,100 @@
+"""Benchmark: how long `teamcost statusline` takes, next to `python -c pass`.
+
+    .venv/bin/python benchmarks/statusline.py [--runs 30] [--calls 100000]
+
+Claude Code runs the status command after every assistant message, so its cost is the
+whole process: interpreter start, imports, reading the agent's snapshot and summing one
+session in the ledger. Sets up a home with a snapshot and a ledger of N calls (sessions
+of 50 calls), then runs the real `teamcost statusline` executable with Claude Code's JSON
+on stdin, RUNS times each, and prints the medians (p50) and p90s:
+- `python -c pass`: the floor, this interpreter starting and exiting;
+- `teamcost statusline` with TEAMCOST_HOME set (the agent's service sets it);
+- the same without TEAMCOST_HOME (platformdirs finds the home);
+- the same with an empty ledger (no session rows to sum).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from teamcost.ledger import Ledger  # noqa: E402
+from tests.sync_support import make_calls  # noqa: E402
+
+TEAMCOST = Path(sys.executable).with_name("teamcost")
+
+
+def timed(cmd: list[str], runs: int, env: dict[str, str], stdin: bytes) -> tuple[float, float, bytes]:
+    """(p50 ms, p90 ms, last stdout) of ``runs`` runs after one warm-up run."""
+    out = subprocess.run(cmd, input=stdin, env=env, capture_output=True, check=True).stdout
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        out = subprocess.run(cmd, input=stdin, env=env, capture_output=True, check=True).stdout
+        times.append((time.perf_counter() - t0) * 1000)
+    times.sort()
+    return statistics.median(times), times[int(len(times) * 0.9) - 1], out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=30)
+    ap.add_argument("--calls", type=int, default=100_000)
+    args = ap.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp) / "home"
+        home.mkdir()
+        with Ledger(home / "ledger.db") as ledger:
+            calls = make_calls(args.calls, "bench@example.com", ledger.ledger_id)
+            ledger.record_many(calls)
+        session = calls[len(calls) // 2].session_id
+        assert session is not None
+        expect = sum(c.cost_nanos for c in calls if c.session_id == session)
+        (home / "agent-status.json").write_text(json.dumps({
+            "version": 1, "written_at": datetime.now(UTC).isoformat(), "team": "core",
+            "budget": {"level": "OK", "limit_nanos": 500 * 10**9, "spent_nanos": 412 * 10**9,
+                       "fraction": 0.824, "period": "month"},
+            "today_nanos": 37_100_000_000, "period_nanos": 412 * 10**9}))
+        stdin = json.dumps({"session_id": session, "model": {"id": "claude-sonnet-4-5",
+                            "display_name": "Sonnet"}, "workspace": {"current_dir": tmp},
+                            "cwd": tmp}).encode()
+        base = {k: v for k, v in os.environ.items() if not k.startswith("TEAMCOST_")}
+        env = base | {"TEAMCOST_HOME": str(home), "NO_COLOR": "1"}
+        empty = Path(tmp) / "empty"
+        empty.mkdir()
+        (empty / "agent-status.json").write_text((home / "agent-status.json").read_text())
+
+        print(f"{args.calls:,} calls in the ledger; {args.runs} runs each; "
+              f"session {session} = {expect:,} nanos")
+        rows = [
+            ("python -c pass", [sys.executable, "-c", "pass"], env),
+            ("teamcost statusline", [str(TEAMCOST), "statusline"], env),
+            ("  without TEAMCOST_HOME (platformdirs)", [str(TEAMCOST), "statusline"],
+             base | {"NO_COLOR": "1", "XDG_DATA_HOME": tmp, "HOME": tmp}),
+            ("  empty ledger", [str(TEAMCOST), "statusline"],
+             base | {"TEAMCOST_HOME": str(empty), "NO_COLOR": "1"}),
+        ]
+        (Path(tmp) / "teamcost").symlink_to(home)   # XDG_DATA_HOME/teamcost: the same home
+        floor = None
+        for label, cmd, e in rows:
+            p50, p90, out = timed(cmd, args.runs, e, stdin)
+            floor = p50 if floor is None else floor
+            extra = "" if label.startswith("python") else f"  (+{p50 - floor:.1f} ms over the floor)"
+            print(f"{label:40s} p50 {p50:6.1f} ms  p90 {p90:6.1f} ms{extra}")
+            if not label.startswith("python"):
+                print(f"{'':40s} -> {out.decode().strip()}")
+
+
+if __name__ == "__main__":
+    main()

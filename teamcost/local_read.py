@@ -1,0 +1,76 @@
+"""Read-only answers from this machine's files for commands that run on every keystroke.
+
+``teamcost statusline`` runs after every Claude Code message, so it must not import
+``config`` (pricing data, subprocess, dataclasses) or ``ledger`` (the call-record model):
+those cost more than the whole line may take. This module needs only the standard library
+and ``errors``: where TEAMCOST_HOME and the ledger are, and one session's spend, without
+creating, migrating or locking anything. ``config.default_home`` is the one here;
+``ledger_file`` agrees with ``load_config(home).ledger_file`` and ``session_totals`` reads
+the ledger's ``calls`` table (tests/unit/test_local_read.py checks both against them).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+
+from teamcost.errors import ConfigError, LedgerError
+
+CONFIG_FILE = "config.toml"
+LEDGER_FILE = "ledger.db"
+
+
+def default_home(env: Mapping[str, str] | None = None) -> Path:
+    """TEAMCOST_HOME, else the platform's per-user data directory for teamcost."""
+    env = os.environ if env is None else env
+    value = env.get("TEAMCOST_HOME")
+    if value:
+        return Path(value).expanduser()
+    import platformdirs  # only here: importing it costs more than the rest of the status line
+
+    return Path(platformdirs.user_data_dir("teamcost", appauthor=False))
+
+
+def ledger_file(home: Path, env: Mapping[str, str] | None = None) -> Path:
+    """The ledger the config in ``home`` names: TEAMCOST_LEDGER, then the config file's
+    ``ledger_path``, then ``home/ledger.db``. Reads nothing else of the config."""
+    env = os.environ if env is None else env
+    raw = env.get("TEAMCOST_LEDGER")
+    if not raw:
+        path = Path(home) / CONFIG_FILE
+        try:
+            with path.open("rb") as fh:
+                raw = tomllib.load(fh).get("ledger_path")
+        except FileNotFoundError:
+            raw = None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {path}: "
+                              f"{getattr(exc, 'strerror', None) or exc}") from None
+        if raw is not None and not isinstance(raw, str):
+            raise ConfigError(f"ledger_path in {path} must be a path (a string), not {raw!r}")
+    return Path(raw).expanduser() if raw else Path(home) / LEDGER_FILE
+
+
+def session_totals(ledger: Path, session_id: str) -> tuple[int, int]:
+    """(calls, cost_nanos) of one session in the ledger file, read-only: a missing ledger is
+    (0, 0), nothing is created or migrated. The timeout is short: in WAL mode a reader does
+    not wait for the writer, so only a checkpoint or recovery could hold it up."""
+    ledger = Path(ledger)
+    if not ledger.is_file():
+        return 0, 0
+    try:
+        conn = sqlite3.connect(f"{ledger.resolve().as_uri()}?mode=ro", uri=True, timeout=0.5)
+        try:
+            n, nanos = conn.execute("SELECT count(*), coalesce(sum(cost_nanos), 0) FROM calls "
+                                    "WHERE session_id = ?", (session_id,)).fetchone()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        why = "the file is not a SQLite database" if "not a database" in str(exc) else str(exc)
+        raise LedgerError(f"cannot read ledger {ledger}: {why}") from None
+    return int(n), int(nanos)
