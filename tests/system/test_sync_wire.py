@@ -27,7 +27,7 @@ def test_wire_writes_equal_writebatch_writes(monkeypatch) -> None:
     monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", "127.0.0.1:9")  # never contacted
     client = firestore.Client(project="demo-wire")
     calls = make_calls(30, "ana@example.com", "lap-1")
-    calls.append(CallRecord(call_id="edge", ts=datetime(1999, 12, 31, 23, 59, 59, 999999,
+    calls.append(CallRecord(call_id="edge", ts=datetime(2099, 12, 31, 23, 59, 59, 999999,
                                                          tzinfo=timezone.utc),
                             team="core", member="a@b.c", ledger_id="l", provider="x",
                             model="m", cost_nanos=MAX_CALL_NANOS, priced=False, price_source="none",
