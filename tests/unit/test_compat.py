@@ -84,6 +84,37 @@ def test_genai_prices_time_independent_prices() -> None:
     assert all(prices_at_any_time(m) is None for m in dated)
 
 
+def test_genai_prices_start_dates_are_utc_days() -> None:
+    """The price cache keeps a model whose prices change on dates by the call's UTC day:
+    genai-prices must give one price set for a whole UTC day (any offset the call carries)."""
+    from datetime import UTC, datetime, time, timedelta, timezone
+
+    from genai_prices import data_snapshot
+
+    from teamcost.compat.genai_prices import (
+        find_provider_model,
+        prices_at_any_time,
+        prices_by_date_only,
+    )
+
+    _, gpt = find_provider_model("gpt-4o", "openai")
+    _, deepseek = find_provider_model("deepseek-chat", "deepseek")
+    assert not prices_by_date_only(gpt) and prices_at_any_time(gpt) is not None
+    assert not prices_by_date_only(deepseek) and prices_at_any_time(deepseek) is None
+    dated = [m for p in data_snapshot.get_snapshot().providers for m in p.models
+             if prices_by_date_only(m)]
+    assert len(dated) > 20
+    for m in dated:
+        for c in m.prices:
+            if c.constraint is None:
+                continue
+            for day in (c.constraint.start_date - timedelta(days=1), c.constraint.start_date):
+                first = datetime.combine(day, time(0), UTC)
+                last = first + timedelta(days=1, microseconds=-1)
+                east = (first + timedelta(hours=3)).astimezone(timezone(timedelta(hours=14)))
+                assert m.get_prices(first) is m.get_prices(last) is m.get_prices(east), m.id
+
+
 def _typer_samples(param: object) -> list[object]:
     """Values a command line or a default can hand to a parameter's coercion."""
     from datetime import datetime
@@ -158,6 +189,17 @@ def test_typer_help_option_is_deferred_too() -> None:
     record = load_module_commands("ledger")["record"]
     option = record.get_help_option(Context(record))
     assert isinstance(option._runtime_param, compat._Deferred)
+
+
+def test_typer_arguments_show_only_their_metavar_in_teamcosts_lazy_commands() -> None:
+    """Both patches at once: a lazily loaded command (deferred coercion) still draws an
+    argument by its metavar alone."""
+    from typer.testing import CliRunner
+
+    from teamcost.cli import app
+
+    out = CliRunner().invoke(app, ["import", "jsonl", "--help"], terminal_width=100).output
+    assert "FILE" in out and "FILE <" not in out and "<path>" not in out
 
 
 def test_typer_arguments_show_only_their_metavar() -> None:
