@@ -1,5 +1,7 @@
 """Commands load only what they use: each runs in a child python that lists, at exit, which
-of the heavy stacks (pandas, pyarrow, numpy, the Firestore/gRPC client) it imported."""
+of the heavy stacks (pandas, pyarrow, numpy, the Firestore/gRPC client) it imported. The
+child starts the way the ``teamcost`` script does (``python -m teamcost``: a bare
+``statusline`` goes past the CLI, everything else to teamcost.cli)."""
 
 from __future__ import annotations
 
@@ -24,18 +26,18 @@ def report():
         json.dump(names, fh)
 atexit.register(report)
 sys.argv = ["teamcost", *sys.argv[3:]]
-runpy.run_module("teamcost.cli", run_name="__main__")
+runpy.run_module("teamcost", run_name="__main__", alter_sys=True)
 """
 
 
-def loaded(args: list[str], home: Path, tmp_path: Path,
-           watch: tuple[str, ...] = FORBIDDEN) -> tuple[list[str], subprocess.CompletedProcess]:
+def loaded(args: list[str], home: Path, tmp_path: Path, watch: tuple[str, ...] = FORBIDDEN,
+           stdin: str = "") -> tuple[list[str], subprocess.CompletedProcess]:
     out = tmp_path / "modules.json"
     out.unlink(missing_ok=True)
     env = {**os.environ, "TEAMCOST_HOME": str(home), "COLUMNS": "100"}
     env.pop("FIRESTORE_EMULATOR_HOST", None)
     proc = subprocess.run([sys.executable, "-c", CHILD, json.dumps(list(watch)), str(out), *args],
-                          env=env, capture_output=True, text=True, timeout=120)
+                          env=env, capture_output=True, text=True, timeout=120, input=stdin)
     assert out.exists(), proc.stderr
     return json.loads(out.read_text()), proc
 
@@ -69,6 +71,9 @@ def home(tmp_path: Path) -> Path:
 def test_help_of_every_command_loads_no_heavy_stack(home: Path, tmp_path: Path) -> None:
     paths = command_paths()
     assert ["sync", "push"] in paths and ["report"] in paths and len(paths) > 25
+    for new in (["serve"], ["reconcile"], ["reprice"], ["statusline"], ["agent", "status"],
+                ["agent", "install"], ["agent", "claude-code-setup"]):
+        assert new in paths, new
     for path in paths:
         mods, proc = loaded([*path, "--help"], home, tmp_path)
         assert proc.returncode == 0, (path, proc.stderr)
@@ -78,9 +83,7 @@ def test_help_of_every_command_loads_no_heavy_stack(home: Path, tmp_path: Path) 
 
 EVERYDAY = [["record", "-m", "gpt-4o", "-i", "1200", "-o", "300", "--tag", "k=v"],
             ["ledger", "status"], ["whoami"], ["agent", "status"],
-            ["init", "--team", "core", "--member", "ann@example.com"]]
-if "statusline" in COMMANDS:
-    EVERYDAY.append(["statusline"])
+            ["init", "--team", "core", "--member", "ann@example.com"], ["statusline"]]
 
 
 @pytest.mark.parametrize("args", EVERYDAY, ids=lambda a: " ".join(a[:2]))
@@ -90,6 +93,33 @@ def test_everyday_commands_load_no_heavy_stack(args: list[str], home: Path,
     assert proc.returncode in (0, 1), proc.stderr   # agent status exits 1: no agent runs
     assert "Traceback" not in proc.stderr
     assert mods == [], mods
+
+
+def test_statusline_from_claude_code_loads_neither_typer_nor_the_heavy_stacks(
+        home: Path, tmp_path: Path) -> None:
+    """What Claude Code runs on every assistant message: its status JSON on stdin, the line
+    on stdout, from the agent's snapshot and the ledger's calls of that session."""
+    from datetime import UTC, datetime
+
+    from teamcost.ledger import Ledger
+    from teamcost.models import CallRecord
+
+    (home / "agent-status.json").write_text(json.dumps({
+        "version": 1, "written_at": datetime.now(UTC).isoformat(), "team": "core",
+        "budget": None, "today_nanos": 3_000_000_000, "period_nanos": 40_000_000_000}))
+    with Ledger(home / "ledger.db") as led:
+        led.record_many([CallRecord(call_id=f"s{i}", ts=datetime.now(UTC), team="core",
+                                    member="ann@example.com", ledger_id=led.ledger_id,
+                                    provider="anthropic", model="claude-sonnet-4-5",
+                                    session_id="sess-1", cost_nanos=125_000_000)
+                         for i in range(2)])
+    mods, proc = loaded(["statusline"], home, tmp_path,
+                        (*FORBIDDEN, "typer", "click", "rich", "teamcost.cli"),
+                        stdin=json.dumps({"session_id": "sess-1", "model": {"id": "x"}}))
+    assert proc.returncode == 0, proc.stderr
+    assert mods == [], mods
+    # no budget: the month's spend; 2 calls x $0.125 = $0.25 in the session
+    assert proc.stdout == "team $40.00 · today $3.00 · session $0.25\n", proc.stdout
 
 
 def test_a_second_record_loads_neither_genai_prices_nor_pydantic(home: Path,
