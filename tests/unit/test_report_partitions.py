@@ -309,6 +309,42 @@ def test_a_mirror_that_cannot_be_kept_falls_back_to_sqlite(teamcost_home: Path,
     assert (teamcost_home / "ledger.parquet").read_text() == "a file where the mirror belongs"
 
 
+def test_a_cache_we_may_only_read_reads_its_mirror_and_the_rows_above_its_mark(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cache opened read-only (as a read-only home opens it) cannot move the mirror's
+    mark: the months the mirror holds are read up to the mark, the rest from SQLite."""
+    from teamcost.ledger import _connect_read_only
+
+    calls = calls_over(90, 3000, 13, "ro")
+    path = tmp_path / "team-cache.db"
+    with TeamCache(path) as cache:
+        cache.upsert((c, 1) for c in calls[:2000])
+        columnar.refresh(cache)
+        mark = int(cache.get_state(columnar.STATE_KEY))
+        cache.upsert((c, 2) for c in calls[2000:])   # pulled later, not mirrored yet
+    cache = TeamCache(path)
+    cache.conn.close()
+    cache.conn = _connect_read_only(path, None)
+    tails: list[int] = []
+    real = columnar._read_sqlite
+
+    def read_sqlite(*args: object, **kw: object) -> pa.Table:
+        tails.append(int(kw.get("after", 0)))  # type: ignore[call-overload]
+        return real(*args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(columnar, "_read_sqlite", read_sqlite)
+    for days, member in ((1, None), (10, "bo@x.io"), (45, None), (91, "cy@x.io")):
+        since = NOW - timedelta(days=days)
+        table = columnar.read(cache, "core", since, NOW + timedelta(seconds=1),
+                              {"member": member})
+        want = plain_sums(calls, since, NOW + timedelta(seconds=1), member)
+        assert (table.num_rows, sum(table.column("cost_nanos").to_pylist())) == (
+            want["calls"], want["cost"]), days
+    assert tails and set(tails) == {mark}
+    assert int(cache.get_state(columnar.STATE_KEY)) == mark
+    cache.close()
+
+
 def test_export_rows_from_columns_are_record_to_json(tmp_path: Path) -> None:
     """What export writes, made from the mirror's columns, equals record_to_json of the
     records: every field kind (None, unicode, tags, floats, booleans, estimated)."""
