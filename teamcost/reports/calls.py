@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from teamcost.errors import InvalidValue
 from teamcost.ledger import Ledger, row_to_record, ts_to_us
 from teamcost.models import CALL_FIELDS, CallRecord, record_to_json
+from teamcost.sync.cache import known_ids
 
 if TYPE_CHECKING:
     from teamcost.config import Config
@@ -100,16 +101,6 @@ def _newest(conn: sqlite3.Connection, table: str, team: str | None, since: datet
     return [row_to_record(r) for r in conn.execute(sql, [*args, *extra_args, limit])]
 
 
-def _known(conn: sqlite3.Connection, ids: Sequence[str]) -> set[str]:
-    known: set[str] = set()
-    for i in range(0, len(ids), 500):
-        part = list(ids[i:i + 500])
-        known.update(r[0] for r in conn.execute(
-            f"SELECT call_id FROM team_calls WHERE call_id IN ({', '.join('?' * len(part))})",
-            part))
-    return known
-
-
 def _use_team(config: Config) -> bool:
     return config.has_firestore and config.cache_file.exists()
 
@@ -129,7 +120,7 @@ def _gather(config: Config, since: datetime | None, cursor: Cursor | None, limit
         with TeamCache.for_config(config) as cache:
             out = _newest(cache.conn, "team_calls", config.team, since, cursor, limit,
                           extra, extra_args, scan)
-            known = _known(cache.conn, [c.call_id for c in mine])
+            known = known_ids(cache.conn, [c.call_id for c in mine])
         mine = [c for c in mine if c.call_id not in known]
     # the union's newest ``limit`` are among each source's newest ``limit``
     merged = sorted([*out, *mine], key=lambda c: (c.ts, c.call_id), reverse=True)

@@ -18,7 +18,6 @@ dozen members/models; categories keep memory and group-bys small).
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -31,6 +30,7 @@ from teamcost.errors import InvalidValue
 from teamcost.ledger import Ledger, record_to_row, us_to_ts
 from teamcost.models import CALL_FIELDS, CallRecord
 from teamcost.reports import columnar
+from teamcost.sync.cache import known_ids
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -104,7 +104,7 @@ def _scan_team(config: Config, since: datetime, until: datetime, filters: Filter
                                         list(dict.fromkeys(["call_id", *cols])), 1 << 62)]
         local = pa.concat_tables(mine) if mine else None
         if local is not None and local.num_rows:
-            known = _known_ids(cache.conn, local.column("call_id").to_pylist())
+            known = known_ids(cache.conn, local.column("call_id").to_pylist())
             if known:
                 local = local.filter(pc.invert(pc.is_in(
                     local.column("call_id"), value_set=pa.array(sorted(known), pa.string()))))
@@ -112,17 +112,6 @@ def _scan_team(config: Config, since: datetime, until: datetime, filters: Filter
                                  chunk_rows)
     if local is not None and local.num_rows:
         yield local.select(cols)
-
-
-def _known_ids(conn: sqlite3.Connection, ids: Sequence[str]) -> set[str]:
-    """Which of ``ids`` the team cache already holds (pushed and pulled back)."""
-    known: set[str] = set()
-    for i in range(0, len(ids), 500):
-        part = list(ids[i:i + 500])
-        known.update(r[0] for r in conn.execute(
-            f"SELECT call_id FROM team_calls WHERE call_id IN ({', '.join('?' * len(part))})",
-            part))
-    return known
 
 
 def load_table(config: Config, since: datetime, until: datetime, *, source: str | None = None,

@@ -188,3 +188,14 @@ class TeamCache:
             row = self.conn.execute("SELECT pushed_at FROM team_calls WHERE call_id = ?",
                                     (call_id,)).fetchone()
         return int(row[0]) if row else None
+
+
+def known_ids(conn: sqlite3.Connection, ids: Sequence[str]) -> set[str]:
+    """Which of ``ids`` the team cache already holds (pushed and pulled back)."""
+    known: set[str] = set()
+    for i in range(0, len(ids), 500):
+        part = list(ids[i:i + 500])
+        known.update(r[0] for r in conn.execute(
+            f"SELECT call_id FROM team_calls WHERE call_id IN ({', '.join('?' * len(part))})",
+            part))
+    return known
