@@ -19,7 +19,7 @@ from types import ModuleType
 from typing import Any
 
 from teamcost.config import CONFIG_FILE, Config, read_config_file
-from teamcost.errors import ConfigError, InvalidValue, TeamcostError
+from teamcost.errors import ConfigError, InvalidValue
 from teamcost.periods import parse_window
 from teamcost.reconcile import anthropic, openai
 from teamcost.reconcile.compare import (
@@ -139,15 +139,6 @@ def _totals(row: Row) -> dict[str, Any]:
     return d
 
 
-def _refresh(config: Config) -> str | None:
-    try:
-        from teamcost.sync.service import run_pull
-        run_pull(config)
-    except TeamcostError as exc:
-        return f"compared with the cached team data: could not pull new calls ({exc})"
-    return None
-
-
 def recorded_buckets(config: Config, first: date, end: date, provider: str,
                      source: str) -> tuple[list[RecordedBucket], str]:
     from teamcost.reports.recorded import day_model_totals  # late: pandas
@@ -195,7 +186,8 @@ def reconcile(config: Config, provider: str, since: str = "7d", until: str | Non
 
     use_team = config.has_firestore
     if use_team and refresh:
-        warning = _refresh(config)
+        from teamcost.reports.report import refresh_team_cache  # late: pandas
+        warning = refresh_team_cache(config, "compared with")
         if warning:
             warnings.append(warning)
     if not use_team:

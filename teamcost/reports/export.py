@@ -31,7 +31,7 @@ from teamcost.periods import Window
 from teamcost.reports.aggregate import baseline_start
 from teamcost.reports.frames import load_daily_costs, load_table
 from teamcost.reports.render import FORMULA_START, spreadsheet_safe
-from teamcost.reports.report import _refresh, table_document
+from teamcost.reports.report import refresh_team_cache, table_document
 
 if TYPE_CHECKING:
     from teamcost.config import Config
@@ -152,7 +152,7 @@ def export_period(config: Config, window: Window, out_dir: Path, *, fmt: str = "
     now = now or datetime.now(UTC)
     warnings: list[str] = []
     if refresh and config.has_firestore and source != "local":
-        w = _refresh(config)
+        w = refresh_team_cache(config)
         if w:
             warnings.append(w)
     table, used = load_table(config, window.since, window.until, source=source)

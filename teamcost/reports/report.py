@@ -44,13 +44,14 @@ def parse_by(values: Sequence[str] | None) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _refresh(config: Config) -> str | None:
-    """An incremental pull before reporting; a failure is a warning, not the end."""
+def refresh_team_cache(config: Config, doing: str = "showing") -> str | None:
+    """An incremental pull before reading the team cache; a failure is a warning (``doing``
+    the cached team data: why), not the end."""
     try:
         from teamcost.sync.service import run_pull
         run_pull(config)
     except TeamcostError as exc:
-        return f"showing the cached team data: could not pull new calls ({exc})"
+        return f"{doing} the cached team data: could not pull new calls ({exc})"
     return None
 
 
@@ -95,7 +96,7 @@ def build_report(config: Config, window: Window, *, by: Sequence[str] = DEFAULT_
     use_team = source == "team" or (source is None and config.has_firestore)
     pulled_now = False
     if use_team and refresh:
-        warning = _refresh(config)
+        warning = refresh_team_cache(config)
         if warning:
             warnings.append(warning)
         pulled_now = warning is None
