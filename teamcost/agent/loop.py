@@ -55,6 +55,7 @@ AGENT_BACKOFF = Backoff(attempts=2, base_s=0.2, cap_s=1.0)
 PUSH_RETRY_CAP_S = 10.0     # a push that failed is tried again at least this often
 FULL_BATCH = 500            # this many waiting calls are pushed at once, not at the next tick
 TICK_S = 1.0
+SNAPSHOT_HEARTBEAT_S = 30.0  # an unchanged snapshot is rewritten this often
 
 Emit = Callable[..., None]
 
@@ -153,6 +154,8 @@ class Agent:
         self._today: int | None = None
         self._period: int | None = None
         self._next_tail = 0.0
+        self._last_snapshot: dict[str, Any] | None = None
+        self._snapshot_due = 0.0
         self._files: dict[tuple[str, str], int] = {}     # (source, root) -> files followed
         self.lock = threading.Lock()       # the ledger is shared with the OTLP receiver
 
@@ -379,7 +382,16 @@ class Agent:
                 "sources": {k: dict(v.__dict__) for k, v in self.sources.items()}}
 
     def write_snapshot(self) -> None:
+        """After a cycle that changed something, and at least every SNAPSHOT_HEARTBEAT_S (its
+        age tells readers the agent is alive): not a file write every idle second."""
+        snap = self.snapshot()
+        same = {k: v for k, v in snap.items() if k != "written_at"}
+        if same == self._last_snapshot and self.clock() < self._snapshot_due:
+            return
         try:
-            write_snapshot(self.config.home, self.snapshot())
+            write_snapshot(self.config.home, snap)
         except OSError as exc:
             self.emit("snapshot-failed", error=str(exc))
+            return
+        self._last_snapshot = same
+        self._snapshot_due = self.clock() + SNAPSHOT_HEARTBEAT_S

@@ -1,4 +1,4 @@
-"""The agent's status snapshot: a small JSON file the agent rewrites atomically each cycle,
+"""The agent's status snapshot: a small JSON file the agent rewrites atomically when a cycle changed something (and every 30 s),
 so ``agent status``, ``statusline``, ``watch`` and ``serve`` can show the team's numbers
 without touching the network.
 
