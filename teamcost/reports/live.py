@@ -186,10 +186,7 @@ class LiveSource:
         self.config = config
         self._others_pull = others_pull
         self._client = client
-        self._budget: BudgetLine | None = None
-        self._budget_at: datetime | None = None     # when self._budget was read
-        self._budget_state = "set" if config.project else "local"
-        self._budget_error: str | None = None
+        self._view = BudgetView(None, None, "set" if config.project else "local", None)
         self._budget_every = budget_every
         self._n = 0
 
@@ -213,8 +210,9 @@ class LiveSource:
             from teamcost.sync.pull import pull
             if self._client is None:
                 self._client = client_for(cfg)
-            if self._n % self._budget_every == 0 or self._budget_state == "unknown":
-                self._read_budget(now)
+            if self._n % self._budget_every == 0 or self._view.state == "unknown":
+                from teamcost.budget.known import read_budget
+                self._view = budget_view(read_budget(cfg, self._client), now, self._view)
             try:
                 if self._others_pull():
                     facts["pulled_by"] = "agent"
@@ -229,33 +227,12 @@ class LiveSource:
                 pulled = last_pull(cfg)
                 facts["cache_pulled_at"] = _iso(pulled)
         # the same frame a report reads: team cache + this machine's unpushed calls
-        snap = read_snapshot(cfg, now, self._budget)
+        snap = read_snapshot(cfg, now, self._view.line)
         self._n += 1
         facts["seconds"] = round(time.monotonic() - started, 3)
         facts["at"] = now.isoformat(timespec="seconds")
         snap.refreshed.update(facts)
-        offline = None
-        if self._budget_state == "unknown":
-            offline = latest(self._budget_at, last_pull(cfg))
-        return replace(snap, budget_state=self._budget_state, budget_error=self._budget_error,
-                       budget_read_at=self._budget_at, offline_since=offline)
-
-    def _read_budget(self, now: datetime) -> None:
-        """Read the budget; when that fails keep the one read before (this session's, or
-        the last one this machine read) and say it is unknown now."""
-        from teamcost.budget.known import read_budget
-
-        read = read_budget(self.config, self._client)
-        if not read.unknown:
-            self._budget = _line(read.budget)
-            self._budget_at, self._budget_state, self._budget_error = now, "set", None
-            if read.budget is None:
-                self._budget_state = "none"
-            return
-        self._budget_error = read.error
-        if self._budget_at is None and read.known is not None:  # else: this session's read
-            self._budget, self._budget_at = _line(read.known.budget), read.known.read_at
-        self._budget_state = "unknown"
+        return self._view.apply(snap, cfg)
 
 
 def _line(budget: Any) -> BudgetLine | None:
@@ -276,6 +253,38 @@ def read_snapshot(config: Config, now: datetime, budget: BudgetLine | None = Non
                     source=source)
 
 
+@dataclass(frozen=True)
+class BudgetView:
+    """The budget a view shows: its line, when it was read, and its state (set, none, unknown,
+    local) with the error that made it unknown."""
+
+    line: BudgetLine | None
+    read_at: datetime | None
+    state: str
+    error: str | None
+
+    def apply(self, snap: LiveSnapshot, config: Config) -> LiveSnapshot:
+        offline = (latest(self.read_at, last_pull(config)) if self.state == "unknown"
+                   else None)
+        return replace(snap, budget_state=self.state, budget_error=self.error,
+                       budget_read_at=self.read_at, offline_since=offline)
+
+
+def budget_view(read: Any, now: datetime, before: BudgetView | None = None) -> BudgetView:
+    """What a view shows after a budget read (``budget.known.read_budget``): the budget read
+    now; when it cannot be read, the one this view read before, else the last one this
+    machine read, said to be unknown."""
+    if not read.unknown:
+        return BudgetView(_line(read.budget), now,
+                          "set" if read.budget is not None else "none", None)
+    if before is not None and before.read_at is not None:
+        return BudgetView(before.line, before.read_at, "unknown", read.error)
+    known = read.known
+    if known is None:
+        return BudgetView(before.line if before else None, None, "unknown", read.error)
+    return BudgetView(_line(known.budget), known.read_at, "unknown", read.error)
+
+
 def stored_snapshot(config: Config, now: datetime, client: Any = None) -> LiveSnapshot:
     """What watch shows after a refresh, without the pull (the dashboard's view): the stored
     calls and the budget read now, or, when it cannot be read, the last known one, said to
@@ -284,16 +293,9 @@ def stored_snapshot(config: Config, now: datetime, client: Any = None) -> LiveSn
 
     if not config.project:
         return read_snapshot(config, now)
-    read = read_budget(config, client if client is not None else client_for(config))
-    if not read.unknown:
-        snap = read_snapshot(config, now, _line(read.budget))
-        return replace(snap, budget_state="set" if read.budget is not None else "none",
-                       budget_read_at=now)
-    known = read.known
-    snap = read_snapshot(config, now, _line(known.budget) if known else None)
-    return replace(snap, budget_state="unknown", budget_error=read.error,
-                   budget_read_at=known.read_at if known else None,
-                   offline_since=latest(known.read_at if known else None, last_pull(config)))
+    view = budget_view(read_budget(config, client if client is not None
+                                   else client_for(config)), now)
+    return view.apply(read_snapshot(config, now, view.line), config)
 
 
 def load_budget_line(config: Config, client: Any = None) -> BudgetLine | None:
