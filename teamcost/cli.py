@@ -231,7 +231,10 @@ class TeamcostGroup(TyperGroup):
             return field
         for param in params:
             if param.param_type_name == "option" and param.name in names:
-                return ([o for o in param.opts if o.startswith("--")] or list(param.opts))[0]
+                typed = [o for o in param.opts  # the spelling used: --tz, not --timezone
+                         if any(a == o or a.startswith(o + "=") for a in argv)]
+                return (typed or [o for o in param.opts if o.startswith("--")]
+                        or list(param.opts))[0]
         return field
 
 

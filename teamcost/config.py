@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import tomli_w
 
@@ -30,6 +30,7 @@ from teamcost.local_read import CONFIG_FILE as CONFIG_FILE
 from teamcost.local_read import LEDGER_FILE as LEDGER_FILE
 from teamcost.local_read import default_home as default_home
 from teamcost.money import NANOS_PER_USD, usd_to_nanos
+from teamcost.periods import zone
 from teamcost.pricing import PriceOverride
 
 CACHE_FILE = "team-cache.db"
@@ -121,11 +122,7 @@ def check_name(field_name: str, value: Any) -> str:
 
 
 def check_timezone(value: Any) -> str:
-    try:
-        ZoneInfo(str(value))
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidValue("timezone", value, "an IANA zone name such as UTC, "
-                           "Europe/Berlin or America/Los_Angeles") from None
+    zone(value)  # the one check of a zone name (teamcost.periods)
     return str(value)
 
 

@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 
 from teamcost.errors import InvalidValue, TeamcostError
 from teamcost.money import NANOS_PER_USD, format_usd, nanos_to_usd
 from teamcost.periods import period_bounds
+from teamcost.periods import zone as periods_zone
 from teamcost.reports import aggregate as agg
 from teamcost.reports.live import BudgetLine
 
@@ -140,7 +140,7 @@ def chart_data(df: pd.DataFrame, since: datetime, until: datetime, *, by: str = 
         data.daily_allowance_nanos = agg.exact_div(budget.limit_nanos, period_days)
     if until >= now:
         proj = agg.projections(df, now, tz)[period]
-        zone = ZoneInfo(tz)
+        zone = periods_zone(tz)
         today = now.astimezone(zone).date()
         end = (datetime.fromisoformat(proj["end"]) - timedelta(microseconds=1)
                ).astimezone(zone).date()
