@@ -29,6 +29,14 @@ def _show_conflicts(result: PushResult) -> None:
         console.print(f"... and {len(result.conflicts) - 20} more conflicts")
 
 
+def _format(ctx: typer.Context, fmt: OutputFormat) -> OutputFormat:
+    """The subcommand's own --format, else the one given to `sync` before it."""
+    source = ctx.get_parameter_source("fmt")
+    given = source is not None and source.name != "DEFAULT"
+    parent = ctx.parent.obj if ctx.parent is not None else None
+    return fmt if given or not isinstance(parent, OutputFormat) else parent
+
+
 def _exit_for(result: PushResult) -> None:
     if result.conflicts:
         raise typer.Exit(EXIT_CONFLICT)
@@ -38,6 +46,7 @@ def _exit_for(result: PushResult) -> None:
 def sync(ctx: typer.Context, fmt: OutputFormat = FORMAT) -> None:
     """Push this machine's new calls, then pull the team's (default when no subcommand)."""
     if ctx.invoked_subcommand is not None:
+        ctx.obj = fmt  # `sync --format json push`: the subcommand's default
         return
     from teamcost.sync.service import run_sync
     with ProgressBars(None if fmt == OutputFormat.text else False) as bars:
@@ -54,8 +63,9 @@ def _render_sync(result: SyncResult) -> None:
 
 
 @sync_app.command("push")
-def push_cmd(fmt: OutputFormat = FORMAT) -> None:
+def push_cmd(ctx: typer.Context, fmt: OutputFormat = FORMAT) -> None:
     """Push this machine's unpushed calls to trinity_costs, exactly once."""
+    fmt = _format(ctx, fmt)
     from teamcost.sync.service import run_push
     with ProgressBars(None if fmt == OutputFormat.text else False) as bars:
         result = run_push(load_config(), bars.bar("push"))
@@ -75,8 +85,9 @@ def _warn(result: PushResult) -> None:
 
 
 @sync_app.command("pull")
-def pull_cmd(fmt: OutputFormat = FORMAT) -> None:
+def pull_cmd(ctx: typer.Context, fmt: OutputFormat = FORMAT) -> None:
     """Pull the team's calls pushed since the last pull into the local team cache."""
+    fmt = _format(ctx, fmt)
     from teamcost.sync.service import run_pull
     with ProgressBars(None if fmt == OutputFormat.text else False) as bars:
         result = run_pull(load_config(), bars.bar("pull"))
@@ -84,8 +95,9 @@ def pull_cmd(fmt: OutputFormat = FORMAT) -> None:
 
 
 @sync_app.command("status")
-def status_cmd(fmt: OutputFormat = FORMAT) -> None:
+def status_cmd(ctx: typer.Context, fmt: OutputFormat = FORMAT) -> None:
     """What is waiting here, what the team cache holds, and when sync last ran."""
+    fmt = _format(ctx, fmt)
     from teamcost.sync.service import sync_status
     emit(sync_status(load_config()), fmt, _render_status)
 
