@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 import sys
 from collections.abc import Iterator, MutableMapping, Sequence
 from typing import Any
@@ -29,6 +30,7 @@ from teamcost.errors import (
     InvalidValue,
     TeamcostError,
 )
+from teamcost.labels import one_line
 
 _LONG_WORD = 160   # a path or value longer than this is shown by its two ends
 
@@ -58,7 +60,9 @@ def _bad_parameter(exc: Any, argv: Sequence[str]) -> str:
         flag = ([o for o in param.opts if o.startswith("--")] or list(param.opts))[0]
         value = _given_value(argv, param.opts)
         if value is not None:
-            why = str(exc.message)
+            # typer's coercion (pydantic) prefixes its reasons with "Value error, ": that
+            # is how the message came about, not what the user needs to read
+            why = re.sub(r"^\s*value error,\s*", "", str(exc.message), flags=re.IGNORECASE)
             return f"invalid {flag}: {value!r}; {why[:1].lower()}{why[1:]}"
     return str(exc.format_message())
 
@@ -279,7 +283,8 @@ class _StderrLog(logging.Handler):
     """Library warnings (alerts, guard, unpriced models) as lines on the current stderr."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        typer.echo(record.getMessage(), err=True)
+        # one record, one line: a label in the message (a model, a path) cannot add one
+        typer.echo(one_line(record.getMessage()), err=True)
 
 
 def _install_log_handler() -> None:
