@@ -499,7 +499,7 @@ def test_hostile_labels_are_shown_inert(api: AdminAPIServer, teamcost_home: Path
     result = run("reconcile", "--provider", "anthropic", *WINDOW, "--offline")
     assert result.exit_code == 4
     assert "\x1b" not in result.stdout and "\x07" not in result.stdout
-    assert "evil[bold]x[/bold]\ufffd[2J\ufffd" in result.stdout
+    assert "evil[bold]x[/bold]\\x1b[2J\\x07" in result.stdout     # labels.one_line
     code, doc, _ = reconcile_json("--provider", "anthropic", *WINDOW)
     assert doc["verdict"]["findings"][0]["model"] == evil      # JSON keeps it exactly
 
