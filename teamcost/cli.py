@@ -37,7 +37,7 @@ _LONG_WORD = 160   # a path or value longer than this is shown by its two ends
 
 def _one_line(msg: str) -> str:
     """The message on one line; a huge word (a 10,000-character path) keeps its two ends."""
-    words = str(msg).split()
+    words = one_line(" ".join(str(msg).split())).split(" ")  # no control byte either
     return " ".join(w if len(w) <= _LONG_WORD else f"{w[:80]}...{w[-60:]}" for w in words)
 
 
@@ -235,8 +235,9 @@ class TeamcostGroup(TyperGroup):
             return field
         for param in params:
             if param.param_type_name == "option" and param.name in names:
-                typed = [o for o in param.opts  # the spelling used: --tz, not --timezone
-                         if any(a == o or a.startswith(o + "=") for a in argv)]
+                typed = [o for o in param.opts  # the long name used: --tz, not --timezone
+                         if o.startswith("--")
+                         and any(a == o or a.startswith(o + "=") for a in argv)]
                 return (typed or [o for o in param.opts if o.startswith("--")]
                         or list(param.opts))[0]
         return field

@@ -74,9 +74,9 @@ def init(
     path, cfg, ledger_id = init_config(default_home(), {
         "team": team, "member": member, "project": project, "timezone": timezone,
         "emulator_host": emulator_host})
-    console.print(f"wrote {path}: team {cfg.team}, member {cfg.member}, "
+    console.print(f"wrote {one_line(path)}: team {cfg.team}, member {one_line(cfg.member)}, "
                   f"{'project ' + cfg.project if cfg.project else 'local ledger only'}, "
-                  f"timezone {cfg.timezone}; ledger {cfg.ledger_file} ({ledger_id})")
+                  f"timezone {cfg.timezone}; ledger {one_line(cfg.ledger_file)} ({ledger_id})")
 
 
 def record(

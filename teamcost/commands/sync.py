@@ -11,6 +11,7 @@ from teamcost.commands.output import FORMAT, OutputFormat, ProgressBars, console
 from teamcost.commands.tables import age, say_pairs
 from teamcost.config import load_config
 from teamcost.errors import EXIT_CONFLICT
+from teamcost.labels import one_line
 from teamcost.money import format_usd
 
 if TYPE_CHECKING:  # the sync stack (gRPC) loads when a command runs, not for --help
@@ -23,7 +24,7 @@ sync_app = typer.Typer(help="Push this machine's calls to Firestore and pull the
 
 def _show_conflicts(result: PushResult) -> None:
     for c in result.conflicts[:20]:
-        console.print(f"conflict: {c.call_id} differs in {', '.join(c.fields)} "
+        console.print(f"conflict: {one_line(c.call_id)} differs in {', '.join(c.fields)} "
                       "(kept unpushed; Firestore's copy was not changed)")
     if len(result.conflicts) > 20:
         console.print(f"... and {len(result.conflicts) - 20} more conflicts")
@@ -81,7 +82,7 @@ def _render_push(result: PushResult) -> None:
 
 def _warn(result: PushResult) -> None:
     for w in result.warnings:
-        typer.echo(f"teamcost: warning: {w}", err=True)
+        typer.echo(f"teamcost: warning: {one_line(w)}", err=True)
 
 
 @sync_app.command("pull")
