@@ -11,7 +11,7 @@ import os
 import sys
 
 
-def _standard_streams() -> None:
+def standard_streams() -> None:
     """Open /dev/null on a closed stdin, stdout or stderr (``teamcost record ... >&-``).
 
     Otherwise Python leaves ``sys.stdout`` None, so a command that has done its work (a
@@ -34,7 +34,7 @@ def _standard_streams() -> None:
 
 
 def main() -> None:
-    _standard_streams()
+    standard_streams()
     if sys.argv[1:] == ["statusline"]:
         from teamcost.commands.statusline import print_status_line
 
