@@ -320,7 +320,7 @@ def _root() -> None:
 
 
 def main() -> None:
-    from teamcost.__main__ import standard_streams
+    from teamcost.stdio import standard_streams
 
     standard_streams()  # `python -m teamcost.cli` too: a closed stdout is /dev/null
     app()
