@@ -40,6 +40,7 @@ from teamcost.models import CallRecord
 HEAD_BYTES = 1024       # identity of a file's content beyond its inode
 ACTIVE_S = 600          # a log written this recently may still be streaming its last message
 CHECKPOINT_LINES = 50_000   # a long first read saves its progress this often
+COMPLETE_JSON_MAX = 64 << 20   # an unended last line longer than this waits to be quiet
 
 
 class Reader(Protocol):
@@ -88,7 +89,9 @@ class TailStats:
 def complete_json(line: bytes) -> bool:
     """Is ``line`` (a last line without its newline) a whole JSON object? A log line cut
     while it is being written never is: its closing brace comes last."""
-    if not line.lstrip().startswith(b"{"):
+    # cheap refusals first: this runs on every scan of a file whose last line is unended
+    if (len(line) > COMPLETE_JSON_MAX or not line.rstrip().endswith(b"}")
+            or not line.lstrip().startswith(b"{")):
         return False
     try:
         return isinstance(json.loads(line), dict)
