@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import sys
 
+from teamcost.stdio import standard_streams
+
 
 def main() -> None:
+    standard_streams()
     if sys.argv[1:] == ["statusline"]:
         from teamcost.commands.statusline import print_status_line
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 import sys
 from collections.abc import Iterator, MutableMapping, Sequence
 from typing import Any
@@ -29,13 +30,14 @@ from teamcost.errors import (
     InvalidValue,
     TeamcostError,
 )
+from teamcost.labels import one_line
 
 _LONG_WORD = 160   # a path or value longer than this is shown by its two ends
 
 
 def _one_line(msg: str) -> str:
     """The message on one line; a huge word (a 10,000-character path) keeps its two ends."""
-    words = str(msg).split()
+    words = one_line(" ".join(str(msg).split())).split(" ")  # no control byte either
     return " ".join(w if len(w) <= _LONG_WORD else f"{w[:80]}...{w[-60:]}" for w in words)
 
 
@@ -58,7 +60,9 @@ def _bad_parameter(exc: Any, argv: Sequence[str]) -> str:
         flag = ([o for o in param.opts if o.startswith("--")] or list(param.opts))[0]
         value = _given_value(argv, param.opts)
         if value is not None:
-            why = str(exc.message)
+            # typer's coercion (pydantic) prefixes its reasons with "Value error, ": that
+            # is how the message came about, not what the user needs to read
+            why = re.sub(r"^\s*value error,\s*", "", str(exc.message), flags=re.IGNORECASE)
             return f"invalid {flag}: {value!r}; {why[:1].lower()}{why[1:]}"
     return str(exc.format_message())
 
@@ -231,7 +235,11 @@ class TeamcostGroup(TyperGroup):
             return field
         for param in params:
             if param.param_type_name == "option" and param.name in names:
-                return ([o for o in param.opts if o.startswith("--")] or list(param.opts))[0]
+                typed = [o for o in param.opts  # the long name used: --tz, not --timezone
+                         if o.startswith("--")
+                         and any(a == o or a.startswith(o + "=") for a in argv)]
+                return (typed or [o for o in param.opts if o.startswith("--")]
+                        or list(param.opts))[0]
         return field
 
 
@@ -276,7 +284,8 @@ class _StderrLog(logging.Handler):
     """Library warnings (alerts, guard, unpriced models) as lines on the current stderr."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        typer.echo(record.getMessage(), err=True)
+        # one record, one line: a label in the message (a model, a path) cannot add one
+        typer.echo(one_line(record.getMessage()), err=True)
 
 
 def _install_log_handler() -> None:
@@ -311,6 +320,9 @@ def _root() -> None:
 
 
 def main() -> None:
+    from teamcost.stdio import standard_streams
+
+    standard_streams()  # `python -m teamcost.cli` too: a closed stdout is /dev/null
     app()
 
 

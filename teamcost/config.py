@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import tomli_w
 
@@ -29,6 +29,8 @@ from teamcost.errors import ConfigError, InvalidValue
 from teamcost.local_read import CONFIG_FILE as CONFIG_FILE
 from teamcost.local_read import LEDGER_FILE as LEDGER_FILE
 from teamcost.local_read import default_home as default_home
+from teamcost.money import NANOS_PER_USD, usd_to_nanos
+from teamcost.periods import zone
 from teamcost.pricing import PriceOverride
 
 CACHE_FILE = "team-cache.db"
@@ -120,11 +122,7 @@ def check_name(field_name: str, value: Any) -> str:
 
 
 def check_timezone(value: Any) -> str:
-    try:
-        ZoneInfo(str(value))
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidValue("timezone", value, "an IANA zone name such as UTC, "
-                           "Europe/Berlin or America/Los_Angeles") from None
+    zone(value)  # the one check of a zone name (teamcost.periods)
     return str(value)
 
 
@@ -183,14 +181,17 @@ def check_budget_settings(raw: Any) -> BudgetSettings:
             raise InvalidValue(f"budget.{key}", url, "an http:// or https:// URL")
         urls[key] = url
     milestone = raw.get("milestone_usd")
-    if milestone is not None and (not _number(milestone)
-                                  or not 0 < milestone <= MAX_MILESTONE_USD):
+    if isinstance(milestone, str):  # a TOML number, as the other [budget] values
         raise InvalidValue("budget.milestone_usd", milestone,
                            "a positive number of dollars, such as 100")
+    milestone_nanos = None if milestone is None else usd_to_nanos(
+        milestone, "budget.milestone_usd", allow_zero=False,
+        maximum=MAX_MILESTONE_USD * NANOS_PER_USD)
     return BudgetSettings(guard_ttl_s=float(ttl), fail_closed=fail_closed,
                           webhook_url=urls["webhook_url"],
                           slack_webhook_url=urls["slack_webhook_url"],
-                          milestone_usd=None if milestone is None else float(milestone))
+                          milestone_usd=None if milestone_nanos is None
+                          else milestone_nanos / NANOS_PER_USD)
 
 
 def _check_auth(raw: Any) -> dict[str, Any]:

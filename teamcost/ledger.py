@@ -18,6 +18,7 @@ import json
 import os
 import socket
 import sqlite3
+import stat
 import threading
 import time
 import uuid
@@ -280,6 +281,15 @@ def connect(path: Path, *, create_parent: bool = False,
     return conn
 
 
+def _blank(path: Path) -> bool:
+    """Is ``path`` an existing regular file with nothing in it?"""
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode) and st.st_size == 0
+
+
 def _read_only(exc: Exception) -> bool:
     msg = str(exc)
     return "readonly" in msg or "read-only" in msg or "unable to open" in msg
@@ -371,6 +381,13 @@ class Ledger:
         self.ledger_id: str = row[0]
 
     def _open(self) -> sqlite3.Connection:
+        if self._read_only_ok and _blank(self.path):
+            # an existing empty file (TEAMCOST_LEDGER naming one the user made): a reader
+            # sees an empty ledger and writes nothing into it; `record` makes it a ledger
+            conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+            migrate(conn)
+            conn.execute("UPDATE meta SET value = '(empty file)' WHERE key = 'ledger_id'")
+            return conn
         conn = connect(self.path, create_parent=self._create_parent,
                        schema=(MIGRATIONS, "ledger"),
                        read_only_ok=self._read_only_ok)

@@ -1,13 +1,16 @@
 """Money: integer nano-dollars (1e-9 USD) end to end, and the one place they become text.
 
-Every sum in teamcost is a sum of integers. Dollars enter through ``usd_to_nanos`` (exact,
-rounded half-even once) and leave for people through ``format_usd``; ``nanos_to_usd`` gives
+Every sum in teamcost is a sum of integers. Dollars are read by ``parse_usd`` (one written
+form, refusing what it cannot read exactly), enter through ``usd_to_nanos`` (exact, rounded
+half-even once) and leave for people through ``format_usd``; ``nanos_to_usd`` gives
 the float that JSON and CSV carry beside the exact nanos, for display and compatibility only.
 """
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+import math
+import re
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from teamcost.errors import InvalidValue
@@ -27,25 +30,55 @@ MAX_CALL_NANOS = 10**13
 SUM_EXACT_CALLS = INT64_MAX // MAX_CALL_NANOS
 
 
-def usd_to_nanos(value: Any, field: str = "cost_usd", *, allow_zero: bool = True,
-                 maximum: int = INT64_MAX) -> int:
-    """Exact conversion of a dollar amount (str, int, float, Decimal) to nano-dollars.
+# The one written form of a dollar amount a person types (a flag, a config string):
+# ASCII digits with an optional decimal point and fraction, nothing else. A comma is
+# refused rather than guessed at: "12,50" is twelve and a half in most of Europe and
+# 1,250 in the US, and dropping it (as teamcost once did) made a budget 100x too large;
+# "1,250.00" is refused too, so no comma ever means two things. "$", exponents ("1e3"),
+# non-ASCII digits ("٣"), inner spaces, NaN and infinity are refused; surrounding spaces
+# are ignored.
+AMOUNT_FORM = "digits with an optional decimal point, such as 1250 or 12.50 (no $, no commas)"
+_AMOUNT_TEXT = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)", re.ASCII)
 
-    Strings may carry a leading ``$`` and thousands separators ("$1,234.50"). Floats go
-    through their shortest repr, so 0.1 means 0.1, not 0.1000000000000000055. Rounds
-    half-even once, here. Raises InvalidValue naming ``field`` for anything else, for a
-    negative amount, for zero unless ``allow_zero``, and above ``maximum`` nanos.
+
+def parse_usd(value: Any, field: str = "cost_usd", accepted: str | None = None) -> Decimal:
+    """The exact decimal value of a dollar amount: the one reading of money in teamcost.
+
+    ``value`` is a string in ``AMOUNT_FORM`` (surrounding whitespace ignored), an int, a
+    Decimal, or a float (read through its shortest repr, so 0.1 means 0.1). Anything
+    else, any sign, and any non-finite number raise InvalidValue naming ``field``, the
+    value and ``accepted`` (default: the form above).
     """
-    accepted = ("a non-negative dollar amount such as 0.25" if allow_zero
-                else "a dollar amount such as 500 or 12.50")
+    accepted = accepted or f"a non-negative dollar amount: {AMOUNT_FORM}"
     if isinstance(value, bool):
         raise InvalidValue(field, value, accepted)
-    try:
-        text = repr(value) if isinstance(value, float) else str(value)
-        dec = Decimal(text.strip().lstrip("$").replace(",", ""))
-    except (InvalidOperation, ValueError):
-        raise InvalidValue(field, value, accepted) from None
-    if not dec.is_finite() or dec < 0 or (dec == 0 and not allow_zero):
+    if isinstance(value, str):
+        text = value.strip()
+        if not _AMOUNT_TEXT.fullmatch(text):
+            raise InvalidValue(field, value, accepted)
+        return Decimal(text)
+    if isinstance(value, float):
+        dec = Decimal(repr(value)) if math.isfinite(value) else Decimal("NaN")
+    elif isinstance(value, (int, Decimal)):
+        dec = Decimal(value)
+    else:
+        raise InvalidValue(field, value, accepted)
+    if not dec.is_finite() or dec < 0:
+        raise InvalidValue(field, value, accepted)
+    return dec
+
+
+def usd_to_nanos(value: Any, field: str = "cost_usd", *, allow_zero: bool = True,
+                 maximum: int = INT64_MAX) -> int:
+    """Exact conversion of a dollar amount (see ``parse_usd``) to nano-dollars.
+
+    Rounds half-even once, here. Raises InvalidValue naming ``field`` for what
+    ``parse_usd`` refuses, for zero unless ``allow_zero``, and above ``maximum`` nanos.
+    """
+    accepted = ("a non-negative dollar amount: " if allow_zero
+                else "a positive dollar amount: ") + AMOUNT_FORM
+    dec = parse_usd(value, field, accepted)
+    if dec == 0 and not allow_zero:
         raise InvalidValue(field, value, accepted)
     too_big = f"at most {format_usd(maximum, places=0)}"
     # check the size before quantize: past 28 digits it raises InvalidOperation

@@ -52,12 +52,25 @@ def check_reportable(field: str, value: object, ts: datetime, accepted: str) -> 
     return utc
 
 
-def zone(name: str) -> ZoneInfo:
+# An IANA zone name: words of letters, digits, _ + - joined by "/" (the longest real one,
+# America/Argentina/ComodRivadavia, has 32 characters). ZoneInfo turns a name into a path
+# under the tz database, so anything else (a 300-character name: "File name too long";
+# "America": a directory; "../x") must be refused before it is looked up.
+ZONE_NAME_MAX = 64
+_ZONE_NAME = re.compile(r"[A-Za-z0-9_+\-]+(?:/[A-Za-z0-9_+\-]+)*", re.ASCII)
+ZONE_ACCEPTED = "an IANA zone name such as UTC, Europe/Berlin or America/Los_Angeles"
+
+
+def zone(name: object) -> ZoneInfo:
+    """The zone named ``name``: the one check of a timezone (``--tz``, the config's
+    ``timezone``, the web API's ``tz``); InvalidValue("timezone", ...) for anything else."""
+    text = name if isinstance(name, str) else None
+    if (text is None or len(text) > ZONE_NAME_MAX or not _ZONE_NAME.fullmatch(text)):
+        raise InvalidValue("timezone", name, ZONE_ACCEPTED)
     try:
-        return ZoneInfo(str(name))
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidValue("timezone", name, "an IANA zone name such as UTC, Europe/Berlin "
-                           "or America/Los_Angeles") from None
+        return ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise InvalidValue("timezone", name, ZONE_ACCEPTED) from None
 
 
 def local_midnight(d: date, tz: ZoneInfo) -> datetime:

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from teamcost.errors import ConfigError, InvalidValue
-from teamcost.money import MAX_CALL_NANOS, NANOS_PER_USD, usd_to_nanos
+from teamcost.money import AMOUNT_FORM, MAX_CALL_NANOS, NANOS_PER_USD, parse_usd, usd_to_nanos
 
 if TYPE_CHECKING:
     from genai_prices import Usage
@@ -143,14 +143,12 @@ class PriceOverride:
                                       "(USD per million tokens)")
                 return None
             value = data[key]
-            try:
-                d = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value))
-            except Exception:
-                d = Decimal(-1)
-            if isinstance(value, bool) or not d.is_finite() or d < 0:
+            try:  # the one reading of dollars: "2,50" is refused, never read as 250
+                return parse_usd(value, key)
+            except InvalidValue:
                 raise ConfigError(f"price override {data['pattern']!r}: {key} = {value!r} is "
-                                  "not a non-negative number of USD per million tokens")
-            return d
+                                  "not a non-negative number of USD per million tokens "
+                                  f"({AMOUNT_FORM})") from None
 
         unknown = set(data) - {"pattern", "input", "output", "cache_read", "cache_write",
                                "cache_write_1h", "web_search"}
@@ -237,7 +235,7 @@ class Pricer:
                                "one-hour writes are part of the cache writes")
         if reported_cost_usd is not None:
             return Price(usd_to_nanos(reported_cost_usd, maximum=MAX_CALL_NANOS), True,
-                         "reported", provider)
+                         "reported", provider or self._provider_of(model, ts))
         usage = Billed(input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
                        cache_write_1h_tokens, web_search_requests)
         when = ts or datetime.now(UTC)
@@ -285,6 +283,19 @@ class Pricer:
             nanos = _round_nanos(info.calc_price(_genai_usage(usage), prov,
                                                  genai_request_timestamp=when).total_price)
         return Price(nanos, True, _genai_prices_source(), provider_id)
+
+    def _provider_of(self, model: str, ts: datetime | None) -> str | None:
+        """The provider genai-prices knows ``model`` by (a reported cost skips pricing, not
+        the provider: ``gpt-4o`` is openai's either way); None for a model nobody knows."""
+        if _LOCAL_MODEL_RE.match(model):
+            return None
+        key = (None, model)
+        cached = (self._disk.get(key, _utc_day(ts or datetime.now(UTC)))
+                  if self._disk is not None else _MISS)
+        if cached is not _MISS:
+            return None if cached is None else cached[0]
+        found = self._resolve(None, model)
+        return None if found is None else found[0]
 
     def _cache_fast(self, key: tuple[str | None, str], info: Any, when: datetime,
                     entry: tuple[str, _Fast]) -> None:

@@ -16,11 +16,11 @@ every message, so it imports only the standard library and teamcost's foundation
 from __future__ import annotations
 
 import json
-import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from teamcost import labels
 from teamcost.agent.snapshot import load_snapshot
 from teamcost.errors import TeamcostError
 from teamcost.local_read import default_home, ledger_file, session_totals
@@ -29,7 +29,6 @@ from teamcost.money import NANOS_PER_USD, format_usd
 SEP = " · "
 NO_SNAPSHOT = "teamcost: no agent status yet (run: teamcost agent)"
 STALE_AFTER = timedelta(minutes=5)   # the agent rewrites the snapshot every few seconds
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
 _YELLOW, _RED, _RESET = "\x1b[33m", "\x1b[31m", "\x1b[0m"
 
 
@@ -64,8 +63,9 @@ def parse_status_input(text: str) -> StatusInput:
 
 
 def one_line(text: str) -> str:
-    """No control bytes, no line breaks: a status line is one line of plain text."""
-    return " ".join(_CONTROL.sub(" ", text).split())
+    """No control bytes, no line breaks: a status line is one line of plain text
+    (``teamcost.labels.one_line``, its runs of spaces folded)."""
+    return " ".join(labels.one_line(text).split())
 
 
 def _nanos(snap: dict[str, Any], key: str, where: str = "") -> int:

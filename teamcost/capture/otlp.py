@@ -391,7 +391,10 @@ def _claude_code_record(lr: LogRecord, attrs: Mapping[str, AnyValue], build: Bui
     if cost is not None:
         if isinstance(cost, AnyValue):
             raise InvalidValue("cost_usd", _shown(cost), "a dollar amount")
-        tags["reported_cost_usd"] = exact_usd(usd_to_nanos(cost, "cost_usd"))
+        # a machine's number, exponent form included ("1.2e-7" from JavaScript): read as
+        # a decimal here, then converted through the one money reader
+        exact = _amount(attrs, "cost_usd", "a non-negative dollar amount")
+        tags["reported_cost_usd"] = exact_usd(usd_to_nanos(exact, "cost_usd"))
     duration = _amount(attrs, "duration_ms", "a non-negative number of milliseconds")
     request_id = _text(attrs, "request_id")
     if request_id is not None:

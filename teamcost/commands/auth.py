@@ -22,6 +22,7 @@ from teamcost.auth.service import (
 )
 from teamcost.commands.output import FORMAT, OutputFormat, console, emit
 from teamcost.config import load_config
+from teamcost.labels import one_line
 
 team_app = typer.Typer(help="Team membership: invite members (admins).", no_args_is_help=True)
 
@@ -51,7 +52,7 @@ def invite_cmd(member: str = typer.Argument(..., metavar="MEMBER",
 def _render_invite(inv: Invitation) -> None:
     role = "admin" if inv.admin else "member"
     where = f"written to {inv.token_file}" if inv.token_file else "below"
-    typer.echo(f"invitation for {inv.member} ({role} of team {inv.team}), valid until "
+    typer.echo(f"invitation for {one_line(inv.member)} ({role} of team {inv.team}), valid until "
                f"{_when(inv.expires_at)}, {where}; they run: teamcost login --token TOKEN",
                err=inv.token_file is None)
     if inv.token_file is None:
@@ -92,11 +93,11 @@ def register_login(app: typer.Typer) -> None:
 
 def _render_who(w: WhoAmI) -> None:
     if w.signed_in:
-        console.print(f"{w.member} of team {w.team}{' (admin)' if w.admin else ''}, signed "
+        console.print(f"{one_line(w.member)} of team {w.team}{' (admin)' if w.admin else ''}, signed "
                       f"in to {w.project or '?'}; ID token valid until {_when(w.expires_at)}",
                       markup=False)
     else:
-        console.print(f"{w.member} of team {w.team}, not signed in (Firestore access, if "
+        console.print(f"{one_line(w.member)} of team {w.team}, not signed in (Firestore access, if "
                       "any, uses admin credentials)", markup=False)
 
 

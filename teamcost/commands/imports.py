@@ -16,6 +16,7 @@ from teamcost.capture.logs.jsonl import import_jsonl
 from teamcost.capture.logs.sqlite import import_sqlite
 from teamcost.commands.output import FORMAT, OutputFormat, ProgressBars, console, emit
 from teamcost.config import load_config
+from teamcost.labels import one_line
 from teamcost.money import format_usd
 
 import_app = typer.Typer(help="Import usage logs into this machine's ledger (idempotent).",
@@ -31,7 +32,7 @@ def _run(fn: Callable[..., ImportResult], path: Path | None, fmt: OutputFormat) 
 
 def _render(result: ImportResult) -> None:
     for line in result.bad:
-        typer.echo(f"teamcost: warning: skipped {line}", err=True)
+        typer.echo(f"teamcost: warning: skipped {one_line(line)}", err=True)
     if result.skipped > len(result.bad):
         typer.echo(f"teamcost: warning: ... and {result.skipped - len(result.bad):,} "
                    "more bad lines", err=True)

@@ -11,10 +11,11 @@ from datetime import datetime
 import typer
 
 from teamcost.commands.output import FORMAT, OutputFormat, console, emit, to_json
-from teamcost.commands.tables import clean, say_pairs, view_width, wrap
+from teamcost.commands.tables import say_pairs, view_width, wrap
 from teamcost.config import default_home, load_config
 from teamcost.errors import InvalidValue
 from teamcost.home import init_config
+from teamcost.labels import one_line
 from teamcost.ledger import Ledger, LedgerStatus
 from teamcost.models import CallRecord, record_to_json
 from teamcost.money import format_usd
@@ -73,9 +74,9 @@ def init(
     path, cfg, ledger_id = init_config(default_home(), {
         "team": team, "member": member, "project": project, "timezone": timezone,
         "emulator_host": emulator_host})
-    console.print(f"wrote {path}: team {cfg.team}, member {cfg.member}, "
+    console.print(f"wrote {one_line(path)}: team {cfg.team}, member {one_line(cfg.member)}, "
                   f"{'project ' + cfg.project if cfg.project else 'local ledger only'}, "
-                  f"timezone {cfg.timezone}; ledger {cfg.ledger_file} ({ledger_id})")
+                  f"timezone {cfg.timezone}; ledger {one_line(cfg.ledger_file)} ({ledger_id})")
 
 
 def record(
@@ -155,8 +156,8 @@ def _record_line(rec: CallRecord) -> str:
     price = format_usd(rec.cost_nanos) if rec.priced else "unpriced"
     # the line `say` would print (labels literal, control bytes out, numbers never split),
     # made before the write so printing it cannot fail the command
-    text = clean(f"recorded {rec.call_id}: {rec.provider}/{rec.model} "
-                 f"{rec.input_tokens:,} in / {rec.output_tokens:,} out, {price}")
+    text = (f"recorded {one_line(rec.call_id)}: {one_line(rec.provider)}/{one_line(rec.model)} "
+            f"{rec.input_tokens:,} in / {rec.output_tokens:,} out, {price}")
     return "\n".join(wrap(text, view_width(), indent=2)) + "\n"
 
 

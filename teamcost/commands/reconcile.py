@@ -18,6 +18,7 @@ from rich.text import Text
 
 from teamcost.commands.output import console, err_console, to_json
 from teamcost.config import load_config
+from teamcost.labels import one_line
 from teamcost.money import format_usd
 
 
@@ -30,11 +31,6 @@ class ReconcileFormat(str, enum.Enum):
     table = "table"
     json = "json"
     csv = "csv"
-
-
-def _safe(text: str) -> str:
-    """A label from a provider or a ledger, safe for a terminal (no control bytes)."""
-    return "".join(c if c.isprintable() else "\ufffd" for c in text)
 
 
 def reconcile(
@@ -56,13 +52,13 @@ def reconcile(
                  include_today=include_today, refresh=not offline)
     doc = result.to_dict()
     for w in doc["warnings"]:
-        err_console.print(f"teamcost: warning: {_safe(w)}", markup=False, soft_wrap=True)
+        err_console.print(f"teamcost: warning: {one_line(w)}", markup=False, soft_wrap=True)
     if fmt == ReconcileFormat.json:
         sys.stdout.write(to_json(doc) + "\n")
     elif fmt == ReconcileFormat.csv:
         from teamcost.reconcile.render import to_csv
         sys.stdout.write(to_csv(doc))
-        err_console.print(_safe(doc["verdict"]["line"]), markup=False, soft_wrap=True)
+        err_console.print(one_line(doc["verdict"]["line"]), markup=False, soft_wrap=True)
     else:
         render_table(doc)
     raise typer.Exit(result.exit_code)
@@ -98,7 +94,7 @@ def _keys(doc: dict[str, Any], table: Table, row: dict[str, Any] | None = None) 
         if row is None:
             table.add_column("model", overflow="fold")
         else:
-            cells.append(Text(_safe(row["model"] or "")))
+            cells.append(Text(one_line(row["model"] or "")))
     return cells
 
 
@@ -106,7 +102,7 @@ def render_table(doc: dict[str, Any]) -> None:
     w = doc["window"]
     title = (f"{doc['provider']} billed vs teamcost recorded · team {doc['team']} · "
              f"{w['since']}..{w['until']} (UTC days) · source {doc['source']}")
-    cost = Table(title=Text(_safe(title)), title_justify="left", box=box.SIMPLE_HEAD)
+    cost = Table(title=Text(one_line(title)), title_justify="left", box=box.SIMPLE_HEAD)
     _keys(doc, cost)
     for col in ("billed", "recorded", "difference", "share", "status"):
         cost.add_column(col, justify="left" if col == "status" else "right", no_wrap=True)
@@ -137,7 +133,7 @@ def render_table(doc: dict[str, Any]) -> None:
                       f"by {doc['provider']}: billed so far {format_usd(pt['billed_nanos'])}, "
                       f"recorded {format_usd(pt['recorded_nanos'])}; not judged "
                       "(--include-today to judge it)", markup=False)
-    console.print(_safe(doc["verdict"]["line"]), markup=False)
+    console.print(one_line(doc["verdict"]["line"]), markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -29,6 +29,7 @@ from teamcost.commands.tables import (
 )
 from teamcost.config import load_config
 from teamcost.errors import InvalidValue
+from teamcost.labels import one_line
 from teamcost.money import format_usd as usd
 from teamcost.periods import parse_month, parse_week, parse_window
 
@@ -96,8 +97,8 @@ def report(
     from teamcost.reports.report import build_report, parse_by
 
     if chart is not None:  # a bad file name fails before any work
-        from teamcost.reports.chart import chart_kind
-        chart_kind(chart)
+        from teamcost.reports.chart import check_chart_path
+        check_chart_path(chart)
     config = load_config()
     zone = tz if tz is not None else config.timezone  # --tz '' is a bad zone, not "default"
     now = datetime.now(UTC)
@@ -107,7 +108,7 @@ def report(
                        source=source.value if source else None, now=now, refresh=not offline,
                        budget=not offline)
     for w in doc["warnings"]:
-        err_console.print(f"teamcost: warning: {w}")
+        err_console.print(f"teamcost: warning: {one_line(w)}")
     if fmt == ReportFormat.json:
         sys.stdout.write(to_json(doc) + "\n")
     elif fmt == ReportFormat.csv:
@@ -118,7 +119,7 @@ def report(
     if chart is not None:
         from teamcost.reports.chart import report_chart
         drawn = report_chart(config, doc, chart, dims, now=now)
-        err_console.print(f"chart: {drawn.path} ({drawn.kind}, {drawn.width}x{drawn.height}, "
+        err_console.print(f"chart: {one_line(drawn.path)} ({drawn.kind}, {drawn.width}x{drawn.height}, "
                           f"{drawn.series} series over {drawn.days} days)")
 
 
@@ -266,7 +267,7 @@ def export(
                            source=source.value if source else None, now=now,
                            refresh=not offline)
     for w in result.warnings:
-        err_console.print(f"teamcost: warning: {w}")
+        err_console.print(f"teamcost: warning: {one_line(w)}")
     emit(result, out_fmt, lambda r: say(
         f"exported {r.label}: {r.calls:,} calls, {usd(r.cost_nanos)}"
         + (f" ({r.unpriced_calls:,} unpriced)" if r.unpriced_calls else "")

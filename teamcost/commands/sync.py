@@ -11,6 +11,7 @@ from teamcost.commands.output import FORMAT, OutputFormat, ProgressBars, console
 from teamcost.commands.tables import age, say_pairs
 from teamcost.config import load_config
 from teamcost.errors import EXIT_CONFLICT
+from teamcost.labels import one_line
 from teamcost.money import format_usd
 
 if TYPE_CHECKING:  # the sync stack (gRPC) loads when a command runs, not for --help
@@ -23,10 +24,18 @@ sync_app = typer.Typer(help="Push this machine's calls to Firestore and pull the
 
 def _show_conflicts(result: PushResult) -> None:
     for c in result.conflicts[:20]:
-        console.print(f"conflict: {c.call_id} differs in {', '.join(c.fields)} "
+        console.print(f"conflict: {one_line(c.call_id)} differs in {', '.join(c.fields)} "
                       "(kept unpushed; Firestore's copy was not changed)")
     if len(result.conflicts) > 20:
         console.print(f"... and {len(result.conflicts) - 20} more conflicts")
+
+
+def _format(ctx: typer.Context, fmt: OutputFormat) -> OutputFormat:
+    """The subcommand's own --format, else the one given to `sync` before it."""
+    source = ctx.get_parameter_source("fmt")
+    given = source is not None and source.name != "DEFAULT"
+    parent = ctx.parent.obj if ctx.parent is not None else None
+    return fmt if given or not isinstance(parent, OutputFormat) else parent
 
 
 def _exit_for(result: PushResult) -> None:
@@ -38,6 +47,7 @@ def _exit_for(result: PushResult) -> None:
 def sync(ctx: typer.Context, fmt: OutputFormat = FORMAT) -> None:
     """Push this machine's new calls, then pull the team's (default when no subcommand)."""
     if ctx.invoked_subcommand is not None:
+        ctx.obj = fmt  # `sync --format json push`: the subcommand's default
         return
     from teamcost.sync.service import run_sync
     with ProgressBars(None if fmt == OutputFormat.text else False) as bars:
@@ -54,8 +64,9 @@ def _render_sync(result: SyncResult) -> None:
 
 
 @sync_app.command("push")
-def push_cmd(fmt: OutputFormat = FORMAT) -> None:
+def push_cmd(ctx: typer.Context, fmt: OutputFormat = FORMAT) -> None:
     """Push this machine's unpushed calls to trinity_costs, exactly once."""
+    fmt = _format(ctx, fmt)
     from teamcost.sync.service import run_push
     with ProgressBars(None if fmt == OutputFormat.text else False) as bars:
         result = run_push(load_config(), bars.bar("push"))
@@ -71,12 +82,13 @@ def _render_push(result: PushResult) -> None:
 
 def _warn(result: PushResult) -> None:
     for w in result.warnings:
-        typer.echo(f"teamcost: warning: {w}", err=True)
+        typer.echo(f"teamcost: warning: {one_line(w)}", err=True)
 
 
 @sync_app.command("pull")
-def pull_cmd(fmt: OutputFormat = FORMAT) -> None:
+def pull_cmd(ctx: typer.Context, fmt: OutputFormat = FORMAT) -> None:
     """Pull the team's calls pushed since the last pull into the local team cache."""
+    fmt = _format(ctx, fmt)
     from teamcost.sync.service import run_pull
     with ProgressBars(None if fmt == OutputFormat.text else False) as bars:
         result = run_pull(load_config(), bars.bar("pull"))
@@ -84,8 +96,9 @@ def pull_cmd(fmt: OutputFormat = FORMAT) -> None:
 
 
 @sync_app.command("status")
-def status_cmd(fmt: OutputFormat = FORMAT) -> None:
+def status_cmd(ctx: typer.Context, fmt: OutputFormat = FORMAT) -> None:
     """What is waiting here, what the team cache holds, and when sync last ran."""
+    fmt = _format(ctx, fmt)
     from teamcost.sync.service import sync_status
     emit(sync_status(load_config()), fmt, _render_status)
 

@@ -22,7 +22,9 @@ Money, counts and percentages are never shortened, folded or wrapped inside: onl
 items move. Money is ``money.format_usd`` text, right-aligned on the decimal point.
 
 Labels come from teammates' data, so they are printed as ``Text`` (never parsed as rich
-markup) after ``clean()`` removes terminal control characters.
+markup) after ``clean_label()`` (``teamcost.labels.one_line``) escapes newlines and terminal
+control characters visibly; other text keeps its own newlines, ``clean()`` removing
+control characters from it as a last line of defence.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from teamcost.labels import one_line
+
 ELLIPSIS = "…"
 LABEL_MIN = 12            # cells a shortened label keeps: "claude-s…4-5"
 DROP_ORDER = ("cache", "out", "in", "share")
@@ -50,7 +54,6 @@ _BIDI = (0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
 # carrying them could move the cursor, recolour the terminal or reorder what it shows
 _STRIP = {c: None for c in (*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0), *_BIDI)
           if c not in (0x09, 0x0A)}
-_SPACE = {0x09: " ", 0x0A: " "}
 
 
 def clean(text: Any) -> str:
@@ -59,8 +62,9 @@ def clean(text: Any) -> str:
 
 
 def clean_label(text: Any) -> str:
-    """A label as one printable line: control characters removed, tab/newline as spaces."""
-    return str(text).translate(_SPACE).translate(_STRIP)
+    """A label as one printable line (``teamcost.labels.one_line``: control characters,
+    newlines and tabs escaped visibly, markup kept literal)."""
+    return one_line(text)
 
 
 class LiteralConsole(Console):
@@ -203,6 +207,9 @@ def pairs(rows: Sequence[tuple[str, str]], width: int | None, gap: int = 2,
 
 def pair_lines(rows: Sequence[tuple[str, str]], width: int | None, gap: int = 2,
                key_width: int | None = None) -> list[str]:
+    # a value is one line of text (wrapped to the width): a label inside it (a path, a
+    # model in the UNPRICED line) never starts a line of its own
+    rows = [(one_line(k), one_line(v)) for k, v in rows]
     key_w = key_width if key_width is not None else max(
         (cell_len(k) for k, _ in rows), default=0)
     pad = key_w + gap
@@ -213,7 +220,7 @@ def pair_lines(rows: Sequence[tuple[str, str]], width: int | None, gap: int = 2,
         return lines
     for key, value in rows:
         body = wrap(value, None if width is None else width - pad, indent=0)
-        lines.append(clean_label(key).ljust(pad) + body[0])
+        lines.append(key.ljust(pad) + body[0])
         lines += [" " * pad + b for b in body[1:]]
     return lines
 

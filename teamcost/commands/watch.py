@@ -31,6 +31,7 @@ from teamcost.commands.tables import (
     wrap,
 )
 from teamcost.config import load_config
+from teamcost.labels import one_line
 from teamcost.money import format_usd as usd
 from teamcost.periods import parse_duration
 
@@ -277,7 +278,7 @@ def render(s: LiveSnapshot, interval: float | None = None,
         latest_rows, inner)
 
     r = s.refreshed
-    foot = (f"source: {s.source}  "
+    foot = (f"source: {one_line(s.source)}  "
             + (f"last pull: {r.get('pulled', 0):,} read, {r.get('new', 0):,} new  "
                if "pulled" in r else "")
             + (f"refresh every {interval:g}s  Ctrl-C quits" if interval else ""))
@@ -287,5 +288,6 @@ def render(s: LiveSnapshot, interval: float | None = None,
         pulled = r.get("cache_pulled_at")
         cache = as_of(pulled, s.now) if pulled else "never pulled"
         parts.append(Text("\n".join(wrap(f"pull failed, showing the cache {cache}: "
-                                          f"{r['error']}", inner, indent=2)), style="red"))
+                                          f"{one_line(r['error'])}", inner, indent=2)),
+                          style="red"))
     return Panel(Group(*parts), expand=False)

@@ -31,6 +31,7 @@ class DemoFolderError(TeamcostError):
 class DemoFolder:
     path: Path
     existing: frozenset[str]   # relative paths present before this run (not the demo's)
+    made: tuple[Path, ...] = ()   # directories this run created for it, outermost first
 
     @property
     def marker(self) -> Path:
@@ -87,8 +88,9 @@ def prepare(directory: str | Path, entries: Sequence[str]) -> DemoFolder:
         if path.exists() and not path.is_dir():
             raise InvalidValue("directory", str(directory), _ACCEPTED + "; this is a file")
         if not path.exists():
+            missing = [p for p in (path, *path.parents) if not p.exists()][::-1]
             path.mkdir(parents=True)
-            return DemoFolder(path, frozenset())
+            return DemoFolder(path, frozenset(), tuple(missing))
         marker = path / MARKER
         if not marker.is_file():
             if any(path.iterdir()):
@@ -145,3 +147,19 @@ def record(folder: DemoFolder) -> None:
     except OSError as exc:
         raise DemoFolderError(f"cannot write the demo into {folder.path}: "
                               f"{exc.strerror or exc}") from None
+
+
+def discard(folder: DemoFolder) -> None:
+    """After a failed run: remove what this run created (its files, its marker, and the
+    folder itself when the run made it), so a failure leaves the place as it found it.
+    Only names that were not there before go; a directory goes only once empty."""
+    try:
+        created = sorted(_listing(folder.path) - folder.existing)
+    except OSError:
+        return
+    _remove_created(folder.path, created)
+    for d in reversed(folder.made):
+        try:
+            d.rmdir()
+        except OSError:
+            break   # not empty (someone else's file) or gone: leave it and what holds it

@@ -168,6 +168,7 @@ def run_demo(directory: Path | str, *, seed: int = DEFAULT_SEED, now: datetime |
     directory = folder.path
     now = now or datetime.now(UTC)
     emu: Emulator | None = None
+    finished = False
     try:
         home = directory / "home"
         try:
@@ -187,15 +188,26 @@ def run_demo(directory: Path | str, *, seed: int = DEFAULT_SEED, now: datetime |
             result.notes.append(why)
         _run_steps(result, folder, now, seed, project, say, render)
         demo_folder.record(folder)
+        finished = True   # from here on the folder is a whole demo, kept whatever happens
         if emu is not None and keep_emulator is not None:
             result.seconds = time.monotonic() - started
             keep_emulator(result)
-    finally:
+    except BaseException:
         try:
             if emu is not None:
                 emu.stop()
         finally:
-            demo_folder.record(folder)   # whatever happened, the marker lists what we made
+            if finished:
+                demo_folder.record(folder)
+            else:
+                demo_folder.discard(folder)  # a failed demo leaves nothing of its own behind
+        raise
+    else:
+        try:
+            if emu is not None:
+                emu.stop()
+        finally:
+            demo_folder.record(folder)   # the marker lists what we made
     result.seconds = time.monotonic() - started
     return result
 

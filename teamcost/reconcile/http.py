@@ -8,6 +8,7 @@ through ``AdminKey.scrub`` (OpenAI echoes a masked key in its 401 message).
 from __future__ import annotations
 
 import email.utils
+import math
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -63,8 +64,13 @@ class AdminKey:
 
 def check_base_url(value: str, source: str) -> str:
     """An http(s) root without a trailing slash; credentials in it are refused."""
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(value.strip())
+        parts.port  # noqa: B018  (raises ValueError for a port out of range or not a number)
+        hostname = parts.hostname
+    except ValueError:  # "http://[::1": an unclosed IPv6 literal
+        hostname = None
+    if hostname is None or parts.scheme not in ("http", "https"):
         raise ConfigError(f"{source} must be an http:// or https:// URL such as "
                           f"https://api.example.com; got {_no_userinfo(value)!r}")
     if parts.username or parts.password:
@@ -88,19 +94,15 @@ class RetryPolicy:
 def retry_after(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
     """Seconds the server asks to wait: ``retry-after-ms``, ``retry-after`` in seconds or
     as an HTTP date; None when absent or unreadable."""
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return max(float(ms) / 1000, 0.0)
-        except ValueError:
-            pass
+    ms = _seconds(headers.get("retry-after-ms"))
+    if ms is not None:
+        return ms / 1000
     value = headers.get("retry-after")
     if not value:
         return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
+    seconds = _seconds(value)
+    if seconds is not None:
+        return seconds
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -108,6 +110,27 @@ def retry_after(headers: Mapping[str, str], now: datetime | None = None) -> floa
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max((when - (now or datetime.now(UTC))).total_seconds(), 0.0)
+
+
+def _seconds(text: str | None) -> float | None:
+    """A finite non-negative number from a header; None when absent or unreadable ("NaN",
+    "inf", "soon": time.sleep(NaN) raises, an infinite wait never ends)."""
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return max(value, 0.0) if math.isfinite(value) else None
+
+
+def _json(resp: requests.Response, **kwargs: Any) -> Any:
+    """The body as JSON; ValueError for anything else, a body nested too deep for the
+    parser (RecursionError) included."""
+    try:
+        return resp.json(**kwargs)
+    except RecursionError:
+        raise ValueError("JSON nested too deep") from None
 
 
 def _error_detail(body: Any) -> tuple[str, str]:
@@ -179,7 +202,7 @@ class AdminApi:
                                        f"{type(exc).__name__}: {reason}") from None
             if resp.status_code == 200:
                 try:
-                    body = resp.json(parse_float=Decimal)  # money read exactly, never a float
+                    body = _json(resp, parse_float=Decimal)  # money read exactly, never a float
                 except ValueError:
                     raise ProviderAPIError(f"{where} answered HTTP 200 with a body that is "
                                            "not JSON; is the base URL an API root?") from None
@@ -201,7 +224,7 @@ class AdminApi:
 
     def _detail(self, resp: requests.Response) -> tuple[str, str]:
         try:
-            body = resp.json()
+            body = _json(resp)
         except ValueError:
             body = None
         kind, message = _error_detail(body)

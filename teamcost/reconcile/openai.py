@@ -109,9 +109,9 @@ def costs(client: AdminApi, since: date, until: date) -> list[CostBucket]:
                 if not isinstance(currency, str) or currency.lower() != "usd":
                     raise ProviderAPIError(f"{where}: a cost in {currency!r}; reconcile "
                                            "compares US dollars only")
+                # an amount object without a value is malformed, not $0: a cost we cannot
+                # read must fail the comparison, as Anthropic's parser does
                 value = amount.get("value")
-                if value is None:
-                    continue
                 key = (day, line_item_model(wire.label(r, "line_item", where)))
                 usd[key] = usd.get(key, Decimal(0)) + wire.decimal(value, where, "amount.value")
     return [CostBucket(day, model, wire.usd_nanos(v, where)) for (day, model), v in usd.items()]

@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 
 from teamcost.errors import InvalidValue, TeamcostError
 from teamcost.money import NANOS_PER_USD, format_usd, nanos_to_usd
 from teamcost.periods import period_bounds
+from teamcost.periods import zone as periods_zone
 from teamcost.reports import aggregate as agg
 from teamcost.reports.live import BudgetLine
 
@@ -97,6 +97,17 @@ def chart_kind(path: Path | str) -> str:
     raise InvalidValue("chart", str(path), "a file name ending in .png or .html")
 
 
+def check_chart_path(path: Path | str) -> str:
+    """The chart's kind, once ``path`` names a file in a directory that exists: a chart
+    never creates directories (a typo in ``--chart /nonexistent/dir/x.png`` must not
+    leave a directory tree behind), and a directory is not a file name."""
+    kind = chart_kind(path)
+    p = Path(path)
+    if not p.parent.is_dir() or p.is_dir():
+        raise InvalidValue("chart", str(path), "a .png or .html file in an existing directory")
+    return kind
+
+
 def chart_data(df: pd.DataFrame, since: datetime, until: datetime, *, by: str = "member",
                tz: str = "UTC", budget: BudgetLine | None = None,
                now: datetime | None = None, top: int = 8,
@@ -140,7 +151,7 @@ def chart_data(df: pd.DataFrame, since: datetime, until: datetime, *, by: str = 
         data.daily_allowance_nanos = agg.exact_div(budget.limit_nanos, period_days)
     if until >= now:
         proj = agg.projections(df, now, tz)[period]
-        zone = ZoneInfo(tz)
+        zone = periods_zone(tz)
         today = now.astimezone(zone).date()
         end = (datetime.fromisoformat(proj["end"]) - timedelta(microseconds=1)
                ).astimezone(zone).date()
@@ -155,9 +166,8 @@ def chart_data(df: pd.DataFrame, since: datetime, until: datetime, *, by: str = 
 def write_chart(path: Path | str, data: ChartData) -> ChartResult:
     """Write ``data`` as a PNG or an HTML file, chosen by the file name's suffix."""
     path = Path(path)
-    kind = chart_kind(path)
+    kind = check_chart_path(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         if kind == "png":
             width, height = save_png(data, path)
         else:
@@ -405,7 +415,7 @@ def report_chart(config: Config, doc: dict[str, Any], path: Path | str,
     """
     from teamcost.reports.frames import Filters
 
-    chart_kind(path)
+    check_chart_path(path)
     window = doc["window"]
     f = doc.get("filters") or {}
     data = window_chart(config, datetime.fromisoformat(window["since"]),

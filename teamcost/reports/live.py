@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from teamcost.errors import SyncError
+from teamcost.errors import TeamcostError
 from teamcost.periods import period_bounds, project_to_end
 from teamcost.reports import aggregate as agg
 from teamcost.reports.frames import load_calls
@@ -222,7 +222,9 @@ class LiveSource:
                     with TeamCache.for_config(cfg) as cache:
                         res = pull(cfg, self._client, cache, backoff=WATCH_BACKOFF)
                     facts |= {"pulled": res.read, "new": res.new}
-            except SyncError as exc:  # offline: keep showing what the cache holds
+            # offline, or a cache that cannot be written (a read-only home): keep showing
+            # what the cache holds, as a report does (refresh_team_cache)
+            except TeamcostError as exc:
                 facts["error"] = str(exc)
                 pulled = last_pull(cfg)
                 facts["cache_pulled_at"] = _iso(pulled)

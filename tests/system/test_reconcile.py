@@ -326,6 +326,26 @@ def test_waits_follow_retry_after_else_back_off(api: AdminAPIServer) -> None:
     assert sum(u.tokens.output for u in usage) == 20_000 * 496 + 1_000 * 31
 
 
+def test_an_unreadable_wait_is_no_wait_asked(api: AdminAPIServer) -> None:
+    """retry-after-ms NaN or inf (time.sleep(NaN) raised; an infinite wait never ends) is
+    treated as absent: the back-off's own 1, 2 s."""
+    from teamcost.reconcile import anthropic
+    from teamcost.reconcile.http import AdminKey
+
+    anthropic_month(api)
+    limited = {"type": "error", "error": {"type": "rate_limit_error", "message": "later"}}
+    api.faults += [(429, limited, {"retry-after-ms": "NaN"}),
+                   (429, limited, {"retry-after-ms": "inf", "retry-after": "-inf"})]
+    waits: list[float] = []
+    client = anthropic.api(AdminKey(KEY, "test"), {"ANTHROPIC_BASE_URL": api.anthropic_root},
+                           sleep=waits.append)
+    anthropic.usage(client, OCT[0], OCT[-1] + timedelta(days=1))
+    assert waits == [1.0, 2.0]
+    api.faults += [(429, limited, {"retry-after-ms": "NaN"})]
+    result = run("reconcile", "--provider", "anthropic", *WINDOW, "--offline")
+    assert result.exit_code in (0, 3, 4), (result.stderr, result.exception)
+
+
 def test_rate_limits_that_never_end_give_up_with_one_line(api: AdminAPIServer) -> None:
     body = {"type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}}
     api.faults += [(429, body, {"retry-after": "0"})] * 5
@@ -439,7 +459,10 @@ def test_bad_usage_exits_2_with_one_line(api: AdminAPIServer, args: list[str],
         {"model": SONNET, "output_tokens": "12"}]}], "has_more": False}, {}),
      "field 'output_tokens' is '12', expected a non-negative integer"),
     ((404, {"type": "error", "error": {"type": "not_found_error", "message": "Not found"}}, {}),
-     "HTTP 404 not_found_error (Not found)")])
+     "HTTP 404 not_found_error (Not found)"),
+    # nested deeper than the JSON parser recurses (RecursionError once escaped)
+    ((200, b"[" * 100_000 + b"]" * 100_000, {}), "answered HTTP 200 with a body that is not JSON"),
+    ((400, b'{"error":' * 100_000 + b"1" + b"}" * 100_000, {}), "HTTP 400")])
 def test_a_broken_answer_is_one_line_never_a_traceback(api: AdminAPIServer, fault: Any,
                                                        expected: str) -> None:
     api.faults.append(fault)
@@ -450,10 +473,21 @@ def test_a_broken_answer_is_one_line_never_a_traceback(api: AdminAPIServer, faul
 
 def test_an_unreachable_or_malformed_base_url_is_one_line(monkeypatch: pytest.MonkeyPatch,
                                                           api: AdminAPIServer) -> None:
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", "api.anthropic.com")
-    result = run("reconcile", "--provider", "anthropic", *WINDOW, "--offline")
-    assert result.exit_code == 1
-    assert "ANTHROPIC_BASE_URL must be an http:// or https:// URL" in one_error_line(result)
+    for bad in ("api.anthropic.com", "http://[::1", "http://[::1]:99999", "http://h:port"):
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", bad)
+        result = run("reconcile", "--provider", "anthropic", *WINDOW, "--offline")
+        assert result.exit_code == 1, (bad, result.exception)
+        assert "ANTHROPIC_BASE_URL must be an http:// or https:// URL" in one_error_line(result)
+
+
+def test_an_openai_amount_without_a_value_is_refused_not_zero(api: AdminAPIServer) -> None:
+    """{"value": null} is a cost we cannot read: one line, exit 1, as Anthropic's parser
+    does for the same; counting it as $0 would let money through unseen."""
+    openai_month(api)
+    api.openai_cost[OCT[3]][0]["amount"] = {"value": None, "currency": "usd"}
+    result = run("reconcile", "--provider", "openai", *WINDOW, "--offline")
+    assert result.exit_code == 1, (result.stdout, result.exception)
+    assert "amount.value is None, expected a decimal amount" in one_error_line(result)
 
 
 def test_hostile_labels_are_shown_inert(api: AdminAPIServer, teamcost_home: Path) -> None:
@@ -465,7 +499,7 @@ def test_hostile_labels_are_shown_inert(api: AdminAPIServer, teamcost_home: Path
     result = run("reconcile", "--provider", "anthropic", *WINDOW, "--offline")
     assert result.exit_code == 4
     assert "\x1b" not in result.stdout and "\x07" not in result.stdout
-    assert "evil[bold]x[/bold]\ufffd[2J\ufffd" in result.stdout
+    assert "evil[bold]x[/bold]\\x1b[2J\\x07" in result.stdout     # labels.one_line
     code, doc, _ = reconcile_json("--provider", "anthropic", *WINDOW)
     assert doc["verdict"]["findings"][0]["model"] == evil      # JSON keeps it exactly
 

@@ -58,6 +58,24 @@ def test_sync_pushes_then_pulls(firestore_emulator, firestore_client, monkeypatc
 
 
 @pytest.mark.emulator
+def test_sync_format_json_reaches_push_pull_and_status(firestore_emulator, firestore_client,
+                                                       monkeypatch) -> None:
+    """`sync --format json push` (the option before the subcommand) printed text."""
+    monkeypatch.setenv("TEAMCOST_PROJECT", firestore_emulator.project)
+    monkeypatch.setenv("TEAMCOST_TEAM", "core")
+    for _ in range(2):
+        assert run("record", "-m", "gpt-4o", "-i", "1000", "-o", "500").exit_code == 0
+    push = run("sync", "--format", "json", "push")
+    assert push.exit_code == 0, push.output
+    assert json.loads(push.stdout)["pushed"] == 2
+    pull = run("sync", "--format", "json", "pull")
+    assert pull.exit_code == 0, pull.output
+    assert json.loads(pull.stdout)["cached"] == 2
+    status = run("sync", "--format", "json", "status")
+    assert json.loads(status.stdout)["cached_cost_nanos"] == 2 * 7_500_000
+
+
+@pytest.mark.emulator
 def test_conflict_exits_5_and_names_the_call(firestore_emulator, firestore_client,
                                             monkeypatch, teamcost_home: Path) -> None:
     monkeypatch.setenv("TEAMCOST_PROJECT", firestore_emulator.project)

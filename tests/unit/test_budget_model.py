@@ -16,14 +16,15 @@ UTC = timezone.utc
 
 
 @pytest.mark.parametrize("value,nanos", [
-    ("500", 500_000_000_000), ("0.1", 100_000_000), ("$1,234.5", 1_234_500_000_000),
+    ("500", 500_000_000_000), ("0.1", 100_000_000), ("1234.5", 1_234_500_000_000),
     (12.5, 12_500_000_000), ("0.0000000005", 0), ("0.0000000015", 2),  # half-even
 ])
 def test_usd_to_nanos_is_exact(value: object, nanos: int) -> None:
     assert usd_to_nanos(value, "--amount", maximum=MAX_BUDGET_NANOS) == nanos
 
 
-@pytest.mark.parametrize("value", ["0", "-5", "abc", "nan", "inf", "", True, "1e12"])
+@pytest.mark.parametrize("value", ["0", "-5", "abc", "nan", "inf", "", True, "1e12",
+                                   "$1,234.5", "12,50"])
 def test_bad_amounts_name_the_value(value: object) -> None:
     with pytest.raises(InvalidValue) as exc:
         usd_to_nanos(value, "--amount", allow_zero=False, maximum=MAX_BUDGET_NANOS)

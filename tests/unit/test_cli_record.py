@@ -199,7 +199,8 @@ BAD_INIT = [
     (["--member", "-dash-first"], ["member", "'-dash-first'"]),
     (["--project", "X"], ["project", "'X'"]),
     (["--timezone", "Mars/Olympus"], ["timezone", "'Mars/Olympus'"]),
-    (["--tz", "UTC+25"], ["timezone", "'UTC+25'"]),
+    (["--tz", "UTC+25"], ["invalid --tz: 'UTC+25'"]),         # the flag as typed
+    (["--tz", "A" * 300], ["invalid --tz: 'AAA", "IANA zone name"]),  # not 'File name too long'
     (["--colour", "red"], ["--colour"]),
     (["--team"], ["--team"]),
     (["extra-argument"], ["extra-argument"]),

@@ -1,6 +1,7 @@
 """Labels print literally: a teammate's model, agent, session, member or tag that looks
 like rich markup, or carries terminal control bytes, never crashes a view, is never
-interpreted, and reaches the terminal as its text minus the control bytes."""
+interpreted, and reaches the terminal as its text with the control bytes escaped visibly
+(``teamcost.labels.one_line``)."""
 
 from __future__ import annotations
 
@@ -15,12 +16,12 @@ from teamcost.models import CallRecord
 from tests.cli_support import run
 
 LONG = "L" * 97 + "-middle-" + "R" * 95   # 200 characters
-# label -> what a terminal must show of it (worked out by hand: ESC and NUL removed)
+# label -> what a terminal must show of it (worked out by hand: ESC and NUL escaped)
 LABELS = {
     "planner[/]": "planner[/]",
     "[bold]x": "[bold]x",
-    "a\x1b[31mred": "a[31mred",
-    "\x00nul": "nul",
+    "a\x1b[31mred": "a\\x1b[31mred",
+    "\x00nul": "\\x00nul",
     LONG: LONG,
 }
 CONTROL = [chr(c) for c in range(32) if c not in (9, 10)] + ["\x7f", "\x9b"]

@@ -353,7 +353,11 @@ def test_openai_parsers_prefer_uncached_tokens_and_skip_empty_amounts() -> None:
     costs = {"has_more": False, "data": [{"start_time": t0, "results": [
         {"line_item": "gpt-5, input", "amount": {"value": Decimal("0.1"), "currency": "usd"}},
         {"line_item": "gpt-5, output", "amount": {"value": Decimal("0.2"), "currency": "usd"}},
-        {"line_item": "gpt-5, output", "amount": None},
-        {"line_item": "gpt-5, output", "amount": {"value": None, "currency": "usd"}}]}]}
+        {"line_item": "gpt-5, output", "amount": None}]}]}
     got_costs = openai.costs(Pages(costs), D1, D2)  # type: ignore[arg-type]
     assert [(c.model, c.cost_nanos) for c in got_costs] == [("gpt-5", 300_000_000)]
+    # an amount object without a value is a cost not read, not $0 (as for Anthropic)
+    costs["data"][0]["results"].append(
+        {"line_item": "gpt-5, output", "amount": {"value": None, "currency": "usd"}})
+    with pytest.raises(ProviderAPIError, match="amount.value is None"):
+        openai.costs(Pages(costs), D1, D2)  # type: ignore[arg-type]

@@ -60,7 +60,8 @@ def test_shorten_keeps_both_ends(label: str, width: int, shown: str) -> None:
 
 def test_clean_removes_control_characters() -> None:
     assert clean("a\x1b[31mred\x00\x07\x9b\u202eevil\tok\n") == "a[31mredevil\tok\n"
-    assert clean_label("two\nlines\tand\x1bno-esc") == "two lines andno-esc"
+    # a label is one line: what could break it or act on the terminal is escaped visibly
+    assert clean_label("two\nlines\tand\x1besc\u2028[b]") == "two\\nlines\\tand\\x1besc\\u2028[b]"
 
 
 def test_wrap_breaks_between_words_only() -> None:

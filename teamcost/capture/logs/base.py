@@ -180,6 +180,20 @@ def check_file(option: str, path: Path, accepted: str) -> Path:
     return path
 
 
+def not_json_lines(path: Path) -> str | None:
+    """Why a file named by hand is plainly not JSON Lines (a SQLite database, a binary or
+    text file whose first line is no JSON object), or None: refused in one line before it
+    is read, rather than reported as every one of its lines bad."""
+    with path.open("rb") as fh:
+        head = fh.read(4096)
+    if head.startswith(SQLITE_MAGIC):
+        return "this is a SQLite database (use 'teamcost import sqlite')"
+    first = head.lstrip().split(b"\n", 1)[0]
+    if first and not first.startswith(b"{"):
+        return "its first line is not a JSON object"
+    return None
+
+
 def read_lines(path: Path, result: ImportResult,
            tick: Callable[[int], None]) -> Iterator[tuple[int, bytes]]:
     """(line number, line) of a file in binary, blank lines skipped; counts bytes read."""

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from teamcost.capture.logs.base import (
-    SQLITE_MAGIC,
     ImportResult,
     Progress,
     importing,
     json_object,
+    not_json_lines,
     ticker,
 )
 from teamcost.capture.logs.tail import Reader, TailStats, scan_files
@@ -238,11 +238,9 @@ def import_claude_code(path: Path | str | None, config: Config, ledger: Ledger |
     files = claude_code_files(root)
     if not files:
         raise InvalidValue("PATH", str(root), f"{accepted}; it holds no *.jsonl session logs")
-    if root.is_file():
-        with root.open("rb") as fh:
-            if fh.read(16) == SQLITE_MAGIC:
-                raise InvalidValue("PATH", str(root), f"{accepted}; this is a SQLite database "
-                                                      "(use 'teamcost import sqlite')")
+    why = not_json_lines(root) if root.is_file() else None
+    if why is not None:
+        raise InvalidValue("PATH", str(root), f"{accepted}; {why}")
     result = ImportResult("claude-code", str(root), files=len(files))
     with importing(config, ledger, result) as led:
         scan_claude_code(led, Tracker(config, led), root, files, result,

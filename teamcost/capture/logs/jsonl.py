@@ -6,13 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from teamcost.capture.logs.base import (
-    SQLITE_MAGIC,
     ImportResult,
     Progress,
     Sink,
     check_file,
     importing,
     json_object,
+    not_json_lines,
     read_lines,
     ticker,
     why_bad,
@@ -49,12 +49,7 @@ def import_jsonl(path: Path | str, config: Config, ledger: Ledger | None = None,
 
 def _check_jsonl_head(path: Path) -> None:
     """Refuse a file that is plainly not JSON Lines (a SQLite db, a CSV) before reading it."""
-    with path.open("rb") as fh:
-        head = fh.read(4096)
-    accepted = "a teamcost JSON Lines export (one JSON call record a line)"
-    if head.startswith(SQLITE_MAGIC):
-        raise InvalidValue("FILE", str(path), f"{accepted}; this is a SQLite database "
-                                              "(use 'teamcost import sqlite')")
-    first = head.lstrip().split(b"\n", 1)[0]
-    if first and not first.startswith(b"{"):
-        raise InvalidValue("FILE", str(path), f"{accepted}; its first line is not a JSON object")
+    why = not_json_lines(path)
+    if why is not None:
+        raise InvalidValue("FILE", str(path), "a teamcost JSON Lines export (one JSON call "
+                                              f"record a line); {why}")

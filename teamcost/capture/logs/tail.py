@@ -11,7 +11,9 @@ its first bytes and its reader's state at that offset. A scan then:
 - re-reads a replaced (new inode), truncated (smaller) or rewritten (different bytes, even at
   the same size) file from the start with a fresh reader. Call ids are deterministic, so lines read again find their
   calls already in the ledger: nothing is counted twice, nothing is lost;
-- never consumes a half-written last line (no newline yet): it waits for the next scan.
+- never consumes a half-written last line (no newline yet): it waits for the next scan,
+  unless it is a whole JSON object (a writer that ended its last line without a newline:
+  that call is complete) or the file has been quiet for ``ACTIVE_S``.
 
 A reader decides when a call is final (Claude Code writes a streaming message several times)
 and says, through ``checkpoint``, from which offset a restart must read again; the records it
@@ -22,6 +24,7 @@ whose calls are then found present.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -37,6 +40,7 @@ from teamcost.models import CallRecord
 HEAD_BYTES = 1024       # identity of a file's content beyond its inode
 ACTIVE_S = 600          # a log written this recently may still be streaming its last message
 CHECKPOINT_LINES = 50_000   # a long first read saves its progress this often
+COMPLETE_JSON_MAX = 64 << 20   # an unended last line longer than this waits to be quiet
 
 
 class Reader(Protocol):
@@ -80,6 +84,19 @@ class TailStats:
     unchanged: int = 0
     reread: int = 0           # replaced, truncated or rewritten: read again from the start
     errors: list[str] = field(default_factory=list)
+
+
+def complete_json(line: bytes) -> bool:
+    """Is ``line`` (a last line without its newline) a whole JSON object? A log line cut
+    while it is being written never is: its closing brace comes last."""
+    # cheap refusals first: this runs on every scan of a file whose last line is unended
+    if (len(line) > COMPLETE_JSON_MAX or not line.rstrip().endswith(b"}")
+            or not line.lstrip().startswith(b"{")):
+        return False
+    try:
+        return isinstance(json.loads(line), dict)
+    except (ValueError, RecursionError):
+        return False
 
 
 def _fingerprint(path: Path, offset: int) -> tuple[str, str]:
@@ -136,11 +153,12 @@ def _scan_one(ledger: Ledger, source: str, path: Path, reader_for: ReaderFactory
         fh.seek(start)
         since_checkpoint = 0
         for line in fh:
-            if not line.endswith(b"\n"):
-                if not quiet:    # half written: the rest of it arrives later
-                    result.pending += 1
-                    break
-                # quiet for ACTIVE_S: a last line its writer never ended; read it as it is
+            if not line.endswith(b"\n") and not quiet and not complete_json(line):
+                # half written: the rest of it arrives later. (Quiet for ACTIVE_S: a last
+                # line its writer never ended, read as it is; a whole JSON object: only
+                # its newline is missing, and a newline written later reads as blank.)
+                result.pending += 1
+                break
             pos += len(line)
             lineno += 1
             result.bytes_read += len(line)
