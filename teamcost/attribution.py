@@ -165,7 +165,10 @@ def find_git(start: Path) -> tuple[Path, Path, Path] | None:
         named = _read(gitdir / "commondir")
         if named and named.strip():
             c = Path(named.strip())
-            common = c if c.is_absolute() else gitdir / c
+            try:
+                common = (c if c.is_absolute() else gitdir / c).resolve()
+            except (OSError, RuntimeError):
+                common = gitdir / c
         return folder, gitdir, common
     return None
 

@@ -30,6 +30,7 @@ from teamcost.errors import InvalidValue
 from teamcost.ledger import Ledger, record_to_row, us_to_ts
 from teamcost.models import CALL_FIELDS, CallRecord
 from teamcost.reports import columnar
+from teamcost.reports.tagcolumns import TAG_PREFIX, with_tags
 from teamcost.sync.cache import known_ids
 
 if TYPE_CHECKING:
@@ -50,9 +51,21 @@ class Filters:
     member: str | None = None
     model: str | None = None
     agent: str | None = None
+    # (tag, value) pairs a call must carry, e.g. (("repo", "github.com/acme/shop"),)
+    tags: tuple[tuple[str, str], ...] = ()
 
     def to_dict(self) -> dict[str, str | None]:
+        """The column filters (what the mirrors and SQL readers filter on)."""
         return {"member": self.member, "model": self.model, "agent": self.agent}
+
+    def document(self) -> dict[str, str | None]:
+        """Every filter, as the report document shows them (repo, branch and ticket
+        always; another tag as ``tag:NAME``)."""
+        shown: dict[str, str | None] = {**self.to_dict(), "repo": None, "branch": None,
+                                        "ticket": None}
+        for k, v in self.tags:
+            shown[k if k in ("project", "repo", "branch", "ticket", "pr") else f"tag:{k}"] = v
+        return shown
 
     def sql(self) -> tuple[str, list[str]]:
         """`` AND name = ?`` for each filter set, and its arguments (for SQL readers)."""
@@ -81,6 +94,13 @@ def scan_calls(config: Config, since: datetime, until: datetime, *,
     scan before starting another (each holds its mirror's lock while it runs)."""
     source = _source(config, source)
     cols = list(columns)
+    if filters.tags or any(c.startswith(TAG_PREFIX) for c in cols):
+        # tag columns and filters come out of the tags column (reports.tags.with_tags)
+        read = list(dict.fromkeys([c for c in cols if not c.startswith(TAG_PREFIX)] + ["tags"]))
+        inner = (_scan_ledger(config, since, until, None, filters, read, chunk_rows)
+                 if source == "local" else
+                 _scan_team(config, since, until, filters, read, chunk_rows))
+        return (with_tags(t, cols, filters.tags) for t in inner), source
     if source == "local":
         return _scan_ledger(config, since, until, None, filters, cols, chunk_rows), source
     return _scan_team(config, since, until, filters, cols, chunk_rows), source
