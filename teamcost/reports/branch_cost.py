@@ -193,7 +193,8 @@ def to_markdown(doc: dict[str, Any]) -> str:
     if facts:
         lines += ["; ".join(facts), ""]
     if s["unpriced_calls"]:
-        lines += [f"**Unpriced:** {s['unpriced_calls']:,} calls of "
+        n = s["unpriced_calls"]
+        lines += [f"**Unpriced:** {n:,} call{'s' if n != 1 else ''} of "
                   f"{', '.join(md(m) for m in s['unpriced_models'])} are not in the total "
                   "(no price known; add a price override).", ""]
     total = s["cost_nanos"]
