@@ -13,8 +13,8 @@ url). A missing folder, a folder that is no repository, an unreadable or odd fil
 tags, never an error. SDK processes read it once (``process_attribution``, cached); log
 readers once per distinct working directory (``repo_for``, cached).
 
-Values are bounded (``bound``): control characters (C0, C1, DEL, and the line and paragraph
-separators) become U+FFFD, surrounding whitespace is dropped, and anything over
+Values are bounded (``bound``): surrounding whitespace is dropped, control characters (C0,
+C1, DEL, and the line and paragraph separators) become U+FFFD, and anything over
 ``MAX_VALUE`` characters is cut to ``MAX_VALUE - 1`` and ends in "…". Markup is kept as
 it is: the renderers print values literally.
 """
@@ -47,7 +47,7 @@ def bound(value: Any) -> str | None:
     None for nothing (not text, or empty once trimmed)."""
     if not isinstance(value, str):
         return None
-    text = _CONTROL_RE.sub("\ufffd", value).strip()
+    text = _CONTROL_RE.sub("\ufffd", value.strip())
     # a lone surrogate (undecodable bytes in a path or variable) has no UTF-8 form
     text = text.encode("utf-8", "replace").decode("utf-8")
     if not text:

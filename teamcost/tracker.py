@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from teamcost.attribution import for_log, process_attribution
+from teamcost.attribution import for_log, process_attribution, ticket_in
 from teamcost.attribution import merge as merge_attribution
 from teamcost.config import Config, load_config
 from teamcost.errors import InvalidValue
@@ -213,7 +213,7 @@ class Tracker:
             tags=_tags(ctx.tags, tags, extras_tags(*extras),
                        for_log(**origin, pattern=self.config.ticket_pattern) if origin
                        else process_attribution(self.config.ticket_pattern) if attribute
-                       else None),
+                       else None, self.config.ticket_pattern),
             estimated=estimated)
         return rec if opened is not None else rec.replace(ledger_id=self.ledger.ledger_id)
 
@@ -265,9 +265,19 @@ class Tracker:
 
 
 def _tags(context: Mapping[str, str], given: Mapping[str, str] | None,
-          extras: Mapping[str, str], derived: Mapping[str, str] | None) -> dict[str, str]:
+          extras: Mapping[str, str], derived: Mapping[str, str] | None,
+          pattern: str) -> dict[str, str]:
+    """The given tags over the derived ones; a branch given without a ticket takes the
+    ticket of that branch, not of the derived one."""
     tags = {**context, **(given or {}), **extras}
-    return merge_attribution(derived, tags, MAX_TAGS) if derived else tags
+    if not derived:
+        return tags
+    if "branch" in tags and "ticket" not in tags and "ticket" in derived:
+        derived = {k: v for k, v in derived.items() if k != "ticket"}
+        found = ticket_in([tags["branch"]], pattern)
+        if found:
+            derived["ticket"] = found
+    return merge_attribution(derived, tags, MAX_TAGS)
 
 
 def estimate_to_nanos(estimated_usd: Any = None, estimated_nanos: int | None = None) -> int:
