@@ -68,12 +68,16 @@ class Filters:
         return shown
 
     def sql(self) -> tuple[str, list[str]]:
-        """`` AND name = ?`` for each filter set, and its arguments (for SQL readers)."""
+        """`` AND name = ?`` for each filter set (``json_extract`` of the tags column for
+        a tag), and its arguments (for SQL readers of the ledger and the team cache)."""
         clauses, args = [], []
         for name, value in self.to_dict().items():
             if value is not None:
                 clauses.append(f" AND {name} = ?")
                 args.append(value)
+        for key, value in self.tags:
+            clauses.append(" AND json_extract(tags, ?) = ?")
+            args += [f'$."{key}"', value]
         return "".join(clauses), args
 
 
