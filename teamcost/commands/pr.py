@@ -32,7 +32,8 @@ def pr(
                                            "working directory (or of the CI job)."),
     number: str | None = typer.Option(None, "--pr", metavar="N",
                                       help="A pull request number instead: the calls CI "
-                                           "tagged with it and every call on their branches."),
+                                           "tagged with it and every call on their branches. "
+                                           "Default: none (a branch)."),
     repo: str | None = typer.Option(None, "--repo", metavar="REPO",
                                     help="Only calls in this repository (its repo tag, e.g. "
                                          "github.com/acme/shop). Default: any repository."),

@@ -18,6 +18,7 @@ from teamcost.reports import aggregate as agg
 from teamcost.reports.frames import Filters, scan_calls
 from teamcost.reports.freshness import last_pull, latest
 from teamcost.reports.rollup import DailyCosts, Rollup, Spent
+from teamcost.reports.tagcolumns import TAG_PREFIX, with_tags
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -183,7 +184,9 @@ def table_document(table: pa.Table, window: Window, *, by: Sequence[str], tz: st
     for the spike baselines."""
     dims = [agg.column_of(b) for b in by if agg.is_breakdown(b)]
     rollup = Rollup(window.since, window.until, tz, dims)
-    rollup.add(table.select(list(_columns(dims))))
+    cols = list(_columns(dims))
+    rollup.add(with_tags(table, cols) if any(c.startswith(TAG_PREFIX) for c in cols)
+               else table.select(cols))
     return _document(rollup, None, window, by=by, now=now, team=team, source=source,
                      warnings=warnings, before=before)
 

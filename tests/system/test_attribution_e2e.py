@@ -11,6 +11,7 @@ working directories exist and are repositories.
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 import subprocess
@@ -132,6 +133,21 @@ def test_two_members_two_repos_three_branches_report_and_pr(firestore_emulator, 
     md = ok(run("pr", "--branch", FEAT, *WINDOW, "--source", "team", "--offline",
                 "--format", "markdown"))
     assert md == (FIXTURES / "pr-PAY-142.md").read_text()
+
+    # exports: the attribution tags as CSV columns of their own, and in the summary
+    out = tmp_path / "export"
+    ok(run("export", "--month", "2026-11", "--out", str(out), "--offline", "--source", "team"))
+    [calls_csv] = out.glob("*-calls.csv")
+    with calls_csv.open(newline="") as fh:
+        exported = list(csv.DictReader(fh))
+    by_branch: dict[str, int] = {}
+    for r in exported:
+        by_branch[r["branch"]] = by_branch.get(r["branch"], 0) + int(r["cost_nanos"])
+    assert by_branch == {k: v[0] for k, v in EXPECTED["branch"].items()}
+    assert {r["ticket"] for r in exported} == {"PAY-142", ""}
+    [summary] = out.glob("*-summary.json")
+    ticket_rows = json.loads(summary.read_text())["breakdowns"]["ticket"]
+    assert {r["ticket"]: (r["cost_nanos"], r["calls"]) for r in ticket_rows} == EXPECTED["ticket"]
 
     none = run("pr", "--branch", "no/such-branch", *WINDOW, "--source", "team",
                "--offline")
