@@ -237,7 +237,8 @@ _repo_lock = threading.Lock()
 def repo_for(cwd: Any) -> str | None:
     """The ``repo`` tag of a log line's working directory, resolved once per distinct
     directory; None when it is gone or not in a repository (the import goes on)."""
-    if not isinstance(cwd, str) or not cwd.strip():
+    # a relative path (or another OS's) would be read against this process's folder
+    if not isinstance(cwd, str) or not cwd.strip() or not os.path.isabs(cwd):
         return None
     with _repo_lock:
         if cwd in _repo_cache:

@@ -92,9 +92,13 @@ def pr_view(doc: dict, width: int | None) -> RenderableType:
     from teamcost.reports.branch_cost import subject
 
     s = doc["summary"]
-    head = (f"{subject(doc)}: {usd(s['cost_nanos'])} over {s['calls']:,} calls, "
-            f"{s['sessions']:,} sessions, {s['members']:,} members"
-            + (f", {s['unpriced_calls']:,} UNPRICED calls of "
+
+    def n(k: str, word: str) -> str:
+        return f"{s[k]:,} {word}{'' if s[k] == 1 else 's'}"
+
+    head = (f"{subject(doc)}: {usd(s['cost_nanos'])} over {n('calls', 'call')}, "
+            f"{n('sessions', 'session')}, {n('members', 'member')}"
+            + (f", {n('unpriced_calls', 'UNPRICED call')} of "
                f"{', '.join(s['unpriced_models'])} not in the total" if s["unpriced_calls"]
                else ""))
     extra = [f"{k} {', '.join(doc[k])}" for k in ("branches", "tickets", "repos")

@@ -195,7 +195,8 @@ def to_markdown(doc: dict[str, Any]) -> str:
     if s["unpriced_calls"]:
         n = s["unpriced_calls"]
         lines += [f"**Unpriced:** {n:,} call{'s' if n != 1 else ''} of "
-                  f"{', '.join(md(m) for m in s['unpriced_models'])} are not in the total "
+                  f"{', '.join(md(m) for m in s['unpriced_models'])} "
+                  f"{'is' if n == 1 else 'are'} not in the total "
                   "(no price known; add a price override).", ""]
     total = s["cost_nanos"]
     for b in BY:

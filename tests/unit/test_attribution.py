@@ -96,6 +96,8 @@ def test_log_attribution_claude_code_detached_and_missing_folders(tmp_path: Path
     assert a.for_log(None, None) == {}
     assert a.for_log(gone, "b", "git@h.io:x/y.git", pr="#4", title="OPS-2 z") == {
         "project": "such", "repo": "h.io/x/y", "branch": "b", "pr": "4", "ticket": "OPS-2"}
+    # a relative folder is never read against this process's own folder
+    assert a.for_log("@ROOT@/ana/src/shop", "b") == {"project": "shop", "branch": "b"}
     (tmp_path / "file").write_text("")
     assert a.for_log(str(tmp_path / "file"), "b") == {"project": "file", "branch": "b"}
 
