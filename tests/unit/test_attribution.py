@@ -150,3 +150,71 @@ def test_by_accepts_the_attribution_dimensions_and_any_tag() -> None:
     for bad in ("tag:", "tag:a b", "tags:x", "Repo"):
         with pytest.raises(InvalidValue, match="tag:NAME"):
             parse_by([bad])
+
+
+def test_otlp_resource_vcs_attributes_attribute_the_calls(teamcost_home: Path) -> None:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+    from teamcost.capture.otlp import decode_traces
+    from teamcost.tracker import Tracker
+
+    def kv(k: str, v: str) -> KeyValue:
+        return KeyValue(key=k, value=AnyValue(string_value=v))
+
+    req = ExportTraceServiceRequest()
+    for n, resource in enumerate([
+            {"service.name": "shop-api",
+             "vcs.repository.url.full": "https://ci:tok@github.com/acme/shop",
+             "vcs.ref.head.name": "feature/PAY-9-x", "vcs.change.id": "31"},
+            {"service.name": "old", "vcs.repository.ref.name": "main"},    # earlier name
+            {"service.name": "none"}]):
+        rs = req.resource_spans.add()
+        rs.resource.attributes.extend(kv(k, v) for k, v in resource.items())
+        span = rs.scope_spans.add().spans.add(
+            trace_id=bytes([n + 1] * 16), span_id=bytes([n + 1] * 8), name="chat gpt-4o",
+            start_time_unix_nano=1_795_000_000_000_000_000,
+            end_time_unix_nano=1_795_000_001_000_000_000)
+        span.attributes.extend([kv("gen_ai.provider.name", "openai"),
+                                kv("gen_ai.request.model", "gpt-4o"),
+                                kv("gen_ai.operation.name", "chat")])
+        span.attributes.append(KeyValue(key="gen_ai.usage.input_tokens",
+                                        value=AnyValue(int_value=10)))
+    tracker = Tracker(load_config())
+    try:
+        got = decode_traces(req.SerializeToString(), "application/x-protobuf", tracker.build)
+    finally:
+        tracker.close()
+    assert got.reasons == []
+    attribution = [{k: v for k, v in r.tags.items() if k in a.KEYS} for r in got.records]
+    assert attribution == [{"repo": "github.com/acme/shop", "branch": "feature/PAY-9-x",
+                            "pr": "31", "ticket": "PAY-9"}, {"branch": "main"}, {}]
+
+
+def test_gemini_cli_calls_take_the_repo_of_their_project_root(tmp_path: Path) -> None:
+    """The fixture's .project_root files rewritten to real repositories here (the chats are
+    the fixture's as they are)."""
+    import shutil
+
+    from teamcost.capture.logs.gemini_cli import import_gemini_cli
+    from teamcost.ledger import Ledger
+
+    gemini = tmp_path / "gemini"
+    shutil.copytree(Path(__file__).parent.parent / "fixtures" / "gemini_cli", gemini)
+    shop = tmp_path / "src" / "shop"
+    shop.mkdir(parents=True)
+    git("init", "-q", "-b", "trunk", cwd=shop)
+    git("remote", "add", "origin", "git@github.com:acme/shop.git", cwd=shop)
+    (gemini / "tmp" / "shop" / ".project_root").write_text(f"{shop}\n")
+    (gemini / "tmp" / "api" / ".project_root").write_text(f"{tmp_path / 'gone' / 'api'}\n")
+    config = load_config(tmp_path / "home", env={"TEAMCOST_MEMBER": "t@example.test"})
+    (tmp_path / "home").mkdir()
+    import_gemini_cli(gemini, config)
+    with Ledger.for_config(config) as ledger:
+        calls = list(ledger.calls())
+    repos = {(c.tags.get("project"), c.tags.get("repo"), c.tags.get("branch")) for c in calls}
+    # the repo of the folder as it is now; the branch is not taken from it (the call may
+    # have been made on another one)
+    assert repos == {("shop", "github.com/acme/shop", None), ("api", None, None)}
