@@ -26,11 +26,11 @@ class PrFormat(str, enum.Enum):
     markdown = "markdown"
 
 
-def pr(
+def pr_cost(
     branch: str | None = typer.Option(None, "--branch", metavar="BRANCH",
                                       help="The branch. Default: the current branch of the "
                                            "working directory (or of the CI job)."),
-    number: str | None = typer.Option(None, "--pr", metavar="N",
+    pr: str | None = typer.Option(None, "--pr", metavar="N",
                                       help="A pull request number instead: the calls CI "
                                            "tagged with it and every call on their branches. "
                                            "Default: none (a branch)."),
@@ -58,22 +58,22 @@ def pr(
     from teamcost.reports.branch_cost import branch_cost, no_calls_sentence, to_markdown
 
     config = load_config()
-    if branch is not None and number is not None:
-        raise InvalidValue("--branch/--pr", f"{branch} and {number}", "one of --branch or --pr")
-    if branch is None and number is None:
+    if branch is not None and pr is not None:
+        raise InvalidValue("--branch/--pr", f"{branch} and {pr}", "one of --branch or --pr")
+    if branch is None and pr is None:
         try:
-            here = for_process(os.getcwd(), os.environ, config.ticket_pattern)
-        except OSError:
-            here = {}
-        branch = here.get("branch")
+            cwd = os.getcwd()
+        except OSError:          # the folder was deleted under the shell
+            cwd = "."
+        branch = for_process(cwd, os.environ, config.ticket_pattern).get("branch")
         if branch is None:
-            raise InvalidValue("--branch", None, "a branch: the working directory is not on "
-                                                 "a branch of a git repository (detached, or "
-                                                 "no repository); give --branch or --pr")
+            raise InvalidValue("branch", cwd, "a branch: this folder is not on a branch of a "
+                                              "git repository (detached, or none) and no CI "
+                                              "variable names one; give --branch or --pr")
     zone = tz if tz is not None else config.timezone
     now = datetime.now(UTC)
     window = parse_window(since, until, now, zone)
-    doc = branch_cost(config, window, branch=branch, pr=number, repo=repo, tz=zone,
+    doc = branch_cost(config, window, branch=branch, pr=pr, repo=repo, tz=zone,
                       source=source.value if source else None, now=now,
                       refresh=not offline)
     for w in doc["warnings"]:
@@ -115,4 +115,4 @@ def pr_view(doc: dict, width: int | None) -> RenderableType:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("pr")(pr)
+    app.command("pr")(pr_cost)

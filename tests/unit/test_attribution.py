@@ -218,3 +218,29 @@ def test_gemini_cli_calls_take_the_repo_of_their_project_root(tmp_path: Path) ->
     # the repo of the folder as it is now; the branch is not taken from it (the call may
     # have been made on another one)
     assert repos == {("shop", "github.com/acme/shop", None), ("api", None, None)}
+
+
+def test_pr_by_number_takes_its_branches_and_bad_values_are_usage_errors() -> None:
+    from tests.cli_support import one_error_line, run
+
+    def rec(i: int, cost: str, *tags: str) -> None:
+        r = run("record", "-m", "gpt-4o", "-i", "1", "-o", "1", "--cost-usd", cost,
+                "--call-id", f"pr-{i}", "--ts", "2026-11-20T10:00:00Z",
+                *[a for t in tags for a in ("--tag", t)])
+        assert r.exit_code == 0, r.stderr
+
+    rec(1, "0.001", "branch=feature/OPS-3-x")                  # on a laptop, before CI
+    rec(2, "0.002", "branch=feature/OPS-3-x", "pr=12")         # in CI for pull request 12
+    rec(3, "0.004", "pr=12")                                   # CI that knew no branch
+    rec(4, "0.008", "branch=main", "pr=13")
+    rec(5, "0.016", "branch=feature/OPS-3-x", "repo=github.com/acme/other")
+    window = ("--since", "2026-11-20", "--until", "2026-11-20", "--offline")
+    doc = json.loads(run("pr", "--pr", "#12", *window, "--format", "json").stdout)
+    assert (doc["summary"]["cost_nanos"], doc["branches"]) == (23_000_000, ["feature/OPS-3-x"])
+    doc = json.loads(run("pr", "--branch", "feature/OPS-3-x", *window, "--repo",
+                         "github.com/acme/other", "--format", "json").stdout)
+    assert doc["summary"]["cost_nanos"] == 16_000_000
+    for args, flag in ((("--pr", "abc"), "--pr"), (("--branch", " "), "--branch"),
+                       (("--branch", "x", "--pr", "1"), "--branch/--pr")):
+        bad = run("pr", *args, *window)
+        assert bad.exit_code == 2 and one_error_line(bad).startswith(f"teamcost: error: invalid {flag}")
