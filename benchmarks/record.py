@@ -8,14 +8,24 @@ Measures, in one run and on files in the same directory:
 Prints calls/s and the p50/p99 latency of one call, and the ratios against naive.
 Target (issue 2): p50 under 100 us with WAL, and at least 5x the naive figure.
 
+With ``--baseline PATH`` (another checkout of teamcost) or ``--baseline-rev REV`` (a
+``git worktree add`` of that revision, removed afterwards), ``Tracker.record`` is also timed
+with that code, in subprocesses taking turns with this checkout's (same harness, same
+working directory: a git repository, so this code's attribution reads its branch), and the
+medians of their p50s are printed with the ratio. Target (issue 25): within 10%.
+
     .venv/bin/python benchmarks/record.py            # default sizes
     .venv/bin/python benchmarks/record.py --n 500    # a quick check
+    .venv/bin/python benchmarks/record.py --baseline-rev main
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sqlite3
+import subprocess
 import statistics
 import sys
 import tempfile
@@ -23,7 +33,10 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+HERE = Path(__file__).resolve().parent.parent
+# --code PATH: time the teamcost of another checkout (a baseline) with this harness
+_CODE = sys.argv[sys.argv.index("--code") + 1] if "--code" in sys.argv[:-1] else str(HERE)
+sys.path.insert(0, _CODE)
 
 from teamcost.config import Config  # noqa: E402
 from teamcost.ledger import (  # noqa: E402
@@ -110,13 +123,67 @@ def bench_naive(path: Path, recs: list[CallRecord]) -> list[int]:
     return lat
 
 
+def tracker_run(code: Path, n: int, tmp: Path) -> dict[str, float]:
+    """``Tracker.record``'s figures with the teamcost in ``code``, in a fresh process."""
+    env = {k: v for k, v in os.environ.items() if k != "TEAMCOST_ATTRIBUTION"}
+    out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--tracker-only",
+                          "--code", str(code), "--n", str(n), "--dir", str(tmp)],
+                         cwd=HERE, env=env, capture_output=True, text=True, timeout=900)
+    if out.returncode != 0:
+        raise SystemExit(f"the run with {code} failed:\n{out.stderr}")
+    return json.loads(out.stdout.splitlines()[-1])
+
+
+def compare(baseline: Path, n: int, rounds: int, tmp: Path) -> None:
+    """Alternate runs of the baseline's code and this checkout's; medians and the ratio."""
+    got: dict[str, list[dict[str, float]]] = {"baseline": [], "this": []}
+    for _ in range(rounds):
+        got["baseline"].append(tracker_run(baseline, n, tmp))
+        got["this"].append(tracker_run(HERE, n, tmp))
+    print()
+    print(f"Tracker.record, {rounds} alternating runs of {n:,} calls each (median of p50s)")
+    med = {}
+    for name, runs in got.items():
+        med[name] = statistics.median(r["p50"] for r in runs)
+        p99 = statistics.median(r["p99"] for r in runs)
+        where = baseline if name == "baseline" else HERE
+        each = ", ".join(f"{r['p50']:.1f}" for r in runs)
+        print(f"  {name:<8} {str(where):<40} p50 {med[name]:7.1f} us  p99 {p99:7.1f} us  "
+              f"(runs: {each})")
+    if got["this"] and "tags" in got["this"][0]:
+        print(f"  this checkout's calls carried: {got['this'][0]['tags']}")
+    ratio = med["this"] / med["baseline"]
+    print(f"  ratio this/baseline p50: {ratio:.3f}  "
+          f"(target <= 1.10: {'met' if ratio <= 1.10 else 'MISSED'})")
+
+
 def main() -> None:
+    if "--tracker-only" in sys.argv:
+        ap = argparse.ArgumentParser()
+        ap.add_argument("--tracker-only", action="store_true")
+        ap.add_argument("--code", type=Path)
+        ap.add_argument("--n", type=int, default=20_000)
+        ap.add_argument("--dir", type=Path, default=None)
+        args = ap.parse_args()
+        with tempfile.TemporaryDirectory(prefix="teamcost-bench-", dir=args.dir) as tmp:
+            lat = sorted(bench_tracker(Path(tmp), args.n))
+            with Ledger(Path(tmp) / "tracker.db") as lg:
+                tags = dict(next(iter(lg.calls())).tags)
+        print(json.dumps({"p50": percentile(lat, 0.50), "p99": percentile(lat, 0.99),
+                          "tags": tags}))
+        return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=20_000, help="calls per teamcost measurement")
     ap.add_argument("--naive-n", type=int, default=None,
                     help="calls for the naive baseline (default: min(n, 2000); each fsyncs)")
     ap.add_argument("--dir", type=Path, default=None,
                     help="directory for the database files (default: a temp dir)")
+    ap.add_argument("--baseline", type=Path, default=None,
+                    help="another checkout of teamcost to time Tracker.record against")
+    ap.add_argument("--baseline-rev", default=None,
+                    help="a git revision to check out (git worktree add) as the baseline")
+    ap.add_argument("--rounds", type=int, default=5,
+                    help="alternating runs of each for the comparison (default 5)")
     args = ap.parse_args()
     naive_n = args.naive_n or min(args.n, 2000)
 
@@ -142,6 +209,23 @@ def main() -> None:
     ok_ratio = led["calls_s"] >= 5 * naive["calls_s"] and trk["calls_s"] >= 5 * naive["calls_s"]
     print(f"target p50 < 100 us: {'met' if ok_p50 else 'MISSED'}; "
           f">= 5x naive: {'met' if ok_ratio else 'MISSED'}")
+
+    if args.baseline is not None:
+        with tempfile.TemporaryDirectory(prefix="teamcost-bench-", dir=args.dir) as tmp:
+            compare(args.baseline.resolve(), args.n, args.rounds, Path(tmp))
+    elif args.baseline_rev is not None:
+        with tempfile.TemporaryDirectory(prefix="teamcost-baseline-") as tmp:
+            tree = Path(tmp) / "tree"
+            subprocess.run(["git", "-C", str(HERE), "worktree", "add", "--detach", "-q",
+                            str(tree), args.baseline_rev], check=True)
+            try:
+                rev = subprocess.run(["git", "-C", str(tree), "rev-parse", "--short", "HEAD"],
+                                     capture_output=True, text=True).stdout.strip()
+                print(f"\nbaseline: {args.baseline_rev} ({rev}) checked out in {tree}")
+                compare(tree, args.n, args.rounds, Path(tmp))
+            finally:
+                subprocess.run(["git", "-C", str(HERE), "worktree", "remove", "--force",
+                                str(tree)], check=False)
 
 
 if __name__ == "__main__":

@@ -76,6 +76,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "record": ("ledger", "Record one call in this machine's ledger (for shell scripts)."),
     "report": ("report", "Team spend over a window: totals, by member and model, trend by day, "
                          "rate, projection."),
+    "pr": ("pr", "What a branch's work cost across the team: total, by member, model, agent "
+                 "and day."),
     "export": ("report", "One row per call for an ISO week (or a month), plus the period's "
                          "summary."),
     "reconcile": ("reconcile", "Compare the provider's billed usage and cost with the team's "

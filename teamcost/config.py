@@ -40,7 +40,10 @@ _PROJECT_RE = re.compile(r"^[a-z][a-z0-9\-]{4,61}[a-z0-9]$|^demo-[a-z0-9\-]+$")
 # [reconcile] holds provider admin keys; teamcost.reconcile reads it when it needs a key,
 # so no Config (whose repr may reach a log) ever carries one
 _KNOWN_KEYS = {"team", "member", "project", "timezone", "ledger_path", "emulator_host",
-               "price_overrides", "budget", "auth", "reconcile"}
+               "price_overrides", "budget", "auth", "reconcile", "ticket_pattern"}
+# the Jira-style key in a branch name; attribution.ISSUE_NUMBER_PATTERN adds "#123"
+DEFAULT_TICKET_PATTERN = r"[A-Z][A-Z0-9]+-[0-9]+"
+MAX_TICKET_PATTERN_LEN = 200
 _BUDGET_KEYS = {"guard_ttl_s", "fail_closed", "webhook_url", "slack_webhook_url",
                 "milestone_usd"}
 _AUTH_KEYS = {"api_key"}
@@ -71,6 +74,7 @@ class Config:
     price_overrides: tuple[PriceOverride, ...] = ()
     budget: BudgetSettings = field(default_factory=BudgetSettings)
     auth: Mapping[str, Any] = field(default_factory=dict)  # member sign-in settings
+    ticket_pattern: str = DEFAULT_TICKET_PATTERN   # a regex finding a ticket in a branch
 
     @property
     def ledger_file(self) -> Path:
@@ -118,6 +122,19 @@ def check_name(field_name: str, value: Any) -> str:
     if not isinstance(value, str) or not _NAME_RE.match(value):
         raise InvalidValue(field_name, value, "1-128 letters, digits or _ . @ + - "
                            "(starting with a letter or digit)")
+    return value
+
+
+def check_ticket_pattern(value: Any) -> str:
+    """A regular expression (Python syntax) whose match in a branch name is the ticket."""
+    accepted = (f"a regular expression of 1 to {MAX_TICKET_PATTERN_LEN} characters, e.g. "
+                f"{DEFAULT_TICKET_PATTERN!r} (add '|#[0-9]+' for #123 issue numbers)")
+    if not isinstance(value, str) or not value or len(value) > MAX_TICKET_PATTERN_LEN:
+        raise InvalidValue("ticket_pattern", value, accepted)
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise InvalidValue("ticket_pattern", value, f"{accepted}; this one: {exc}") from None
     return value
 
 
@@ -296,6 +313,9 @@ def load_config(home: Path | str | None = None, env: Mapping[str, str] | None = 
         overrides = _check_overrides(data.get("price_overrides", []))
         budget = check_budget_settings(data.get("budget", {}))
         auth = _check_auth(data.get("auth", {}))
+        pattern_raw = pick("ticket_pattern", "TEAMCOST_TICKET_PATTERN")
+        ticket_pattern = (check_ticket_pattern(pattern_raw) if pattern_raw is not None
+                          else DEFAULT_TICKET_PATTERN)
     except InvalidValue as exc:
         source = env_names.get(exc.field)
         origin = f"the environment variable {source}" if source else where
@@ -305,14 +325,15 @@ def load_config(home: Path | str | None = None, env: Mapping[str, str] | None = 
                          ("1", "true", "yes"))
     return Config(home=home_path, team=team, member=member, project=project, timezone=tz,
                   ledger_path=ledger_path, emulator_host=emulator,
-                  price_overrides=overrides, budget=budget, auth=auth)
+                  price_overrides=overrides, budget=budget, auth=auth,
+                  ticket_pattern=ticket_pattern)
 
 
 def check_values(values: Mapping[str, Any]) -> dict[str, Any]:
     """The given (non-None) config values, validated; InvalidValue names a bad one."""
     checks = {"team": lambda v: check_name("team", v), "member": lambda v: check_name("member", v),
               "project": check_project, "timezone": check_timezone,
-              "emulator_host": check_emulator_host}
+              "emulator_host": check_emulator_host, "ticket_pattern": check_ticket_pattern}
     return {k: checks[k](v) if k in checks else v for k, v in values.items() if v is not None}
 
 

@@ -15,11 +15,13 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from teamcost.attribution import for_log, process_attribution, ticket_in
+from teamcost.attribution import merge as merge_attribution
 from teamcost.config import Config, load_config
 from teamcost.errors import InvalidValue
 from teamcost.ids import uuid7
 from teamcost.ledger import Ledger
-from teamcost.models import CallRecord, check_int, check_not_future, check_str, check_ts
+from teamcost.models import MAX_TAGS, CallRecord, check_int, check_not_future, check_str, check_ts
 from teamcost.money import MAX_BUDGET_NANOS, usd_to_nanos
 from teamcost.pricing import PRICE_CACHE_FILE, Pricer, extras_tags
 
@@ -161,12 +163,20 @@ class Tracker:
               agent: str | None = None, task_id: str | None = None,
               correlation_id: str | None = None, tags: Mapping[str, str] | None = None,
               estimated: bool = False, member: str | None = None,
-              team: str | None = None) -> CallRecord:
+              team: str | None = None, attribute: bool = False,
+              origin: Mapping[str, Any] | None = None) -> CallRecord:
         """Validate and price a call without recording it.
 
         ``cache_write_1h_tokens`` (the one-hour part of ``cache_write_tokens``) and
         ``web_search_requests`` are priced and kept as tags (pricing.extras_tags): the call
         record has no fields for them.
+
+        ``attribute``: add this process's attribution tags (teamcost.attribution: project,
+        repo, branch, ticket, pr of the working directory and CI, read once per process)
+        under the given ones; for calls this process makes (SDK hooks, ``record``), not
+        for calls read from logs, which carry their own. ``origin``: where a call read
+        from a log ran, as the log names it (``cwd``, ``branch``, ``repo_url``): the
+        attribution tags are worked out from it (attribution.for_log) under the given ones.
         """
         check_str("model", model)
         if provider is not None:
@@ -200,7 +210,11 @@ class Tracker:
             task_id=ctx.task_id if task_id is None else task_id,
             correlation_id=ctx.correlation_id if correlation_id is None else correlation_id,
             duration_s=duration_s, success=success, error=error,
-            tags={**ctx.tags, **(tags or {}), **extras_tags(*extras)}, estimated=estimated)
+            tags=_tags(ctx.tags, tags, extras_tags(*extras),
+                       for_log(**origin, pattern=self.config.ticket_pattern) if origin
+                       else process_attribution(self.config.ticket_pattern) if attribute
+                       else None, self.config.ticket_pattern),
+            estimated=estimated)
         return rec if opened is not None else rec.replace(ledger_id=self.ledger.ledger_id)
 
     def record(self, model: str, input_tokens: int = 0, output_tokens: int = 0,
@@ -210,6 +224,7 @@ class Tracker:
         Re-recording the same call_id with the same content is a no-op; with different
         content it raises DuplicateCallError. Nothing is written when validation fails.
         """
+        kwargs.setdefault("attribute", True)
         rec = self.build(model, input_tokens, output_tokens, **kwargs)
         self.record_call(rec)
         return rec
@@ -247,6 +262,22 @@ class Tracker:
             self._pusher = None
         if self._ledger is not None:
             self._ledger.close()
+
+
+def _tags(context: Mapping[str, str], given: Mapping[str, str] | None,
+          extras: Mapping[str, str], derived: Mapping[str, str] | None,
+          pattern: str) -> dict[str, str]:
+    """The given tags over the derived ones; a branch given without a ticket takes the
+    ticket of that branch, not of the derived one."""
+    tags = {**context, **(given or {}), **extras}
+    if not derived:
+        return tags
+    if "branch" in tags and "ticket" not in tags and "ticket" in derived:
+        derived = {k: v for k, v in derived.items() if k != "ticket"}
+        found = ticket_in([tags["branch"]], pattern)
+        if found:
+            derived["ticket"] = found
+    return merge_attribution(derived, tags, MAX_TAGS)
 
 
 def estimate_to_nanos(estimated_usd: Any = None, estimated_nanos: int | None = None) -> int:

@@ -18,6 +18,7 @@ from typing import Iterator
 import pytest
 
 from teamcost import tracker as _tracker
+from teamcost.attribution import reset_process_attribution
 from teamcost.emulator import Emulator, EmulatorError, is_up, start_emulator
 
 REPO = Path(__file__).resolve().parent.parent
@@ -45,9 +46,14 @@ def teamcost_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("TEAMCOST_HOME", str(home))
     monkeypatch.setenv("TEAMCOST_MEMBER", "tester@example.com")
+    # the repository and CI a test runs in are not the test's: attribution of this process
+    # (and of the teamcost subprocesses it starts) is off unless a test turns it on
+    monkeypatch.setenv("TEAMCOST_ATTRIBUTION", "0")
+    reset_process_attribution()
     _tracker.set_default_tracker(None)
     yield home
     _tracker.set_default_tracker(None)
+    reset_process_attribution()
 
 
 @dataclass

@@ -77,6 +77,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 import re
@@ -165,6 +166,7 @@ def decode_logs(body: bytes, content_type: str | None, build: Build, *,
         return out
     for r, rl in enumerate(req.resource_logs):
         service = _str(_attrs(rl.resource.attributes).get("service.name"))
+        build_r = with_vcs(build, rl.resource.attributes)
         for s, sl in enumerate(rl.scope_logs):
             from_cc = (service == CLAUDE_CODE_SERVICE
                        or sl.scope.name.startswith(CLAUDE_CODE_SCOPE))
@@ -174,7 +176,7 @@ def decode_logs(body: bytes, content_type: str | None, build: Build, *,
                 if not claude_code or not _is_claude_code_call(lr, attrs, from_cc):
                     out.ignored += 1
                     continue
-                _add(out, where, _claude_code_record, lr, attrs, build)
+                _add(out, where, _claude_code_record, lr, attrs, build_r)
     return out
 
 
@@ -186,6 +188,7 @@ def decode_traces(body: bytes, content_type: str | None, build: Build) -> Decode
         return out
     for r, rs in enumerate(req.resource_spans):
         service = _str(_attrs(rs.resource.attributes).get("service.name"))
+        build_r = with_vcs(build, rs.resource.attributes)
         for s, ss in enumerate(rs.scope_spans):
             for i, span in enumerate(ss.spans):
                 where = f"resourceSpans[{r}].scopeSpans[{s}].spans[{i}]"
@@ -193,8 +196,24 @@ def decode_traces(body: bytes, content_type: str | None, build: Build) -> Decode
                 if not _is_model_call(span, attrs):
                     out.ignored += 1
                     continue
-                _add(out, where, _span_record, span, attrs, service, build)
+                _add(out, where, _span_record, span, attrs, service, build_r)
     return out
+
+
+# OpenTelemetry VCS semantic conventions (and their earlier names) on a resource
+VCS_ATTRIBUTES = {"repo_url": ("vcs.repository.url.full",),
+                  "branch": ("vcs.ref.head.name", "vcs.repository.ref.name"),
+                  "pr": ("vcs.change.id", "vcs.repository.change.id"),
+                  "title": ("vcs.change.title", "vcs.repository.change.title")}
+
+
+def with_vcs(build: Build, resource: Iterable[KeyValue]) -> Build:
+    """``build`` with the resource's VCS attributes (repo, branch, pull request) as the
+    calls' attribution (teamcost.attribution.for_log); ``build`` when it has none."""
+    attrs = _attrs(resource)
+    origin = {k: v for k, names in VCS_ATTRIBUTES.items()
+              if (v := next((t for n in names if (t := _str(attrs.get(n)))), None))}
+    return functools.partial(build, origin=origin) if origin else build
 
 
 def claude_code_otel_call_id(request_id: str) -> str:

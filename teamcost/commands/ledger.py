@@ -141,7 +141,7 @@ def record(
                             cache_write_tokens=tokens[3], cost_usd=cost_usd,
                             duration_s=parse_seconds("--duration", duration_s), session_id=session, agent=agent, task_id=task,
                             correlation_id=correlation_id, tags=tags, success=not failed,
-                            error=error, call_id=call_id, ts=ts)
+                            error=error, call_id=call_id, ts=ts, attribute=True)
         # everything that could fail is done before the write: a script that retries a
         # failed `record` must never record the call twice
         out = _printable(to_json(record_to_json(rec)) + "\n" if fmt == OutputFormat.json

@@ -63,14 +63,23 @@ def report(
                                           "that whole day. Default: now."),
     by: list[str] | None = typer.Option(None, "--by", metavar="FIELDS",
                                         help="Breakdowns, a comma list or repeated: member, "
-                                             "model, provider, agent, session, task, day, "
-                                             "week. Default: member,model."),
+                                             "model, provider, agent, session, task, "
+                                             "project, repo, branch, ticket, pr, tag:NAME "
+                                             "(any tag), day, week. Default: member,model."),
     member: str | None = typer.Option(None, "--member", metavar="MEMBER",
                                       help="Only this member's calls. Default: everyone's."),
     model: str | None = typer.Option(None, "--model", metavar="MODEL",
                                      help="Only this model's calls. Default: every model."),
     agent: str | None = typer.Option(None, "--agent", metavar="NAME",
                                      help="Only this agent's calls. Default: every agent."),
+    repo: str | None = typer.Option(None, "--repo", metavar="REPO",
+                                    help="Only calls made in this repository (its repo tag, "
+                                         "e.g. github.com/acme/shop). Default: all."),
+    branch: str | None = typer.Option(None, "--branch", metavar="BRANCH",
+                                      help="Only calls made on this branch. Default: all."),
+    ticket: str | None = typer.Option(None, "--ticket", metavar="TICKET",
+                                      help="Only calls for this ticket (e.g. PAY-142). "
+                                           "Default: all."),
     tz: str | None = typer.Option(None, "--tz", metavar="ZONE",
                                   help="Timezone for day boundaries, an IANA name such as "
                                        "America/Los_Angeles. Default: the team's."),
@@ -104,7 +113,10 @@ def report(
     now = datetime.now(UTC)
     window = parse_window(since, until, now, zone)
     dims = parse_by(by)
-    doc = build_report(config, window, by=dims, filters=Filters(member, model, agent), tz=zone,
+    tags = tuple((k, v) for k, v in (("repo", repo), ("branch", branch), ("ticket", ticket))
+                 if v is not None)
+    doc = build_report(config, window, by=dims, filters=Filters(member, model, agent, tags),
+                       tz=zone,
                        source=source.value if source else None, now=now, refresh=not offline,
                        budget=not offline)
     for w in doc["warnings"]:

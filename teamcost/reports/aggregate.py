@@ -10,6 +10,7 @@ load it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
 from fractions import Fraction
@@ -34,8 +35,34 @@ if TYPE_CHECKING:
 
 BREAKDOWNS = {"member": "member", "model": "model", "provider": "provider", "agent": "agent",
               "session": "session_id", "task": "task_id"}
+# attribution dimensions: each is the tag of its name (teamcost.attribution.KEYS); any
+# other tag is the dimension ``tag:NAME``. Their columns are read as ``tag:NAME``.
+TAG_DIMENSIONS = ("project", "repo", "branch", "ticket", "pr")
+TAG_PREFIX = "tag:"
 TRENDS = ("day", "week")
-BY_CHOICES = (*BREAKDOWNS, *TRENDS)
+BY_CHOICES = (*BREAKDOWNS, *TAG_DIMENSIONS, *TRENDS)
+BY_ACCEPTED = ", ".join((*BY_CHOICES, "tag:NAME"))
+_TAG_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+
+
+def tag_of(dim: str) -> str | None:
+    """The tag a breakdown dimension reads (``repo`` -> ``repo``, ``tag:env`` -> ``env``),
+    None for a dimension that is a column of its own (member, model, ...)."""
+    if dim in TAG_DIMENSIONS:
+        return dim
+    if dim.startswith(TAG_PREFIX) and _TAG_NAME_RE.match(dim[len(TAG_PREFIX):]):
+        return dim[len(TAG_PREFIX):]
+    return None
+
+
+def is_breakdown(dim: str) -> bool:
+    return dim in BREAKDOWNS or tag_of(dim) is not None
+
+
+def column_of(dim: str) -> str:
+    """The column of the window's calls a breakdown groups by."""
+    tag = tag_of(dim)
+    return TAG_PREFIX + tag if tag is not None else BREAKDOWNS[dim]
 SPIKE_FACTOR = 3       # a day above 3x its baseline is a spike
 BASELINE_DAYS = 14     # the baseline: the same kind of day among the 14 days before
 _TOKEN_COLS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")

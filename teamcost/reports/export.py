@@ -37,7 +37,10 @@ if TYPE_CHECKING:
     from teamcost.config import Config
 
 FORMATS = ("csv", "json", "both")
-CSV_COLUMNS = (*CALL_FIELDS, "cost_usd")
+# after every call field: the attribution tags (also inside ``tags``) as columns of their
+# own, so a spreadsheet can sum by repository, branch, ticket or pull request
+ATTRIBUTION_COLUMNS = ("project", "repo", "branch", "ticket", "pr")
+CSV_COLUMNS = (*CALL_FIELDS, "cost_usd", *ATTRIBUTION_COLUMNS)
 
 
 @dataclass
@@ -104,7 +107,8 @@ def write_calls_csv(fh: IO[str], records: Sequence[CallRecord | dict[str, Any]])
     rows = [_json(rec) for rec in records]
     cols = []
     for name in CSV_COLUMNS:
-        values = [r[name] for r in rows]
+        values = ([r["tags"].get(name) for r in rows] if name in ATTRIBUTION_COLUMNS
+                  else [r[name] for r in rows])
         if name == "tags" or any(_needs_csv_value(v) for v in values):
             values = [_csv_value(name, v) for v in values]
         cols.append(values)
@@ -159,7 +163,8 @@ def export_period(config: Config, window: Window, out_dir: Path, *, fmt: str = "
     # the days before the period, so the summary's spikes are the report's own
     before = load_daily_costs(config, baseline_start(window.since, tz), window.since, tz,
                               source=used)
-    doc = table_document(table, window, by=("member", "model", "day"), tz=tz, now=now,
+    doc = table_document(table, window, by=("member", "model", *ATTRIBUTION_COLUMNS, "day"),
+                         tz=tz, now=now,
                          team=config.team, source=used, warnings=warnings, before=before)
     records = json_rows(table)
     del table

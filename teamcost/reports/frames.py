@@ -30,6 +30,7 @@ from teamcost.errors import InvalidValue
 from teamcost.ledger import Ledger, record_to_row, us_to_ts
 from teamcost.models import CALL_FIELDS, CallRecord
 from teamcost.reports import columnar
+from teamcost.reports.tagcolumns import TAG_PREFIX, with_tags
 from teamcost.sync.cache import known_ids
 
 if TYPE_CHECKING:
@@ -50,17 +51,33 @@ class Filters:
     member: str | None = None
     model: str | None = None
     agent: str | None = None
+    # (tag, value) pairs a call must carry, e.g. (("repo", "github.com/acme/shop"),)
+    tags: tuple[tuple[str, str], ...] = ()
 
     def to_dict(self) -> dict[str, str | None]:
+        """The column filters (what the mirrors and SQL readers filter on)."""
         return {"member": self.member, "model": self.model, "agent": self.agent}
 
+    def document(self) -> dict[str, str | None]:
+        """Every filter, as the report document shows them (repo, branch and ticket
+        always; another tag as ``tag:NAME``)."""
+        shown: dict[str, str | None] = {**self.to_dict(), "repo": None, "branch": None,
+                                        "ticket": None}
+        for k, v in self.tags:
+            shown[k if k in ("project", "repo", "branch", "ticket", "pr") else f"tag:{k}"] = v
+        return shown
+
     def sql(self) -> tuple[str, list[str]]:
-        """`` AND name = ?`` for each filter set, and its arguments (for SQL readers)."""
+        """`` AND name = ?`` for each filter set (``json_extract`` of the tags column for
+        a tag), and its arguments (for SQL readers of the ledger and the team cache)."""
         clauses, args = [], []
         for name, value in self.to_dict().items():
             if value is not None:
                 clauses.append(f" AND {name} = ?")
                 args.append(value)
+        for key, value in self.tags:
+            clauses.append(" AND json_extract(tags, ?) = ?")
+            args += [f'$."{key}"', value]
         return "".join(clauses), args
 
 
@@ -81,6 +98,13 @@ def scan_calls(config: Config, since: datetime, until: datetime, *,
     scan before starting another (each holds its mirror's lock while it runs)."""
     source = _source(config, source)
     cols = list(columns)
+    if filters.tags or any(c.startswith(TAG_PREFIX) for c in cols):
+        # tag columns and filters come out of the tags column (reports.tags.with_tags)
+        read = list(dict.fromkeys([c for c in cols if not c.startswith(TAG_PREFIX)] + ["tags"]))
+        inner = (_scan_ledger(config, since, until, None, filters, read, chunk_rows)
+                 if source == "local" else
+                 _scan_team(config, since, until, filters, read, chunk_rows))
+        return (with_tags(t, cols, filters.tags) for t in inner), source
     if source == "local":
         return _scan_ledger(config, since, until, None, filters, cols, chunk_rows), source
     return _scan_team(config, since, until, filters, cols, chunk_rows), source

@@ -14,7 +14,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from teamcost.money import exact_usd
-from teamcost.reports.aggregate import BREAKDOWNS
 
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV
 # injection"): a label such as =HYPERLINK(...) in a teammate's call must open as text.
@@ -36,7 +35,7 @@ CSV_COLUMNS = ("dimension", "key", "cost_usd", "cost_nanos", "calls", "input_tok
 def csv_rows(doc: Mapping[str, Any], by: Sequence[str]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for dim in by:
-        source = doc["breakdowns"][dim] if dim in BREAKDOWNS else doc["trend"][dim]
+        source = doc["breakdowns"][dim] if dim in doc["breakdowns"] else doc["trend"][dim]
         for r in source:
             rows.append({"dimension": dim, "key": spreadsheet_safe(r[dim]),
                          "cost_usd": exact_usd(r["cost_nanos"]),

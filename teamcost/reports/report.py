@@ -18,6 +18,7 @@ from teamcost.reports import aggregate as agg
 from teamcost.reports.frames import Filters, scan_calls
 from teamcost.reports.freshness import last_pull, latest
 from teamcost.reports.rollup import DailyCosts, Rollup, Spent
+from teamcost.reports.tagcolumns import TAG_PREFIX, with_tags
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,8 +38,8 @@ def parse_by(values: Sequence[str] | None) -> tuple[str, ...]:
     out: list[str] = []
     for item in values:
         for name in (p.strip() for p in item.split(",")):
-            if name not in agg.BY_CHOICES:
-                raise InvalidValue("by", name, ", ".join(agg.BY_CHOICES))
+            if name not in agg.BY_CHOICES and agg.tag_of(name) is None:
+                raise InvalidValue("by", name, agg.BY_ACCEPTED)
             if name not in out:
                 out.append(name)
     return tuple(out)
@@ -102,7 +103,7 @@ def build_report(config: Config, window: Window, *, by: Sequence[str] = DEFAULT_
         pulled_now = warning is None
     live = window.until >= now
     source_used = "team" if use_team else "local"
-    dims = [agg.BREAKDOWNS[b] for b in by if b in agg.BREAKDOWNS]
+    dims = [agg.column_of(b) for b in by if agg.is_breakdown(b)]
     # the window's calls in chunks: each is reduced to small partial sums and dropped
     rollup = Rollup(window.since, window.until, tz, dims)
     spent = Spent(agg.period_starts(now, tz), ts_to_us(now)) if live else None
@@ -161,7 +162,7 @@ def report_document(df: pd.DataFrame, context: pd.DataFrame | None, window: Wind
     import pandas as pd
     import pyarrow as pa
 
-    dims = [agg.BREAKDOWNS[b] for b in by if b in agg.BREAKDOWNS]
+    dims = [agg.column_of(b) for b in by if agg.is_breakdown(b)]
     rollup = Rollup(window.since, window.until, tz, dims)
     rollup.add(pa.Table.from_pandas(df[list(_columns(dims))], preserve_index=False))
     spent = None
@@ -181,9 +182,11 @@ def table_document(table: pa.Table, window: Window, *, by: Sequence[str], tz: st
     """The document (without projections) of an Arrow table of a window's calls;
     ``before``: the daily costs of the days before it (``aggregate.baseline_start`` on),
     for the spike baselines."""
-    dims = [agg.BREAKDOWNS[b] for b in by if b in agg.BREAKDOWNS]
+    dims = [agg.column_of(b) for b in by if agg.is_breakdown(b)]
     rollup = Rollup(window.since, window.until, tz, dims)
-    rollup.add(table.select(list(_columns(dims))))
+    cols = list(_columns(dims))
+    rollup.add(with_tags(table, cols) if any(c.startswith(TAG_PREFIX) for c in cols)
+               else table.select(cols))
     return _document(rollup, None, window, by=by, now=now, team=team, source=source,
                      warnings=warnings, before=before)
 
@@ -199,7 +202,7 @@ def _document(rollup: Rollup, spent: Spent | None, window: Window, *, by: Sequen
         costs = agg.add_costs(before, rollup.daily_costs())
     summ = rollup.summary()
     days = rollup.trend("day")
-    breakdowns = {b: rollup.breakdown(b, agg.BREAKDOWNS[b]) for b in by if b in agg.BREAKDOWNS}
+    breakdowns = {b: rollup.breakdown(b, agg.column_of(b)) for b in by if agg.is_breakdown(b)}
     for required in ("member", "model"):  # every view shows who and what
         breakdowns.setdefault(required, rollup.breakdown(required, required))
     return {
@@ -209,7 +212,7 @@ def _document(rollup: Rollup, spent: Spent | None, window: Window, *, by: Sequen
         "source": source,
         "window": {"since": window.since.isoformat(), "until": window.until.isoformat(),
                    "label": window.label, "timezone": rollup.tz},
-        "filters": filters.to_dict(),
+        "filters": filters.document(),
         "by": list(by),
         "summary": summ,
         "rate": agg.spend_rate(summ["cost_nanos"], window.since, window.until, now),

@@ -33,8 +33,9 @@ from teamcost.web.live import Dashboard
 
 log = logging.getLogger("teamcost.serve")
 
-WINDOW_PARAMS = ("since", "until", "member", "model", "agent", "tz")
-REPORT_PARAMS = ("since", "until", "by", "member", "model", "agent", "tz")
+TAG_FILTERS = ("repo", "branch", "ticket")     # filters on attribution tags
+WINDOW_PARAMS = ("since", "until", "member", "model", "agent", *TAG_FILTERS, "tz")
+REPORT_PARAMS = ("since", "until", "by", "member", "model", "agent", *TAG_FILTERS, "tz")
 # library field names -> this API's query parameters, where they differ
 RENAMES = {"timezone": "tz"}
 PING_EVERY_S = 15.0
@@ -111,7 +112,9 @@ def _window_args(dash: Dashboard, q: dict[str, Any]) -> tuple[Any, str, Any, Any
     zone_name = q.get("tz") or dash.config.timezone
     now = dash.clock()
     window = parse_window(q.get("since", "7d"), q.get("until"), now, zone_name)
-    return window, zone_name, Filters(q.get("member"), q.get("model"), q.get("agent")), now
+    tags = tuple((k, q[k]) for k in TAG_FILTERS if q.get(k) is not None)
+    return (window, zone_name, Filters(q.get("member"), q.get("model"), q.get("agent"), tags),
+            now)
 
 
 def report(dash: Dashboard, request: Request) -> dict[str, Any]:

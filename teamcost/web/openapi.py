@@ -37,7 +37,10 @@ UNTIL = _param("until", "End, same forms; a date includes that day (default now)
 TZ = _param("tz", "IANA timezone for day boundaries (default the team's).")
 FILTERS = [_param("member", "Only this member's calls."),
            _param("model", "Only this model's calls."),
-           _param("agent", "Only this agent's calls.")]
+           _param("agent", "Only this agent's calls."),
+           _param("repo", "Only calls made in this repository (the repo tag)."),
+           _param("branch", "Only calls made on this branch (the branch tag)."),
+           _param("ticket", "Only calls for this ticket (the ticket tag).")]
 WINDOW = [SINCE, UNTIL, *FILTERS, TZ]
 
 
@@ -182,7 +185,8 @@ def _report_schema() -> dict[str, Any]:
 @lru_cache(maxsize=1)
 def _document() -> dict[str, Any]:
     report_params = [SINCE, UNTIL,
-                     _param("by", "member, model, provider, agent, session, task, day, week "
+                     _param("by", "member, model, provider, agent, session, task, project, "
+                            "repo, branch, ticket, pr, tag:NAME, day, week "
                             "(comma list or repeat), as `teamcost report --by`.", multi=True),
                      *FILTERS, TZ]
     paths = {

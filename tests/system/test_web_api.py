@@ -573,7 +573,8 @@ def test_the_openapi_document_lists_every_route(local_home):
     assert set(doc["paths"]) == api_paths(app)
     jsonschema.Draft202012Validator.check_schema(doc["components"]["schemas"]["Report"])
     report_params = {p["name"] for p in doc["paths"]["/api/report"]["get"]["parameters"]}
-    assert report_params == {"since", "until", "by", "member", "model", "agent", "tz"}
+    assert report_params == {"since", "until", "by", "member", "model", "agent",
+                             "repo", "branch", "ticket", "tz"}
 
 
 def test_budget_without_a_project_is_a_404(local_home):
@@ -638,3 +639,35 @@ def test_open_starts_the_browser_at_the_login_link(local_home, tmp_path):
         # the link works: it signs the browser in and sends it to the page
         login = srv.get(f"login?token={token}")
         assert login.status_code == 303 and login.headers["location"] == "/"
+
+
+def test_attribution_breakdowns_and_filters_are_the_clis(teamcost_home, monkeypatch):
+    """by=repo,branch,ticket,pr and the repo/branch/ticket filters (issue 25): the same
+    document as `teamcost report`, and the numbers worked out from the calls."""
+    branches = ["feature/PAY-142-refunds", "main", None]
+    calls = [c.replace(call_id=f"attr-{i}", tags={
+        **c.tags, "repo": "github.com/acme/shop" if i % 2 else "github.com/acme/api",
+        **({"branch": branches[i % 3]} if branches[i % 3] else {}),
+        **({"ticket": "PAY-142"} if i % 3 == 0 else {})}) for i, c in enumerate(CALLS[:30])]
+    with Ledger(teamcost_home / "ledger.db") as led:
+        led.record_many(calls)
+    monkeypatch.setattr("teamcost.commands.report.datetime", frozen_datetime(NOW))
+    query = [("since", "30d"), ("by", "repo,branch,ticket,pr"), ("branch", "main"),
+             ("repo", "github.com/acme/shop")]
+    with _client(create_app(load_config(), clock=lambda: NOW)) as client:
+        got = client.get("/api/report", params=query)
+    assert got.status_code == 200, got.text
+    cli = run("report", "--since", "30d", "--by", "repo,branch,ticket,pr", "--branch", "main",
+              "--repo", "github.com/acme/shop", "--format", "json", "--offline")
+    doc = got.json()
+    want = json.loads(cli.stdout)
+    for d in (doc, want):
+        d.pop("generated_at"), d.pop("budget")
+    assert doc == want
+    mine = [c for c in calls if c.tags.get("branch") == "main"
+            and c.tags["repo"] == "github.com/acme/shop"
+            and NOW - timedelta(days=30) <= c.ts < NOW]
+    assert mine and doc["summary"]["cost_nanos"] == sum(c.cost_nanos for c in mine)
+    assert [(r["branch"], r["calls"]) for r in doc["breakdowns"]["branch"]] == [("main", len(mine))]
+    assert [r["pr"] for r in doc["breakdowns"]["pr"]] == ["(none)"]
+    assert doc["filters"]["branch"] == "main" and doc["filters"]["repo"] == "github.com/acme/shop"

@@ -250,7 +250,7 @@ EXPECTED = {
 def rows(ledger: Ledger) -> dict[str, tuple]:
     out = {}
     for c in ledger.calls():
-        extra = {k: v for k, v in c.tags.items() if k not in ("project", "source")}
+        extra = {k: v for k, v in c.tags.items() if k not in ("project", "source", "repo", "branch", "ticket", "pr")}
         out[c.call_id] = (c.ts, c.input_tokens, c.output_tokens, c.cache_read_tokens,
                           c.cache_write_tokens, c.cost_nanos, extra)
     return out

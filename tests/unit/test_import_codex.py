@@ -70,6 +70,8 @@ def nanos(model: str, inp: int, cached: int, out: int) -> int:
 def expected() -> list[tuple[Any, ...]]:
     return sorted((datetime.fromisoformat(ts).replace(tzinfo=UTC), s, m, i, c, o,
                    nanos(m, i, c, o), {"source": "codex", "project": "api" if s == C else "shop",
+                                       # session_meta.git of every fixture session
+                                       "repo": "example.com/ana/shop", "branch": "main",
                                        **({"reasoning_tokens": str(r)} if r else {})})
                   for ts, s, m, i, c, o, r in CALLS)
 

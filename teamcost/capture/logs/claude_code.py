@@ -121,7 +121,9 @@ def claude_code_call(data: dict[str, Any], project: str) -> dict[str, Any] | Non
         "call_id": claude_code_call_id(mid, req if isinstance(req, str) and req else None),
         "ts": when,
         "session_id": session if isinstance(session, str) and session else None,
-        "tags": {"project": project[:256], "source": "claude-code"}}
+        "tags": {"project": project[:256], "source": "claude-code"},
+        # repo, branch, ticket (teamcost.attribution); subagent transcripts write them too
+        "origin": {"cwd": data.get("cwd"), "branch": data.get("gitBranch")}}
 
 
 def _size(call: dict[str, Any]) -> tuple[int, ...]:

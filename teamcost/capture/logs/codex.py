@@ -152,13 +152,15 @@ class Reader:
         self._model: str | None = s.get("model")
         self._cwd: str | None = s.get("cwd")
         self._provider: str | None = s.get("provider")
+        # session_meta.git (codex-rs GitInfo): {commit_hash, branch, repository_url}
+        self._git: dict[str, str] = dict(s.get("git") or {})
         self._counters: dict[str, list[Any]] = {k: [v[0], list(v[1])]
                                                 for k, v in s.get("counters", {}).items()}
 
     def state(self) -> dict[str, Any]:
         return {"own": self._own, "own_created": self._own_created,
                 "stack": [list(e) for e in self._stack], "model": self._model,
-                "cwd": self._cwd, "provider": self._provider,
+                "cwd": self._cwd, "provider": self._provider, "git": self._git,
                 "counters": {k: [v[0], list(v[1])] for k, v in self._counters.items()}}
 
     def feed(self, line: bytes, lineno: int) -> list[CallRecord]:
@@ -188,6 +190,10 @@ class Reader:
         cwd = meta.get("cwd")
         if isinstance(cwd, str) and cwd.strip():
             self._cwd = cwd
+        git = meta.get("git")
+        if isinstance(git, dict):
+            self._git = {k: v for k in ("branch", "repository_url")
+                         if isinstance(v := git.get(k), str) and v}
         model = meta.get("model")       # not written by current Codex; some builds did
         if isinstance(model, str) and model.strip():
             self._model = model
@@ -285,7 +291,9 @@ class Reader:
         return self.build(model, inp - cached - cache_write, out, provider=provider,
                           cache_read_tokens=cached, cache_write_tokens=cache_write,
                           call_id=call_id("codex", origin, *identity),
-                          ts=when.astimezone(UTC), session_id=origin, tags=tags)
+                          ts=when.astimezone(UTC), session_id=origin, tags=tags,
+                          origin={"cwd": self._cwd, "branch": self._git.get("branch"),
+                                  "repo_url": self._git.get("repository_url")})
 
 
 def check_file(path: Path, head: dict[str, Any]) -> str | None:

@@ -102,12 +102,25 @@ def project_for(path: Path) -> str | None:
     return None
 
 
+def root_for(path: Path) -> str | None:
+    """The project's path as its ``.project_root`` names it (for the repo tag), or None."""
+    for parent in path.parents:
+        if parent.name == "chats":
+            try:
+                with (parent.parent / MARKER).open("rb") as fh:
+                    text = fh.read(4096).decode("utf-8", "replace").strip()
+            except OSError:
+                return None
+            return text or None
+    return None
+
+
 def _fallback_session(path: Path) -> str:
     return path.stem
 
 
 def _message(m: Any, session: str, project: str | None,
-             build: Callable[..., CallRecord]) -> CallRecord | None:
+             build: Callable[..., CallRecord], root: str | None = None) -> CallRecord | None:
     if not isinstance(m, dict) or m.get("type") != "gemini":
         return None
     tokens = m.get("tokens")
@@ -133,7 +146,7 @@ def _message(m: Any, session: str, project: str | None,
     return build(model if isinstance(model, str) and model.strip() else UNKNOWN_MODEL,
                  inp - cached + tool, out + thoughts, provider=PROVIDER,
                  cache_read_tokens=cached, call_id=call_id("gemini", session, mid), ts=when,
-                 session_id=session, tags=tags)
+                 session_id=session, tags=tags, origin={"cwd": root} if root else None)
 
 
 class Reader:
@@ -146,6 +159,7 @@ class Reader:
         self.root = root
         self.build = build
         self.project = project_for(path)
+        self.project_root = root_for(path)
         self._session: str | None = (state or {}).get("session")
 
     def state(self) -> dict[str, Any]:
@@ -175,7 +189,8 @@ class Reader:
         if not isinstance(messages, list):
             raise InvalidValue("messages", messages, "a list of messages")
         sid = session or _fallback_session(self.path)
-        recs = [r for m in messages if (r := _message(m, sid, self.project, self.build))]
+        recs = [r for m in messages if (r := _message(m, sid, self.project, self.build,
+                                                          self.project_root))]
         self._session = session
         return recs
 
@@ -202,7 +217,7 @@ def read_whole(path: Path, root: Path,
     project = project_for(path)
     for i, m in enumerate(messages):
         try:
-            rec = _message(m, session, project, build)
+            rec = _message(m, session, project, build, root_for(path))
         except (ValueError, TypeError, TeamcostError, RecursionError) as exc:
             yield BadLine(f"{path}:messages[{i}]", why(exc))
             continue

@@ -68,7 +68,7 @@ class Call:
                 success=self.error is None, error=self.error, call_id=self.call_id,
                 session_id=ctx.session_id, agent=ctx.agent, task_id=ctx.task_id,
                 correlation_id=ctx.correlation_id, tags=self._tags(),
-                estimated=usage.estimated)
+                estimated=usage.estimated, attribute=True)
             self.tracker.record_call(rec)
         except Exception:  # noqa: BLE001 - by contract: log, never break the caller
             log.exception("teamcost could not record a %s call to %s", self.provider,

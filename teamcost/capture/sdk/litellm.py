@@ -97,7 +97,7 @@ class TeamcostLogger(_Base):  # type: ignore[misc,valid-type]
                 cost_usd=cost if (cost is not None and error is None) else None,
                 duration_s=_seconds(start, end), success=error is None, error=error,
                 call_id=cid,
-                ts=_completed_at(end))
+                ts=_completed_at(end), attribute=True)
             tracker.record_call(rec)
             self._remember(rec.call_id)
         except Exception:  # noqa: BLE001 - never break the caller's call

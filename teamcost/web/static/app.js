@@ -90,6 +90,8 @@
   // ---- state and the address bar --------------------------------------------------------
 
   var params = new URLSearchParams(location.search);
+  // the filters (query parameters of the address and the API): a label each, or a tag
+  var FILTERS = ["member", "model", "agent", "repo", "branch", "ticket"];
   var state = {
     since: params.get("since") || "7d",
     until: params.get("until") || null,
@@ -97,8 +99,9 @@
     stack: params.get("stack") || "member",
     tab: params.get("tab") || "member",
     filters: { member: params.get("member"), model: params.get("model"),
-               agent: params.get("agent") },
-    known: { member: {}, model: {}, agent: {} },
+               agent: params.get("agent"), repo: params.get("repo"),
+               branch: params.get("branch"), ticket: params.get("ticket") },
+    known: { member: {}, model: {}, agent: {}, repo: {}, branch: {}, ticket: {} },
     sort: {},
     showAll: false,
     report: null, chart: null, live: null, tags: null, alerts: null,
@@ -113,7 +116,7 @@
     p.set("since", state.since);
     if (state.until) p.set("until", state.until);
     p.set("window", state.win);
-    ["member", "model", "agent"].forEach(function (k) {
+    FILTERS.forEach(function (k) {
       if (state.filters[k]) p.set(k, state.filters[k]);
     });
     p.set("stack", state.stack);
@@ -125,7 +128,7 @@
     var p = new URLSearchParams();
     p.set("since", state.since);
     if (state.until) p.set("until", state.until);
-    ["member", "model", "agent"].forEach(function (k) {
+    FILTERS.forEach(function (k) {
       if (state.filters[k]) p.set(k, state.filters[k]);
     });
     return p;
@@ -178,7 +181,7 @@
     var since = state.since;
     var wq = windowQuery();
     var rq = new URLSearchParams(wq);
-    rq.set("by", "member,model,agent,provider,session");
+    rq.set("by", "member,model,agent,provider,session,repo,branch,ticket,pr");
     var cq = new URLSearchParams(wq);
     cq.set("stack", state.stack);
     return Promise.all([getJSON("/api/report?" + rq), getJSON("/api/chart?" + cq),
@@ -288,7 +291,7 @@
     });
     $("custom").hidden = state.win !== "custom";
     var bd = state.report ? state.report.breakdowns : {};
-    ["member", "model", "agent"].forEach(function (dim) {
+    FILTERS.forEach(function (dim) {
       (bd[dim] || []).forEach(function (row) {
         if (row[dim] !== "(none)") state.known[dim][row[dim]] = true;
       });
@@ -733,7 +736,8 @@
       });
     });
     $("f-clear").addEventListener("click", function () {
-      state.filters = { member: null, model: null, agent: null };
+      state.filters = {};
+      FILTERS.forEach(function (k) { state.filters[k] = null; });
       saveAddress();
       load();
     });
