@@ -30,16 +30,15 @@ Two sources become calls; everything else in a request is counted as ``ignored``
    costs the same whichever way its calls arrive; Claude Code's own estimate is kept in
    the tag ``reported_cost_usd`` (exact decimal dollars).
 
-   *Dedupe with the transcript importer*: the importer's id is
-   ``cc-<message id>-<request id>`` (``claude_code_call_id``); the telemetry event carries
-   the request id but never the message id, so it cannot derive that id. Telemetry calls
-   get ``cc-otel-<request id>`` (a hash of ``session.id`` + ``event.sequence``, or of the
-   record itself, when there is no request id) and the request id is kept in the tag
-   ``request_id``. The rule: **on one machine, Claude Code's calls come from the
-   transcripts or from telemetry, never both** - ``decode_logs(..., claude_code=False)``
-   counts the events as ignored, and the agent passes it whenever it tails the
-   transcripts. Changing the importer's id instead would re-count every call already in a
-   ledger on the next import.
+   *One call with the transcript* (capture/witness.py): the event's ``request_id`` is the
+   transcript line's ``requestId``; both give the call id ``cc-req-<request id>``
+   (``witness.request_call_id``), so whichever arrives first is recorded and the other
+   is compared with it, never summed. The event's tags say it supplied the numbers
+   (``source: claude-code-otel``) and keep ``request_id``. An event without a request id
+   gets ``cc-otel-`` and a hash of ``session.id`` + ``event.sequence`` (or of the record).
+   Cache writes arrive split (``cache_creation_5m_tokens`` / ``cache_creation_1h_tokens``):
+   the one-hour part is priced as such. ``decode_logs(..., claude_code=False)`` still
+   counts the events as ignored, for callers that want the transcript alone.
 
    Claude Code's own trace spans (``claude_code.*``, beta) are ignored: its
    ``claude_code.llm_request`` span describes the same request as the event and carries no
@@ -97,6 +96,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from teamcost.capture.sdk.anthropic import PROVIDER as ANTHROPIC_HOOK
 from teamcost.capture.sdk.common import call_id as hook_call_id
 from teamcost.capture.sdk.openai import PROVIDER as OPENAI_HOOK
+from teamcost.capture.witness import SOURCE_TELEMETRY, request_call_id
 from teamcost.errors import InvalidValue
 from teamcost.models import MAX_ERROR_LEN, CallRecord
 from teamcost.money import exact_usd, usd_to_nanos
@@ -198,10 +198,9 @@ def decode_traces(body: bytes, content_type: str | None, build: Build) -> Decode
 
 
 def claude_code_otel_call_id(request_id: str) -> str:
-    """The call id of a Claude Code telemetry event with this API request id."""
-    if _SAFE_ID.fullmatch(request_id):
-        return f"cc-otel-{request_id}"
-    return "cc-otel-" + hashlib.sha256(request_id.encode()).hexdigest()[:40]
+    """The call id of a Claude Code telemetry event with this API request id: the same as
+    its transcript line's (``witness.request_call_id``)."""
+    return request_call_id(request_id)
 
 
 def span_call_id(provider: str | None, response_id: str | None, trace_id: bytes,
@@ -387,7 +386,7 @@ def _claude_code_record(lr: LogRecord, attrs: Mapping[str, AnyValue], build: Bui
     if not stamp:
         raise InvalidValue("timeUnixNano", 0, "the time of the event")
     cost = _value(attrs.get("cost_usd"))
-    tags = {"source": "claude-code-otel"}
+    tags = {"source": SOURCE_TELEMETRY}
     if cost is not None:
         if isinstance(cost, AnyValue):
             raise InvalidValue("cost_usd", _shown(cost), "a dollar amount")
@@ -395,17 +394,23 @@ def _claude_code_record(lr: LogRecord, attrs: Mapping[str, AnyValue], build: Bui
     duration = _amount(attrs, "duration_ms", "a non-negative number of milliseconds")
     request_id = _text(attrs, "request_id")
     if request_id is not None:
-        tags["request_id"] = request_id
-        cid = claude_code_otel_call_id(request_id)
+        tags["request_id"] = request_id[:256]
+        cid = request_call_id(request_id)
     else:
         cid = "cc-otel-" + _record_key(lr, attrs)
     source = _text(attrs, "query_source")
     if source is not None:
-        tags["query_source"] = source
+        tags["query_source"] = source[:256]
+    agent_name = _text(attrs, "agent.name") or _text(attrs, "agent_id")
+    if agent_name is not None:
+        tags["agent"] = agent_name[:256]
+    write = _count(attrs, "cache_creation_tokens")
+    w5m, w1h = _count(attrs, "cache_creation_5m_tokens"), _count(attrs, "cache_creation_1h_tokens")
+    write = max(write or 0, (w5m or 0) + (w1h or 0))
     return build(
         model, _count(attrs, "input_tokens") or 0, _count(attrs, "output_tokens") or 0,
         provider="anthropic", cache_read_tokens=_count(attrs, "cache_read_tokens") or 0,
-        cache_write_tokens=_count(attrs, "cache_creation_tokens") or 0,
+        cache_write_tokens=write, cache_write_1h_tokens=w1h or 0,
         duration_s=None if duration is None else float(duration / 1000),
         call_id=cid, ts=_when(stamp),
         session_id=_text(attrs, "session.id"), correlation_id=_text(attrs, "prompt.id"),

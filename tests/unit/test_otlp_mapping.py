@@ -190,7 +190,7 @@ def cc_events() -> list[tuple[int, str, dict[str, Any]]]:
 def check_cc_records(recs: list, ignored: int) -> None:
     assert ignored == 2                      # the prompt and the error event
     a, b = recs
-    assert a.call_id == "cc-otel-req_011CVabc"
+    assert a.call_id == "cc-req-req_011CVabc"
     assert a.ts == T1                        # microseconds; the 789 ns below them dropped
     assert (a.provider, a.model, a.team, a.member) == ("anthropic", "claude-sonnet-4-5",
                                                        "core", "tester@example.com")
@@ -241,12 +241,11 @@ def test_claude_code_events_are_recognised_by_name_scope_or_service(tracker: Tra
     rec.event_name = "claude_code.api_request"
     rec.attributes.extend(kv(k, v) for k, v in ev[2].items() if k != "event.name")
     got = decode_logs(req.SerializeToString(), PB, tracker.build)
-    assert [r.call_id for r in got.records] == ["cc-otel-req_011CVabc"]
+    assert [r.call_id for r in got.records] == ["cc-req-req_011CVabc"]
 
 
-def test_claude_code_telemetry_and_transcript_dedupe_rule(tracker: Tracker) -> None:
-    """The transcript's id needs the message id, which telemetry never carries: the two
-    ids differ, so one machine takes Claude Code's calls from one of them only."""
+def test_claude_code_telemetry_and_transcript_are_one_call(tracker: Tracker) -> None:
+    """Both witnesses carry the API request id: one call id, whichever comes first."""
     line = {"type": "assistant", "sessionId": "5e1f-sess", "requestId": "req_011CVabc",
             "timestamp": "2026-11-20T10:00:01.100Z",
             "message": {"id": "msg_01XYZ", "model": "claude-sonnet-4-5", "stop_reason": "end_turn",
@@ -255,9 +254,10 @@ def test_claude_code_telemetry_and_transcript_dedupe_rule(tracker: Tracker) -> N
                                   "cache_creation_input_tokens": 2000}}}
     from_log = claude_code_record(tracker.build, line, "shop")
     assert from_log.call_id == claude_code_call_id("msg_01XYZ", "req_011CVabc") == \
-        "cc-msg_01XYZ-req_011CVabc"
+        "cc-req-req_011CVabc"
     tele = decode_logs(logs_pb(cc_events()[:1]), PB, tracker.build).records[0]
-    assert tele.call_id == claude_code_otel_call_id("req_011CVabc") != from_log.call_id
+    assert tele.call_id == claude_code_otel_call_id("req_011CVabc") == from_log.call_id
+    assert (tele.tags["source"], from_log.tags["source"]) == ("claude-code-otel", "claude-code")
     # the same call, priced the same way from the same tokens, by either path
     assert tele.cost_nanos == from_log.cost_nanos
     assert tele.tags["request_id"] == line["requestId"]
@@ -267,7 +267,7 @@ def test_claude_code_telemetry_and_transcript_dedupe_rule(tracker: Tracker) -> N
     # an odd request id still gives a valid, deterministic id
     odd = claude_code_otel_call_id("req/with spaces" * 20)
     assert odd == claude_code_otel_call_id("req/with spaces" * 20)
-    assert odd.startswith("cc-otel-") and "/" not in odd and len(odd) <= 128
+    assert odd.startswith("cc-req-") and "/" not in odd and len(odd) <= 128
 
 
 # -- GenAI spans --
@@ -420,7 +420,7 @@ def test_malformed_items_become_reasons_and_the_rest_is_kept(tracker: Tracker) -
     bare_nan = logs_js(events).replace(b'"NaN"', b"NaN")    # not JSON, but JavaScript's
     for body, ctype in ((logs_pb(events), PB), (logs_js(events), JS), (bare_nan, JS)):
         got = decode_logs(body, ctype, tracker.build)
-        assert [r.call_id for r in got.records] == ["cc-otel-req_011CVabc"]
+        assert [r.call_id for r in got.records] == ["cc-req-req_011CVabc"]
         assert got.rejected == len(bad) + 1 == len(got.reasons)
         where = "resourceLogs[0].scopeLogs[0].logRecords"
         why = dict(zip(list(bad) + ["notime"], got.reasons))
