@@ -81,7 +81,20 @@ class OtlpCapture:
                 pass
 
             def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                    body = b""
+                    while True:
+                        size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                        if size == 0:
+                            self.rfile.readline()
+                            break
+                        body += self.rfile.read(size)
+                        self.rfile.readline()
+                else:
+                    body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if "gzip" in (self.headers.get("Content-Encoding") or "").lower():
+                    import gzip
+                    body = gzip.decompress(body)
                 cap.posts.append((self.path, self.headers.get("Content-Type", ""), body))
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")

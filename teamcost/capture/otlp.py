@@ -44,7 +44,21 @@ Two sources become calls; everything else in a request is counted as ``ignored``
    ``claude_code.llm_request`` span describes the same request as the event and carries no
    ``gen_ai.usage.*``.
 
-2. **OpenTelemetry GenAI spans**: spans with ``gen_ai.provider.name`` (or the older
+2. **Gemini CLI telemetry events** (its ``telemetry.enabled`` setting, OTLP to the agent):
+   ``gemini_cli.api_response`` log records whose ``role`` is one of its utility roles
+   (``utility_router``, ``utility_next_speaker``, ``utility_compressor``...: the calls it
+   makes outside the chat, which never reach the chat files the importer reads). Replies
+   with role ``main`` or ``subagent`` are in those chat files and are ignored here, so each
+   is counted once; an event without a role (older versions) is ignored too. Tokens as in
+   the chat files: ``input_token_count`` includes ``cached_content_token_count``;
+   ``thoughts_token_count`` is billed as output; ``tool_token_count`` as input. The event
+   carries no per-request id (``prompt_id`` is shared by a prompt's calls); the call id is
+   ``gemini-otel-`` and a digest of ``session.id``, ``event.timestamp``, model, role,
+   ``prompt_id`` and the counts (a resent export gives the same id). The response id,
+   which only the companion ``gen_ai.client.inference.operation.details`` event carries, is
+   kept in the tag ``response_id`` when that event is in the same export.
+
+3. **OpenTelemetry GenAI spans**: spans with ``gen_ai.provider.name`` (or the older
    ``gen_ai.system``) or a ``gen_ai.request.model``, whose ``gen_ai.operation.name`` is a
    model call (``chat``, ``text_completion``, ``generate_content``, ``embeddings``) or
    absent; agent, tool and retrieval spans are ignored (an agent span may sum its
@@ -163,6 +177,7 @@ def decode_logs(body: bytes, content_type: str | None, build: Build, *,
     req = ExportLogsServiceRequest()
     if not _parse(body, content_type, req, out):
         return out
+    response_ids = _gemini_response_ids(req)
     for r, rl in enumerate(req.resource_logs):
         service = _str(_attrs(rl.resource.attributes).get("service.name"))
         for s, sl in enumerate(rl.scope_logs):
@@ -171,6 +186,9 @@ def decode_logs(body: bytes, content_type: str | None, build: Build, *,
             for i, lr in enumerate(sl.log_records):
                 where = f"resourceLogs[{r}].scopeLogs[{s}].logRecords[{i}]"
                 attrs = _attrs(lr.attributes)
+                if _is_gemini_utility_call(attrs):
+                    _add(out, where, _gemini_record, lr, attrs, response_ids, build)
+                    continue
                 if not claude_code or not _is_claude_code_call(lr, attrs, from_cc):
                     out.ignored += 1
                     continue
@@ -426,6 +444,82 @@ def _record_key(lr: LogRecord, attrs: Mapping[str, AnyValue]) -> str:
     else:
         raw = lr.SerializeToString(deterministic=True)
     return hashlib.sha256(raw).hexdigest()[:40]
+
+
+# -- Gemini CLI --
+
+GEMINI_RESPONSE = "gemini_cli.api_response"
+GEMINI_DETAILS = "gen_ai.client.inference.operation.details"
+
+
+def _is_gemini_utility_call(attrs: Mapping[str, AnyValue]) -> bool:
+    role = _str(attrs.get("role"))
+    return (_str(attrs.get("event.name")) == GEMINI_RESPONSE and role is not None
+            and role.startswith("utility_"))
+
+
+def _gemini_response_ids(req: ExportLogsServiceRequest) -> dict[tuple[str, str, str], str]:
+    """(session.id, event.timestamp, model) -> response id, from the details events."""
+    out: dict[tuple[str, str, str], str] = {}
+    for rl in req.resource_logs:
+        for sl in rl.scope_logs:
+            for lr in sl.log_records:
+                a = _attrs(lr.attributes)
+                if _str(a.get("event.name")) != GEMINI_DETAILS:
+                    continue
+                rid = _str(a.get("gen_ai.response.id"))
+                model = _str(a.get("gen_ai.response.model")) or _str(a.get("gen_ai.request.model"))
+                session, stamp = _str(a.get("session.id")), _str(a.get("event.timestamp"))
+                if rid and model and session and stamp:
+                    out[(session, stamp, model)] = rid
+    return out
+
+
+def _gemini_record(lr: LogRecord, attrs: Mapping[str, AnyValue],
+                   response_ids: Mapping[tuple[str, str, str], str], build: Build
+                   ) -> CallRecord:
+    model = _text(attrs, "model")
+    if model is None:
+        raise InvalidValue("model", None, "the model name Gemini CLI reports")
+    stamp_text = _text(attrs, "event.timestamp")
+    when = _when(lr.time_unix_nano or lr.observed_time_unix_nano) if (
+        lr.time_unix_nano or lr.observed_time_unix_nano) else None
+    if stamp_text is not None:
+        try:
+            when = datetime.fromisoformat(stamp_text.replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidValue("event.timestamp", stamp_text, "an ISO-8601 time") from None
+    if when is None:
+        raise InvalidValue("timeUnixNano", 0, "the time of the event")
+    prompt = _count(attrs, "input_token_count") or 0
+    cached = _count(attrs, "cached_content_token_count") or 0
+    thoughts = _count(attrs, "thoughts_token_count") or 0
+    tool = _count(attrs, "tool_token_count") or 0
+    output = _count(attrs, "output_token_count") or 0
+    if cached > prompt:
+        raise InvalidValue("cached_content_token_count", cached,
+                           f"at most input_token_count ({prompt})")
+    role = _text(attrs, "role") or ""
+    session = _text(attrs, "session.id")
+    key = "\x00".join(str(x) for x in (session, stamp_text, model, role,
+                                       _text(attrs, "prompt_id"), prompt, cached, output,
+                                       thoughts, tool))
+    tags = {"source": "gemini-cli-otel", "role": role[:256]}
+    if thoughts:
+        tags["thoughts_tokens"] = str(thoughts)
+    rid = response_ids.get((session or "", stamp_text or "", model))
+    if rid:
+        tags["response_id"] = rid[:256]
+    duration = _amount(attrs, "duration_ms", "a non-negative number of milliseconds")
+    raw_status = _value(attrs.get("status_code"))     # a string or an int, by version
+    status = None if raw_status is None or isinstance(raw_status, AnyValue) else str(raw_status)
+    failed = status is not None and status != "200"
+    return build(
+        model, prompt - cached + tool, output + thoughts, provider="google",
+        cache_read_tokens=cached, duration_s=None if duration is None else float(duration / 1000),
+        success=not failed, error=f"status {status}" if failed else None,
+        call_id="gemini-otel-" + hashlib.sha256(key.encode()).hexdigest()[:40], ts=when,
+        session_id=session, correlation_id=_text(attrs, "prompt_id"), tags=tags)
 
 
 # -- GenAI spans --
