@@ -507,3 +507,52 @@ def test_wire_formats() -> None:
     assert wire_format("application/protobuf") == "protobuf"
     for other in (None, "", "text/json", "application/jsonl", "multipart/form-data"):
         assert wire_format(other) is None
+
+
+# -- Gemini CLI utility calls --
+
+def gemini_events(status: Any = "200") -> list[tuple[int, str, dict[str, Any]]]:
+    """As Gemini CLI 0.61 sends them: a router call's response and details events, and a
+    main reply's response event (its chat file counts that one)."""
+    base = {"session.id": "594b-sess", "installation.id": "inst", "interactive": "False"}
+    stamp = "2026-11-20T10:00:14.659Z"
+    router = {**base, "event.name": "gemini_cli.api_response", "event.timestamp": stamp,
+              "model": "gemini-2.5-flash-lite", "duration_ms": "40",
+              "input_token_count": "2037", "output_token_count": "33",
+              "cached_content_token_count": "512", "thoughts_token_count": "5",
+              "tool_token_count": "7", "total_token_count": "2075", "prompt_id": "p1",
+              "status_code": status, "role": "utility_router"}
+    details = {**base, "event.name": "gen_ai.client.inference.operation.details",
+               "event.timestamp": stamp, "gen_ai.response.id": "gresp-1",
+               "gen_ai.request.model": "gemini-2.5-flash-lite",
+               "gen_ai.response.model": "gemini-2.5-flash-lite",
+               "gen_ai.usage.input_tokens": "2037", "gen_ai.usage.output_tokens": "33"}
+    main = {**router, "role": "main", "model": "gemini-2.5-pro",
+            "event.timestamp": "2026-11-20T10:00:15.209Z"}
+    return [(nanos_of(T1, 0), "API response from gemini-2.5-flash-lite.", router),
+            (nanos_of(T1, 0), "GenAI operation details", details),
+            (nanos_of(T2, 0), "API response from gemini-2.5-pro.", main)]
+
+
+def test_gemini_cli_utility_calls_are_calls_and_its_main_replies_are_not(
+        tracker: Tracker) -> None:
+    for status in ("200", 200):              # a string or an int, by version and encoding
+        events = gemini_events(status)
+        pb = decode_logs(logs_pb(events, "gemini-cli", "gemini-cli"), PB, tracker.build)
+        js = decode_logs(logs_js(events, "gemini-cli", "gemini-cli"), JS, tracker.build)
+        assert (pb.rejected, pb.ignored, js.rejected) == (0, 2, 0), pb.reasons
+        (rec,) = pb.records
+        assert js.records == pb.records
+        # input 2037 includes the 512 cached; tool-use prompt tokens are input; thoughts
+        # are billed as output
+        assert (rec.model, rec.provider, rec.input_tokens, rec.cache_read_tokens,
+                rec.output_tokens) == ("gemini-2.5-flash-lite", "google", 2037 - 512 + 7, 512,
+                                       33 + 5)
+        assert rec.tags == {"source": "gemini-cli-otel", "role": "utility_router",
+                            "thoughts_tokens": "5", "response_id": "gresp-1"}
+        assert rec.ts == datetime(2026, 11, 20, 10, 0, 14, 659000, tzinfo=UTC)
+        assert (rec.session_id, rec.correlation_id, rec.success) == ("594b-sess", "p1", True)
+        assert rec.call_id.startswith("gemini-otel-")
+        # a resent export without the details event: the same call
+        alone = decode_logs(logs_pb(events[:1], "gemini-cli", "gemini-cli"), PB, tracker.build)
+        assert alone.records[0].call_id == rec.call_id
