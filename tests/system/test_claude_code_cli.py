@@ -262,4 +262,8 @@ def test_agent_status_says_when_claude_code_telemetry_is_off(tmp_path: Path,
                                                 r.stdout else None)(subprocess.run(
         [TEAMCOST, "agent", "status"], env=env, capture_output=True, text=True, timeout=60)))
     assert "session titles" in out and "claude-code-setup" in out
+    rep = subprocess.run([TEAMCOST, "report", "--since", "7d", "--source", "local",
+                          "--offline"], env=env, capture_output=True, text=True, timeout=120)
+    assert rep.returncode == 0, rep.stderr
+    assert "warning: this machine: Claude Code telemetry is off" in rep.stderr
     assert a.stop() == 0, a.text()
