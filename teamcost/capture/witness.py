@@ -66,8 +66,9 @@ def numbers(rec: CallRecord) -> tuple[str, int, int, int, int, int]:
 def disagreement(kept: CallRecord, other: CallRecord) -> str | None:
     """None when ``other`` (the second witness) agrees with the recorded ``kept``; else one
     line naming the request and the numbers each gave. An estimated record (an interrupted
-    stream) is not a witness of the final numbers: nothing to compare."""
-    if kept.estimated or other.estimated:
+    stream) is not a witness of the final numbers, and two lines of one witness (a later
+    transcript snapshot) are not two witnesses: nothing to compare."""
+    if kept.estimated or other.estimated or kept.tags.get("source") == other.tags.get("source"):
         return None
     a, b = numbers(kept), numbers(other)
     if a == b:
@@ -109,7 +110,53 @@ def second_witness(ledger: Ledger, rec: CallRecord, message_id: str | None = Non
     """(already recorded, disagreement) for a record about to be recorded: already when the
     same request is in the ledger under its id or an older one; the disagreement line when
     it is there under its id with other numbers."""
+    already, differs, _ = settle(ledger, rec, message_id)
+    return already, differs
+
+
+def settle(ledger: Ledger, rec: CallRecord, message_id: str | None = None
+           ) -> tuple[bool, str | None, CallRecord | None]:
+    """``second_witness`` and, for a bigger transcript snapshot of a recorded message, its
+    ``correction``."""
     kept = ledger.get(rec.call_id)
     if kept is not None:
-        return True, disagreement(kept, rec)
-    return recorded_before(ledger, rec, message_id), None
+        return True, disagreement(kept, rec), correction(ledger, kept, rec)
+    return recorded_before(ledger, rec, message_id), None, None
+
+
+CORRECTION = "-more-"
+
+
+def correction(ledger: Ledger, kept: CallRecord, later: CallRecord) -> CallRecord | None:
+    """A transcript snapshot bigger than what was recorded for its message (an older-shape
+    message recorded after the file went quiet, whose stream then went on): the difference
+    as a call of its own, ``<call id>-more-<output so far>`` (deterministic: reading the
+    line again finds it), costing what the bigger snapshot costs minus what is recorded
+    (so a tiered price stays exact). None when nothing is missing or the two are not lines
+    of one transcript."""
+    if (kept.tags.get("source") != SOURCE_TRANSCRIPT
+            or later.tags.get("source") != SOURCE_TRANSCRIPT or later.estimated):
+        return None
+    with ledger._lock:
+        rows = ledger.conn.execute(
+            "SELECT input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, "
+            "cost_nanos FROM calls WHERE call_id > ? AND call_id < ?",
+            (kept.call_id + CORRECTION, kept.call_id + CORRECTION + "\uffff")).fetchall()
+    have = [kept.input_tokens, kept.output_tokens, kept.cache_read_tokens,
+            kept.cache_write_tokens, kept.cost_nanos]
+    for row in rows:
+        have = [a + b for a, b in zip(have, row, strict=True)]
+    want = [later.input_tokens, later.output_tokens, later.cache_read_tokens,
+            later.cache_write_tokens]
+    if later.output_tokens <= have[1] or any(w < h for w, h in zip(want, have, strict=False)):
+        return None
+    cid = f"{kept.call_id}{CORRECTION}{later.output_tokens}"
+    if len(cid) > 128:
+        cid = kept.call_id[:80] + CORRECTION + hashlib.sha256(cid.encode()).hexdigest()[:24]
+    tags = dict(later.tags)
+    tags["corrects"] = kept.call_id[:256]
+    return later.replace(
+        call_id=cid, ts=kept.ts, input_tokens=want[0] - have[0],
+        output_tokens=want[1] - have[1], cache_read_tokens=want[2] - have[2],
+        cache_write_tokens=want[3] - have[3], cost_nanos=max(0, later.cost_nanos - have[4]),
+        tags=tags)

@@ -139,3 +139,44 @@ def test_a_modern_transcripts_null_stop_reason_is_an_interrupted_estimate(
     assert res.estimated == 1
     assert got["req_old00"][4] is False and got["req_old01"][4] is True
     assert got["req_old01"][1] == 1
+
+
+def test_a_snapshot_after_quiet_is_recorded_as_a_deterministic_correction(
+        tmp_path: Path) -> None:
+    lines, expected, _ = session_lines(T0, messages=2, snapshots=2)
+    last = json.loads(lines[-1])
+    root = tmp_path / "projects"
+    log = root / "-p" / "s.jsonl"
+    log.parent.mkdir(parents=True)
+    log.write_text("\n".join(lines) + "\n")
+    quiet = time.time() - 91
+    os.utime(log, (quiet, quiet))
+    cfg = load_config()
+    with Ledger(tmp_path / "l.db") as ledger:
+        assert import_claude_code(root, cfg, ledger=ledger).imported == 2
+        # the stream went on after all: a bigger snapshot of the last message
+        later = dict(last, uuid="u-later", parentUuid=last["uuid"])
+        later["message"] = dict(last["message"], usage=dict(last["message"]["usage"],
+                                                             output_tokens=900))
+        with log.open("a") as fh:
+            fh.write(json.dumps(later) + "\n")
+        os.utime(log, (quiet, quiet))
+        res = import_claude_code(root, cfg, ledger=ledger)
+        assert (res.imported, res.disagreed) == (1, 0)
+        rid = expected[-1].request_id
+        calls = {c.call_id: c for c in ledger.calls()}
+        fix = calls[f"{request_call_id(rid)}-more-900"]
+        kept = calls[request_call_id(rid)]
+        assert (fix.input_tokens, fix.output_tokens, fix.cache_read_tokens,
+                fix.cache_write_tokens) == (0, 900 - kept.output_tokens, 0, 0)
+        assert fix.tags["corrects"] == kept.call_id and fix.ts == kept.ts
+        full = Tracker(cfg, ledger).build(MODEL, kept.input_tokens, 900, provider="anthropic",
+                                          cache_read_tokens=kept.cache_read_tokens,
+                                          cache_write_tokens=kept.cache_write_tokens,
+                                          ts=kept.ts)
+        assert kept.cost_nanos + fix.cost_nanos == full.cost_nanos
+        # read again from the start: nothing new
+        from teamcost.capture.logs.tail import forget
+        forget(ledger, [str(log.resolve())])
+        again = import_claude_code(root, cfg, ledger=ledger)
+        assert again.imported == 0 and len(list(ledger.calls())) == 3

@@ -21,7 +21,7 @@ from teamcost.capture.logs.base import (
     ticker,
 )
 from teamcost.capture.logs.tail import Reader, TailStats, scan_files
-from teamcost.capture.witness import SOURCE_TRANSCRIPT, request_call_id, second_witness
+from teamcost.capture.witness import SOURCE_TRANSCRIPT, request_call_id, settle
 from teamcost.config import Config
 from teamcost.errors import InvalidValue
 from teamcost.ledger import Ledger
@@ -207,14 +207,17 @@ class ClaudeCodeReader:
 
     ``witness`` (the ledger's second-witness check, capture/witness.py) is asked about every
     call made final: one already recorded (by telemetry, or under a pre-join id) is not
-    emitted again; a disagreement with the recorded numbers is reported in ``result``.
+    emitted again; a disagreement with the recorded numbers is reported in ``result``; a
+    snapshot bigger than the recorded one (an older-shape message recorded after quiet whose
+    stream went on) is emitted as the correction ``<call id>-more-<output>``.
     """
 
     quiet_s = QUIET_S
 
     def __init__(self, path: Path, root: Path, build: Any, state: dict[str, Any] | None = None,
                  start: int = 0, lineno: int = 0,
-                 witness: Callable[[CallRecord, str], tuple[bool, str | None]] | None = None,
+                 witness: Callable[[CallRecord, str],
+                                   tuple[bool, str | None, CallRecord | None]] | None = None,
                  result: ImportResult | None = None) -> None:
         self.path, self.root, self.build = path, root, build
         self.projects: dict[str, str] = dict((state or {}).get("projects", {}))
@@ -291,12 +294,12 @@ class ClaudeCodeReader:
             if self.result is not None:
                 self.result.estimated += 1
         if self.witness is not None:
-            already, differs = self.witness(rec, held.message_id)
+            already, differs, more = self.witness(rec, held.message_id)
             if differs and self.result is not None:
                 self.result.disagree(differs)
             if already:
                 self.merged += 1
-                return None
+                return more       # a later, bigger snapshot: what the call was missing
         return rec
 
     def finish(self, quiet: bool) -> list[CallRecord]:
@@ -355,8 +358,9 @@ def scan_claude_code(ledger: Ledger, tracker: Tracker, root: Path, files: list[P
                      result: ImportResult, tick: Any = lambda n: None) -> TailStats:
     """What is new in Claude Code transcripts under ``root`` into the ledger (import and agent)."""
 
-    def witness(rec: CallRecord, message_id: str) -> tuple[bool, str | None]:
-        return second_witness(ledger, rec, message_id or None)
+    def witness(rec: CallRecord, message_id: str
+                ) -> tuple[bool, str | None, CallRecord | None]:
+        return settle(ledger, rec, message_id or None)
 
     def reader(path: Path, state: dict[str, Any] | None, start: int, lineno: int) -> Reader:
         return ClaudeCodeReader(path, root, tracker.build, state, start, lineno,
