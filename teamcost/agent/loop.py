@@ -36,7 +36,7 @@ from teamcost.capture.logs.base import ImportResult
 from teamcost.capture.logs.claude_code import claude_code_files, scan_claude_code
 from teamcost.capture.logs.importing import scan_source
 from teamcost.capture.otlp_http import OtlpReceiver
-from teamcost.capture.witness import SOURCE_TELEMETRY, second_witness
+from teamcost.capture.witness import SOURCE_TELEMETRY, settle
 from teamcost.config import Config
 from teamcost.errors import BudgetError, DuplicateCallError, TeamcostError
 from teamcost.ledger import Ledger
@@ -257,13 +257,16 @@ class Agent:
                 if rec.tags.get("source") == SOURCE_TELEMETRY:
                     self.claude_events += 1
                     self.claude_event_at = _iso()
-                    already, differs = second_witness(self.ledger, rec)
+                    already, differs, more = settle(self.ledger, rec)
                     if differs:
                         stats.disagreed += 1
                         stats.last_disagreement = differs
                         self.emit("disagree", source="claude-code", detail=differs)
                     if already:
-                        continue
+                        if more is None:
+                            continue
+                        rec = more       # an interrupted estimate's missing part
+
                 try:
                     new += self.ledger.record(rec)
                 except DuplicateCallError:

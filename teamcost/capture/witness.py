@@ -132,10 +132,13 @@ def correction(ledger: Ledger, kept: CallRecord, later: CallRecord) -> CallRecor
     message recorded after the file went quiet, whose stream then went on): the difference
     as a call of its own, ``<call id>-more-<output so far>`` (deterministic: reading the
     line again finds it), costing what the bigger snapshot costs minus what is recorded
-    (so a tiered price stays exact). None when nothing is missing or the two are not lines
-    of one transcript."""
-    if (kept.tags.get("source") != SOURCE_TRANSCRIPT
-            or later.tags.get("source") != SOURCE_TRANSCRIPT or later.estimated):
+    (so a tiered price stays exact). Also the exact numbers of a request recorded as an
+    interrupted estimate, should its telemetry event arrive after all. None when nothing
+    is missing, or when neither of those holds (two witnesses are compared, not added).
+    The correction keeps the ``estimated`` flag of the call it completes."""
+    same_log = (kept.tags.get("source") == SOURCE_TRANSCRIPT
+                and later.tags.get("source") == SOURCE_TRANSCRIPT)
+    if later.estimated or not (same_log or kept.estimated):
         return None
     with ledger._lock:
         rows = ledger.conn.execute(
@@ -159,4 +162,4 @@ def correction(ledger: Ledger, kept: CallRecord, later: CallRecord) -> CallRecor
         call_id=cid, ts=kept.ts, input_tokens=want[0] - have[0],
         output_tokens=want[1] - have[1], cache_read_tokens=want[2] - have[2],
         cache_write_tokens=want[3] - have[3], cost_nanos=max(0, later.cost_nanos - have[4]),
-        tags=tags)
+        tags=tags, estimated=kept.estimated)

@@ -180,3 +180,24 @@ def test_a_snapshot_after_quiet_is_recorded_as_a_deterministic_correction(
         forget(ledger, [str(log.resolve())])
         again = import_claude_code(root, cfg, ledger=ledger)
         assert again.imported == 0 and len(list(ledger.calls())) == 3
+
+
+def test_an_interrupted_estimate_is_completed_by_a_late_telemetry_event(tmp_path: Path
+                                                                        ) -> None:
+    from teamcost.capture.witness import settle
+    with Ledger(tmp_path / "l.db") as ledger:
+        tracker = Tracker(load_config(), ledger)
+        cid = request_call_id("req_cut")
+        est = tracker.record(MODEL, 10, 1, provider="anthropic", cache_read_tokens=500,
+                             call_id=cid, ts=T0, estimated=True,
+                             tags={"request_id": "req_cut", "source": "claude-code"})
+        tele = tracker.build(MODEL, 10, 44, provider="anthropic", cache_read_tokens=500,
+                             call_id=cid, ts=T0,
+                             tags={"request_id": "req_cut", "source": "claude-code-otel"})
+        already, differs, more = settle(ledger, tele)
+        assert already and differs is None and more is not None
+        assert (more.call_id, more.output_tokens, more.input_tokens, more.estimated) == (
+            f"{cid}-more-44", 43, 0, True)
+        assert est.cost_nanos + more.cost_nanos == tele.cost_nanos
+        ledger.record(more)
+        assert settle(ledger, tele)[2] is None        # the same event again: nothing more
