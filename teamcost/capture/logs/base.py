@@ -79,10 +79,12 @@ class ImportResult:
 
     def summary(self) -> str:
         pending = ""
-        if self.pending:
-            until = datetime.fromtimestamp(self.held_until or time.time(), UTC)
+        if self.pending and self.held_until is not None:
+            until = datetime.fromtimestamp(self.held_until, UTC)
             pending = (f", {self.pending:,} held until {until:%H:%M:%S}Z at the latest: "
                        f"{self.held_why or 'not final yet'}")
+        elif self.pending:
+            pending = f", {self.pending:,} still streaming left for the next import"
         if self.estimated:
             pending += f", {self.estimated:,} interrupted (recorded as estimated)"
         if self.disagreed:
