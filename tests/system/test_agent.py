@@ -264,8 +264,8 @@ def test_truncated_and_replaced_logs_count_nothing_twice(
     assert ledger_totals(home)[0] == 15
     with Ledger(home / "ledger.db") as led:
         ids = sorted(r.call_id for r in led.calls())
-    assert ids == sorted([f"cc-t{i}-req_t{i}" for i in range(7)]
-                         + [f"cc-r{i}-req_r{i}" for i in range(8)])
+    assert ids == sorted([f"cc-req-req_t{i}" for i in range(7)]
+                         + [f"cc-req-req_r{i}" for i in range(8)])
     assert server_totals(firestore_client) == ledger_totals(home)[:2]
     assert a.stop() == 0, a.text()
 
