@@ -117,7 +117,18 @@ def second_witness(ledger: Ledger, rec: CallRecord, message_id: str | None = Non
 def settle(ledger: Ledger, rec: CallRecord, message_id: str | None = None
            ) -> tuple[bool, str | None, CallRecord | None]:
     """``second_witness`` and, for a bigger transcript snapshot of a recorded message, its
-    ``correction``."""
+    ``correction``. One indexed lookup for the usual case (a new call under a known
+    request id, with the message id that spells its pre-join transcript id)."""
+    rid = rec.tags.get("request_id")
+    if message_id and rid and rec.call_id == request_call_id(rid):
+        ids = [rec.call_id, legacy_telemetry_id(rid), legacy_transcript_id(message_id, rid)]
+        with ledger._lock:
+            found = {r[0] for r in ledger.conn.execute(
+                "SELECT call_id FROM calls WHERE call_id IN (?, ?, ?)", ids)}
+        if not found:
+            return False, None, None
+        if rec.call_id not in found:
+            return True, None, None
     kept = ledger.get(rec.call_id)
     if kept is not None:
         return True, disagreement(kept, rec), correction(ledger, kept, rec)
