@@ -6,8 +6,12 @@ STAMP  := $(VENV)/.installed
 # firebase-tools 13 runs the Firebase Auth emulator on Java 17 (14+ needs Java 21)
 TOOLS  := .tools/.installed
 CHROMIUM ?= /usr/bin/chromium
+# the real coding-agent CLIs the system tests drive offline against fake provider APIs
+# (tests/real_clis.py); pinned, in their own prefix so .tools stays firebase-tools only
+CLIS   := .clis/.installed
+CLI_PKGS := @anthropic-ai/claude-code@2.1.332 @openai/codex@0.171.0 @google/gemini-cli@0.61.0
 
-.PHONY: demo test test-unit test-system lint bench install tools browser clean
+.PHONY: demo test test-unit test-system lint bench install tools clis browser clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +22,10 @@ $(STAMP): pyproject.toml
 $(TOOLS):
 	npm install --prefix .tools --no-audit --no-fund --loglevel=error firebase-tools@13.35.1
 	touch $(TOOLS)
+
+$(CLIS): Makefile
+	npm install --prefix .clis --no-audit --no-fund --loglevel=error $(CLI_PKGS)
+	touch $(CLIS)
 
 install: $(STAMP)
 
@@ -32,6 +40,8 @@ browser:
 
 tools: $(TOOLS)
 
+clis: $(CLIS)
+
 demo: $(STAMP)
 	$(VENV)/bin/teamcost demo
 
@@ -45,14 +55,14 @@ test-unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit
 
 # the Firestore and Auth emulators, real SDKs against local servers, a real browser
-test-system: $(STAMP) $(TOOLS) browser
+test-system: $(STAMP) $(TOOLS) $(CLIS) browser
 	$(PY) -m pytest -q tests/system
 
-test: lint $(STAMP) $(TOOLS) browser
+test: lint $(STAMP) $(TOOLS) $(CLIS) browser
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
 	for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache .tools
+	rm -rf $(VENV) .pytest_cache .tools .clis

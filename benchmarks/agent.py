@@ -9,6 +9,13 @@
    --pull-every 1s. Baseline: the manual path at its best, one person running
    `teamcost sync` on A and then on B right after the call (without an agent, freshness is
    whenever somebody next does that).
+   Claude Code's own transcripts, with default settings: A follows a transcript and the
+   calls arrive as lines the real Claude Code CLI wrote (run offline against the tests'
+   fake Messages API, each request's lines replayed with fresh request ids, one request
+   every 0.5 s), timed from the append that makes a call final until it is in B's team
+   cache; where the CLI is not installed (`make clis`), the older all-null shape
+   (tests/old_shape.py, final at the line that follows a message), said so. The target is
+   p95 under 70 s; the same run's API-call freshness at defaults is its baseline.
 2. Idle: the agent's CPU (% of one core) and RSS over --idle seconds with nothing to do.
 3. Tailing: a generated Claude Code tree of --mb MB followed by an agent (capture only), in
    lines per second from start until every call is in the ledger; baseline: `teamcost import
@@ -125,6 +132,99 @@ def freshness(work: Path, project: str, host: str, n: int, args: list[str],
     return list(seen.values())
 
 
+def real_cli_requests(work: Path) -> list[list[str]] | None:
+    """Each billed request's transcript lines as the real Claude Code CLI wrote them (a
+    `-p` run with Bash and one with a subagent), or None without the CLI."""
+    claude = ROOT / ".clis" / "node_modules" / ".bin" / "claude"
+    if not claude.exists():
+        return None
+    sys.path.insert(0, str(ROOT / "tests"))
+    from messages_server import MessagesServer
+    from real_clis import claude_env
+
+    api = MessagesServer()
+    tmp = work / "cli"
+    (tmp / "work").mkdir(parents=True)
+    try:
+        for prompt in ("RUN_BASH now", "RUN_AGENT now", "hello"):
+            subprocess.run([str(claude), "-p", prompt, "--dangerously-skip-permissions"],
+                           env=claude_env(tmp, api.url), cwd=tmp / "work", check=True,
+                           capture_output=True, timeout=120)
+    finally:
+        api.close()
+    groups: dict[str, list[str]] = {}
+    for f in sorted((tmp / "home" / ".claude" / "projects").rglob("*.jsonl")):
+        for line in f.read_text().splitlines():
+            d = json.loads(line)
+            if d.get("type") == "assistant" and d.get("requestId"):
+                groups.setdefault(d["requestId"], []).append(line)
+    return list(groups.values())
+
+
+def claude_freshness(work: Path, project: str, host: str, n: int) -> tuple[list[float], str]:
+    """Seconds from the transcript append that makes a call final to the call in B's team
+    cache, agents at default settings; and which transcript shape was replayed."""
+    from teamcost.capture.witness import request_call_id
+
+    template = real_cli_requests(work)
+    a = home_for(work, "a-cc", project, host)
+    b = home_for(work, "b-cc", project, host)
+    tree = work / "cc-projects" / "-bench"
+    tree.mkdir(parents=True)
+    log = tree / "session.jsonl"
+    log.touch()
+    procs = [start_agent(a, "--claude-dir", str(tree.parent)), start_agent(b)]
+    # (lines to append, the request id it makes final or None) in order
+    steps: list[tuple[list[str], str | None]] = []
+    if template:
+        shape = "lines the real Claude Code CLI wrote"
+        for i in range(n):
+            group = template[i % len(template)]
+            rid = json.loads(group[0])["requestId"]
+            new = f"req_bench{i:05d}"
+            steps.append(([ln.replace(rid, new).replace(json.loads(ln)["message"]["id"],
+                                                         f"msg_bench{i:05d}")
+                           for ln in group], new))
+    else:
+        from datetime import UTC, datetime
+
+        sys.path.insert(0, str(ROOT / "tests"))
+        from old_shape import session_lines
+        shape = "the older all-null shape (Claude Code CLI not installed: `make clis`)"
+        lines, expected, ends = session_lines(datetime.now(UTC).replace(microsecond=0),
+                                              messages=n + 1, sidechain_every=10**9)
+        final_at = {end: e.request_id for e, end in zip(expected, ends) if end >= 0}
+        steps = [([ln], final_at.get(i)) for i, ln in enumerate(lines)]
+    try:
+        for home in (a, b):
+            while "agent: started" not in (home / "agent.log").read_text(errors="replace"):
+                time.sleep(0.1)
+        appended: dict[str, float] = {}
+        seen: dict[str, float] = {}
+        deadline = time.monotonic() + n * 0.5 + 240
+        pending_steps = list(steps)
+        last_append = 0.0
+        while (pending_steps or len(seen) < len(appended)) and time.monotonic() < deadline:
+            if pending_steps and time.monotonic() - last_append >= 0.5:
+                text, rid = pending_steps.pop(0)
+                with log.open("a") as fh:
+                    fh.write("\n".join(text) + "\n")
+                last_append = time.monotonic()
+                if rid:
+                    appended[request_call_id(rid)] = last_append
+            waiting = [c for c in appended if c not in seen]
+            now = time.monotonic()
+            for c in cached(b, waiting) if waiting else ():
+                seen[c] = now - appended[c]
+            time.sleep(0.05)
+    finally:
+        for p in procs:
+            stop(p)
+    if len(seen) < len(appended):
+        print(f"  only {len(seen)} of {len(appended)} Claude Code calls arrived in time")
+    return list(seen.values()), shape
+
+
 def manual_baseline(work: Path, project: str, host: str, n: int) -> list[float]:
     from teamcost.config import load_config
     from teamcost.tracker import Tracker
@@ -236,12 +336,21 @@ def main() -> None:
         with emulated_team() as (_client, cfg, _w):
             host = os.environ["FIRESTORE_EMULATOR_HOST"]
             print(f"freshness: {o.calls} calls recorded on A, timed until in B's team cache")
+            base_p95 = None
             for label, args in (("defaults", []),
                                 ("1s-1s", ["--push-every", "1s", "--pull-every", "1s"])):
                 t = freshness(work, cfg.project or "", host, o.calls, args, label)
                 if t:
                     print(f"  agents, {label:9}: p50 {pct(t, 50):6.2f} s  p95 {pct(t, 95):6.2f} s"
                           f"  max {max(t):6.2f} s")
+                    if label == "defaults":
+                        base_p95 = pct(t, 95)
+            cc, shape = claude_freshness(work, cfg.project or "", host, o.calls)
+            print(f"  Claude Code transcript at defaults ({shape}):")
+            if cc:
+                ratio = f" -> {pct(cc, 95) / base_p95:.2f}x the API-call p95" if base_p95 else ""
+                print(f"    p50 {pct(cc, 50):6.2f} s  p95 {pct(cc, 95):6.2f} s  max "
+                      f"{max(cc):6.2f} s (target p95 < 70 s){ratio}")
             m = manual_baseline(work, cfg.project or "", host, min(10, o.calls))
             print(f"  manual, best case  : p50 {pct(m, 50):6.2f} s (someone runs `teamcost "
                   "sync` on A then B right after the call; otherwise: whenever they do)")

@@ -74,3 +74,18 @@ def session_totals(ledger: Path, session_id: str) -> tuple[int, int]:
         why = "the file is not a SQLite database" if "not a database" in str(exc) else str(exc)
         raise LedgerError(f"cannot read ledger {ledger}: {why}") from None
     return int(n), int(nanos)
+
+
+def claude_telemetry_note(home: Path) -> str | None:
+    """What this machine's agent last said it cannot count because Claude Code's telemetry
+    is off (its status snapshot's ``claude_code_telemetry.note``), or None: no agent
+    snapshot, telemetry on, or a snapshot that cannot be read (the agent's status command
+    reports that)."""
+    import json
+    try:
+        data = json.loads((home / "agent-status.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    tele = data.get("claude_code_telemetry") if isinstance(data, dict) else None
+    note = tele.get("note") if isinstance(tele, dict) else None
+    return note if isinstance(note, str) and note else None

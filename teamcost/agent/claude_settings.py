@@ -57,6 +57,20 @@ def telemetry_env(otlp_endpoint: str = DEFAULT_OTLP_ENDPOINT) -> dict[str, str]:
     }
 
 
+def telemetry_configured(env: Mapping[str, str] | None = None) -> bool:
+    """Whether Claude Code sessions here send telemetry events over OTLP: turned on in its
+    settings' ``env`` (what ``claude_code_setup`` writes) or in this process's environment.
+    An unreadable settings file counts as off."""
+    env = os.environ if env is None else env
+    try:
+        data, _ = _read_settings(default_settings_path(env))
+    except TeamcostError:
+        data = {}
+    merged = {**env, **{k: str(v) for k, v in (data.get("env") or {}).items()}}
+    return (merged.get("CLAUDE_CODE_ENABLE_TELEMETRY", "") not in ("", "0", "false")
+            and "otlp" in merged.get("OTEL_LOGS_EXPORTER", ""))
+
+
 def statusline_command(argv0: str | None = None, python: str | None = None) -> str:
     """The shell command Claude Code runs for the status line (Claude Code runs it in a shell)."""
     return shlex.join(teamcost_argv("statusline", argv0=argv0, python=python))

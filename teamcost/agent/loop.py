@@ -36,6 +36,7 @@ from teamcost.capture.logs.base import ImportResult
 from teamcost.capture.logs.claude_code import claude_code_files, scan_claude_code
 from teamcost.capture.logs.importing import scan_source
 from teamcost.capture.otlp_http import OtlpReceiver
+from teamcost.capture.witness import SOURCE_TELEMETRY, settle
 from teamcost.config import Config
 from teamcost.errors import BudgetError, DuplicateCallError, TeamcostError
 from teamcost.ledger import Ledger
@@ -48,6 +49,7 @@ from teamcost.sync.push import push
 from teamcost.sync.retry import Backoff
 from teamcost.tracker import Tracker
 
+from .claude_settings import telemetry_configured
 from .snapshot import VERSION, write_snapshot
 
 # The agent retries on its own schedule: inside one job, give up quickly
@@ -121,6 +123,12 @@ class SourceStats:
     bad: int = 0
     last_at: str | None = None
     last_error: str | None = None
+    held: int = 0                    # messages not final yet, after the last scan
+    held_until: str | None = None    # when the last of them is recorded at the latest
+    held_why: str | None = None
+    estimated: int = 0               # interrupted streams recorded as estimated
+    disagreed: int = 0               # transcript and telemetry gave other numbers
+    last_disagreement: str | None = None
 
 
 def _iso(ts: float | None = None) -> str:
@@ -158,6 +166,9 @@ class Agent:
         self._snapshot_due = 0.0
         self._files: dict[tuple[str, str], int] = {}     # (source, root) -> files followed
         self.lock = threading.Lock()       # the ledger is shared with the OTLP receiver
+        self._held: dict[str, dict[str, tuple[int, float | None, str | None]]] = {}
+        self.claude_events = 0             # Claude Code api_request events received
+        self.claude_event_at: str | None = None
 
     # -- the loop --
 
@@ -221,8 +232,7 @@ class Agent:
             return
         try:
             self.receiver = OtlpReceiver(o.otlp_host, o.otlp_port, on_records=self.on_records,
-                                         build=self.tracker.build,
-                                         claude_code=not self._following_claude()).start()
+                                         build=self.tracker.build).start()
         except (OSError, TeamcostError) as exc:
             # e.g. the port is taken (another agent on this machine): capture goes on
             self.sources["otlp"].last_error = f"not listening on {o.otlp_host}:{o.otlp_port}: {exc}"
@@ -230,18 +240,33 @@ class Agent:
             self.receiver = None
 
     def _following_claude(self) -> bool:
-        """Claude Code's transcripts are followed here: its telemetry events are then ignored
-        (the transcript is the one source of its calls; telemetry cannot carry the message
-        id the transcript's call ids are made of)."""
         return any(d.is_dir() for d in self._source_dirs()["claude"])
 
     def on_records(self, records: list[CallRecord]) -> None:
         """The receiver's callback: record leniently (a call that also came by another path,
-        an instrumented SDK client or a resent export, is already there: counted once)."""
+        an instrumented SDK client or a resent export, is already there: counted once).
+
+        Claude Code's telemetry events are the second witness of its transcripts
+        (capture/witness.py): a request already recorded (from its transcript line, or
+        under a pre-join id) is not recorded again; other numbers than the recorded ones
+        are reported (status, an ``disagree`` event), never summed."""
         stats = self.sources["otlp"]
         new = 0
         with self.lock:
             for rec in records:
+                if rec.tags.get("source") == SOURCE_TELEMETRY:
+                    self.claude_events += 1
+                    self.claude_event_at = _iso()
+                    already, differs, more = settle(self.ledger, rec)
+                    if differs:
+                        stats.disagreed += 1
+                        stats.last_disagreement = differs
+                        self.emit("disagree", source="claude-code", detail=differs)
+                    if already:
+                        if more is None:
+                            continue
+                        rec = more       # an interrupted estimate's missing part
+
                 try:
                     new += self.ledger.record(rec)
                 except DuplicateCallError:
@@ -251,9 +276,26 @@ class Agent:
             stats.last_at = _iso()
             self.emit("received", source="otlp", recorded=new, already=len(records) - new)
 
+    def claude_telemetry(self) -> dict[str, Any]:
+        """Whether Claude Code's telemetry reaches this agent, and what is not counted when
+        it does not: its transcripts leave out the session-title requests (and anything
+        else the CLI asks outside the conversation)."""
+        configured = telemetry_configured()
+        on = self.claude_events > 0 or configured
+        out: dict[str, Any] = {"events": self.claude_events, "last_event_at": self.claude_event_at,
+                               "configured": configured, "on": on, "note": None}
+        if not on and self._following_claude():
+            out["note"] = ("Claude Code telemetry is off on this machine: requests its "
+                           "transcripts leave out (session titles, other background "
+                           "requests) are not counted; `teamcost agent claude-code-setup` "
+                           "turns it on")
+        elif configured and not self.claude_events and self.receiver is None:
+            out["note"] = ("Claude Code telemetry is configured but this agent's OTLP "
+                           "receiver is not listening: requests outside the transcripts "
+                           "are not counted")
+        return out
+
     def tail(self) -> None:
-        if self.receiver is not None:
-            self.receiver.claude_code = not self._following_claude()
         dirs = self._source_dirs()
         for root in dirs["claude"]:
             self._tail_root("claude-code", root, claude_code_files, lambda r, f, res: (
@@ -278,6 +320,17 @@ class Agent:
             self.emit("tail-error", source=name, root=str(root), error=str(exc))
             return
         self._files[(name, str(root))] = len(files)
+        held = self._held.setdefault(name, {})
+        held[str(root)] = (result.pending, result.held_until, result.held_why)
+        stats.held = sum(n for n, _, _ in held.values())
+        untils = [u for n, u, _ in held.values() if n and u]
+        stats.held_until = _iso(max(untils)) if untils else None
+        stats.held_why = next((w for n, _, w in held.values() if n and w), None)
+        stats.estimated += result.estimated
+        if result.disagreed:
+            stats.disagreed += result.disagreed
+            stats.last_disagreement = next((b for b in reversed(result.bad)
+                                            if b.startswith("disagreement: ")), None)
         stats.files = sum(n for (src, _), n in self._files.items() if src == name)
         stats.lines += result.lines
         stats.bad += result.skipped
@@ -379,7 +432,8 @@ class Agent:
                 "period_nanos": self._period,
                 "backlog": {"calls": backlog, "cost_nanos": backlog_nanos},
                 "jobs": jobs,
-                "sources": {k: dict(v.__dict__) for k, v in self.sources.items()}}
+                "sources": {k: dict(v.__dict__) for k, v in self.sources.items()},
+                "claude_code_telemetry": self.claude_telemetry()}
 
     def write_snapshot(self) -> None:
         """After a cycle that changed something, and at least every SNAPSHOT_HEARTBEAT_S (its

@@ -30,22 +30,35 @@ Two sources become calls; everything else in a request is counted as ``ignored``
    costs the same whichever way its calls arrive; Claude Code's own estimate is kept in
    the tag ``reported_cost_usd`` (exact decimal dollars).
 
-   *Dedupe with the transcript importer*: the importer's id is
-   ``cc-<message id>-<request id>`` (``claude_code_call_id``); the telemetry event carries
-   the request id but never the message id, so it cannot derive that id. Telemetry calls
-   get ``cc-otel-<request id>`` (a hash of ``session.id`` + ``event.sequence``, or of the
-   record itself, when there is no request id) and the request id is kept in the tag
-   ``request_id``. The rule: **on one machine, Claude Code's calls come from the
-   transcripts or from telemetry, never both** - ``decode_logs(..., claude_code=False)``
-   counts the events as ignored, and the agent passes it whenever it tails the
-   transcripts. Changing the importer's id instead would re-count every call already in a
-   ledger on the next import.
+   *One call with the transcript* (capture/witness.py): the event's ``request_id`` is the
+   transcript line's ``requestId``; both give the call id ``cc-req-<request id>``
+   (``witness.request_call_id``), so whichever arrives first is recorded and the other
+   is compared with it, never summed. The event's tags say it supplied the numbers
+   (``source: claude-code-otel``) and keep ``request_id``. An event without a request id
+   gets ``cc-otel-`` and a hash of ``session.id`` + ``event.sequence`` (or of the record).
+   Cache writes arrive split (``cache_creation_5m_tokens`` / ``cache_creation_1h_tokens``):
+   the one-hour part is priced as such. ``decode_logs(..., claude_code=False)`` still
+   counts the events as ignored, for callers that want the transcript alone.
 
    Claude Code's own trace spans (``claude_code.*``, beta) are ignored: its
    ``claude_code.llm_request`` span describes the same request as the event and carries no
    ``gen_ai.usage.*``.
 
-2. **OpenTelemetry GenAI spans**: spans with ``gen_ai.provider.name`` (or the older
+2. **Gemini CLI telemetry events** (its ``telemetry.enabled`` setting, OTLP to the agent):
+   ``gemini_cli.api_response`` log records whose ``role`` is one of its utility roles
+   (``utility_router``, ``utility_next_speaker``, ``utility_compressor``...: the calls it
+   makes outside the chat, which never reach the chat files the importer reads). Replies
+   with role ``main`` or ``subagent`` are in those chat files and are ignored here, so each
+   is counted once; an event without a role (older versions) is ignored too. Tokens as in
+   the chat files: ``input_token_count`` includes ``cached_content_token_count``;
+   ``thoughts_token_count`` is billed as output; ``tool_token_count`` as input. The event
+   carries no per-request id (``prompt_id`` is shared by a prompt's calls); the call id is
+   ``gemini-otel-`` and a digest of ``session.id``, ``event.timestamp``, model, role,
+   ``prompt_id`` and the counts (a resent export gives the same id). The response id,
+   which only the companion ``gen_ai.client.inference.operation.details`` event carries, is
+   kept in the tag ``response_id`` when that event is in the same export.
+
+3. **OpenTelemetry GenAI spans**: spans with ``gen_ai.provider.name`` (or the older
    ``gen_ai.system``) or a ``gen_ai.request.model``, whose ``gen_ai.operation.name`` is a
    model call (``chat``, ``text_completion``, ``generate_content``, ``embeddings``) or
    absent; agent, tool and retrieval spans are ignored (an agent span may sum its
@@ -98,6 +111,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from teamcost.capture.sdk.anthropic import PROVIDER as ANTHROPIC_HOOK
 from teamcost.capture.sdk.common import call_id as hook_call_id
 from teamcost.capture.sdk.openai import PROVIDER as OPENAI_HOOK
+from teamcost.capture.witness import SOURCE_TELEMETRY, request_call_id
 from teamcost.errors import InvalidValue
 from teamcost.models import MAX_ERROR_LEN, CallRecord
 from teamcost.money import exact_usd, usd_to_nanos
@@ -164,6 +178,7 @@ def decode_logs(body: bytes, content_type: str | None, build: Build, *,
     req = ExportLogsServiceRequest()
     if not _parse(body, content_type, req, out):
         return out
+    response_ids = _gemini_response_ids(req)
     for r, rl in enumerate(req.resource_logs):
         service = _str(_attrs(rl.resource.attributes).get("service.name"))
         build_r = with_vcs(build, rl.resource.attributes)
@@ -173,6 +188,9 @@ def decode_logs(body: bytes, content_type: str | None, build: Build, *,
             for i, lr in enumerate(sl.log_records):
                 where = f"resourceLogs[{r}].scopeLogs[{s}].logRecords[{i}]"
                 attrs = _attrs(lr.attributes)
+                if _is_gemini_utility_call(attrs):
+                    _add(out, where, _gemini_record, lr, attrs, response_ids, build)
+                    continue
                 if not claude_code or not _is_claude_code_call(lr, attrs, from_cc):
                     out.ignored += 1
                     continue
@@ -217,10 +235,9 @@ def with_vcs(build: Build, resource: Iterable[KeyValue]) -> Build:
 
 
 def claude_code_otel_call_id(request_id: str) -> str:
-    """The call id of a Claude Code telemetry event with this API request id."""
-    if _SAFE_ID.fullmatch(request_id):
-        return f"cc-otel-{request_id}"
-    return "cc-otel-" + hashlib.sha256(request_id.encode()).hexdigest()[:40]
+    """The call id of a Claude Code telemetry event with this API request id: the same as
+    its transcript line's (``witness.request_call_id``)."""
+    return request_call_id(request_id)
 
 
 def span_call_id(provider: str | None, response_id: str | None, trace_id: bytes,
@@ -406,7 +423,7 @@ def _claude_code_record(lr: LogRecord, attrs: Mapping[str, AnyValue], build: Bui
     if not stamp:
         raise InvalidValue("timeUnixNano", 0, "the time of the event")
     cost = _value(attrs.get("cost_usd"))
-    tags = {"source": "claude-code-otel"}
+    tags = {"source": SOURCE_TELEMETRY}
     if cost is not None:
         if isinstance(cost, AnyValue):
             raise InvalidValue("cost_usd", _shown(cost), "a dollar amount")
@@ -417,17 +434,23 @@ def _claude_code_record(lr: LogRecord, attrs: Mapping[str, AnyValue], build: Bui
     duration = _amount(attrs, "duration_ms", "a non-negative number of milliseconds")
     request_id = _text(attrs, "request_id")
     if request_id is not None:
-        tags["request_id"] = request_id
-        cid = claude_code_otel_call_id(request_id)
+        tags["request_id"] = request_id[:256]
+        cid = request_call_id(request_id)
     else:
         cid = "cc-otel-" + _record_key(lr, attrs)
     source = _text(attrs, "query_source")
     if source is not None:
-        tags["query_source"] = source
+        tags["query_source"] = source[:256]
+    agent_name = _text(attrs, "agent.name") or _text(attrs, "agent_id")
+    if agent_name is not None:
+        tags["agent"] = agent_name[:256]
+    write = _count(attrs, "cache_creation_tokens")
+    w5m, w1h = _count(attrs, "cache_creation_5m_tokens"), _count(attrs, "cache_creation_1h_tokens")
+    write = max(write or 0, (w5m or 0) + (w1h or 0))
     return build(
         model, _count(attrs, "input_tokens") or 0, _count(attrs, "output_tokens") or 0,
         provider="anthropic", cache_read_tokens=_count(attrs, "cache_read_tokens") or 0,
-        cache_write_tokens=_count(attrs, "cache_creation_tokens") or 0,
+        cache_write_tokens=write, cache_write_1h_tokens=w1h or 0,
         duration_s=None if duration is None else float(duration / 1000),
         call_id=cid, ts=_when(stamp),
         session_id=_text(attrs, "session.id"), correlation_id=_text(attrs, "prompt.id"),
@@ -443,6 +466,82 @@ def _record_key(lr: LogRecord, attrs: Mapping[str, AnyValue]) -> str:
     else:
         raw = lr.SerializeToString(deterministic=True)
     return hashlib.sha256(raw).hexdigest()[:40]
+
+
+# -- Gemini CLI --
+
+GEMINI_RESPONSE = "gemini_cli.api_response"
+GEMINI_DETAILS = "gen_ai.client.inference.operation.details"
+
+
+def _is_gemini_utility_call(attrs: Mapping[str, AnyValue]) -> bool:
+    role = _str(attrs.get("role"))
+    return (_str(attrs.get("event.name")) == GEMINI_RESPONSE and role is not None
+            and role.startswith("utility_"))
+
+
+def _gemini_response_ids(req: ExportLogsServiceRequest) -> dict[tuple[str, str, str], str]:
+    """(session.id, event.timestamp, model) -> response id, from the details events."""
+    out: dict[tuple[str, str, str], str] = {}
+    for rl in req.resource_logs:
+        for sl in rl.scope_logs:
+            for lr in sl.log_records:
+                a = _attrs(lr.attributes)
+                if _str(a.get("event.name")) != GEMINI_DETAILS:
+                    continue
+                rid = _str(a.get("gen_ai.response.id"))
+                model = _str(a.get("gen_ai.response.model")) or _str(a.get("gen_ai.request.model"))
+                session, stamp = _str(a.get("session.id")), _str(a.get("event.timestamp"))
+                if rid and model and session and stamp:
+                    out[(session, stamp, model)] = rid
+    return out
+
+
+def _gemini_record(lr: LogRecord, attrs: Mapping[str, AnyValue],
+                   response_ids: Mapping[tuple[str, str, str], str], build: Build
+                   ) -> CallRecord:
+    model = _text(attrs, "model")
+    if model is None:
+        raise InvalidValue("model", None, "the model name Gemini CLI reports")
+    stamp_text = _text(attrs, "event.timestamp")
+    when = _when(lr.time_unix_nano or lr.observed_time_unix_nano) if (
+        lr.time_unix_nano or lr.observed_time_unix_nano) else None
+    if stamp_text is not None:
+        try:
+            when = datetime.fromisoformat(stamp_text.replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidValue("event.timestamp", stamp_text, "an ISO-8601 time") from None
+    if when is None:
+        raise InvalidValue("timeUnixNano", 0, "the time of the event")
+    prompt = _count(attrs, "input_token_count") or 0
+    cached = _count(attrs, "cached_content_token_count") or 0
+    thoughts = _count(attrs, "thoughts_token_count") or 0
+    tool = _count(attrs, "tool_token_count") or 0
+    output = _count(attrs, "output_token_count") or 0
+    if cached > prompt:
+        raise InvalidValue("cached_content_token_count", cached,
+                           f"at most input_token_count ({prompt})")
+    role = _text(attrs, "role") or ""
+    session = _text(attrs, "session.id")
+    key = "\x00".join(str(x) for x in (session, stamp_text, model, role,
+                                       _text(attrs, "prompt_id"), prompt, cached, output,
+                                       thoughts, tool))
+    tags = {"source": "gemini-cli-otel", "role": role[:256]}
+    if thoughts:
+        tags["thoughts_tokens"] = str(thoughts)
+    rid = response_ids.get((session or "", stamp_text or "", model))
+    if rid:
+        tags["response_id"] = rid[:256]
+    duration = _amount(attrs, "duration_ms", "a non-negative number of milliseconds")
+    raw_status = _value(attrs.get("status_code"))     # a string or an int, by version
+    status = None if raw_status is None or isinstance(raw_status, AnyValue) else str(raw_status)
+    failed = status is not None and status != "200"
+    return build(
+        model, prompt - cached + tool, output + thoughts, provider="google",
+        cache_read_tokens=cached, duration_s=None if duration is None else float(duration / 1000),
+        success=not failed, error=f"status {status}" if failed else None,
+        call_id="gemini-otel-" + hashlib.sha256(key.encode()).hexdigest()[:40], ts=when,
+        session_id=session, correlation_id=_text(attrs, "prompt_id"), tags=tags)
 
 
 # -- GenAI spans --

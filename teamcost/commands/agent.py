@@ -183,9 +183,24 @@ def _render_status(st: dict[str, Any]) -> None:
         rows.append((name, state))
     for name, src in (snap.get("sources") or {}).items():
         err = f", last error: {src['last_error']}" if src.get("last_error") else ""
+        held = ""
+        if src.get("held"):
+            held = (f", {src['held']:,} held until {src.get('held_until')} at the latest "
+                    f"({src.get('held_why')})")
+        if src.get("estimated"):
+            held += f", {src['estimated']:,} interrupted recorded as estimated"
+        if src.get("disagreed"):
+            held += (f", {src['disagreed']:,} telemetry disagreements (first kept), last: "
+                     f"{src.get('last_disagreement')}")
         rows.append((f"source {name}", f"{src.get('files', 0):,} files, "
                                        f"{src.get('calls', 0):,} calls, "
-                                       f"{src.get('bad', 0):,} bad lines{err}"))
+                                       f"{src.get('bad', 0):,} bad lines{held}{err}"))
+    tele = snap.get("claude_code_telemetry") or {}
+    if tele.get("note"):
+        rows.append(("claude code telemetry", tele["note"]))
+    elif tele.get("on"):
+        rows.append(("claude code telemetry", f"on ({tele.get('events', 0):,} request "
+                                               "events received)"))
     budget = snap.get("budget")
     if budget:
         rows.append(("budget", f"{budget['level']} - {format_usd(budget['spent_nanos'])} of "

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from teamcost.errors import InvalidValue, TeamcostError
 from teamcost.ledger import ts_to_us
+from teamcost.local_read import claude_telemetry_note
 from teamcost.periods import Window, zone
 from teamcost.reports import aggregate as agg
 from teamcost.reports.frames import Filters, scan_calls
@@ -101,6 +102,9 @@ def build_report(config: Config, window: Window, *, by: Sequence[str] = DEFAULT_
         if warning:
             warnings.append(warning)
         pulled_now = warning is None
+    note = claude_telemetry_note(config.home)
+    if note:    # what this machine's agent cannot count (its Claude Code telemetry is off)
+        warnings.append(f"this machine: {note}")
     live = window.until >= now
     source_used = "team" if use_team else "local"
     dims = [agg.column_of(b) for b in by if agg.is_breakdown(b)]

@@ -145,7 +145,7 @@ def test_a_log_line_and_an_api_call_reach_firestore_within_10s(
     with log.open("a") as fh:
         fh.write(cc_line("s1", "msg_1", now, 42))
     wait_for("the log line's call in Firestore", lambda: doc_exists(firestore_client,
-                                                                    "cc-msg_1-req_msg_1"),
+                                                                    "cc-req-req_msg_1"),
              timeout=10)
     log_s = time.monotonic() - t0
     tracker = Tracker(load_config(home))
@@ -264,8 +264,8 @@ def test_truncated_and_replaced_logs_count_nothing_twice(
     assert ledger_totals(home)[0] == 15
     with Ledger(home / "ledger.db") as led:
         ids = sorted(r.call_id for r in led.calls())
-    assert ids == sorted([f"cc-t{i}-req_t{i}" for i in range(7)]
-                         + [f"cc-r{i}-req_r{i}" for i in range(8)])
+    assert ids == sorted([f"cc-req-req_t{i}" for i in range(7)]
+                         + [f"cc-req-req_r{i}" for i in range(8)])
     assert server_totals(firestore_client) == ledger_totals(home)[:2]
     assert a.stop() == 0, a.text()
 
@@ -417,7 +417,8 @@ def test_otlp_from_the_real_sdk_exporters_and_one_call_by_two_paths_counts_once(
     assert a.stop() == 0, a.text()
 
     # both paths on: the agent follows Claude Code's transcripts AND receives its telemetry;
-    # the transcript is the one source of Claude Code calls, so the call is counted once
+    # joined on the request id: the transcript's request once, the requests only telemetry
+    # saw (session titles...) counted too
     home2 = write_home(tmp_path / "home2", firestore_emulator.project, firestore_emulator.host,
                        member="tester@example.com")
     projects = tmp_path / "claude" / "projects"
@@ -431,7 +432,9 @@ def test_otlp_from_the_real_sdk_exporters_and_one_call_by_two_paths_counts_once(
     OTLPLogExporter(endpoint=f"http://127.0.0.1:{port2}/v1/logs").export(logs)
     time.sleep(1.5)
     with Ledger(home2 / "ledger.db") as led:
-        assert [r.call_id for r in led.calls()] == ["cc-msg_01-req_msg_01"]
+        got = {r.call_id: r.tags["source"] for r in led.calls()}
+    only_telemetry = {k: "claude-code-otel" for k in rows if k.startswith("cc-")}
+    assert got == {"cc-req-req_msg_01": "claude-code", **only_telemetry}
     assert b.stop() == 0, b.text()
 
 

@@ -219,7 +219,7 @@ def to_otlp_json(msg: Any) -> bytes:
 
 
 def check_cc(rows: dict[str, CallRecord]) -> None:
-    rec = rows["cc-otel-req_011CVz9"]
+    rec = rows["cc-req-req_011CVz9"]
     assert rec.ts == T0 + timedelta(seconds=4)
     assert (rec.provider, rec.model, rec.member, rec.team) == (
         "anthropic", "claude-sonnet-4-5", "tester@example.com", "core")
@@ -442,7 +442,7 @@ def test_size_limits_before_and_after_gzip(receiver: OtlpReceiver, sink: Sink) -
     assert ExportLogsServiceResponse.FromString(resp.read()).partial_success \
         .rejected_log_records == 1
     conn.close()
-    assert list(sink.rows()) == ["cc-otel-req_011CVz9"]
+    assert list(sink.rows()) == ["cc-req-req_011CVz9"]
     # ...and refused past it
     conn = http.client.HTTPConnection("127.0.0.1", receiver.port, timeout=10)
     conn.request("POST", "/v1/logs", body=iter([b"\0" * (limit // 2 + 1)] * 2),

@@ -216,7 +216,7 @@ def test_a_log_line_from_the_future_is_a_bad_line_and_the_rest_is_imported(
     assert res.imported == 1
     assert len(res.bad) == 1 and res.bad[0].startswith(f"{log}:1: ")
     assert "a call cannot come from the future" in res.bad[0]
-    assert [r[0] for r in rows(teamcost_home) or []] == ["cc-msg_now-req_msg_now"]
+    assert [r[0] for r in rows(teamcost_home) or []] == ["cc-req-req_msg_now"]
 
 
 def test_import_jsonl_refuses_a_call_from_the_future_as_a_bad_line(tmp_path) -> None:

@@ -119,7 +119,7 @@ def test_a_one_hour_cache_write_costs_twice_the_input_price(tmp_path: Path,
                                                             teamcost_home: Path) -> None:
     u = usage(100, 200, read=1_000, w5m=1_000, w1h=2_000)
     calls = import_lines(tmp_path, [USER, line("msg_01h", "req_01h", DAY, u)])
-    c = calls["cc-msg_01h-req_01h"]
+    c = calls["cc-req-req_01h"]
     #    100 input           x 3.00 =    300
     #    200 output          x 15   =  3,000
     #  1,000 cache read      x 0.30 =    300
@@ -138,7 +138,7 @@ def test_a_one_hour_cache_write_costs_twice_the_input_price(tmp_path: Path,
 def test_a_web_search_is_billed_per_search(tmp_path: Path, teamcost_home: Path) -> None:
     u = usage(50, 400, searches=3)
     calls = import_lines(tmp_path, [line("msg_ws", "req_ws", DAY, u)])
-    c = calls["cc-msg_ws-req_ws"]
+    c = calls["cc-req-req_ws"]
     #     50 input  x 3.00 =   150
     #    400 output x 15   = 6,000
     #                        6,150 x 1000 =  6_150_000 nanos
@@ -168,8 +168,8 @@ def test_long_context_at_exactly_the_threshold_and_one_token_above(
     #                            262,500                                 517,506
     # x 1000 = 262_500_000 nanos              x 1000 = 517_506_000 nanos
     # plus 2 searches at $0.01 (not tiered) = 20_000_000 nanos on each
-    assert calls["cc-msg_at-req_at"].cost_nanos == 262_500_000 + 20_000_000
-    assert calls["cc-msg_up-req_up"].cost_nanos == 517_506_000 + 20_000_000
+    assert calls["cc-req-req_at"].cost_nanos == 262_500_000 + 20_000_000
+    assert calls["cc-req-req_up"].cost_nanos == 517_506_000 + 20_000_000
     for inp, want in ((10_000, 282_500_000), (10_001, 537_506_000)):
         assert reference_price_nanos("anthropic", SONNET, inp, 1_000, 150_000, 40_000, DAY,
                                      cache_write_1h_tokens=10_000,
@@ -188,7 +188,7 @@ def test_a_call_streaming_across_midnight_is_on_the_day_and_price_of_its_request
              line("msg_mid", "req_mid", start + timedelta(seconds=6), final, "end_turn",
                   OPUS_46)]
     calls = import_lines(tmp_path, lines)
-    c = calls["cc-msg_mid-req_mid"]
+    c = calls["cc-req-req_mid"]
     assert c.ts == start and c.ts.date().isoformat() == "2026-03-12"
     assert c.output_tokens == 2_000                     # the final snapshot's usage
     # 20,000 + 180,000 + 1,000 = 201,000 input tokens: above 200,000, at the 12th's tier
@@ -203,9 +203,9 @@ def test_a_call_streaming_across_midnight_is_on_the_day_and_price_of_its_request
     # the same call sent a few seconds later, on the 13th, is at the new flat price:
     #  20,000 x 5 + 180,000 x 0.5 + 1,000 x 6.25 + 2,000 x 25
     #  = 100,000 + 90,000 + 6,250 + 50,000 = 246,250 x 1000 = 246_250_000 nanos
-    later = [ln.replace("msg_mid", "msg_new").replace("2026-03-12T23:59:58", "2026-03-13T00:00:01")
+    later = [ln.replace("msg_mid", "msg_new").replace("req_mid", "req_new").replace("2026-03-12T23:59:58", "2026-03-13T00:00:01")
              for ln in lines]
-    c2 = import_lines(tmp_path, later, "later")["cc-msg_new-req_mid"]
+    c2 = import_lines(tmp_path, later, "later")["cc-req-req_new"]
     assert c2.ts == datetime(2026, 3, 13, 0, 0, 1, tzinfo=UTC)
     assert c2.cost_nanos == 246_250_000
     assert Pricer().price("anthropic", OPUS_46, 20_000, 2_000, 180_000, 1_000,
@@ -239,18 +239,19 @@ INTERLEAVED = [
 #     + 2 searches 20_000_000 = 61_670_000 nanos
 #  C: 100 x 3 + 12 x 15 = 480 x 1000 = 480_000 nanos
 EXPECTED = {
-    "cc-msg_A-req_A": (T, 10, 350, 20_000, 3_000, 37_030_000,
+    "cc-req-req_A": (T, 10, 350, 20_000, 3_000, 37_030_000,
                        {"cache_write_1h_tokens": "2000", "web_search_requests": "1"}),
-    "cc-msg_B-req_B": (T + timedelta(seconds=1), 5, 777, 0, 8_000, 61_670_000,
+    "cc-req-req_B": (T + timedelta(seconds=1), 5, 777, 0, 8_000, 61_670_000,
                        {"web_search_requests": "2"}),
-    "cc-msg_C-req_C": (T + timedelta(seconds=5), 100, 12, 0, 0, 480_000, {}),
+    "cc-req-req_C": (T + timedelta(seconds=5), 100, 12, 0, 0, 480_000, {}),
 }
 
 
 def rows(ledger: Ledger) -> dict[str, tuple]:
     out = {}
     for c in ledger.calls():
-        extra = {k: v for k, v in c.tags.items() if k not in ("project", "source", "repo", "branch", "ticket", "pr")}
+        extra = {k: v for k, v in c.tags.items()
+                 if k not in ("project", "source", "request_id", "repo", "branch", "ticket", "pr")}
         out[c.call_id] = (c.ts, c.input_tokens, c.output_tokens, c.cache_read_tokens,
                           c.cache_write_tokens, c.cost_nanos, extra)
     return out
@@ -338,6 +339,6 @@ def test_the_extras_ride_in_tags_and_bad_counts_are_bad_lines(tmp_path: Path,
             "token counts",
             f"{log}:2: invalid message.usage.server_tool_use.web_search_requests: '1'; "
             "expected a non-negative integer"]
-        m3 = ledger.get("cc-m3-r3")
+        m3 = ledger.get("cc-req-r3")
         assert m3 is not None and (m3.cache_write_tokens, m3.tags["cache_write_1h_tokens"]) \
             == (10, "5")

@@ -147,9 +147,9 @@ def test_claude_code_import_is_exact_and_counts_once(tmp_path: Path, teamcost_ho
         recs = {c.call_id: c for c in ledger.calls()}
     # the final snapshot's whole output, at the time of the first snapshot (the request):
     # msg_a09 streamed across midnight and belongs to the day it started
-    a9 = recs["cc-msg_a09-req_a09"]
+    a9 = recs["cc-req-req_a09"]
     assert (a9.output_tokens, a9.ts) == (1000, datetime(2026, 11, 20, 23, 59, 56, tzinfo=UTC))
-    a0 = recs["cc-msg_a00-req_a00"]
+    a0 = recs["cc-req-req_a00"]
     assert (a0.provider, a0.session_id, a0.tags["project"]) == ("anthropic", "sess-1", "shop")
     # cost: the ledger's own pricer on the same tokens (input excludes cache tokens)
     p = Pricer().price("anthropic", a0.model, 10, 100, cache_read_tokens=0,
@@ -182,23 +182,23 @@ def test_a_message_still_streaming_in_a_live_session_waits_for_the_next_import(
     cfg = load_config()
     res = import_claude_code(root, cfg)            # the log was written just now: live
     assert (res.imported, res.pending, res.already) == (1, 1, 0)
-    assert "1 still streaming left for the next import" in res.summary()
+    assert "1 held until " in res.summary()
     with log.open("a") as fh:                      # Claude Code finishes the message
         fh.write(c01(350, "tool_use") + "\n")
     res = import_claude_code(root, cfg)    # reads again from the held message's first line
     assert (res.imported, res.pending, res.already) == (1, 0, 2)
     with Ledger.for_config(cfg) as ledger:
-        assert ledger.get("cc-msg_c01-req_c01").output_tokens == 350
+        assert ledger.get("cc-req-req_c01").output_tokens == 350
 
     # a session that went quiet mid-stream (it crashed) is imported as it stands
     quiet = root / "-home-ana-src-shop" / "sess-10.jsonl"
-    quiet.write_text(c01(9, None).replace("msg_c01", "msg_d01") + "\n")
+    quiet.write_text(c01(9, None).replace("msg_c01", "msg_d01").replace("req_c01", "req_d01") + "\n")
     hour_ago = time.time() - 3600
     os.utime(quiet, (hour_ago, hour_ago))
     res = import_claude_code(quiet, cfg)
     assert (res.imported, res.pending) == (1, 0)
     with Ledger.for_config(cfg) as ledger:
-        assert ledger.get("cc-msg_d01-req_c01").output_tokens == 9
+        assert ledger.get("cc-req-req_d01").output_tokens == 9
 
 
 def test_claude_code_cli_summary_and_json(tmp_path: Path) -> None:

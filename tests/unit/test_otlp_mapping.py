@@ -190,7 +190,7 @@ def cc_events() -> list[tuple[int, str, dict[str, Any]]]:
 def check_cc_records(recs: list, ignored: int) -> None:
     assert ignored == 2                      # the prompt and the error event
     a, b = recs
-    assert a.call_id == "cc-otel-req_011CVabc"
+    assert a.call_id == "cc-req-req_011CVabc"
     assert a.ts == T1                        # microseconds; the 789 ns below them dropped
     assert (a.provider, a.model, a.team, a.member) == ("anthropic", "claude-sonnet-4-5",
                                                        "core", "tester@example.com")
@@ -241,12 +241,11 @@ def test_claude_code_events_are_recognised_by_name_scope_or_service(tracker: Tra
     rec.event_name = "claude_code.api_request"
     rec.attributes.extend(kv(k, v) for k, v in ev[2].items() if k != "event.name")
     got = decode_logs(req.SerializeToString(), PB, tracker.build)
-    assert [r.call_id for r in got.records] == ["cc-otel-req_011CVabc"]
+    assert [r.call_id for r in got.records] == ["cc-req-req_011CVabc"]
 
 
-def test_claude_code_telemetry_and_transcript_dedupe_rule(tracker: Tracker) -> None:
-    """The transcript's id needs the message id, which telemetry never carries: the two
-    ids differ, so one machine takes Claude Code's calls from one of them only."""
+def test_claude_code_telemetry_and_transcript_are_one_call(tracker: Tracker) -> None:
+    """Both witnesses carry the API request id: one call id, whichever comes first."""
     line = {"type": "assistant", "sessionId": "5e1f-sess", "requestId": "req_011CVabc",
             "timestamp": "2026-11-20T10:00:01.100Z",
             "message": {"id": "msg_01XYZ", "model": "claude-sonnet-4-5", "stop_reason": "end_turn",
@@ -255,9 +254,10 @@ def test_claude_code_telemetry_and_transcript_dedupe_rule(tracker: Tracker) -> N
                                   "cache_creation_input_tokens": 2000}}}
     from_log = claude_code_record(tracker.build, line, "shop")
     assert from_log.call_id == claude_code_call_id("msg_01XYZ", "req_011CVabc") == \
-        "cc-msg_01XYZ-req_011CVabc"
+        "cc-req-req_011CVabc"
     tele = decode_logs(logs_pb(cc_events()[:1]), PB, tracker.build).records[0]
-    assert tele.call_id == claude_code_otel_call_id("req_011CVabc") != from_log.call_id
+    assert tele.call_id == claude_code_otel_call_id("req_011CVabc") == from_log.call_id
+    assert (tele.tags["source"], from_log.tags["source"]) == ("claude-code-otel", "claude-code")
     # the same call, priced the same way from the same tokens, by either path
     assert tele.cost_nanos == from_log.cost_nanos
     assert tele.tags["request_id"] == line["requestId"]
@@ -267,7 +267,7 @@ def test_claude_code_telemetry_and_transcript_dedupe_rule(tracker: Tracker) -> N
     # an odd request id still gives a valid, deterministic id
     odd = claude_code_otel_call_id("req/with spaces" * 20)
     assert odd == claude_code_otel_call_id("req/with spaces" * 20)
-    assert odd.startswith("cc-otel-") and "/" not in odd and len(odd) <= 128
+    assert odd.startswith("cc-req-") and "/" not in odd and len(odd) <= 128
 
 
 # -- GenAI spans --
@@ -420,7 +420,7 @@ def test_malformed_items_become_reasons_and_the_rest_is_kept(tracker: Tracker) -
     bare_nan = logs_js(events).replace(b'"NaN"', b"NaN")    # not JSON, but JavaScript's
     for body, ctype in ((logs_pb(events), PB), (logs_js(events), JS), (bare_nan, JS)):
         got = decode_logs(body, ctype, tracker.build)
-        assert [r.call_id for r in got.records] == ["cc-otel-req_011CVabc"]
+        assert [r.call_id for r in got.records] == ["cc-req-req_011CVabc"]
         assert got.rejected == len(bad) + 1 == len(got.reasons)
         where = "resourceLogs[0].scopeLogs[0].logRecords"
         why = dict(zip(list(bad) + ["notime"], got.reasons))
@@ -507,3 +507,52 @@ def test_wire_formats() -> None:
     assert wire_format("application/protobuf") == "protobuf"
     for other in (None, "", "text/json", "application/jsonl", "multipart/form-data"):
         assert wire_format(other) is None
+
+
+# -- Gemini CLI utility calls --
+
+def gemini_events(status: Any = "200") -> list[tuple[int, str, dict[str, Any]]]:
+    """As Gemini CLI 0.61 sends them: a router call's response and details events, and a
+    main reply's response event (its chat file counts that one)."""
+    base = {"session.id": "594b-sess", "installation.id": "inst", "interactive": "False"}
+    stamp = "2026-11-20T10:00:14.659Z"
+    router = {**base, "event.name": "gemini_cli.api_response", "event.timestamp": stamp,
+              "model": "gemini-2.5-flash-lite", "duration_ms": "40",
+              "input_token_count": "2037", "output_token_count": "33",
+              "cached_content_token_count": "512", "thoughts_token_count": "5",
+              "tool_token_count": "7", "total_token_count": "2075", "prompt_id": "p1",
+              "status_code": status, "role": "utility_router"}
+    details = {**base, "event.name": "gen_ai.client.inference.operation.details",
+               "event.timestamp": stamp, "gen_ai.response.id": "gresp-1",
+               "gen_ai.request.model": "gemini-2.5-flash-lite",
+               "gen_ai.response.model": "gemini-2.5-flash-lite",
+               "gen_ai.usage.input_tokens": "2037", "gen_ai.usage.output_tokens": "33"}
+    main = {**router, "role": "main", "model": "gemini-2.5-pro",
+            "event.timestamp": "2026-11-20T10:00:15.209Z"}
+    return [(nanos_of(T1, 0), "API response from gemini-2.5-flash-lite.", router),
+            (nanos_of(T1, 0), "GenAI operation details", details),
+            (nanos_of(T2, 0), "API response from gemini-2.5-pro.", main)]
+
+
+def test_gemini_cli_utility_calls_are_calls_and_its_main_replies_are_not(
+        tracker: Tracker) -> None:
+    for status in ("200", 200):              # a string or an int, by version and encoding
+        events = gemini_events(status)
+        pb = decode_logs(logs_pb(events, "gemini-cli", "gemini-cli"), PB, tracker.build)
+        js = decode_logs(logs_js(events, "gemini-cli", "gemini-cli"), JS, tracker.build)
+        assert (pb.rejected, pb.ignored, js.rejected) == (0, 2, 0), pb.reasons
+        (rec,) = pb.records
+        assert js.records == pb.records
+        # input 2037 includes the 512 cached; tool-use prompt tokens are input; thoughts
+        # are billed as output
+        assert (rec.model, rec.provider, rec.input_tokens, rec.cache_read_tokens,
+                rec.output_tokens) == ("gemini-2.5-flash-lite", "google", 2037 - 512 + 7, 512,
+                                       33 + 5)
+        assert rec.tags == {"source": "gemini-cli-otel", "role": "utility_router",
+                            "thoughts_tokens": "5", "response_id": "gresp-1"}
+        assert rec.ts == datetime(2026, 11, 20, 10, 0, 14, 659000, tzinfo=UTC)
+        assert (rec.session_id, rec.correlation_id, rec.success) == ("594b-sess", "p1", True)
+        assert rec.call_id.startswith("gemini-otel-")
+        # a resent export without the details event: the same call
+        alone = decode_logs(logs_pb(events[:1], "gemini-cli", "gemini-cli"), PB, tracker.build)
+        assert alone.records[0].call_id == rec.call_id

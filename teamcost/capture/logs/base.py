@@ -14,6 +14,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,11 @@ class ImportResult:
     imported: int = 0
     already: int = 0
     skipped: int = 0
-    pending: int = 0             # messages still streaming in an active session: next time
+    pending: int = 0             # messages held, not final yet: recorded by a later scan
+    held_until: float | None = None   # when the last held one is recorded at the latest
+    held_why: str | None = None
+    estimated: int = 0           # calls whose stream never ended: recorded as estimated
+    disagreed: int = 0           # a second witness (telemetry) gave other numbers
     cost_nanos: int = 0          # of the calls imported now
     bytes_read: int = 0
     seconds: float = 0.0
@@ -52,14 +57,38 @@ class ImportResult:
         if len(self.bad) < MAX_BAD_SHOWN:
             self.bad.append(f"{where}: {why}")
 
+    def hold(self, until: float, why: str) -> None:
+        """Messages held back (not final yet; the scan counts them in ``pending``) until
+        ``until`` (epoch s) at the latest."""
+        self.held_until = max(until, self.held_until or until)
+        self.held_why = why
+
+    def disagree(self, what: str) -> None:
+        """Two witnesses of one call gave different numbers: reported, the first kept."""
+        self.disagreed += 1
+        if len(self.bad) < MAX_BAD_SHOWN:
+            self.bad.append(f"disagreement: {what}")
+
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
+        if self.held_until is not None:
+            d["held_until"] = datetime.fromtimestamp(self.held_until, UTC).isoformat(
+                timespec="seconds").replace("+00:00", "Z")
         d["cost_usd"] = nanos_to_usd(self.cost_nanos)
         return d
 
     def summary(self) -> str:
-        pending = (f", {self.pending:,} still streaming left for the next import"
-                   if self.pending else "")
+        pending = ""
+        if self.pending and self.held_until is not None:
+            until = datetime.fromtimestamp(self.held_until, UTC)
+            pending = (f", {self.pending:,} held until {until:%H:%M:%S}Z at the latest: "
+                       f"{self.held_why or 'not final yet'}")
+        elif self.pending:
+            pending = f", {self.pending:,} still streaming left for the next import"
+        if self.estimated:
+            pending += f", {self.estimated:,} interrupted (recorded as estimated)"
+        if self.disagreed:
+            pending += f", {self.disagreed:,} telemetry disagreements (first kept)"
         return (f"imported {self.imported:,} calls ({self.already:,} already present, "
                 f"{self.skipped:,} bad lines skipped{pending}) from {self.files:,} "
                 f"file{'s' if self.files != 1 else ''} in {self.seconds:.1f}s")

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +21,7 @@ from teamcost.capture.logs.base import (
     ticker,
 )
 from teamcost.capture.logs.tail import Reader, TailStats, scan_files
+from teamcost.capture.witness import SOURCE_TRANSCRIPT, request_call_id, settle
 from teamcost.config import Config
 from teamcost.errors import InvalidValue
 from teamcost.ledger import Ledger
@@ -38,11 +42,16 @@ def claude_code_files(path: Path) -> list[Path]:
 
 
 def claude_code_call_id(message_id: str, request_id: str | None) -> str:
-    """Deterministic: the same message (repeated lines, resumed sessions) gives the same id."""
-    raw = f"cc-{message_id}-{request_id}" if request_id else f"cc-{message_id}"
+    """Deterministic: the same request (repeated lines, resumed sessions, its telemetry
+    event) gives the same id: from the API request id (``witness.request_call_id``), or
+    ``cc-<message id>`` for lines without one (early versions). Calls recorded before
+    under ``cc-<message id>-<request id>`` are found by ``witness.recorded_before``."""
+    if request_id:
+        return request_call_id(request_id)
+    raw = f"cc-{message_id}"
     if len(raw) <= 128 and all(c.isalnum() or c in "-_." for c in raw):
         return raw
-    return "cc-" + hashlib.sha256(f"{message_id}\x00{request_id}".encode()).hexdigest()[:40]
+    return "cc-" + hashlib.sha256(message_id.encode()).hexdigest()[:40]
 
 
 def _project_of(file: Path, root: Path, data: dict[str, Any]) -> str:
@@ -107,6 +116,9 @@ def claude_code_call(data: dict[str, Any], project: str) -> dict[str, Any] | Non
     except ValueError:
         raise InvalidValue("timestamp", ts, "an ISO-8601 timestamp") from None
     session = data.get("sessionId")
+    tags = {"project": project[:256], "source": SOURCE_TRANSCRIPT}
+    if isinstance(req, str) and req:
+        tags["request_id"] = req[:256]
     ttl = _usage_part(usage, "cache_creation")
     w1h = _usage_int(ttl, "ephemeral_1h_input_tokens", "message.usage.cache_creation")
     w5m = _usage_int(ttl, "ephemeral_5m_input_tokens", "message.usage.cache_creation")
@@ -121,7 +133,7 @@ def claude_code_call(data: dict[str, Any], project: str) -> dict[str, Any] | Non
         "call_id": claude_code_call_id(mid, req if isinstance(req, str) and req else None),
         "ts": when,
         "session_id": session if isinstance(session, str) and session else None,
-        "tags": {"project": project[:256], "source": "claude-code"},
+        "tags": tags,
         # repo, branch, ticket (teamcost.attribution); subagent transcripts write them too
         "origin": {"cwd": data.get("cwd"), "branch": data.get("gitBranch")}}
 
@@ -139,31 +151,85 @@ def claude_code_record(build: Any, data: dict[str, Any], project: str) -> CallRe
     return None if call is None else build(**call)
 
 
+QUIET_S = 90.0   # a transcript quiet this long: what its held messages have is all there is
+INTERRUPTED = "[Request interrupted by user"
+
+
+@dataclass
+class _Held:
+    """An assistant message not final yet: its best snapshot and where it started."""
+
+    rec: CallRecord
+    offset: int                 # its first line's offset (a restart reads from there)
+    line: int                   # the line number before it
+    size: tuple[int, ...]       # of the best snapshot
+    message_id: str
+    uuids: set[str] = field(default_factory=set)    # its lines' uuids
+    snapshots: int = 0          # lines merged into it
+    streaming: bool = False     # its last line said "stop_reason": null
+    next_ends: bool = False     # no stop_reason key: final once another message follows
+    interrupted: bool = False   # the user's Ctrl-C line follows it
+
+
+def _interrupt_marker(data: dict[str, Any]) -> bool:
+    """The line Claude Code writes when the user interrupts a streaming reply."""
+    if data.get("type") != "user":
+        return False
+    msg = data.get("message")
+    content = msg.get("content") if isinstance(msg, dict) else None
+    if isinstance(content, str):
+        return content.startswith(INTERRUPTED)
+    return isinstance(content, list) and any(
+        isinstance(b, dict) and isinstance(b.get("text"), str)
+        and b["text"].startswith(INTERRUPTED) for b in content)
+
+
 class ClaudeCodeReader:
     """One transcript's lines -> calls, each emitted once with its final usage.
 
-    Claude Code writes an assistant message several times while it streams (one line per
-    content block, ``"stop_reason": null`` until the last), and messages of parallel tasks
-    interleave. A message stays *open* until it is final: its line carries a stop reason, or
-    (older logs without the field) a line of another message follows, or the file has been
-    quiet for tail.ACTIVE_S (a crashed session: what it has is all there is). The biggest output
-    seen wins, at the time of the message's *first* line (the request: a call streaming
-    across midnight belongs to the day it started), priced at that time. ``checkpoint`` is
-    the first line of the oldest open message, so a restart reads every snapshot of it
-    again (its first line included).
+    Claude Code writes an assistant message once per content block, each line repeating
+    the message id, ``requestId`` and the usage so far; messages of parallel tasks
+    interleave. A message stays *held* until it is final:
+
+    - a line of it carries a stop reason (current versions write a message's lines only
+      once the stream's ``message_delta`` arrived, all with the final stop reason);
+    - the next line of its conversation that is not one of its snapshots arrives: a line
+      whose ``parentUuid`` is one of its lines (the tool_result, the next prompt, another
+      assistant message, a system line). Older 2.1.x versions wrote every line with
+      ``"stop_reason": null``; this is how their messages become final;
+    - hand-written logs without the stop_reason key: a line of another message follows;
+    - the file has been quiet for QUIET_S (the session's last message, or a crash).
+
+    The biggest snapshot wins, at the time of the message's *first* line (the request),
+    priced at that time. A message that ends without its stream ending (its last line says
+    ``stop_reason: null`` in a file whose other messages carry stop reasons, or the user's
+    interrupt line follows it) is recorded ``estimated``: its output count is what the CLI
+    had when the stream stopped. ``checkpoint`` is the first line of the oldest held
+    message, so a restart reads every snapshot of it again.
+
+    ``witness`` (the ledger's second-witness check, capture/witness.py) is asked about every
+    call made final: one already recorded (by telemetry, or under a pre-join id) is not
+    emitted again; a disagreement with the recorded numbers is reported in ``result``; a
+    snapshot bigger than the recorded one (an older-shape message recorded after quiet whose
+    stream went on) is emitted as the correction ``<call id>-more-<output>``.
     """
 
+    quiet_s = QUIET_S
+
     def __init__(self, path: Path, root: Path, build: Any, state: dict[str, Any] | None = None,
-                 start: int = 0, lineno: int = 0) -> None:
+                 start: int = 0, lineno: int = 0,
+                 witness: Callable[[CallRecord, str],
+                                   tuple[bool, str | None, CallRecord | None]] | None = None,
+                 result: ImportResult | None = None) -> None:
         self.path, self.root, self.build = path, root, build
         self.projects: dict[str, str] = dict((state or {}).get("projects", {}))
-        # call id -> [best record, first offset, line before it, still streaming, final?,
-        #             snapshot lines merged into it, size of the best snapshot]
-        self.open: dict[str, list[Any]] = {}
+        self.modern = bool((state or {}).get("modern"))   # stop reasons seen in this file
+        self.open: dict[str, _Held] = {}
         self.done: set[str] = set()
         self.end, self.lineno = start, lineno
         self.pending = 0
         self.merged = 0
+        self.witness, self.result = witness, result
 
     def feed(self, line: bytes, lineno: int, end: int) -> list[CallRecord]:
         self.end, self.lineno = end, lineno
@@ -172,58 +238,96 @@ class ClaudeCodeReader:
         if cwd not in self.projects:
             self.projects[cwd] = _project_of(self.path, self.root, data)
         call = claude_code_call(data, self.projects[cwd])
-        if call is None:
-            return []
-        key = call["call_id"]
-        held = self.open.get(key)
-        if key not in self.done:
+        key = call["call_id"] if call is not None else None
+        held = self.open.get(key) if key is not None else None
+        rec = None
+        if call is not None and key not in self.done:
             # build (validate, price) before anything changes: a bad line changes nothing
             if held is None:
                 rec = self.build(**call)
-            elif _size(call) > held[6]:       # a later snapshot: its usage, the first time
-                rec = self.build(**{**call, "ts": held[0].ts})
-            else:
-                rec = None
-        out = [self._emit(k) for k, m in list(self.open.items()) if k != key and m[4]]
+            elif _size(call) > held.size:       # a later snapshot: its usage, the first time
+                rec = self.build(**{**call, "ts": held.rec.ts})
+        parent = data.get("parentUuid")
+        ends = [k for k, m in self.open.items() if k != key and (
+            (isinstance(parent, str) and parent in m.uuids)
+            or (call is not None and m.next_ends))]
+        if ends and _interrupt_marker(data):
+            for k in ends:
+                self.open[k].interrupted = True
+        out = [r for r in (self._emit(k) for k in ends) if r is not None]
+        if call is None or key is None:
+            return out
         msg = data.get("message")
         stop = msg.get("stop_reason", "absent") if isinstance(msg, dict) else "absent"
+        if stop not in (None, "absent"):
+            self.modern = True
         if key in self.done:          # a line repeating a call this pass already emitted
             self.merged += 1
             return out
         if held is None:
-            held = self.open[key] = [rec, end - len(line), lineno - 1, False, False, 0,
-                                     _size(call)]
+            assert rec is not None
+            held = self.open[key] = _Held(rec, end - len(line), lineno - 1, _size(call),
+                                          str(msg.get("id")) if isinstance(msg, dict) else "")
         else:
-            held[5] += 1                          # a snapshot: counted when the call is
+            held.snapshots += 1                   # a snapshot: counted when the call is
             if rec is not None:
-                held[0], held[6] = rec, _size(call)
-        held[3] = stop is None                    # explicitly mid-stream
-        held[4] = stop is not None                # final once another message follows
+                held.rec, held.size = rec, _size(call)
+        uuid = data.get("uuid")
+        if isinstance(uuid, str):
+            held.uuids.add(uuid)
+        held.streaming = stop is None
+        held.next_ends = stop == "absent"
         if stop not in (None, "absent"):          # an explicit stop reason: final now
-            out.append(self._emit(key))
+            got = self._emit(key)
+            if got is not None:
+                out.append(got)
         return out
 
     def advance(self, lineno: int, end: int) -> None:
         self.end, self.lineno = end, lineno
 
-    def _emit(self, key: str) -> CallRecord:
+    def _emit(self, key: str) -> CallRecord | None:
         self.done.add(key)
         held = self.open.pop(key)
-        self.merged += held[5]
-        return held[0]
+        self.merged += held.snapshots
+        rec = held.rec
+        if held.streaming and (self.modern or held.interrupted):
+            rec = rec.replace(estimated=True)     # its stream never ended: not exact
+            if self.result is not None:
+                self.result.estimated += 1
+        if self.witness is not None:
+            already, differs, more = self.witness(rec, held.message_id)
+            if differs and self.result is not None:
+                self.result.disagree(differs)
+            if already:
+                self.merged += 1
+                return more       # a later, bigger snapshot: what the call was missing
+        return rec
 
     def finish(self, quiet: bool) -> list[CallRecord]:
         if quiet:
-            return [self._emit(k) for k in list(self.open)]
-        self.pending = sum(1 for m in self.open.values() if m[3])
+            return [r for r in (self._emit(k) for k in list(self.open)) if r is not None]
+        self.pending = len(self.open)
+        if self.open and self.result is not None:
+            try:
+                until = self.path.stat().st_mtime + self.quiet_s
+            except OSError:
+                until = time.time() + self.quiet_s
+            self.result.hold(until, HELD_WHY)
         return []
 
     def checkpoint(self) -> tuple[int, int, dict[str, Any]]:
-        state = {"projects": self.projects}
+        state: dict[str, Any] = {"projects": self.projects}
+        if self.modern:
+            state["modern"] = True
         if self.open:
-            first = min(self.open.values(), key=lambda m: m[1])
-            return first[1], first[2], state
+            first = min(self.open.values(), key=lambda m: m.offset)
+            return first.offset, first.line, state
         return self.end, self.lineno, state
+
+
+HELD_WHY = ("its last line is not final yet (no stop reason, and no later line of its "
+            f"conversation); it is recorded then, or after {QUIET_S:.0f} s of quiet")
 
 
 def import_claude_code(path: Path | str | None, config: Config, ledger: Ledger | None = None,
@@ -254,7 +358,12 @@ def scan_claude_code(ledger: Ledger, tracker: Tracker, root: Path, files: list[P
                      result: ImportResult, tick: Any = lambda n: None) -> TailStats:
     """What is new in Claude Code transcripts under ``root`` into the ledger (import and agent)."""
 
+    def witness(rec: CallRecord, message_id: str
+                ) -> tuple[bool, str | None, CallRecord | None]:
+        return settle(ledger, rec, message_id or None)
+
     def reader(path: Path, state: dict[str, Any] | None, start: int, lineno: int) -> Reader:
-        return ClaudeCodeReader(path, root, tracker.build, state, start, lineno)
+        return ClaudeCodeReader(path, root, tracker.build, state, start, lineno,
+                                witness=witness, result=result)
 
     return scan_files(ledger, "claude-code", files, reader, result, tick=tick)

@@ -147,7 +147,7 @@ def _scan_one(ledger: Ledger, source: str, path: Path, reader_for: ReaderFactory
         else:
             stats.reread += 1
     reader = reader_for(path, state, start, lineno)
-    quiet = now() - st.st_mtime >= ACTIVE_S
+    quiet = now() - st.st_mtime >= getattr(reader, "quiet_s", ACTIVE_S)
     pos = start
     with path.open("rb", buffering=1 << 20) as fh:
         fh.seek(start)
