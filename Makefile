@@ -11,7 +11,15 @@ CHROMIUM ?= /usr/bin/chromium
 CLIS   := .clis/.installed
 CLI_PKGS := @anthropic-ai/claude-code@2.1.332 @openai/codex@0.171.0 @google/gemini-cli@0.61.0
 
-.PHONY: demo test test-unit test-system lint bench install tools clis browser clean
+# instants at which date-dependent tests break (TZ@time): a year's first minutes, the night
+# clocks go forward in Europe (01:30 does not exist there: faketime makes it 02:30 BST), and
+# a leap day's last minutes. FAKETIME_DONT_RESET: subprocesses go on from the parent's clock.
+TIME_BOMBS := 'UTC@2027-01-01 00:20:00' 'Europe/London@2027-03-28 01:30:00' 'UTC@2028-02-29 23:50:00'
+HARSHEST   := 'UTC@2028-02-29 23:50:00'
+UNIT_AT     = TZ="$${at%@*}" FAKETIME_DONT_RESET=1 faketime -f "@$${at\#*@}" \
+              $(PY) -m pytest -q -p no:cacheprovider tests/unit
+
+.PHONY: demo test test-unit test-system test-time lint bench install tools clis browser faketime clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +46,16 @@ browser:
 		echo "browser tests need Chromium: sudo apt-get install chromium (they skip without it; under CI they fail)"; \
 	fi
 
+# libfaketime fakes the clock of the unit suite and its subprocesses (make test, test-time)
+faketime:
+	@if command -v faketime >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		apt-get install -y faketime || { apt-get update && apt-get install -y faketime; }; \
+	else \
+		echo "the unit suite runs under faketime: sudo apt-get install faketime (without it, on today's clock; under CI it fails)"; \
+		if [ -n "$$CI" ]; then exit 1; fi; \
+	fi
+
 tools: $(TOOLS)
 
 clis: $(CLIS)
@@ -58,8 +76,17 @@ test-unit: $(STAMP)
 test-system: $(STAMP) $(TOOLS) $(CLIS) browser
 	$(PY) -m pytest -q tests/system
 
-test: lint $(STAMP) $(TOOLS) $(CLIS) browser
-	$(PY) -m pytest -q
+# the unit suite at each of TIME_BOMBS: a test that reads the date or a file's age and
+# was only ever run on an ordinary day fails here
+test-time: $(STAMP) faketime
+	@for at in $(TIME_BOMBS); do echo "== tests/unit at $$at"; $(UNIT_AT) || exit 1; done
+
+# the unit suite runs once, at the harshest instant (no time added); the system suite on
+# today's clock (Java under faketime is unreliable)
+test: lint $(STAMP) $(TOOLS) $(CLIS) browser faketime
+	@at=$(HARSHEST); if command -v faketime >/dev/null 2>&1; then \
+		echo "== tests/unit at $$at"; $(UNIT_AT); else $(PY) -m pytest -q tests/unit; fi
+	$(PY) -m pytest -q tests/system
 
 bench: $(STAMP)
 	for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -31,7 +31,10 @@ def closed_port() -> str:
 
 def calls(n: int) -> list[CallRecord]:
     now = datetime.now(UTC)
-    return [CallRecord(call_id=f"off-{i}", ts=now - timedelta(minutes=5 + i), team="core",
+    # minutes ago, but in this month (the views show the month's spend) even in its first ones
+    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return [CallRecord(call_id=f"off-{i}", ts=max(now - timedelta(minutes=5 + i), month_start),
+                       team="core",
                        member="ana@example.com", ledger_id="lap", provider="openai",
                        model="gpt-4o", input_tokens=100, output_tokens=10,
                        cost_nanos=1_250_000_000, priced=True, price_source="test")

@@ -16,7 +16,6 @@ from teamcost.cli import app
 from teamcost.money import format_usd as usd
 from teamcost.commands.watch import parse_interval
 from teamcost.models import CallRecord
-from teamcost.periods import period_bounds
 from teamcost.reports.frames import records_frame
 from teamcost.reports.live import BudgetLine, snapshot
 
@@ -92,18 +91,21 @@ def test_watch_once_on_the_local_ledger(teamcost_home):
 
     from teamcost.ledger import Ledger
 
-    now = datetime.now(UTC)
+    import time_machine
+
+    # three minutes into a month: the call of five minutes ago is last month's (and day's)
+    now = datetime(2026, 12, 1, 0, 3, tzinfo=UTC)
     with Ledger(teamcost_home / "ledger.db") as led:
         led.record_many([call(1, now - timedelta(minutes=5), 1_230_000_000, "me"),
                          call(2, now - timedelta(minutes=1), 40_000_000, "me", "m2")])
-    r = CliRunner().invoke(app, ["watch", "--format", "json"])
-    assert r.exit_code == 0, r.output
-    doc = json.loads(r.output)
-    assert doc["today_nanos"] in (1_270_000_000, 40_000_000, 0)  # midnight may fall between
-    if now - timedelta(minutes=5) >= period_bounds(now, "month")[0]:
-        assert doc["period_nanos"] == 1_270_000_000
-    assert doc["source"].startswith("local ledger")
-    r = CliRunner().invoke(app, ["watch", "--once"])
+    with time_machine.travel(now):
+        r = CliRunner().invoke(app, ["watch", "--format", "json"])
+        assert r.exit_code == 0, r.output
+        doc = json.loads(r.output)
+        assert (doc["today_nanos"], doc["today_calls"]) == (40_000_000, 1)
+        assert (doc["period_nanos"], doc["period_calls"]) == (40_000_000, 1)
+        assert doc["source"].startswith("local ledger")
+        r = CliRunner().invoke(app, ["watch", "--once"])
     assert r.exit_code == 0 and "m2" in r.output and "$0.04" in r.output
 
 
@@ -127,6 +129,14 @@ def test_watch_in_a_terminal_updates_when_calls_are_pushed(firestore_emulator, t
 
     now = datetime.now(UTC)
     written = write_ledgers(tmp_path / "ledgers", now, scale=0.15)
+    # and one call of alice's now: watch runs on the real clock, and in a month's first
+    # hours the demo's calls are all last month's
+    with Ledger(written.paths["alice-laptop"]) as led:
+        fresh = CallRecord(call_id="watch-alice-now", ts=now, team=DEMO_TEAM,
+                           member="alice@demo.teamcost.dev", ledger_id=led.ledger_id,
+                           provider="openai", model="gpt-5", cost_nanos=2_500_000_000,
+                           agent="coder")
+        led.record_many([fresh])
     write_config(teamcost_home, {"team": DEMO_TEAM, "project": firestore_emulator.project,
                                  "emulator_host": firestore_emulator.host,
                                  "member": "alice@demo.teamcost.dev",
@@ -134,8 +144,9 @@ def test_watch_in_a_terminal_updates_when_calls_are_pushed(firestore_emulator, t
     cfg = load_config(teamcost_home, env={})
     for path in written.paths.values():
         with Ledger(path) as led:
-            assert push(cfg, led).pushed == len(written.data.calls_by_machine[path.stem])
-    before = _month_total(written.data.calls, now)
+            assert push(cfg, led).pushed == len(written.data.calls_by_machine[path.stem]) + \
+                (path.stem == "alice-laptop")
+    before = _month_total([*written.data.calls, fresh], now)
 
     env = dict(os.environ, TEAMCOST_HOME=str(teamcost_home), TERM="xterm-256color",
                COLUMNS="200", LINES="70", TZ="UTC")

@@ -402,7 +402,8 @@ def test_session_ids_with_slashes_and_markup(paging_home):
 # -- live: Server-Sent Events from the real server -------------------------------------
 
 def _zed_call(cost: int, i: int = 0) -> CallRecord:
-    return CallRecord(call_id=f"zed-{i}", ts=datetime.now(UTC) - timedelta(minutes=1),
+    # made now: in the budget's month even in the month's first minute
+    return CallRecord(call_id=f"zed-{i}", ts=datetime.now(UTC),
                       team="core", member="zed@example.com", ledger_id="zed-box",
                       provider="openai", model="gpt-5", cost_nanos=cost, agent="coder",
                       price_source="test")

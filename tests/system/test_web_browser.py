@@ -160,12 +160,15 @@ def wait_rendered(page: Any, since: str, after: int) -> int:
 
 
 def test_the_dashboard_in_chromium(browser, firestore_emulator, teamcost_home, tmp_path):
+    # serve and the CLI run on the real clock: the seeded calls are relative to it, and how
+    # many fall in the budget's month depends on the day (none in a month's first hours)
     now = datetime.now(UTC).replace(microsecond=0)
     calls = team_calls(now)
     month_start = now.replace(day=1, hour=0, minute=0, second=0)
     month = sum(c.cost_nanos for c in calls if c.ts >= month_start)
     # about 70% used (at least $1: in a month's first hours nothing is spent yet)
     limit_usd = f"{Decimal(max(month, 10**9)) / Decimal(700_000_000):.2f}"
+    limit_nanos = int(Decimal(limit_usd) * 10**9)
     cfg = team_home(teamcost_home, firestore_emulator, calls, budget_usd=limit_usd)
     env = {"FIRESTORE_EMULATOR_HOST": firestore_emulator.host}
 
@@ -245,9 +248,12 @@ def test_the_dashboard_in_chromium(browser, firestore_emulator, teamcost_home, t
 
         # another member's call arrives: pushed, pulled here, shown without a reload
         page.click("#tabs button[data-tab='member']")
-        zed = CallRecord(call_id="zed-live-1", ts=datetime.now(UTC) - timedelta(minutes=2),
+        # zed's call takes the month to 85% of the budget, whatever the day: past the 80%
+        # warning, short of 90% and exhausted; made now: in the month even in its first minutes
+        zed = CallRecord(call_id="zed-live-1", ts=datetime.now(UTC),
                          team="core", member="zed@example.com", ledger_id="zed-box",
-                         provider="openai", model="gpt-4o", cost_nanos=1_234_567_891,
+                         provider="openai", model="gpt-4o",
+                         cost_nanos=limit_nanos * 85 // 100 - month + 1_234,
                          price_source="test", agent="coder", session_id="zed-s")
         push_calls(cfg, [zed], tmp_path / "zed.db")
         pulled = subprocess.run([TEAMCOST, "sync", "pull"], capture_output=True, text=True, check=False,

@@ -24,6 +24,8 @@ cache read, 6.25 / 12.5 write, 10 / 20 1h write); from 2026-03-13 one flat price
 from __future__ import annotations
 
 import json
+import os
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -270,6 +272,10 @@ class Log:
     def append_and_scan(self, data: str) -> dict[str, tuple]:
         with self.file.open("a") as fh:
             fh.write(data)
+        # written "now" by this process's clock (the kernel stamps files with the real one,
+        # which differs under faketime): a live log whose half line waits
+        now = time.time()
+        os.utime(self.file, (now, now))
         res = import_claude_code(self.root, load_config(), ledger=self.ledger)
         assert res.skipped == 0, res.bad
         got = rows(self.ledger)

@@ -179,12 +179,15 @@ def test_a_message_still_streaming_in_a_live_session_waits_for_the_next_import(
         return json.dumps(d)
 
     log.write_text("\n".join([json.dumps(done), c01(2, None), c01(7, None)]) + "\n")
+    now = time.time()    # written just now by this process's clock, not the kernel's
+    os.utime(log, (now, now))
     cfg = load_config()
     res = import_claude_code(root, cfg)            # the log was written just now: live
     assert (res.imported, res.pending, res.already) == (1, 1, 0)
     assert "1 held until " in res.summary()
     with log.open("a") as fh:                      # Claude Code finishes the message
         fh.write(c01(350, "tool_use") + "\n")
+    os.utime(log, (time.time(), time.time()))
     res = import_claude_code(root, cfg)    # reads again from the held message's first line
     assert (res.imported, res.pending, res.already) == (1, 0, 2)
     with Ledger.for_config(cfg) as ledger:

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import sqlite3
+import time
 from collections import Counter
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -408,10 +409,13 @@ def test_an_unfinished_last_line_of_a_live_log_waits_for_the_next_import(
     second = json.dumps(tc(usage(30, 0, 3), usage(20, 0, 2), ts="2026-11-20T10:02:00.000Z"))
     f.write_text("\n".join([json.dumps(meta("s1")), json.dumps(ctx("gpt-5")), first,
                             second[:40]]))                 # Codex is writing this line now
+    now = time.time()    # just now by this process's clock (faketime: not the kernel's)
+    os.utime(f, (now, now))
     res = import_codex(f, load_config())
     assert (res.imported, res.pending, res.skipped) == (1, 1, 0)
     assert "1 still streaming left for the next import" in res.summary()
     f.write_text(f.read_text() + second[40:] + "\n")
+    os.utime(f, (time.time(), time.time()))
     res = import_codex(f, load_config())     # reads on from the end of the first call's line
     assert (res.imported, res.already, res.pending, res.skipped) == (1, 0, 0, 0)
     # a log nobody has written for an hour ends with a broken line: that is a bad line

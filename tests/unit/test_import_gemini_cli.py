@@ -309,9 +309,12 @@ def test_bad_dirs_exit_2_in_one_line(tmp_path: Path) -> None:
     (tmp_path / "settings.json").write_text('{"general": {}}')
     (tmp_path / "notes.txt").write_text("hello\n")
     (tmp_path / "rollout.jsonl").write_text('{"timestamp": "x", "type": "session_meta"}\n')
+    # a copy in tmp_path: the message names the path whole only while it is short, and the
+    # clone's own folder may be long
+    shutil.copy(FIXTURE / "tmp/api/.project_root", tmp_path / ".project_root")
     cases = [(tmp_path / "nope", "(no such file or directory)"),
              (tmp_path / "empty", "it holds no gemini-cli session logs"),
-             (FIXTURE / "tmp/api/.project_root", "its first line is not a JSON object"),
+             (tmp_path / ".project_root", "its first line is not a JSON object"),
              (db, "this is a SQLite database (use 'teamcost import sqlite')"),
              (tmp_path / "settings.json", "not a Gemini CLI session (no messages list)"),
              (tmp_path / "notes.txt", "its first line is not a JSON object"),

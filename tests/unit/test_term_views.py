@@ -11,11 +11,14 @@ whose members, models, agents and sessions have 200-character names.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 
 from teamcost.demo.generate import write_ledgers
 from teamcost.ledger import Ledger
@@ -40,6 +43,10 @@ FIXED_NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 WINDOW = ("--since", "2026-10-25", "--until", "2026-11-22")
 BY = ("--by", "member,model,agent,session")
 DROP_HEADERS = ("cache tok", "out tok", "in tok", "share")   # README: the order they drop
+# watch and the views of recent calls read the clock: their tests run at this instant
+# (live_clock), 5 minutes into a local day, so the latest calls show both today's times
+# (HH:MM:SS) and yesterday's (MM-DD HH:MM), in a zone whose day is not UTC's
+LIVE_NOW = datetime(2026, 12, 6, 0, 5, tzinfo=ZoneInfo("America/New_York"))
 
 
 def run(*args: str, width: int | None = None) -> Any:
@@ -70,9 +77,9 @@ def demo_ledger(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def live_demo_ledger(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo team up to now (watch shows the current month)."""
+    """The demo team up to LIVE_NOW (watch shows the current month)."""
     d = tmp_path_factory.mktemp("live")
-    written = write_ledgers(d / "machines", datetime.now(UTC) - timedelta(minutes=1), scale=0.3)
+    written = write_ledgers(d / "machines", LIVE_NOW - timedelta(minutes=1), scale=0.3)
     merged = d / "team.db"
     with Ledger(merged) as led:
         led.record_many(written.data.calls)
@@ -81,9 +88,9 @@ def live_demo_ledger(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def long_ledger(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Calls of the last two hours with 200-character labels."""
+    """Calls of the 40 minutes before LIVE_NOW with 200-character labels."""
     path = tmp_path_factory.mktemp("long") / "team.db"
-    now = datetime.now(UTC)
+    now = LIVE_NOW.astimezone(UTC)
     calls = [CallRecord(
         call_id=f"long-{i:03d}", ts=now - timedelta(minutes=2 + i), team="default",
         member=long_label("member", i % 3), ledger_id="lap", provider="openai",
@@ -95,6 +102,13 @@ def long_ledger(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with Ledger(path) as led:
         led.record_many(calls)
     return path
+
+
+@pytest.fixture
+def live_clock() -> Iterator[None]:
+    """The process's clock (and local zone) at LIVE_NOW for the test; it runs on from there."""
+    with time_machine.travel(LIVE_NOW):
+        yield
 
 
 def use(ledger: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -160,7 +174,10 @@ def check_table(text: str, title: str, label: str, rows: list[dict[str, Any]],
         tokens = row.split()
         for h, value in want.items():  # every label shown, whole or cut in its middle
             if h not in NUMERIC and value:
-                assert any(label_matches(t, value) for t in tokens), (h, value, row)
+                # a label of n words (watch's ``12-05 01:26``) is n tokens of the row
+                n = len(str(value).split())
+                shown = [" ".join(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
+                assert any(label_matches(t, value) for t in shown), (h, value, row)
     return ["compact"]
 
 
@@ -236,7 +253,7 @@ def test_report_demo_at_every_width(demo_ledger, monkeypatch) -> None:
     check_report((*WINDOW, *BY), ("member", "model", "agent", "session"), summary=True)
 
 
-def test_report_long_labels_at_every_width(long_ledger, monkeypatch) -> None:
+def test_report_long_labels_at_every_width(long_ledger, live_clock, monkeypatch) -> None:
     use(long_ledger, monkeypatch)
     since = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%d")
     check_report(("--since", since, *BY), ("member", "model", "agent", "session"),
@@ -289,11 +306,15 @@ def watch_checks(width: int | None, doc: dict[str, Any], text: str) -> dict[str,
     return shown
 
 
-def test_watch_once_at_every_width(live_demo_ledger, long_ledger, monkeypatch) -> None:
+def test_watch_once_at_every_width(live_demo_ledger, long_ledger, live_clock, monkeypatch
+                                   ) -> None:
     for ledger in (live_demo_ledger, long_ledger):
         use(ledger, monkeypatch)
         doc = json.loads(run("watch", "--format", "json").stdout)
         assert doc["latest"], doc
+        if ledger == long_ledger:   # both time formats are shown: today's and yesterday's
+            days = {datetime.fromisoformat(c["ts"]).astimezone().date() for c in doc["latest"]}
+            assert len(days) == 2, days
         latest_shown: dict[int | None, list[str]] = {}
         for width in (*WIDTHS, None):
             result = run("watch", "--once", width=width)
@@ -307,7 +328,7 @@ def test_watch_once_at_every_width(live_demo_ledger, long_ledger, monkeypatch) -
 
 # -- status views ----------------------------------------------------------------------------
 
-def test_ledger_status_at_every_width(long_ledger, monkeypatch) -> None:
+def test_ledger_status_at_every_width(long_ledger, live_clock, monkeypatch) -> None:
     use(long_ledger, monkeypatch)
     doc = json.loads(run("ledger", "status", "--format", "json").stdout)
     for width in (*WIDTHS, None):
@@ -327,7 +348,7 @@ def test_ledger_status_at_every_width(long_ledger, monkeypatch) -> None:
             str(long_ledger).replace(" ", "") in "".join(text.split())
 
 
-def test_sync_status_at_every_width(long_ledger, monkeypatch) -> None:
+def test_sync_status_at_every_width(long_ledger, live_clock, monkeypatch) -> None:
     use(long_ledger, monkeypatch)
     doc = json.loads(run("sync", "status", "--format", "json").stdout)
     for width in (*WIDTHS, None):
