@@ -6,8 +6,15 @@ STAMP  := $(VENV)/.installed
 # firebase-tools 13 runs the Firebase Auth emulator on Java 17 (14+ needs Java 21)
 TOOLS  := .tools/.installed
 CHROMIUM ?= /usr/bin/chromium
+# the FinOps Foundation's focus-validator (tests/focus_support.py runs it) needs Python 3.12,
+# a pyenv version here (the bare python3.12 shim runs only when PYENV_VERSION selects it);
+# it pins numpy<2, which a current pyarrow does not support: pyarrow<18
+FOCUS_PYTHON ?= $(shell PYENV_VERSION=3.12.1 command -v python3.12 >/dev/null 2>&1 && echo python3.12 || echo /root/.pyenv/versions/3.12.1/bin/python)
+FOCUS_VENV   := .focus-validator
+FOCUS        := $(FOCUS_VENV)/.installed
+PROMETHEUS   ?= /usr/bin/prometheus
 
-.PHONY: demo test test-unit test-system lint bench install tools browser clean
+.PHONY: demo test test-unit test-system lint bench install tools browser prometheus focus-validator clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +39,22 @@ browser:
 
 tools: $(TOOLS)
 
+$(FOCUS):
+	PYENV_VERSION=3.12.1 $(FOCUS_PYTHON) -m venv $(FOCUS_VENV)
+	$(FOCUS_VENV)/bin/python -m pip install --quiet 'focus-validator==2.2.1' 'pyarrow<18'
+	touch $(FOCUS)
+
+focus-validator: $(FOCUS)
+
+# the metrics system test scrapes teamcost with Debian's Prometheus server
+prometheus:
+	@if [ -x $(PROMETHEUS) ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		apt-get install -y prometheus || { apt-get update && apt-get install -y prometheus; }; \
+	else \
+		echo "the metrics test needs Prometheus: sudo apt-get install prometheus (it skips without it; under CI it fails)"; \
+	fi
+
 demo: $(STAMP)
 	$(VENV)/bin/teamcost demo
 
@@ -45,14 +68,14 @@ test-unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit
 
 # the Firestore and Auth emulators, real SDKs against local servers, a real browser
-test-system: $(STAMP) $(TOOLS) browser
+test-system: $(STAMP) $(TOOLS) browser prometheus $(FOCUS)
 	$(PY) -m pytest -q tests/system
 
-test: lint $(STAMP) $(TOOLS) browser
+test: lint $(STAMP) $(TOOLS) browser prometheus $(FOCUS)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
 	for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache .tools
+	rm -rf $(VENV) .pytest_cache .tools $(FOCUS_VENV)
