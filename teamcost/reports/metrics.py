@@ -131,10 +131,10 @@ def metric_families(rows: Iterable[Mapping[str, Any]], budget: Mapping[str, Any]
     if agent:
         age = GaugeMetricFamily("teamcost_agent_last_success_age_seconds",
                                 "Seconds since the agent's job last succeeded",
-                                labels=["team", "job"])
+                                labels=["team", "agent_job"])
         ok = GaugeMetricFamily("teamcost_agent_job_ok",
                                "1 when the job's last run succeeded, 0 when it failed",
-                               labels=["team", "job"])
+                               labels=["team", "agent_job"])
         jobs = agent.get("jobs") or {}
         for job in JOBS:
             entry = jobs.get(job) or {}
