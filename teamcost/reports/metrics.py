@@ -151,10 +151,15 @@ def metric_families(rows: Iterable[Mapping[str, Any]], budget: Mapping[str, Any]
                                   "Cost of this machine's calls not pushed yet, USD",
                                   labels=["team"])
         b_usd.add_metric([team], int(backlog.get("cost_nanos") or 0) / NANOS)
+        # held: calls the last push kept back because Firestore holds a differing copy
+        # (a conflict is reported, never overwritten; they stay in the backlog)
         held = GaugeMetricFamily("teamcost_agent_held_messages",
-                                 "Messages the agent holds and has not delivered yet",
-                                 labels=["team"])
-        held.add_metric([team], int(agent.get("held_messages") or 0))
+                                 "Calls the last push held back: Firestore has a differing "
+                                 "copy (sync conflicts, never overwritten)", labels=["team"])
+        push_result = (jobs.get("push") or {}).get("result") or {}
+        conflicts = push_result.get("conflicts") if isinstance(push_result, dict) else None
+        held.add_metric([team], len(conflicts) if isinstance(conflicts, list)
+                        else int(conflicts or 0))
         snap_age = GaugeMetricFamily("teamcost_agent_snapshot_age_seconds",
                                      "Seconds since the agent last wrote its status",
                                      labels=["team"])

@@ -145,6 +145,24 @@ def test_prometheus_scrapes_spend_and_budget_equal_to_report_and_budget_check(
         assert {r["metric"]["agent_job"] for r in health} == {"push", "pull", "check"}
         backlog = _query(prom, 'teamcost_agent_backlog_calls{job="agent"}')
         assert float(backlog[0]["value"][1]) == 0
+
+        # serve restarts: its counters start where they were (computed from stored calls),
+        # so Prometheus sees no counter reset
+        serve = procs[0]
+        serve.send_signal(signal.SIGTERM)
+        serve.wait(15)
+        wait_for("a failed scrape of the stopped serve",
+                 lambda: _query(prom, 'up{job="serve"} == 0'), timeout=30, every=0.5)
+        procs[0] = subprocess.Popen([TEAMCOST, "serve", "--port", str(s_port),
+                                     "--pull-every", "0"], env=env,
+                                    stdout=serve_log, stderr=serve_log)
+        wait_for("serve scraped again", lambda: _query(prom, 'up{job="serve"} == 1'),
+                 timeout=60, every=0.5)
+        time.sleep(2.5)   # two more scrapes
+        resets = _query(prom, 'resets(teamcost_spend_usd_total{job="serve"}[10m])')
+        assert resets and all(float(r["value"][1]) == 0 for r in resets), resets
+        spend = _query(prom, 'sum(teamcost_spend_usd_total{job="serve"})')
+        assert round(float(spend[0]["value"][1]) * 100) == round(total / 1e7)
     finally:
         for p in reversed(procs):
             if p.poll() is None:

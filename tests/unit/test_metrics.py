@@ -23,7 +23,8 @@ BUDGET = {"period": "month", "limit_nanos": 40_000_000_000, "spent_nanos": 10_00
           "fraction": 0.25}
 AGENT = {"written_at": "2026-11-25T09:59:30Z", "backlog": {"calls": 4, "cost_nanos": 2 * 10**8},
          "jobs": {"push": {"at": "2026-11-25T09:59:58Z", "ok": True,
-                           "ok_at": "2026-11-25T09:59:58Z"},
+                           "ok_at": "2026-11-25T09:59:58Z",
+                           "result": {"conflicts": [{"call_id": "c1", "fields": ["cost"]}]}},
                   "pull": {"at": "2026-11-25T09:59:00Z", "ok": False,
                            "ok_at": "2026-11-25T09:50:00Z"},
                   "check": {"at": None, "ok": None}}}
@@ -52,6 +53,7 @@ def test_families_carry_the_sums_budget_and_health() -> None:
     assert 'teamcost_agent_last_success_age_seconds{agent_job="pull",team="core"} 600.0' in lines
     assert 'teamcost_agent_job_ok{agent_job="pull",team="core"} 0.0' in lines
     assert 'teamcost_agent_backlog_calls{team="core"} 4.0' in lines
+    assert 'teamcost_agent_held_messages{team="core"} 1.0' in lines
     assert "member" not in text
 
 
