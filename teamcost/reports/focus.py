@@ -413,9 +413,9 @@ def group_rows(g: Group, prices: UnitPrices | None, window: Window) -> Iterator[
         first = False
 
 
-def focus_rows(chunks: Iterable[pa.Table], pricer: Pricer,
-               window: Window) -> Iterator[dict[str, Any]]:
-    groups, prices = collect_groups(chunks, pricer)
+def rows_of(groups: Iterable[Group], prices: _Prices,
+            window: Window) -> Iterator[dict[str, Any]]:
+    """Every FOCUS row of ``groups`` (from ``collect_groups``), in their order."""
     for g in groups:
         up = prices.get(g.provider, g.model, g.price_source, g.day) if g.priced else None
         yield from group_rows(g, up, window)
@@ -477,27 +477,28 @@ def _tmp(path: Path) -> Path:
 
 
 def write_focus(out_dir: Path, stem: str, rows: Callable[[], Iterator[dict[str, Any]]],
-                formats: Sequence[str] = ("csv", "parquet")) -> list[Path]:
+                formats: Sequence[str] = ("csv", "parquet")) -> tuple[list[Path], int]:
     """The FOCUS files ``<stem>-focus.csv`` / ``.parquet``, each written to a temporary
-    name and renamed (a crash leaves the previous file or none)."""
+    name and renamed (a crash leaves the previous file or none); (paths, rows per file)."""
     written: list[Path] = []
+    count = 0
     for fmt in formats:
         path = out_dir / f"{stem}-focus.{fmt}"
         tmp = _tmp(path)
         try:
             if fmt == "csv":
                 with open(tmp, "w", encoding="utf-8", newline="") as fh:
-                    write_csv(fh, rows())
+                    count = write_csv(fh, rows())
                     fh.flush()
                     os.fsync(fh.fileno())
             else:
-                write_parquet(tmp, rows())
+                count = write_parquet(tmp, rows())
             os.replace(tmp, path)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
         written.append(path)
-    return written
+    return written, count
 
 
 def export_focus(config: Config, window: Window, out_dir: Path, *, source: str | None = None,
@@ -513,16 +514,12 @@ def export_focus(config: Config, window: Window, out_dir: Path, *, source: str |
     groups, prices = collect_groups(chunks, pricer)
     del chunks
 
-    def rows() -> Iterator[dict[str, Any]]:
-        for g in groups:
-            up = prices.get(g.provider, g.model, g.price_source, g.day) if g.priced else None
-            yield from group_rows(g, up, window)
-
-    paths = write_focus(out_dir, f"teamcost-{window.label}", rows, formats)
+    paths, count = write_focus(out_dir, f"teamcost-{window.label}",
+                               lambda: rows_of(groups, prices, window), formats)
     totals = {"calls": sum(g.get("calls") for g in groups),
               "cost_nanos": sum(g.get("cost_nanos") for g in groups),
               "unpriced_calls": sum(g.get("calls") for g in groups if not g.priced),
-              "rows": sum(1 for _ in rows()) if groups else 0}
+              "rows": count}
     return paths, totals, used
 
 
