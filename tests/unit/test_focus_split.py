@@ -91,3 +91,16 @@ def test_rounded_calls_split_exactly_and_without_prices_by_quantity() -> None:
         "input": 250, "output": 750, "cache_read": 0, "cache_write": 0, "server_tool": 0}
     assert kind_costs(_group(0, 0, 0, 0, 0, 999), None) == {"request": 999}
     assert Billed() == Billed(0, 0, 0, 0, 0, 0)
+
+
+def test_tags_are_read_defensively() -> None:
+    from teamcost.reports.focus import _TagCache
+
+    tags = _TagCache()
+    assert tags.parse(None) == ("{}", 0, 0)
+    assert tags.parse("not json") == ("{}", 0, 0)
+    assert tags.parse("[1, 2]") == ("{}", 0, 0)
+    attribution, cw_1h, web = tags.parse(
+        '{"project": "p\\n=x", "pr": "7", "web_search_requests": "-3", '
+        '"cache_write_1h_tokens": "12", "other": "kept out"}')
+    assert (attribution, cw_1h, web) == ('{"pr":"7","project":"p\\n=x"}', 12, 0)
