@@ -19,7 +19,15 @@ HARSHEST   := 'UTC@2028-02-29 23:50:00'
 UNIT_AT     = TZ="$${at%@*}" FAKETIME_DONT_RESET=1 faketime -f "@$${at\#*@}" \
               $(PY) -m pytest -q -p no:cacheprovider tests/unit
 
-.PHONY: demo test test-unit test-system test-time lint bench install tools clis browser faketime clean
+# the FinOps Foundation's focus-validator (tests/focus_support.py runs it) needs Python 3.12,
+# a pyenv version here (the bare python3.12 shim runs only when PYENV_VERSION selects it);
+# it pins numpy<2, which a current pyarrow does not support: pyarrow<18
+FOCUS_PYTHON ?= $(shell PYENV_VERSION=3.12.1 command -v python3.12 >/dev/null 2>&1 && echo python3.12 || echo /root/.pyenv/versions/3.12.1/bin/python)
+FOCUS_VENV   := .focus-validator
+FOCUS        := $(FOCUS_VENV)/.installed
+PROMETHEUS   ?= /usr/bin/prometheus
+
+.PHONY: demo test test-unit test-system test-time lint bench install tools clis browser faketime prometheus focus-validator clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +68,22 @@ tools: $(TOOLS)
 
 clis: $(CLIS)
 
+$(FOCUS):
+	PYENV_VERSION=3.12.1 $(FOCUS_PYTHON) -m venv $(FOCUS_VENV)
+	$(FOCUS_VENV)/bin/python -m pip install --quiet 'focus-validator==2.2.1' 'pyarrow<18'
+	touch $(FOCUS)
+
+focus-validator: $(FOCUS)
+
+# the metrics system test scrapes teamcost with Debian's Prometheus server
+prometheus:
+	@if [ -x $(PROMETHEUS) ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		apt-get install -y prometheus || { apt-get update && apt-get install -y prometheus; }; \
+	else \
+		echo "the metrics test needs Prometheus: sudo apt-get install prometheus (it skips without it; under CI it fails)"; \
+	fi
+
 demo: $(STAMP)
 	$(VENV)/bin/teamcost demo
 
@@ -73,7 +97,7 @@ test-unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit
 
 # the Firestore and Auth emulators, real SDKs against local servers, a real browser
-test-system: $(STAMP) $(TOOLS) $(CLIS) browser
+test-system: $(STAMP) $(TOOLS) $(CLIS) browser prometheus $(FOCUS)
 	$(PY) -m pytest -q tests/system
 
 # the unit suite at each of TIME_BOMBS: a test that reads the date or a file's age and
@@ -83,7 +107,7 @@ test-time: $(STAMP) faketime
 
 # the unit suite runs once, at the harshest instant (no time added); the system suite on
 # today's clock (Java under faketime is unreliable)
-test: lint $(STAMP) $(TOOLS) $(CLIS) browser faketime
+test: lint $(STAMP) $(TOOLS) $(CLIS) browser faketime prometheus $(FOCUS)
 	@at=$(HARSHEST); if command -v faketime >/dev/null 2>&1; then \
 		echo "== tests/unit at $$at"; $(UNIT_AT); else $(PY) -m pytest -q tests/unit; fi
 	$(PY) -m pytest -q tests/system
@@ -92,4 +116,4 @@ bench: $(STAMP)
 	for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache .tools .clis
+	rm -rf $(VENV) .pytest_cache .tools .clis $(FOCUS_VENV)

@@ -198,6 +198,43 @@ def _linear_nanos(u: Billed, prices: _Flat) -> int:
     return int((total * _NANOS_PER_TOKEN_AT_1_PER_MTOK).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
 
 
+@dataclass(frozen=True)
+class UnitPrices:
+    """A model's prices at one time: ``flat`` (input, output, cache read, cache write, 1h
+    cache write in USD per million tokens; web search in USD per 1,000; None: billed at
+    its parent kind's, see ``_linear_nanos``) and the long-context ``tiers`` ((start,
+    prices above it), highest first: a call whose total input exceeds a start pays that
+    tier's prices on all its tokens)."""
+
+    flat: _Flat
+    tiers: tuple[tuple[int, _Flat], ...] = ()
+
+    def tier_of(self, total_input: int) -> int:
+        """0 for the base prices, else the tier's start (what a SkuPriceId names)."""
+        for start, _ in self.tiers:
+            if total_input > start:
+                return start
+        return 0
+
+    def at(self, tier: int) -> _Flat:
+        for start, flat in self.tiers:
+            if start == tier:
+                return flat
+        return self.flat
+
+    def kind_nanos(self, tier: int, u: Billed) -> tuple[Decimal, Decimal, Decimal, Decimal,
+                                                        Decimal]:
+        """Unrounded nano-dollars of input, output, cache read, cache write (with the 1h
+        part) and web searches: the terms ``_linear_nanos`` adds before rounding."""
+        p_in, p_out, p_cr, p_cw, p_cw1h, p_web = self.at(tier)
+        p_cw = p_in if p_cw is None else p_cw
+        k = _NANOS_PER_TOKEN_AT_1_PER_MTOK
+        return (u.inp * p_in * k, u.out * p_out * k,
+                u.cr * (p_in if p_cr is None else p_cr) * k,
+                ((u.cw - u.cw_1h) * p_cw + u.cw_1h * (p_cw if p_cw1h is None else p_cw1h)) * k,
+                (u.web * p_web * 1000 * k) if p_web is not None else Decimal(0))
+
+
 # models already warned about: once per process, however many Pricers (trackers) exist
 _warned: set[str] = set()
 _warned_lock = threading.Lock()
@@ -323,6 +360,27 @@ class Pricer:
             with self._lock:
                 self._fast[id(mp)] = (mp, fast)
             return fast
+
+    def unit_prices(self, provider: str | None, model: str, price_source: str,
+                    when: datetime) -> UnitPrices | None:
+        """The token prices a call priced by ``price_source`` was (most likely) priced at:
+        the named override's, else genai-prices' at ``when``; None when there are none
+        (local, unpriced, or a model genai-prices does not know). Used to split a recorded
+        total into token kinds (reports/focus.py), never to change a recorded cost."""
+        if price_source in ("local", "unpriced"):
+            return None
+        if price_source.startswith("override:"):
+            pattern = price_source[len("override:"):]
+            for ov in self.overrides:
+                if ov.pattern == pattern:
+                    return UnitPrices((ov.input_mtok, ov.output_mtok, ov.cache_read_mtok,
+                                       ov.cache_write_mtok, ov.cache_write_1h_mtok,
+                                       ov.web_search_k), ())
+        found = self._resolve(provider, model)
+        if found is None:
+            return None
+        fast = self._fast_for(found[1], when)
+        return None if fast is None else UnitPrices(*fast)
 
     def _web_search_price(self, provider: str | None, model: str,
                           when: datetime) -> Decimal | None:

@@ -86,6 +86,10 @@ class AgentOptions:
     gemini_dirs: list[Path] | None = None     # None: gemini_cli.default_roots()
     otlp_port: int = 4318                     # 0: no receiver
     otlp_host: str = "127.0.0.1"
+    metrics_port: int = 0                     # 0: no /metrics (agent/metrics_http.py)
+    metrics_host: str = "127.0.0.1"
+    metrics_token: str | None = None          # required beyond loopback
+    metrics_members: bool = False             # label series by member too
 
 
 @dataclass
@@ -105,13 +109,15 @@ class Job:
     def succeeded(self, now: float, result: dict[str, Any]) -> None:
         self.failures = 0
         self.next_at = now + self.every
-        self.last = {"at": _iso(), "ok": True, "result": result, "error": None}
+        at = _iso()
+        self.last = {"at": at, "ok": True, "ok_at": at, "result": result, "error": None}
 
     def failed(self, now: float, error: str) -> float:
         self.failures += 1
         delay = min(self.retry_cap, 0.5 * 2 ** self.failures)
         self.next_at = now + delay
-        self.last = {"at": _iso(), "ok": False, "result": None, "error": error}
+        self.last = {"at": _iso(), "ok": False, "ok_at": self.last.get("ok_at"),
+                     "result": None, "error": error}
         return delay
 
 
@@ -154,6 +160,7 @@ class Agent:
         self.sources: dict[str, SourceStats] = {name: SourceStats() for name in
                                                  ("claude-code", "codex", "gemini-cli", "otlp")}
         self.receiver: OtlpReceiver | None = None
+        self.metrics: Any = None
         self.ledger = Ledger.for_config(config)
         self.tracker = Tracker(config, self.ledger)
         self._client: Any = None
@@ -174,6 +181,7 @@ class Agent:
 
     def run(self, stop: threading.Event) -> None:
         self.start_receiver()
+        self.start_metrics()
         self.emit("started", home=str(self.config.home), team=self.config.team,
                   otlp=self.receiver.url if self.receiver else None,
                   project=self.config.project or None,
@@ -211,6 +219,8 @@ class Agent:
     def close(self) -> None:
         if self.receiver is not None:
             self.receiver.stop()
+        if self.metrics is not None:
+            self.metrics.stop()
         if self._cache is not None:
             self._cache.close()
         self.ledger.close()
@@ -223,6 +233,31 @@ class Agent:
                 "codex": o.codex_dirs if o.codex_dirs is not None else codex.default_roots(),
                 "gemini": o.gemini_dirs if o.gemini_dirs is not None
                 else gemini_cli.default_roots()}
+
+    # -- /metrics --
+
+    def start_metrics(self) -> None:
+        """Serve /metrics when asked: counters computed from stored data at each scrape,
+        the budget and health from this agent's last check and snapshot (read, never
+        recomputed, from the scrape's thread)."""
+        o = self.options
+        if not o.metrics_port:
+            return
+        from teamcost.reports import metrics
+
+        from .metrics_http import MetricsServer
+        registry = metrics.registry_for(metrics.TeamcostCollector(
+            self.config, member_label=o.metrics_members, budget=lambda: self._budget,
+            agent=lambda: self._last_snapshot))
+        try:
+            self.metrics = MetricsServer(o.metrics_host, o.metrics_port,
+                                         lambda accept: metrics.exposition(registry, accept),
+                                         o.metrics_token).start()
+        except OSError as exc:
+            self.emit("metrics-failed", error=f"not listening on {o.metrics_host}:"
+                                              f"{o.metrics_port}: {exc}")
+            return
+        self.emit("metrics", url=f"http://{o.metrics_host}:{self.metrics.port}/metrics")
 
     # -- OTLP --
 

@@ -83,6 +83,20 @@ def agent(
     otlp_port: int = typer.Option(4318, "--otlp-port", metavar="PORT", show_default=False,
                                   help="Loopback port for OTLP/HTTP telemetry, 1 to 65535; "
                                        "0 disables it. Default: 4318."),
+    metrics_port: int = typer.Option(0, "--metrics-port", metavar="PORT", show_default=False,
+                                     help="Serve Prometheus metrics at /metrics on this port "
+                                          "(e.g. 9469). Default: 0, none."),
+    metrics_host: str = typer.Option("127.0.0.1", "--metrics-host", metavar="HOST",
+                                     show_default=False,
+                                     help="Address for /metrics; anything but loopback needs "
+                                          "--metrics-token. Default: 127.0.0.1."),
+    metrics_token: str | None = typer.Option(
+        None, "--metrics-token", envvar="TEAMCOST_SERVE_TOKEN", show_envvar=True,
+        metavar="TOKEN", help="Require 'Authorization: Bearer TOKEN' on /metrics. "
+                              "Default: none (loopback only)."),
+    metrics_members: bool = typer.Option(False, "--metrics-members",
+                                         help="Label /metrics series by member too. "
+                                              "Default: team, provider and model only."),
     log_format: str = typer.Option("text", "--log-format", metavar="FORMAT",
                                    show_default=False,
                                    help="text (one line per event) or json. Default: text."),
@@ -97,6 +111,11 @@ def agent(
         raise InvalidValue("--log-format", log_format, "text or json")
     if not 0 <= otlp_port <= 65535:
         raise InvalidValue("--otlp-port", otlp_port, "a port from 1 to 65535, or 0 for none")
+    if not 0 <= metrics_port <= 65535:
+        raise InvalidValue("--metrics-port", metrics_port, "a port from 1 to 65535, or 0 for none")
+    if metrics_port:
+        from teamcost.agent.metrics_http import check_exposure
+        check_exposure(metrics_host, metrics_token or None)
     for flag, dirs in (("--claude-dir", claude_dir), ("--codex-dir", codex_dir),
                        ("--gemini-dir", gemini_dir)):
         for d in dirs:
@@ -108,7 +127,9 @@ def agent(
         check_every=parse_duration(check_every, "check_every", minimum=0.2, maximum=86400),
         claude_dirs=[d.expanduser() for d in claude_dir] or None,
         codex_dirs=[d.expanduser() for d in codex_dir] or None,
-        gemini_dirs=[d.expanduser() for d in gemini_dir] or None, otlp_port=otlp_port)
+        gemini_dirs=[d.expanduser() for d in gemini_dir] or None, otlp_port=otlp_port,
+        metrics_port=metrics_port, metrics_host=metrics_host,
+        metrics_token=metrics_token or None, metrics_members=metrics_members)
     config = load_config()
     log = _log_line(log_format)
     lock = AgentLock(config.home)

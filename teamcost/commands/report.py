@@ -44,6 +44,7 @@ class ExportFormat(str, enum.Enum):
     csv = "csv"
     json = "json"
     both = "both"
+    focus = "focus"
 
 
 class Source(str, enum.Enum):
@@ -247,7 +248,9 @@ def export(
     fmt: ExportFormat = typer.Option(ExportFormat.both, "--format", metavar="FORMAT",
                                      show_default=False,
                                      help="csv, json (JSON Lines) or both; a summary JSON is "
-                                          "always written. Default: both."),
+                                          "always written. focus: FOCUS 1.2 cost and usage "
+                                          "rows (CSV and Parquet) for FinOps tools, see "
+                                          "docs/finops.md. Default: both."),
     out: Path = typer.Option(Path("."), "--out", metavar="DIR", show_default=False,
                              help="Directory for the files. Default: the current one."),
     tz: str | None = typer.Option(None, "--tz", metavar="ZONE",

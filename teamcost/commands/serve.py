@@ -45,6 +45,9 @@ def serve(
         None, "--token", envvar="TEAMCOST_SERVE_TOKEN", show_envvar=True, metavar="TOKEN",
         help="Require this token on every request (Bearer header, or /login?token=...). "
              "Default: none (loopback only)."),
+    metrics_members: bool = typer.Option(
+        False, "--metrics-members", help="Label /metrics series by member too (one series "
+        "per person and model). Default: team, provider and model only."),
 ) -> None:
     """The team dashboard: a live web page of spend, budget, breakdowns and sessions."""
     from teamcost.web.server import ServeOptions
@@ -55,7 +58,7 @@ def serve(
     config = load_config()
     options = ServeOptions(host=host, port=port, token=token or None,
                            pull_every=parse_pull_every(pull_every, config.has_firestore),
-                           open_browser=open_)
+                           open_browser=open_, metrics_members=metrics_members)
 
     def announce(url: str) -> None:
         pulling = (f", pulling every {options.pull_every:g}s" if options.pull_every

@@ -36,7 +36,7 @@ from teamcost.reports.report import refresh_team_cache, table_document
 if TYPE_CHECKING:
     from teamcost.config import Config
 
-FORMATS = ("csv", "json", "both")
+FORMATS = ("csv", "json", "both", "focus")
 # after every call field: the attribution tags (also inside ``tags``) as columns of their
 # own, so a spreadsheet can sum by repository, branch, ticket or pull request
 ATTRIBUTION_COLUMNS = ("project", "repo", "branch", "ticket", "pr")
@@ -143,7 +143,7 @@ def export_period(config: Config, window: Window, out_dir: Path, *, fmt: str = "
                   tz: str | None = None, source: str | None = None,
                   now: datetime | None = None, refresh: bool = True) -> ExportResult:
     if fmt not in FORMATS:
-        raise InvalidValue("format", fmt, "csv, json or both")
+        raise InvalidValue("format", fmt, "csv, json, both or focus")
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ExportError(f"cannot export to {out_dir}: it is a file, not a directory")
@@ -159,6 +159,15 @@ def export_period(config: Config, window: Window, out_dir: Path, *, fmt: str = "
         w = refresh_team_cache(config)
         if w:
             warnings.append(w)
+    if fmt == "focus":   # FOCUS 1.2 rows by day, member, model and token kind (focus.py)
+        from teamcost.reports.focus import export_focus
+        try:
+            paths, totals, used = export_focus(config, window, out_dir, source=source)
+        except OSError as exc:
+            raise ExportError(f"cannot write the export into {out_dir}: "
+                              f"{exc.strerror or exc} (no partial file was left)") from None
+        return ExportResult(window.label, totals["calls"], totals["cost_nanos"],
+                            totals["unpriced_calls"], [str(p) for p in paths], used, warnings)
     table, used = load_table(config, window.since, window.until, source=source)
     # the days before the period, so the summary's spikes are the report's own
     before = load_daily_costs(config, baseline_start(window.since, tz), window.since, tz,

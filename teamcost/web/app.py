@@ -64,9 +64,43 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return Response(f"{detail}\n", status_code=status, media_type="text/plain")
 
 
+def _metrics_endpoint(config: Config, members: bool,
+                      budget_every: float) -> Callable[[Request], Any]:
+    """``GET /metrics``: Prometheus metrics computed from the stored calls at each scrape
+    (teamcost.reports.metrics), behind the same Guard as the dashboard. The budget is read
+    at most every ``budget_every`` seconds; the agent's health comes from its snapshot."""
+    state: dict[str, Any] = {}
+
+    def registry() -> Any:
+        if "registry" not in state:   # pyarrow and prometheus-client load on first scrape
+            from teamcost.agent.snapshot import load_snapshot
+            from teamcost.errors import TeamcostError
+            from teamcost.reports import metrics
+
+            def agent() -> Any:
+                try:
+                    return load_snapshot(config.home)
+                except TeamcostError:
+                    return None
+            state["registry"] = metrics.registry_for(metrics.TeamcostCollector(
+                config, member_label=members, agent=agent,
+                budget=metrics.Cached(metrics.budget_reader(config), max(budget_every, 1.0))))
+        return state["registry"]
+
+    async def endpoint(request: Request) -> Response:
+        from teamcost.reports.metrics import exposition
+
+        def render() -> tuple[bytes, str]:
+            return exposition(registry(), request.headers.get("accept"))
+        body, ctype = await asyncio.to_thread(render)
+        return Response(body, media_type=ctype, headers={"Cache-Control": "no-store"})
+    return endpoint
+
+
 def create_app(config: Config, *, token: str | None = None,
                clock: Callable[[], datetime] | None = None, pull_every: float = 0.0,
-               poll_every: float = 1.0, budget_every: float = 30.0) -> Starlette:
+               poll_every: float = 1.0, budget_every: float = 30.0,
+               metrics_members: bool = False) -> Starlette:
     """The dashboard app over ``config``'s data. ``pull_every`` > 0 pulls in the
     background (when a project is configured); ``clock`` is the time the numbers are
     computed at (tests pin it)."""
@@ -88,6 +122,7 @@ def create_app(config: Config, *, token: str | None = None,
             await asyncio.gather(*tasks, return_exceptions=True)
             await asyncio.to_thread(dash.close)
 
+    scrape = _metrics_endpoint(config, metrics_members, budget_every)
     chart_renames = {**api.RENAMES, "--by": "stack"}
     routes = [
         Route("/", index),
@@ -103,6 +138,7 @@ def create_app(config: Config, *, token: str | None = None,
         Route("/api/sessions/{session_id:path}", api.endpoint(api.session)),
         Route("/api/calls", api.endpoint(api.calls)),
         Route("/api/events", api.events),
+        Route("/metrics", scrape),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     app = Starlette(routes=routes, middleware=[Middleware(Guard, token=token)],

@@ -38,6 +38,7 @@ class ServeOptions:
     token: str | None = None
     pull_every: float = 0.0          # seconds; 0 = no background pull
     open_browser: bool = False
+    metrics_members: bool = False    # /metrics labels series by member too
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -82,7 +83,8 @@ def serve(config: Config, options: ServeOptions,
 
     check_exposure(options.host, options.token)
     sock = bind(options.host, options.port)
-    app = create_app(config, token=options.token, pull_every=options.pull_every)
+    app = create_app(config, token=options.token, pull_every=options.pull_every,
+                     metrics_members=options.metrics_members)
     dash = app.state.dashboard
     # proxy headers are believed from loopback only (uvicorn's forwarded_allow_ips):
     # an HTTPS reverse proxy on this machine makes the login cookie Secure

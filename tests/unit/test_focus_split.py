@@ -1,0 +1,106 @@
+"""The FOCUS export's exact split of a group's recorded cost across token kinds."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from teamcost.pricing import Billed, Pricer, UnitPrices
+from teamcost.reports.focus import Group, kind_costs, split_exact, usd_text
+
+TS = datetime(2026, 11, 17, 12, tzinfo=UTC)
+
+
+def test_usd_text_is_exact() -> None:
+    assert usd_text(0) == "0.000000000"
+    assert usd_text(1) == "0.000000001"
+    assert usd_text(1_234_567_891_234) == "1234.567891234"
+
+
+def test_split_follows_largest_remainders_ties_to_the_earlier_kind() -> None:
+    assert split_exact(10, [1, 1, 1]) == [4, 3, 3]
+    assert split_exact(2, [1, 1, 1]) == [1, 1, 0]
+    assert split_exact(7, [0, 5, 0]) == [0, 7, 0]
+    assert split_exact(100, [Decimal("0.5"), Decimal("1.5")]) == [25, 75]
+    assert split_exact(0, [1, 2]) == [0, 0]
+    with pytest.raises(ValueError):
+        split_exact(5, [0, 0])
+
+
+def test_split_always_adds_up_and_stays_within_one_nano_of_proportional() -> None:
+    rng = random.Random(7)
+    for _ in range(2000):
+        weights = [Decimal(rng.randint(0, 10**12)) / Decimal(10**rng.randint(0, 9))
+                   for _ in range(rng.randint(1, 5))]
+        if sum(weights) == 0:
+            continue
+        total = rng.randint(0, 10**15)
+        parts = split_exact(total, weights)
+        assert sum(parts) == total
+        whole = sum(weights)
+        for part, w in zip(parts, weights):
+            exact = Decimal(total) * w / whole
+            assert abs(part - exact) < 1
+            assert part >= 0 and (w > 0 or part == 0)
+
+
+def _group(inp: int, out: int, cr: int, cw: int, web: int, cost: int, tier: int = 0,
+           calls: int = 1) -> Group:
+    g = Group(0, "t", "m", "anthropic", "claude-sonnet-4-5", None, "{}", "genai", True, tier)
+    g.sums = [calls, 0, inp, out, cr, cw, 0, web, cost]
+    return g
+
+
+def test_a_single_call_splits_into_its_own_per_kind_prices() -> None:
+    """Independently: Sonnet 4.5 at $3 / $15 / $0.30 / $3.75 per Mtok and $10 per 1,000
+    searches; each kind's share is its own cost (all whole nanos here)."""
+    pricer = Pricer()
+    price = pricer.price("anthropic", "claude-sonnet-4-5", 3000, 2000, 1000, 500,
+                         web_search_requests=3, ts=TS)
+    up = pricer.unit_prices("anthropic", "claude-sonnet-4-5", price.source, TS)
+    got = kind_costs(_group(3000, 2000, 1000, 500, 3, price.cost_nanos), up)
+    assert got == {"input": 9_000_000, "output": 30_000_000, "cache_read": 300_000,
+                   "cache_write": 1_875_000, "server_tool": 30_000_000}
+    assert sum(got.values()) == price.cost_nanos
+
+
+def test_long_context_tier_weights_use_the_tier_prices() -> None:
+    pricer = Pricer()
+    price = pricer.price("anthropic", "claude-sonnet-4-5", 300_000, 2000, ts=TS)
+    up = pricer.unit_prices("anthropic", "claude-sonnet-4-5", price.source, TS)
+    assert isinstance(up, UnitPrices) and up.tier_of(300_000) == 200_000
+    got = kind_costs(_group(300_000, 2000, 0, 0, 0, price.cost_nanos, tier=200_000), up)
+    assert got["input"] == 300_000 * 6_000 and got["output"] == 2000 * 22_500
+
+
+def test_rounded_calls_split_exactly_and_without_prices_by_quantity() -> None:
+    up = UnitPrices((Decimal("0.15"), Decimal("0.6"), Decimal("0.075"), None, None, None))
+    rng = random.Random(3)
+    for _ in range(300):
+        q = [rng.randint(0, 5000) for _ in range(4)]
+        calls = rng.randint(1, 40)
+        cost = int(sum(Decimal(a) * b for a, b in zip(q, (150, 600, 75, 150)))) + \
+            rng.randint(-calls, calls)
+        cost = max(cost, 0)
+        got = kind_costs(_group(*q, 0, cost, calls=calls), up)
+        assert sum(got.values()) == cost
+    assert kind_costs(_group(100, 300, 0, 0, 0, 1000), None) == {
+        "input": 250, "output": 750, "cache_read": 0, "cache_write": 0, "server_tool": 0}
+    assert kind_costs(_group(0, 0, 0, 0, 0, 999), None) == {"request": 999}
+    assert Billed() == Billed(0, 0, 0, 0, 0, 0)
+
+
+def test_tags_are_read_defensively() -> None:
+    from teamcost.reports.focus import _TagCache
+
+    tags = _TagCache()
+    assert tags.parse(None) == ("{}", 0, 0)
+    assert tags.parse("not json") == ("{}", 0, 0)
+    assert tags.parse("[1, 2]") == ("{}", 0, 0)
+    attribution, cw_1h, web = tags.parse(
+        '{"project": "p\\n=x", "pr": "7", "web_search_requests": "-3", '
+        '"cache_write_1h_tokens": "12", "other": "kept out"}')
+    assert (attribution, cw_1h, web) == ('{"pr":"7","project":"p\\n=x"}', 12, 0)
