@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -37,10 +38,13 @@ def claude_code_files(path: Path) -> list[Path]:
     return sorted(p for p in path.rglob("*.jsonl") if p.is_file())
 
 
+_PLAIN_ID = re.compile(r"[\w.-]+")   # \w is str.isalnum() or "_": one regex, not a loop a line
+
+
 def claude_code_call_id(message_id: str, request_id: str | None) -> str:
     """Deterministic: the same message (repeated lines, resumed sessions) gives the same id."""
     raw = f"cc-{message_id}-{request_id}" if request_id else f"cc-{message_id}"
-    if len(raw) <= 128 and all(c.isalnum() or c in "-_." for c in raw):
+    if len(raw) <= 128 and _PLAIN_ID.fullmatch(raw):
         return raw
     return "cc-" + hashlib.sha256(f"{message_id}\x00{request_id}".encode()).hexdigest()[:40]
 
@@ -201,7 +205,13 @@ class ClaudeCodeReader:
             out.append(self._emit(key))
         return out
 
+    # a line without a usage object is no call: tail skips it without decoding
+    needles = (b'"usage"',)
+
     def advance(self, lineno: int, end: int) -> None:
+        self.end, self.lineno = end, lineno
+
+    def skipped(self, line: bytes, lineno: int, end: int) -> None:
         self.end, self.lineno = end, lineno
 
     def _emit(self, key: str) -> CallRecord:

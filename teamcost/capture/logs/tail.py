@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from teamcost.capture.logs.base import ImportResult, Sink, why_bad
+from teamcost.capture.logs.base import ImportResult, Sink, needs_decoding, why_bad
 from teamcost.errors import TeamcostError
 from teamcost.ledger import Ledger, LogFileState
 from teamcost.models import CallRecord
@@ -49,6 +49,18 @@ class Reader(Protocol):
 
     def advance(self, lineno: int, end: int) -> None:
         """A blank or bad line was consumed: the checkpoint may move past it."""
+        ...
+
+    def skipped(self, line: bytes, lineno: int, end: int) -> None:
+        """A line the byte prefilter decided holds no call was consumed without decoding
+        (see ``needles``); a reader whose finality rules need to know that some other line
+        came reads what it needs from the line's bytes. Usually ``advance``."""
+        ...
+
+    @property
+    def needles(self) -> tuple[bytes, ...] | None:
+        """Byte strings at least one of which every line this reader needs to decode
+        contains (base.needs_decoding); None: decode every line."""
         ...
 
     def finish(self, quiet: bool) -> list[CallRecord]:
@@ -131,6 +143,7 @@ def _scan_one(ledger: Ledger, source: str, path: Path, reader_for: ReaderFactory
             stats.reread += 1
     reader = reader_for(path, state, start, lineno)
     quiet = now() - st.st_mtime >= ACTIVE_S
+    needles = getattr(reader, "needles", None)   # optional: readers without decode all
     pos = start
     with path.open("rb", buffering=1 << 20) as fh:
         fh.seek(start)
@@ -149,6 +162,13 @@ def _scan_one(ledger: Ledger, source: str, path: Path, reader_for: ReaderFactory
                 reader.advance(lineno, pos)
                 continue
             result.lines += 1
+            if needles is not None and not needs_decoding(line, needles):
+                reader.skipped(line, lineno, pos)
+                since_checkpoint += 1
+                if since_checkpoint >= CHECKPOINT_LINES:
+                    _save(ledger, sink, source, key, st, reader, pos, path)
+                    since_checkpoint = 0
+                continue
             where = f"{path}:{lineno}"
             try:
                 recs = reader.feed(line, lineno, pos)
