@@ -15,6 +15,7 @@ import os
 import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from teamcost.errors import ConfigError, LedgerError
 
@@ -54,7 +55,7 @@ def ledger_file(home: Path, env: Mapping[str, str] | None = None) -> Path:
     return Path(raw).expanduser() if raw else Path(home) / LEDGER_FILE
 
 
-def _ledger_path(path: Path, text: bytes) -> object:
+def _ledger_path(path: Path, text: bytes) -> Any:
     """The config file's ``ledger_path`` (None when unset); tomllib loads only when there is
     a file (a few ms of the status line's budget)."""
     import tomllib
