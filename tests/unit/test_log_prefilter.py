@@ -8,7 +8,7 @@ import json
 import os
 import sqlite3
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,6 @@ from teamcost.capture.logs.base import needs_decoding
 from teamcost.capture.logs.claude_code import import_claude_code
 from teamcost.config import load_config
 
-UTC = timezone.utc
 T0 = datetime(2026, 10, 3, 9, 0, tzinfo=UTC)
 
 
