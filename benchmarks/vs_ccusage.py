@@ -294,6 +294,8 @@ def bench_size(size: int, runs: int, native: Path, base_env: dict[str, str],
                 shutil.rmtree(home, ignore_errors=True)
                 home.mkdir()
                 tenv = base_env | {"TEAMCOST_HOME": str(home), "HOME": str(fake_home)}
+                if tag:   # another checkout's teamcost imports its own code, not PYTHONPATH's
+                    tenv.pop("PYTHONPATH", None)
                 w1, r1, _, c1 = run(imp, tenv)
                 w2, r2, _, c2 = run(rep, tenv)
                 rows[f"first{tag}"].append((w1 + w2, max(r1, r2), c1 + c2))
