@@ -124,3 +124,29 @@ def test_a_file_of_skipped_lines_saves_its_progress_at_checkpoints(
 
     assert saves == [3, 6, 8]      # every 3 lines consumed, skipped ones included, then the end
     assert [c for c, _, _ in _ledger(teamcost_home)] == ["cc-msg_9-req_msg_9"]
+
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+@pytest.mark.parametrize("name", ["codex", "gemini_cli"])
+def test_codex_and_gemini_cli_read_the_same_with_and_without_the_prefilter(
+        name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from teamcost.capture.logs import codex, gemini_cli
+
+    module = {"codex": codex, "gemini_cli": gemini_cli}[name]
+    run = {"codex": codex.import_codex, "gemini_cli": gemini_cli.import_gemini_cli}[name]
+    got = {}
+    for needles in (module.NEEDLES, None):       # None: every line decoded, as before
+        home = tmp_path / f"home-{needles is None}"
+        monkeypatch.setenv("TEAMCOST_HOME", str(home))
+        monkeypatch.setattr(module, "NEEDLES", needles)
+        result = run(FIXTURES / name, load_config())
+        db = sqlite3.connect(home / "ledger.db")
+        rows = db.execute("SELECT call_id, model, input_tokens, output_tokens, "
+                          "cache_read_tokens, cache_write_tokens, cost_nanos, session_id "
+                          "FROM calls ORDER BY call_id").fetchall()
+        db.close()
+        got[needles is None] = (rows, result.lines, result.skipped, result.bad)
+    assert got[False][0]                     # the fixtures hold calls
+    assert got[False] == got[True]
