@@ -32,6 +32,7 @@ T0 = datetime(2026, 10, 3, 9, 0, tzinfo=UTC)
     (b'{"type":"user","message":{"content":"cut sho\n', True),          # a torn line
     (b'["a", "list"]\n', True),
     (b'\xff\xfe{}\n', True),
+    (b'{"type":"user"}' + b" " * 20 + b"\n", True),    # odd trailing space: decoded, fine
 ])
 def test_needs_decoding(line: bytes, decode: bool) -> None:
     assert needs_decoding(line, (b'"usage"',)) is decode
