@@ -34,22 +34,41 @@ from tests.sync_support import make_calls  # noqa: E402
 TEAMCOST = Path(sys.executable).with_name("teamcost")
 
 
-def timed(cmd: list[str], runs: int, env: dict[str, str], stdin: bytes) -> tuple[float, float, bytes]:
-    """(p50 ms, p90 ms, last stdout) of ``runs`` runs after one warm-up run."""
-    out = subprocess.run(cmd, input=stdin, env=env, capture_output=True, check=True).stdout
-    times = []
-    for _ in range(runs):
+def _once(cmd: list[str], env: dict[str, str], stdin: bytes) -> tuple[float, float, bytes]:
+    """(wall ms, CPU ms (user + system, from wait4), stdout) of one run."""
+    with tempfile.TemporaryFile() as inp, tempfile.TemporaryFile() as out:
+        inp.write(stdin)
+        inp.seek(0)
         t0 = time.perf_counter()
-        out = subprocess.run(cmd, input=stdin, env=env, capture_output=True, check=True).stdout
-        times.append((time.perf_counter() - t0) * 1000)
+        p = subprocess.Popen(cmd, stdin=inp, stdout=out, stderr=subprocess.DEVNULL, env=env)
+        _, status, ru = os.wait4(p.pid, 0)
+        wall = (time.perf_counter() - t0) * 1000
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"{cmd} failed")
+        out.seek(0)
+        return wall, (ru.ru_utime + ru.ru_stime) * 1000, out.read()
+
+
+def timed(cmd: list[str], runs: int, env: dict[str, str], stdin: bytes
+          ) -> tuple[float, float, float, bytes]:
+    """(p50 ms, p90 ms, CPU p50 ms, last stdout) of ``runs`` runs after one warm-up run."""
+    out = _once(cmd, env, stdin)[2]
+    times, cpus = [], []
+    for _ in range(runs):
+        wall, cpu, out = _once(cmd, env, stdin)
+        times.append(wall)
+        cpus.append(cpu)
     times.sort()
-    return statistics.median(times), times[int(len(times) * 0.9) - 1], out
+    return statistics.median(times), times[int(len(times) * 0.9) - 1], statistics.median(cpus), out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--calls", type=int, default=100_000)
+    ap.add_argument("--baseline", type=Path, metavar="TEAMCOST",
+                    help="another teamcost executable (e.g. /work/main/.venv/bin/teamcost) "
+                         "timed in the same run")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -85,13 +104,16 @@ def main() -> None:
             ("  empty ledger", [str(TEAMCOST), "statusline"],
              base | {"TEAMCOST_HOME": str(empty), "NO_COLOR": "1"}),
         ]
+        if args.baseline:
+            rows.insert(2, ("teamcost statusline [baseline]", [str(args.baseline), "statusline"],
+                            env))
         (Path(tmp) / "teamcost").symlink_to(home)   # XDG_DATA_HOME/teamcost: the same home
         floor = None
         for label, cmd, e in rows:
-            p50, p90, out = timed(cmd, args.runs, e, stdin)
+            p50, p90, cpu, out = timed(cmd, args.runs, e, stdin)
             floor = p50 if floor is None else floor
             extra = "" if label.startswith("python") else f"  (+{p50 - floor:.1f} ms over the floor)"
-            print(f"{label:40s} p50 {p50:6.1f} ms  p90 {p90:6.1f} ms{extra}")
+            print(f"{label:40s} p50 {p50:6.1f} ms  p90 {p90:6.1f} ms  CPU p50 {cpu:5.1f} ms{extra}")
             if not label.startswith("python"):
                 print(f"{'':40s} -> {out.decode().strip()}")
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from teamcost.errors import ConfigError, LedgerError
 
@@ -43,17 +43,29 @@ def ledger_file(home: Path, env: Mapping[str, str] | None = None) -> Path:
         path = Path(home) / CONFIG_FILE
         try:
             with path.open("rb") as fh:
-                raw = tomllib.load(fh).get("ledger_path")
+                text = fh.read()
         except FileNotFoundError:
-            raw = None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+            text = None
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"cannot read config file {path}: "
                               f"{getattr(exc, 'strerror', None) or exc}") from None
+        raw = None if text is None else _ledger_path(path, text)
         if raw is not None and not isinstance(raw, str):
             raise ConfigError(f"ledger_path in {path} must be a path (a string), not {raw!r}")
     return Path(raw).expanduser() if raw else Path(home) / LEDGER_FILE
+
+
+def _ledger_path(path: Path, text: bytes) -> Any:
+    """The config file's ``ledger_path`` (None when unset); tomllib loads only when there is
+    a file (a few ms of the status line's budget)."""
+    import tomllib
+
+    try:
+        return tomllib.loads(text.decode()).get("ledger_path")
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
 
 
 def session_totals(ledger: Path, session_id: str) -> tuple[int, int]:

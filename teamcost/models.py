@@ -85,10 +85,11 @@ def check_ts(name: str, value: Any) -> datetime:
 
 def check_cost(name: str, value: Any) -> int:
     """A call's cost: an int of nano-dollars from 0 to MAX_CALL_NANOS."""
-    accepted = (f"an integer number of nano-dollars from 0 to {MAX_CALL_NANOS} "
-                f"({format_usd(MAX_CALL_NANOS, 2)}, the most one call may cost)")
     if type(value) is not int or not 0 <= value <= MAX_CALL_NANOS:
-        raise InvalidValue(name, value, accepted)
+        # formatted only for the error: every record checks its cost (imports: thousands)
+        raise InvalidValue(name, value, f"an integer number of nano-dollars from 0 to "
+                           f"{MAX_CALL_NANOS} ({format_usd(MAX_CALL_NANOS, 2)}, the most "
+                           "one call may cost)")
     return value
 
 

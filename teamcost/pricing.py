@@ -499,6 +499,8 @@ class PriceCache:
         self._writable = True
         self._dirty = False
         self._lock = threading.Lock()
+        # get()'s answers, parsed once: an import prices thousands of calls of a few models
+        self._parsed: dict[tuple[tuple[str | None, str], str], Any] = {}
 
     @staticmethod
     def _key(key: tuple[str | None, str], day: str | None) -> str:
@@ -530,6 +532,17 @@ class PriceCache:
     def get(self, key: tuple[str | None, str], day: str) -> Any:
         """(provider_id, fast prices) for a call on UTC ``day``, None for a model
         genai-prices does not know, or _MISS."""
+        try:
+            return self._parsed[(key, day)]
+        except KeyError:
+            pass
+        got = self._get(key, day)
+        if got is not _MISS:
+            with self._lock:
+                self._parsed[(key, day)] = got
+        return got
+
+    def _get(self, key: tuple[str | None, str], day: str) -> Any:
         with self._lock:
             entries = self._load()
             raw = entries.get(self._key(key, None), _MISS)
@@ -549,6 +562,7 @@ class PriceCache:
         file behind)."""
         with self._lock:
             entries = self._load()
+            self._parsed.clear()
             if not self._writable or self._identity is None:
                 return
             entries[self._key(key, day)] = (None if value is None

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +66,8 @@ VERSION = SNAPSHOT_VERSION
 
 def write_snapshot(home: Path, data: dict[str, Any]) -> None:
     """Write atomically: a reader sees the old file or the new one, never half of one."""
+    import tempfile  # here: the status line reads snapshots on every message, never writes
+
     fd, tmp = tempfile.mkstemp(dir=home, prefix=".agent-status-", suffix=".json")
     try:
         with os.fdopen(fd, "w") as fh:

@@ -282,6 +282,19 @@ def json_object(line: bytes | str) -> dict[str, Any]:
     return data
 
 
+def needs_decoding(line: bytes, needles: tuple[bytes, ...]) -> bool:
+    """False for a line that holds none of ``needles`` (the quoted keys or values any line
+    that matters to a reader must contain, as its writer spells them) and looks like one whole
+    JSON object: it is counted and skipped without decoding (a big tool result costs a
+    byte search, not a parse). A line that does not look like an object is decoded, so it is
+    still reported as bad."""
+    if any(n in line for n in needles):
+        return True
+    # the last bytes only: rstrip() would copy a 200 KB tool result to look at its end (a
+    # line ending in more whitespace than that is decoded, which is only slower)
+    return not (line[:1] == b"{" and line[-8:].rstrip()[-1:] == b"}")
+
+
 def why_bad(exc: BaseException) -> str:
     """The one-line reason a line could not be read."""
     if isinstance(exc, RecursionError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,6 +42,10 @@ def claude_code_files(path: Path) -> list[Path]:
     return sorted(p for p in path.rglob("*.jsonl") if p.is_file())
 
 
+_NEEDLES = (b'"usage"',)
+_PLAIN_ID = re.compile(r"[\w.-]+")   # \w is str.isalnum() or "_": one regex, not a loop a line
+
+
 def claude_code_call_id(message_id: str, request_id: str | None) -> str:
     """Deterministic: the same request (repeated lines, resumed sessions, its telemetry
     event) gives the same id: from the API request id (``witness.request_call_id``), or
@@ -49,7 +54,7 @@ def claude_code_call_id(message_id: str, request_id: str | None) -> str:
     if request_id:
         return request_call_id(request_id)
     raw = f"cc-{message_id}"
-    if len(raw) <= 128 and all(c.isalnum() or c in "-_." for c in raw):
+    if len(raw) <= 128 and _PLAIN_ID.fullmatch(raw):
         return raw
     return "cc-" + hashlib.sha256(message_id.encode()).hexdigest()[:40]
 
@@ -283,7 +288,17 @@ class ClaudeCodeReader:
                 out.append(got)
         return out
 
+    # a line without a usage object is no call: tail skips it without decoding, unless a
+    # message is held (older shape, or mid-stream): then any line of its conversation may
+    # end it (parentUuid, an interrupt marker), so every line is decoded until none is
+    @property
+    def needles(self) -> tuple[bytes, ...] | None:
+        return None if self.open else _NEEDLES
+
     def advance(self, lineno: int, end: int) -> None:
+        self.end, self.lineno = end, lineno
+
+    def skipped(self, line: bytes, lineno: int, end: int) -> None:
         self.end, self.lineno = end, lineno
 
     def _emit(self, key: str) -> CallRecord | None:

@@ -67,6 +67,9 @@ from teamcost.ledger import Ledger
 from teamcost.models import CallRecord
 
 SOURCE = "codex"
+# the only line kinds the reader decodes (base.needs_decoding); the rest, tool output
+# and reasoning included, are skipped as bytes
+NEEDLES = (b'"session_meta"', b'"turn_context"', b'"token_count"')
 MODE = "lines"
 PROVIDER = "openai"
 UNKNOWN_MODEL = "unknown"

@@ -57,6 +57,9 @@ from teamcost.ledger import Ledger
 from teamcost.models import CallRecord
 
 SOURCE = "gemini-cli"
+# lines that can hold a call or the session id (base.needs_decoding); others are skipped
+# as bytes
+NEEDLES = (b'"tokens"', b'"$set"', b'"sessionId"')
 MODE = "lines"
 PROVIDER = "google"
 UNKNOWN_MODEL = "unknown"

@@ -3,7 +3,8 @@
 A source is a module with ``SOURCE``, ``ACCEPTED`` (what a DIR argument may be),
 ``default_roots()``, ``list_files(root)``, ``Reader`` and ``check_file(path, head)``, and
 optionally ``file_mode(path)`` / ``read_whole(path, root, build)`` for files that are one
-JSON document rather than JSON Lines. Line files go through the tail driver
+JSON document rather than JSON Lines, and ``NEEDLES`` (base.needs_decoding: a line holding
+none of them is skipped without decoding). Line files go through the tail driver
 (teamcost.capture.logs.tail): per-file progress in the ledger, so a second import or the
 agent reads only what is new; whole-document files are read again only when they changed.
 """
@@ -93,8 +94,10 @@ class _LineReader:
     pending = 0
     merged = 0
 
-    def __init__(self, reader: Any, start: int, lineno: int) -> None:
+    def __init__(self, reader: Any, start: int, lineno: int,
+                 needles: tuple[bytes, ...] | None = None) -> None:
         self.reader, self.end, self.lineno = reader, start, lineno
+        self.needles = needles
 
     def feed(self, line: bytes, lineno: int, end: int) -> list[CallRecord]:
         recs: list[CallRecord] = self.reader.feed(line, lineno)
@@ -102,6 +105,9 @@ class _LineReader:
         return recs
 
     def advance(self, lineno: int, end: int) -> None:
+        self.end, self.lineno = end, lineno
+
+    def skipped(self, line: bytes, lineno: int, end: int) -> None:
         self.end, self.lineno = end, lineno
 
     def finish(self, quiet: bool) -> list[CallRecord]:
@@ -119,7 +125,8 @@ def scan_source(ledger: Ledger, tracker: Tracker, source: ModuleType, root: Path
     whole = [f for f in files if mode_of(source, f) == "whole"]
 
     def reader(path: Path, state: dict[str, Any] | None, start: int, lineno: int) -> _LineReader:
-        return _LineReader(source.Reader(path, root, tracker.build, state), start, lineno)
+        return _LineReader(source.Reader(path, root, tracker.build, state), start, lineno,
+                           getattr(source, "NEEDLES", None))
 
     stats = scan_files(ledger, str(source.SOURCE), lines, reader, result, tick=tick)
     if whole:

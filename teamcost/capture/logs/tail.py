@@ -26,13 +26,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from teamcost.capture.logs.base import ImportResult, Sink, why_bad
+from teamcost.capture.logs.base import ImportResult, Sink, needs_decoding, why_bad
 from teamcost.errors import TeamcostError
 from teamcost.ledger import Ledger, LogFileState
 from teamcost.models import CallRecord
@@ -53,6 +54,18 @@ class Reader(Protocol):
 
     def advance(self, lineno: int, end: int) -> None:
         """A blank or bad line was consumed: the checkpoint may move past it."""
+        ...
+
+    def skipped(self, line: bytes, lineno: int, end: int) -> None:
+        """A line the byte prefilter decided holds no call was consumed without decoding
+        (see ``needles``); a reader whose finality rules need to know that some other line
+        came reads what it needs from the line's bytes. Usually ``advance``."""
+        ...
+
+    @property
+    def needles(self) -> tuple[bytes, ...] | None:
+        """Byte strings at least one of which every line this reader needs to decode
+        contains (base.needs_decoding); None: decode every line."""
         ...
 
     def finish(self, quiet: bool) -> list[CallRecord]:
@@ -115,10 +128,11 @@ def scan_files(ledger: Ledger, source: str, files: Iterable[Path], reader_for: R
     """Read what is new in ``files`` into the ledger; ``result`` counts what happened."""
     stats = TailStats()
     sink = Sink(ledger, result, lenient=lenient)
+    seen = _Seen(ledger, source)
     for path in files:
         stats.files += 1
         try:
-            _scan_one(ledger, source, path, reader_for, result, sink, stats, tick, now)
+            _scan_one(ledger, source, path, reader_for, result, sink, stats, tick, now, seen)
         except OSError as exc:  # a file vanished or became unreadable mid-scan
             msg = f"cannot read it ({exc.strerror or exc})"
             result.add_bad(str(path), msg)
@@ -127,11 +141,40 @@ def scan_files(ledger: Ledger, source: str, files: Iterable[Path], reader_for: R
     return stats
 
 
+class _Seen:
+    """What a scan knows before reading any file: where each file really is, and the saved
+    progress of every file of the source, in one query (an unchanged tree of thousands of
+    files is decided by one stat each, not a realpath walk and a query each)."""
+
+    def __init__(self, ledger: Ledger, source: str) -> None:
+        with ledger._lock:  # the ledger's own lock: one connection shared with its writers
+            rows = ledger.conn.execute(
+                "SELECT path, dev, ino, size, mtime_ns, offset FROM log_files WHERE source = ?",
+                (source,)).fetchall()
+        # path -> (dev, ino, size, mtime_ns, offset): the fields of the unchanged test
+        self.done: dict[str, tuple[int, ...]] = {r[0]: tuple(r[1:]) for r in rows}
+        self._dirs: dict[str, str] = {}
+
+    def identify(self, path: Path) -> tuple[str, os.stat_result]:
+        """(the file's resolved path, its stat): the key ``str(path.resolve())`` is, with
+        the directory's realpath computed once per directory."""
+        lst = os.lstat(path)
+        if stat.S_ISLNK(lst.st_mode):
+            return str(path.resolve()), path.stat()
+        parent = str(path.parent)
+        real = self._dirs.get(parent)
+        if real is None:
+            real = self._dirs[parent] = os.path.realpath(parent)
+        return os.path.join(real, path.name), lst
+
+
 def _scan_one(ledger: Ledger, source: str, path: Path, reader_for: ReaderFactory,
               result: ImportResult, sink: Sink, stats: TailStats,
-              tick: Callable[[int], None], now: Callable[[], float]) -> None:
-    key = str(path.resolve())
-    st = path.stat()
+              tick: Callable[[int], None], now: Callable[[], float], seen: _Seen) -> None:
+    key, st = seen.identify(path)
+    if seen.done.get(key) == (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_size):
+        stats.unchanged += 1         # read to its end and untouched since: no query, no open
+        return
     saved = ledger.log_file(key)
     start, lineno, state = 0, 0, None
     if saved is not None:
@@ -163,10 +206,20 @@ def _scan_one(ledger: Ledger, source: str, path: Path, reader_for: ReaderFactory
             lineno += 1
             result.bytes_read += len(line)
             tick(len(line))
-            if not line.strip():
+            if line.isspace():    # blank (strip() would copy every line to find out)
                 reader.advance(lineno, pos)
                 continue
             result.lines += 1
+            # asked a line: a reader may want every line decoded for a while (Claude Code
+            # while a message is held: any line of its conversation may end it)
+            needles = getattr(reader, "needles", None)   # None: decode every line
+            if needles is not None and not needs_decoding(line, needles):
+                reader.skipped(line, lineno, pos)
+                since_checkpoint += 1
+                if since_checkpoint >= CHECKPOINT_LINES:
+                    _save(ledger, sink, source, key, st, reader, pos, path)
+                    since_checkpoint = 0
+                continue
             where = f"{path}:{lineno}"
             try:
                 recs = reader.feed(line, lineno, pos)
