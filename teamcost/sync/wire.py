@@ -23,7 +23,8 @@ from google.protobuf import struct_pb2, timestamp_pb2
 
 from teamcost.compat.firestore import database_path, gapic, query_request, rpc_metadata
 from teamcost.models import CallRecord
-from teamcost.sync.mapping import record_to_doc
+from teamcost.sync.mapping import ROLLED_UP, record_to_doc
+from teamcost.sync.rollup_doc import RollupWrite
 
 _Value = document_types.Value.pb()
 _MapValue = document_types.MapValue.pb()
@@ -31,6 +32,7 @@ _Document = document_types.Document.pb()
 _Write = write_types.Write.pb()
 _FieldTransform = write_types.DocumentTransform.FieldTransform.pb()
 _Precondition = common_types.Precondition.pb()
+_DocumentMask = common_types.DocumentMask.pb()
 _CommitRequest = firestore_types.CommitRequest.pb()
 _REQUEST_TIME = int(write_types.DocumentTransform.FieldTransform.ServerValue.REQUEST_TIME)
 _NULL = _Value(null_value=struct_pb2.NULL_VALUE)
@@ -58,9 +60,14 @@ def encode_value(value: Any) -> Any:
     raise TypeError(f"a call document has no {type(value).__name__} values")
 
 
-def create_write(doc_name: str, rec: CallRecord) -> Any:
-    """``create()`` of one call document with ``pushed_at`` = server request time."""
+def create_write(doc_name: str, rec: CallRecord, rolled_up: bool = False) -> Any:
+    """``create()`` of one call document with ``pushed_at`` = server request time.
+
+    ``rolled_up``: the same commit counts the call in its rollups (the document says so,
+    so the migration never counts it a second time)."""
     fields = {k: encode_value(v) for k, v in record_to_doc(rec).items()}
+    if rolled_up:
+        fields[ROLLED_UP] = _Value(boolean_value=True)
     return _Write(
         update=_Document(name=doc_name, fields=fields),
         current_document=_Precondition(exists=False),
@@ -69,13 +76,33 @@ def create_write(doc_name: str, rec: CallRecord) -> Any:
     )
 
 
+def rollup_write(database: str, w: RollupWrite) -> Any:
+    """Upsert of one rollup document: its identity fields set (unchanged after the first
+    write), its metrics incremented, ``updated_at`` = server time. Increments of int64
+    stay int64, so sums stay exact."""
+    name = f"{database}/documents/{w.collection}/{w.doc_id}"
+    transforms = [_FieldTransform(field_path=path, increment=_Value(integer_value=v))
+                  for path, v in sorted(w.incs.items())]
+    transforms.append(_FieldTransform(field_path="updated_at",
+                                      set_to_server_value=_REQUEST_TIME))
+    return _Write(update=_Document(name=name,
+                                   fields={k: encode_value(v) for k, v in w.static.items()}),
+                  update_mask=_DocumentMask(field_paths=sorted(w.static)),
+                  update_transforms=transforms)
+
+
 def commit_creates(client: Any, collection: str, recs: Sequence[CallRecord],
-                   timeout: float) -> datetime | None:
-    """Commit create() writes for ``recs`` atomically; returns the commit time."""
+                   timeout: float, rollups: Sequence[RollupWrite] | None = None
+                   ) -> datetime | None:
+    """Commit create() writes for ``recs`` atomically; returns the commit time.
+
+    ``rollups``: the rollup increments counting exactly ``recs``, in the same commit, so
+    ALREADY_EXISTS on any call fails them too (a rollup counts a call iff it exists)."""
     database = database_path(client)
     prefix = f"{database}/documents/{collection}/"
-    request = _CommitRequest(database=database,
-                             writes=[create_write(prefix + r.call_id, r) for r in recs])
+    writes = [create_write(prefix + r.call_id, r, rollups is not None) for r in recs]
+    writes += [rollup_write(database, w) for w in rollups or ()]
+    request = _CommitRequest(database=database, writes=writes)
     response = gapic(client).commit(
         request=firestore_types.CommitRequest.wrap(request),
         metadata=rpc_metadata(client), retry=None, timeout=timeout)
