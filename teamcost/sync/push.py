@@ -52,6 +52,7 @@ from teamcost.sync.mapping import COLLECTION, doc_to_record, same_payload
 from teamcost.sync.retry import DEFAULT_BACKOFF, Backoff, call_with_retry, describe
 from teamcost.sync.rollup_doc import chunk_for_commit, rollup_writes
 from teamcost.sync.rollup_fold import LedgerFold
+from teamcost.sync.rollups import ensure_totals
 from teamcost.sync.wire import commit_creates
 
 if TYPE_CHECKING:
@@ -142,6 +143,7 @@ class _Pusher:
         self._lock = threading.Lock()
         self._settled = 0
         self.fold = LedgerFold(ledger)
+        self._ensured: set[str] = set()
 
     def _count_retry(self, attempt: int, exc: BaseException) -> None:
         with self._lock:
@@ -164,6 +166,7 @@ class _Pusher:
         every retry of this commit carries the same ones."""
         assert len(recs) <= MAX_BATCH
         rollups = rollup_writes(recs, self.fold)
+        ensure_totals(self.client, rollups, self._ensured, self._lock, self.backoff)
         ct = call_with_retry(lambda: commit_creates(self.client, COLLECTION, recs,
                                                     COMMIT_TIMEOUT_S, rollups=rollups),
                              f"pushing {len(recs)} calls", self.backoff, self._count_retry,

@@ -135,6 +135,26 @@ def prefix_field(d: date, q: int) -> str:
     return f"p{d.month:02d}{d.day:02d}_{q:02d}"
 
 
+def zero_totals(month: str) -> dict[str, int]:
+    """Every summed field of a ledger-month document, at 0.
+
+    Firestore counts a document in an aggregation query with several sum()s only if it has
+    every summed field (documented, and the emulator does the same), so each ledger-month
+    document is created with all of them before its first increment; then one query sums
+    the month, today and a zone's edges together.
+    """
+    y, m = int(month[:4]), int(month[5:7])
+    first = date(y, m, 1)
+    nxt = (first + timedelta(days=32)).replace(day=1)
+    bases = [month_field(first)]
+    d = first
+    while d < nxt:
+        bases += [day_field(d), week_field(d)]
+        bases += [prefix_field(d, q) for q in range(1, SLOTS)]
+        d += timedelta(days=1)
+    return {f"{b}_{k}": 0 for b in dict.fromkeys(bases) for k in ("c", "n")}
+
+
 @dataclass
 class RollupWrite:
     """One rollup document's part of a commit: identity fields and increments."""
@@ -338,11 +358,11 @@ def budget_terms(start: datetime, end: datetime) -> list[Term] | None:
                 core = _aligned(a, b) if a < b else None
                 if core is None:
                     continue
-                t = list(core)
-                t += _span_terms(da, a, 1)     # days before the core's start
-                t += _span_terms(b, db, 1)     # days after the core's end
-                if best is None or len(t) < len(best):
-                    best = t
+                cand = list(core)
+                cand += _span_terms(da, a, 1)     # days before the core's start
+                cand += _span_terms(b, db, 1)     # days after the core's end
+                if best is None or len(cand) < len(best):
+                    best = cand
         if best is None:
             # any other window: the days one by one (reports never ask budget maths for these)
             best = [term for i in range((db - da).days)

@@ -11,13 +11,22 @@ an aggregation one read per 1,000 index entries it matches, at least one):
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from teamcost.sync.retry import Backoff, call_with_retry
-from teamcost.sync.rollup_doc import ROLLUPS, STATE, TOTALS, Term, budget_terms
-from teamcost.sync.wire import run_query
+from teamcost.sync.rollup_doc import (
+    ROLLUPS,
+    STATE,
+    TOTALS,
+    RollupWrite,
+    budget_terms,
+    zero_totals,
+)
+from teamcost.sync.wire import create_if_missing, run_query
 
 TIMEOUT_S = 30.0
 MAX_AGGREGATIONS = 5        # Firestore's limit per aggregation query
@@ -30,53 +39,93 @@ def rollups_complete(client: Any, team: str, backoff: Backoff) -> bool:
     return bool(snap.exists and (snap.to_dict() or {}).get("complete") is True)
 
 
-def _queries(terms: Sequence[Term]) -> list[tuple[list[str], list[tuple[str, int]]]]:
-    """Group signed terms into aggregation queries over ``month in [...]``.
-
-    Field names are unique across the months of one window (days and prefixes carry their
-    MMDD, months their YYYYMM); a week's field is in both months' documents and is meant to
-    be summed over both, so terms with the same (field, sign) are one aggregation.
-    """
-    months = sorted({m for m, _, _ in terms})
-    fields: list[tuple[str, int]] = []
-    for _, base, sign in terms:
-        for metric in ("c", "n"):
-            f = (f"{base}_{metric}", sign)
-            if f not in fields:
-                fields.append(f)
-    return [(months, fields[i:i + MAX_AGGREGATIONS])
-            for i in range(0, len(fields), MAX_AGGREGATIONS)]
-
-
-def rollup_spend(client: Any, team: str, start: datetime, end: datetime,
-                 backoff: Backoff, exact: Callable[[Any, str], int]
-                 ) -> tuple[int, int] | None:
-    """(calls, cost_nanos) of the team's calls with start <= ts < end from the ledger-month
-    rollups, or None when the window is not on quarter-hours. ``exact`` turns one
-    aggregation result into an exact int (or raises)."""
+def rollup_spends(client: Any, team: str, windows: Sequence[tuple[datetime, datetime]],
+                  backoff: Backoff, exact: Callable[[Any, str], int]
+                  ) -> list[tuple[int, int]] | None:
+    """(calls, cost_nanos) of the team's calls with start <= ts < end for each window,
+    from the ledger-month rollups, in as few aggregation queries as the fields allow (a
+    month budget and today together: one query, one read). None when a window is not on
+    quarter-hours or the windows span more than two months."""
     from google.cloud.firestore_v1.base_query import FieldFilter
 
-    terms = budget_terms(start, end)
-    if terms is None:
+    per_window = [budget_terms(s, e) for s, e in windows]
+    if any(t is None for t in per_window):
         return None
-    n = c = 0
-    for months, fields in _queries(terms):
+    all_terms = [t for ts in per_window for t in ts or []]
+    if not all_terms:
+        return [(0, 0) for _ in windows]
+    months = sorted({m for m, _, _ in all_terms})
+    if _month_index(months[-1]) - _month_index(months[0]) > 2:
+        return None       # field names are unique only within a few adjacent months
+    wanted: list[str] = []
+    for _, base, _ in all_terms:
+        for metric in ("c", "n"):
+            if f"{base}_{metric}" not in wanted:
+                wanted.append(f"{base}_{metric}")
+    sums: dict[str, int] = {}
+    for i in range(0, len(wanted), MAX_AGGREGATIONS):
+        part = wanted[i:i + MAX_AGGREGATIONS]
+        # a range, not "in": the months are adjacent, and the emulator's sum() over an "in"
+        # of two or more values answers 0
         q = (client.collection(TOTALS).where(filter=FieldFilter("team", "==", team))
-             .where(filter=FieldFilter("month", "in", months)))
-        agg = None
-        for i, (f, _) in enumerate(fields):
-            agg = (q if agg is None else agg).sum(f, alias=f"a{i}")
-        assert agg is not None
-        rows = call_with_retry(lambda agg=agg: agg.get(retry=None, timeout=TIMEOUT_S),
+             .where(filter=FieldFilter("month", ">=", months[0]))
+             .where(filter=FieldFilter("month", "<=", months[-1])))
+        agg: Any = q
+        for j, f in enumerate(part):
+            agg = agg.sum(f, alias=f"a{j}")
+        rows = call_with_retry(partial(agg.get, retry=None, timeout=TIMEOUT_S),
                                f"summing team {team}'s spend", backoff)
         vals = {r.alias: r.value for r in rows[0]}
-        for i, (f, sign) in enumerate(fields):
-            v = exact(vals.get(f"a{i}"), f"sum({f})")
-            if f.endswith("_c"):
-                c += sign * v
-            else:
-                n += sign * v
-    return n, c
+        for j, f in enumerate(part):
+            sums[f] = exact(vals.get(f"a{j}"), f"sum({f})")
+    out = []
+    for terms in per_window:
+        n = c = 0
+        # a week's field is in both months' documents and the sum covers both: count it once
+        for base, sign in dict.fromkeys((b, sg) for _, b, sg in terms or []):
+            n += sign * sums[f"{base}_n"]
+            c += sign * sums[f"{base}_c"]
+        out.append((n, c))
+    return out
+
+
+def _month_index(month: str) -> int:
+    return int(month[:4]) * 12 + int(month[5:7])
+
+
+def ensure_totals(client: Any, writes: Sequence[RollupWrite], ensured: set[str],
+                  lock: threading.Lock, backoff: Backoff) -> None:
+    """Create the ledger-month documents ``writes`` increment, all fields at 0, unless
+    this process did already (see rollup_doc.zero_totals). Only zeros, so it need not be
+    in the push's commit: a copy that exists already is left alone."""
+    for w in writes:
+        if w.collection != TOTALS:
+            continue
+        with lock:
+            if w.doc_id in ensured:
+                continue
+        fields = {**w.static, **zero_totals(str(w.static["month"]))}
+        call_with_retry(partial(create_if_missing, client, TOTALS, w.doc_id, fields, TIMEOUT_S),
+                        "preparing a ledger-month rollup", backoff)
+        with lock:
+            ensured.add(w.doc_id)
+
+
+_COMPLETE: set[tuple[str, str]] = set()
+
+
+def rollups_in_use(client: Any, team: str, backoff: Backoff) -> bool:
+    """Whether the team's rollups count every call; once true it stays true, so it is
+    remembered for the process (one read, not one per check)."""
+    from teamcost.compat.firestore import database_path
+
+    key = (database_path(client), team)
+    if key in _COMPLETE:
+        return True
+    if rollups_complete(client, team, backoff):
+        _COMPLETE.add(key)
+        return True
+    return False
 
 
 def fetch_cells(client: Any, team: str, updated_after: datetime | None,
@@ -102,4 +151,4 @@ def fetch_totals(client: Any, team: str, months: Sequence[str],
                                           f"reading team {team}'s ledger totals", backoff)]
 
 
-__all__ = ["rollup_spend", "fetch_cells", "fetch_totals", "rollups_complete", "budget_terms"]
+__all__ = ["rollup_spends", "rollups_in_use", "fetch_cells", "fetch_totals", "rollups_complete", "budget_terms"]

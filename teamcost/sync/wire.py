@@ -110,6 +110,41 @@ def commit_creates(client: Any, collection: str, recs: Sequence[CallRecord],
     return ct if isinstance(ct, datetime) else None
 
 
+def create_if_missing(client: Any, collection: str, doc_id: str, fields: dict[str, Any],
+                      timeout: float) -> bool:
+    """create() one document; False when it already exists (nothing changed)."""
+    from google.api_core import exceptions as gexc
+
+    database = database_path(client)
+    write = _Write(update=_Document(name=f"{database}/documents/{collection}/{doc_id}",
+                                    fields={k: encode_value(v) for k, v in fields.items()}),
+                   current_document=_Precondition(exists=False),
+                   update_transforms=[_FieldTransform(field_path="updated_at",
+                                                      set_to_server_value=_REQUEST_TIME)])
+    try:
+        gapic(client).commit(request=firestore_types.CommitRequest.wrap(
+            _CommitRequest(database=database, writes=[write])),
+            metadata=rpc_metadata(client), retry=None, timeout=timeout)
+    except gexc.AlreadyExists:
+        return False
+    return True
+
+
+def commit_with_marks(client: Any, collection: str, call_ids: Sequence[str],
+                      rollups: Sequence[RollupWrite], timeout: float) -> None:
+    """The migration's commit: create() a marker per call and the increments counting
+    those calls, atomically (an existing marker fails it all)."""
+    database = database_path(client)
+    prefix = f"{database}/documents/{collection}/"
+    writes = [_Write(update=_Document(name=prefix + cid,
+                                      fields={"call_id": encode_value(cid)}),
+                     current_document=_Precondition(exists=False)) for cid in call_ids]
+    writes += [rollup_write(database, w) for w in rollups]
+    gapic(client).commit(request=firestore_types.CommitRequest.wrap(
+        _CommitRequest(database=database, writes=writes)),
+        metadata=rpc_metadata(client), retry=None, timeout=timeout)
+
+
 # -- reading: RunQuery responses decoded straight from the raw protobuf --------------
 # DocumentSnapshot.to_dict() deep-copies every document and proto-plus wraps every
 # value; for a first pull of a large team that was ~500 µs per call.
