@@ -166,7 +166,8 @@ class _Pusher:
         every retry of this commit carries the same ones."""
         assert len(recs) <= MAX_BATCH
         rollups = rollup_writes(recs, self.fold)
-        ensure_totals(self.client, rollups, self._ensured, self._lock, self.backoff)
+        ensure_totals(self.client, rollups, self._ensured, self._lock, self.backoff,
+                      self._count_retry)
         ct = call_with_retry(lambda: commit_creates(self.client, COLLECTION, recs,
                                                     COMMIT_TIMEOUT_S, rollups=rollups),
                              f"pushing {len(recs)} calls", self.backoff, self._count_retry,

@@ -94,7 +94,8 @@ def _month_index(month: str) -> int:
 
 
 def ensure_totals(client: Any, writes: Sequence[RollupWrite], ensured: set[str],
-                  lock: threading.Lock, backoff: Backoff) -> None:
+                  lock: threading.Lock, backoff: Backoff,
+                  on_retry: Callable[[int, BaseException], None] | None = None) -> None:
     """Create the ledger-month documents ``writes`` increment, all fields at 0, unless
     this process did already (see rollup_doc.zero_totals). Only zeros, so it need not be
     in the push's commit: a copy that exists already is left alone."""
@@ -106,7 +107,7 @@ def ensure_totals(client: Any, writes: Sequence[RollupWrite], ensured: set[str],
                 continue
         fields = {**w.static, **zero_totals(str(w.static["month"]))}
         call_with_retry(partial(create_if_missing, client, TOTALS, w.doc_id, fields, TIMEOUT_S),
-                        "preparing a ledger-month rollup", backoff)
+                        "preparing a ledger-month rollup", backoff, on_retry)
         with lock:
             ensured.add(w.doc_id)
 
