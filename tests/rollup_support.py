@@ -15,11 +15,12 @@ Slots = dict[tuple[str, str, int], list[int]]
 
 def _metrics(r: CallRecord) -> list[int]:
     return [1, r.input_tokens, r.output_tokens, r.cache_read_tokens, r.cache_write_tokens,
-            r.cost_nanos, int(not r.priced), int(not r.success)]
+            r.cost_nanos, int(not r.priced), int(not r.success),
+            0 if r.priced else r.input_tokens, 0 if r.priced else r.output_tokens]
 
 
 def oracle_slots(recs: Iterable[CallRecord]) -> Slots:
-    out: Slots = defaultdict(lambda: [0] * 8)
+    out: Slots = defaultdict(lambda: [0] * 10)
     for r in recs:
         t = r.ts.astimezone(UTC)
         acc = out[(r.ledger_id, t.date().isoformat(), t.hour * 4 + t.minute // 15)]
@@ -30,8 +31,8 @@ def oracle_slots(recs: Iterable[CallRecord]) -> Slots:
 
 def stored_slots(client: Any, team: str = "core") -> Slots:
     from google.cloud.firestore_v1.base_query import FieldFilter
-    out: Slots = defaultdict(lambda: [0] * 8)
-    names = ("n", "i", "o", "cr", "cw", "c", "u", "f")
+    out: Slots = defaultdict(lambda: [0] * 10)
+    names = ("n", "i", "o", "cr", "cw", "c", "u", "f", "ui", "uo")
     for snap in client.collection("teamcost_rollups").where(
             filter=FieldFilter("team", "==", team)).stream():
         d = snap.to_dict()

@@ -8,7 +8,8 @@ call's document exists:
   the cell is the call's values of the report dimensions (provider, model, agent,
   session_id and the tags project, repo, branch, ticket, pr). It holds the day's totals
   and, under ``s``, one slot per UTC quarter-hour that had calls (``s.q00`` .. ``s.q95``),
-  each with the eight metrics. Quarter-hours make a window in any time zone exact
+  each with the ten metrics (calls, four token kinds, cost_nanos, unpriced and failed
+  calls, unpriced input and output tokens). Quarter-hours make a window in any time zone exact
   (every real offset, +05:30 and +05:45 included, is a multiple of 15 minutes), while a
   document per day keeps the count near members x days x cells.
 - a **ledger-month** (``teamcost_ledger_totals``): one per (team, member, ledger, UTC
@@ -47,10 +48,11 @@ RECORD_DIMS = ("provider", "model", "agent", "session_id")
 CELL_DIMS = (*RECORD_DIMS, *TAG_DIMS)
 # what reports may group by from rollups
 DIMENSIONS = ("member", "ledger_id", *CELL_DIMS)
-METRICS = ("n", "i", "o", "cr", "cw", "c", "u", "f")
+METRICS = ("n", "i", "o", "cr", "cw", "c", "u", "f", "ui", "uo")
 METRIC_NAMES = {"n": "calls", "i": "input_tokens", "o": "output_tokens",
                 "cr": "cache_read_tokens", "cw": "cache_write_tokens", "c": "cost_nanos",
-                "u": "unpriced", "f": "failed"}
+                "u": "unpriced_calls", "f": "failed_calls",
+                "ui": "unpriced_input_tokens", "uo": "unpriced_output_tokens"}
 SLOT = timedelta(minutes=15)
 SLOTS = 96
 NONE = ""                 # the dimension has no value (stored as the empty string)
@@ -71,9 +73,10 @@ def slot_of(ts: datetime) -> tuple[date, int]:
 
 
 def metrics_of(rec: CallRecord) -> tuple[int, ...]:
+    unpriced = not rec.priced
     return (1, rec.input_tokens, rec.output_tokens, rec.cache_read_tokens,
-            rec.cache_write_tokens, rec.cost_nanos, 0 if rec.priced else 1,
-            0 if rec.success else 1)
+            rec.cache_write_tokens, rec.cost_nanos, int(unpriced), int(not rec.success),
+            rec.input_tokens if unpriced else 0, rec.output_tokens if unpriced else 0)
 
 
 def raw_value(rec: CallRecord, dim: str) -> str:
