@@ -311,8 +311,15 @@ class Agent:
                       conflicts=len(result.conflicts), remaining=result.remaining)
 
     def pull(self) -> None:
+        """The team's calls into the team cache, until the team's rollups count every call:
+        then nothing in the background (views fetch the rollup cells they show when they
+        show them), so a machine's reads a minute do not grow with the team."""
         job = self.jobs["pull"]
         try:
+            from teamcost.sync.rollups import rollups_in_use
+            if rollups_in_use(self._client_or_new(), self.config.team, AGENT_BACKOFF):
+                job.succeeded(self.clock(), {"skipped": "rollups"})
+                return
             if self._cache is None:
                 self._cache = TeamCache.for_config(self.config)
             result = pull(self.config, self._client_or_new(), self._cache,

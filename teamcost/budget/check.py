@@ -109,18 +109,32 @@ def check(config: Config, estimate: Any = None, client: Any = None,
     return send_alerts(config, client, status) if alerts else status
 
 
+# The agent rereads the budget document every 10 minutes, not every minute: a budget is
+# set rarely, and each read is a billed read on every member's machine (docs/org-scale.md).
+# `teamcost budget check`, the guard and the dashboard read it as before.
+BUDGET_TTL_S = 600.0
+_AGENT_BUDGET: dict[tuple[str, str], tuple[float, Budget | None]] = {}
+
+
 def check_with_today(config: Config, client: Any, ledger: Ledger | None, now: datetime
                      ) -> tuple[BudgetStatus | None, Spend, Spend]:
     """The agent's minute: (budget status with alerts sent, or None without a budget; the
     period's spend (the month's without a budget); today's spend). Reads: the budget
     document and one aggregation for both sums when the rollups answer (see spend.py).
 
-    "Today" is the whole local day: a call stamped a few minutes ahead (clock skew, at
+    The budget document is reread every BUDGET_TTL_S (a changed budget shows within ten
+    minutes). "Today" is the whole local day: a call stamped a few minutes ahead (clock skew, at
     most models.MAX_TS_AHEAD) counts today as soon as it is pushed.
     """
     client = _client(config, client)
-    budget = get_budget(client, config.team)
-    remember(config, budget)
+    key = (config.project or "", config.team)
+    cached = _AGENT_BUDGET.get(key)
+    if cached is not None and 0 <= now.timestamp() - cached[0] < BUDGET_TTL_S:
+        budget = cached[1]
+    else:
+        budget = get_budget(client, config.team)
+        remember(config, budget)
+        _AGENT_BUDGET[key] = (now.timestamp(), budget)
     if budget is None:
         start, end = period_bounds(now, "month", config.timezone)
     else:
