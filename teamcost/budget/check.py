@@ -113,7 +113,7 @@ def check(config: Config, estimate: Any = None, client: Any = None,
 # set rarely, and each read is a billed read on every member's machine (docs/org-scale.md).
 # `teamcost budget check`, the guard and the dashboard read it as before.
 BUDGET_TTL_S = 600.0
-_AGENT_BUDGET: dict[tuple[str, str], tuple[float, Budget | None]] = {}
+_AGENT_BUDGET: dict[tuple[str, str, str], tuple[float, Budget | None]] = {}
 
 
 def check_with_today(config: Config, client: Any, ledger: Ledger | None, now: datetime
@@ -127,7 +127,7 @@ def check_with_today(config: Config, client: Any, ledger: Ledger | None, now: da
     most models.MAX_TS_AHEAD) counts today as soon as it is pushed.
     """
     client = _client(config, client)
-    key = (config.project or "", config.team)
+    key = (config.project or "", config.team, str(config.home))
     cached = _AGENT_BUDGET.get(key)
     if cached is not None and 0 <= now.timestamp() - cached[0] < BUDGET_TTL_S:
         budget = cached[1]
