@@ -8,7 +8,8 @@ import typer
 
 from teamcost.commands.output import FORMAT, OutputFormat, console, emit
 
-rollups_app = typer.Typer(help="The team's rollup documents (admins).", no_args_is_help=True)
+rollups_app = typer.Typer(help="The team's rollup documents (admins): `rollups build` counts "
+                               "calls pushed before rollups existed.", no_args_is_help=True)
 
 
 @rollups_app.command("build")
@@ -31,8 +32,10 @@ def verify_cmd(
                                          help="End (default now)."),
         fmt: OutputFormat = FORMAT,
 ) -> None:
-    """Recompute the window's rollups from the calls and list any difference (admins).
-    Exit 0 when they agree, 6 when they differ."""
+    """Recompute a window's rollups from the calls and list differences (admins). Exit 0 they agree, 6 they differ.
+
+    The window covers whole UTC days; every difference is listed (--format json for
+    scripts)."""
     from teamcost.config import load_config
     from teamcost.errors import EXIT_MISMATCH
     from teamcost.sync.rollup_admin import verify_window
