@@ -75,6 +75,57 @@ def cells_table(cells: Iterable[CellRow], since: datetime, until: datetime,
     return _table(cols)
 
 
+def rows_table(rows: Sequence[tuple[Any, ...]], since: datetime, until: datetime,
+               where: Mapping[str, str] | None = None) -> pa.Table:
+    """``cells_table`` of the rollup copy's packed rows (RollupCache.rows), in NumPy: a
+    first 30-day report of a 1,000,000-call team unpacks ~400,000 slots."""
+    import zlib
+
+    import pyarrow.compute as pc
+
+    lo, hi = ts_to_us(since), ts_to_us(until)
+    n = len(CELL_DIMS)
+    width = len(METRICS) + 1
+    where = dict(where or {})
+    idx = {k: i for i, k in enumerate(("member", "ledger_id", "day", *CELL_DIMS))}
+    parts: list[np.ndarray] = []
+    owners: list[np.ndarray] = []
+    kept: list[tuple[Any, ...]] = []
+    for r in rows:
+        if any(r[idx[k]] != v for k, v in where.items()):
+            continue
+        arr = np.frombuffer(zlib.decompress(r[3 + n]), dtype=np.int64).reshape(-1, width)
+        day_us = (datetime.fromisoformat(r[2]).toordinal() - 719163) * _DAY_US
+        ts = day_us + arr[:, 0] * _SLOT_US
+        inside = (ts >= lo) & (ts < hi)
+        if not inside.any():
+            continue
+        block = arr[inside].copy()
+        block[:, 0] = ts[inside]
+        parts.append(block)
+        owners.append(np.full(len(block), len(kept), dtype=np.int32))
+        kept.append(r)
+    if not parts:
+        return _table({k: [] for k in ("ts", *LABELS, *METRIC_NAMES.values())})
+    data = np.concatenate(parts)
+    owner = np.concatenate(owners)
+    arrays: dict[str, Any] = {"ts": pa.array(data[:, 0]).cast(pa.timestamp("us", tz="UTC"))}
+    for k in LABELS:
+        values = [r[idx[k]] for r in kept]
+        uniq = sorted(set(values))
+        code = {v: i for i, v in enumerate(uniq)}
+        codes = np.array([code[v] for v in values], dtype=np.int32)[owner]
+        dictionary = pa.array(uniq, pa.string())
+        if k not in ("member", "ledger_id") and NONE in code:   # no value: null, "(none)"
+            indices = pa.array(codes, mask=codes == code[NONE])
+        else:
+            indices = pa.array(codes)
+        arrays[k] = pc.cast(pa.DictionaryArray.from_arrays(indices, dictionary), pa.string())
+    for j, name in enumerate(METRICS):
+        arrays[METRIC_NAMES[name]] = pa.array(data[:, j + 1])
+    return pa.table(arrays)
+
+
 def _table(cols: Mapping[str, list[Any]]) -> pa.Table:
     arrays: dict[str, Any] = {"ts": pa.array(np.array(cols["ts"], dtype=np.int64)).cast(
         pa.timestamp("us", tz="UTC"))}
@@ -142,7 +193,7 @@ def team_table(config: Config, client: Any, since: datetime, until: datetime,
         if refresh:
             read = refresh_cells(client, cache, config.team, backoff or DEFAULT_BACKOFF)
         first, last = utc_days(since, until + timedelta(minutes=15))
-        cells = cells_table(cache.cells(config.team, first, last), since, until, where)
+        cells = rows_table(cache.rows(config.team, first, last), since, until, where)
     mine = unpushed_table(config, since, until, where)
     return pa.concat_tables([cells, mine]), read
 

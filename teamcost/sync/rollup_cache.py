@@ -13,9 +13,10 @@ thousand small rows at most.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
+import zlib
+from array import array
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import Any
 
 from teamcost.errors import LedgerError
 from teamcost.sync.retry import Backoff
-from teamcost.sync.rollup_doc import CELL_DIMS, METRICS, CellRow, cell_from_doc
+from teamcost.sync.rollup_doc import CELL_DIMS, METRICS, CellRow
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -34,7 +35,7 @@ CREATE TABLE IF NOT EXISTS cells (
     ledger_id TEXT NOT NULL,
     day TEXT NOT NULL,
     {", ".join(f"{d} TEXT NOT NULL" for d in CELL_DIMS)},
-    slots TEXT NOT NULL
+    slots BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS cells_day ON cells (team, day);
 """
@@ -83,16 +84,12 @@ class RollupCache:
                                 (f"watermark:{team}",)).fetchone()
         return datetime.fromisoformat(row[0]) if row else None
 
-    def store(self, team: str, docs: Sequence[tuple[str, dict[str, Any]]]) -> int:
-        """Upsert fetched cell documents; move the watermark to the newest update."""
+    def store(self, team: str, rows: Sequence[tuple[Any, ...]]) -> int:
+        """Upsert fetched cells (rollups.fetch_cell_rows); move the watermark to the
+        newest update."""
         newest = self.watermark(team)
-        rows = []
-        for doc_id, d in docs:
-            c = cell_from_doc(doc_id, d)
-            rows.append((doc_id, c.team, c.member, c.ledger_id, c.day.isoformat(),
-                         *(c.dims[k] for k in CELL_DIMS),
-                         json.dumps({str(q): list(m) for q, m in c.slots.items()})))
-            u = d.get("updated_at")
+        for r in rows:
+            u = r[-1]
             if isinstance(u, datetime) and (newest is None or u > newest):
                 newest = u
         with self._lock:
@@ -100,7 +97,7 @@ class RollupCache:
             try:
                 self.conn.executemany(
                     f"INSERT OR REPLACE INTO cells VALUES ({', '.join('?' * (6 + len(CELL_DIMS)))})",
-                    rows)
+                    [r[:-1] for r in rows])
                 if newest is not None:
                     self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)",
                                       (f"watermark:{team}", newest.isoformat()))
@@ -110,30 +107,40 @@ class RollupCache:
                 raise
         return len(rows)
 
+    def rows(self, team: str, first: date, last: date) -> list[tuple[Any, ...]]:
+        """(member, ledger_id, day, *CELL_DIMS, packed slots) of UTC days first..last."""
+        return self.conn.execute(
+            f"SELECT member, ledger_id, day, {', '.join(CELL_DIMS)}, slots "
+            "FROM cells WHERE team = ? AND day >= ? AND day <= ?",
+            (team, first.isoformat(), last.isoformat())).fetchall()
+
     def cells(self, team: str, first: date, last: date) -> Iterator[CellRow]:
         """Cells of UTC days first..last (inclusive)."""
-        cur = self.conn.execute(
-            f"SELECT doc_id, team, member, ledger_id, day, {', '.join(CELL_DIMS)}, slots "
-            "FROM cells WHERE team = ? AND day >= ? AND day <= ?",
-            (team, first.isoformat(), last.isoformat()))
         n = len(CELL_DIMS)
-        for r in cur:
-            slots = {int(q): tuple(m) + (0,) * (len(METRICS) - len(m))
-                     for q, m in json.loads(r[5 + n]).items()}
-            yield CellRow(r[0], r[1], r[2], r[3], date.fromisoformat(r[4]),
-                          dict(zip(CELL_DIMS, r[5:5 + n], strict=True)), slots)
+        width = len(METRICS) + 1
+        for r in self.rows(team, first, last):
+            flat = unpack(r[3 + n])
+            slots = {flat[i]: tuple(flat[i + 1:i + width]) for i in range(0, len(flat), width)}
+            yield CellRow("", team, r[0], r[1], date.fromisoformat(r[2]),
+                          dict(zip(CELL_DIMS, r[3:3 + n], strict=True)), slots)
 
     def count(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM cells").fetchone()[0])
 
 
+def unpack(blob: bytes) -> array[int]:
+    """A cell's packed slots: [quarter, *METRICS] rows, flattened."""
+    out = array("q")
+    out.frombytes(zlib.decompress(blob))
+    return out
+
+
 def refresh(client: Any, cache: RollupCache, team: str, backoff: Backoff) -> int:
     """Fetch the cells changed since the cache's watermark; returns documents read."""
-    from teamcost.sync.rollups import fetch_cells
-    mark = cache.watermark(team)
-    docs = fetch_cells(client, team, mark, backoff)
-    cache.store(team, docs)
-    return len(docs)
+    from teamcost.sync.rollups import fetch_cell_rows
+    rows = fetch_cell_rows(client, team, cache.watermark(team), backoff)
+    cache.store(team, rows)
+    return len(rows)
 
 
 def utc_days(since: datetime, until: datetime) -> tuple[date, date]:

@@ -19,6 +19,8 @@ from typing import Any
 
 from teamcost.sync.retry import Backoff, call_with_retry
 from teamcost.sync.rollup_doc import (
+    CELL_DIMS,
+    METRICS,
     ROLLUPS,
     STATE,
     TOTALS,
@@ -26,7 +28,7 @@ from teamcost.sync.rollup_doc import (
     budget_terms,
     zero_totals,
 )
-from teamcost.sync.wire import create_if_missing, run_query
+from teamcost.sync.wire import create_if_missing, run_query, run_query_cells
 
 TIMEOUT_S = 30.0
 MAX_AGGREGATIONS = 5        # Firestore's limit per aggregation query
@@ -140,6 +142,23 @@ def fetch_cells(client: Any, team: str, updated_after: datetime | None,
     q = q.order_by("updated_at")
     return call_with_retry(lambda: run_query(client, q, TIMEOUT_S),
                            f"reading team {team}'s rollups", backoff)
+
+
+CELL_LABELS = ("team", "member", "ledger_id", "day", *CELL_DIMS)
+
+
+def fetch_cell_rows(client: Any, team: str, updated_after: datetime | None,
+                    backoff: Backoff) -> list[tuple[Any, ...]]:
+    """Like fetch_cells, decoded straight into rows (wire.run_query_cells): (doc id,
+    *CELL_LABELS, packed slots, updated_at)."""
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    q = client.collection(ROLLUPS).where(filter=FieldFilter("team", "==", team))
+    if updated_after is not None:
+        q = q.where(filter=FieldFilter("updated_at", ">", updated_after))
+    q = q.order_by("updated_at")
+    return call_with_retry(partial(run_query_cells, client, q, TIMEOUT_S, CELL_LABELS,
+                                   METRICS), f"reading team {team}'s rollups", backoff)
 
 
 def fetch_totals(client: Any, team: str, months: Sequence[str],

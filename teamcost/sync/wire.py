@@ -189,3 +189,44 @@ def run_query(client: Any, query: Any, timeout: float) -> list[tuple[str, dict[s
             out.append((doc.name.rsplit("/", 1)[1],
                         {k: decode_value(x) for k, x in doc.fields.items()}))
     return out
+
+
+# A rollup cell as stored on a member's machine: identity strings, then its quarter-hour
+# slots packed as int64 rows [quarter, calls, tokens..., cost, ...] (array 'q', zlib):
+# decoding a cell's ~300 values through decode_value and dicts was most of a first report.
+def run_query_cells(client: Any, query: Any, timeout: float, labels: Sequence[str],
+                    metrics: Sequence[str]) -> list[tuple[Any, ...]]:
+    """(doc id, *labels, packed slots, updated_at) per cell document of ``query``."""
+    import zlib
+    from array import array
+
+    responses = gapic(client).run_query(request=query_request(query, timeout),
+                                        metadata=rpc_metadata(client), retry=None,
+                                        timeout=timeout)
+    out: list[tuple[Any, ...]] = []
+    for resp in responses:
+        pb = firestore_types.RunQueryResponse.pb(resp)
+        if not pb.HasField("document"):
+            continue
+        doc = pb.document
+        f = doc.fields
+        row: list[Any] = [doc.name.rsplit("/", 1)[1]]
+        for name in labels:
+            v = f.get(name)
+            row.append(v.string_value if v is not None else "")
+        packed = array("q")
+        s = f.get("s")
+        if s is not None:
+            for key, slot in s.map_value.fields.items():
+                if not key.startswith("q"):
+                    continue
+                m = slot.map_value.fields
+                packed.append(int(key[1:]))
+                for name in metrics:
+                    x = m.get(name)
+                    packed.append(x.integer_value if x is not None else 0)
+        row.append(zlib.compress(packed.tobytes(), 1))
+        u = f.get("updated_at")
+        row.append(decode_value(u) if u is not None else None)
+        out.append(tuple(row))
+    return out
