@@ -18,15 +18,15 @@ from teamcost.emulator import start_emulator  # noqa: E402
 
 
 @contextlib.contextmanager
-def emulated_team(team: str = "core", member: str = "ana@example.com"
-                  ) -> Iterator[tuple[Any, Config, Path]]:
+def emulated_team(team: str = "core", member: str = "ana@example.com",
+                  project_suffix: str = "") -> Iterator[tuple[Any, Config, Path]]:
     """(admin Firestore client, config of a fresh project, scratch folder)."""
     emu = None
     if not os.environ.get("FIRESTORE_EMULATOR_HOST"):
         emu = start_emulator()
         os.environ["FIRESTORE_EMULATOR_HOST"] = emu.host
     from google.cloud import firestore
-    project = f"demo-bench-{int(time.time())}"
+    project = f"demo-bench-{int(time.time())}{project_suffix}"
     client = firestore.Client(project=project)
     work = Path(tempfile.mkdtemp(prefix="teamcost-bench-"))
     cfg = Config(home=work / "home", team=team, member=member, project=project)

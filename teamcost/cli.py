@@ -103,6 +103,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ledger": ("ledger", "The local ledger on this machine."),
     "sync": ("sync", "Push this machine's calls to Firestore and pull the team's."),
     "budget": ("budget", "The team's pooled budget: set it, show it, check it."),
+    "rollups": ("rollups", "The team's rollup documents (admins): `rollups build` counts calls "
+                           "pushed before rollups existed."),
+    "verify": ("rollups", "Recompute a window's rollups from the calls and list differences "
+                          "(admins). Exit 0 they agree, 6 they differ."),
     "team": ("auth", "Team membership: invite members (admins)."),
     "import": ("imports", "Import usage logs into this machine's ledger (idempotent)."),
     "agent": ("agent", "The always-on agent: capture, push, pull and budget checks."),

@@ -16,6 +16,7 @@ EXIT_USAGE = 2         # a bad flag or value: nothing was done
 EXIT_WARN = 3          # a budget's warning threshold is crossed
 EXIT_EXHAUSTED = 4     # a budget is exhausted (or the guard refused a call)
 EXIT_CONFLICT = 5      # sync pushed what it could; some calls differ from Firestore's copy
+EXIT_MISMATCH = 6      # verify: the rollups differ from the calls they should sum
 # reconcile reuses 3 and 4: a CI gate reads "3 = money we did not see, 4 = money we over-count"
 EXIT_UNRECORDED = 3    # reconcile: the provider billed more than teamcost recorded
 EXIT_OVERCOUNTED = 4   # reconcile: teamcost recorded more than the provider billed

@@ -73,6 +73,9 @@ class CommitSpy:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         request = kwargs.get("request") if "request" in kwargs else args[0]
         writes = request["writes"] if isinstance(request, dict) else request.writes
+        if len(writes) == 1 and "/teamcost_ledger_totals/" in writes[0].update.name:
+            # push preparing a ledger-month rollup document (zeros), not a commit of calls
+            return self.real(*args, **kwargs)
         with self.lock:
             self.sizes.append(len(writes))
         response = self.real(*args, **kwargs)

@@ -28,9 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from teamcost.budget.check import check
-from teamcost.budget.spend import team_spend
-from teamcost.budget.store import CHECK_BACKOFF
+from teamcost.budget.check import check_with_today
 from teamcost.capture.logs import codex, gemini_cli
 from teamcost.capture.logs.base import ImportResult
 from teamcost.capture.logs.claude_code import claude_code_files, scan_claude_code
@@ -38,10 +36,9 @@ from teamcost.capture.logs.importing import scan_source
 from teamcost.capture.otlp_http import OtlpReceiver
 from teamcost.capture.witness import SOURCE_TELEMETRY, settle
 from teamcost.config import Config
-from teamcost.errors import BudgetError, DuplicateCallError, TeamcostError
+from teamcost.errors import DuplicateCallError, TeamcostError
 from teamcost.ledger import Ledger
 from teamcost.models import CallRecord
-from teamcost.periods import period_bounds
 from teamcost.sync.cache import TeamCache
 from teamcost.sync.client import client_for
 from teamcost.sync.pull import pull
@@ -402,8 +399,15 @@ class Agent:
                       conflicts=len(result.conflicts), remaining=result.remaining)
 
     def pull(self) -> None:
+        """The team's calls into the team cache, until the team's rollups count every call:
+        then nothing in the background (views fetch the rollup cells they show when they
+        show them), so a machine's reads a minute do not grow with the team."""
         job = self.jobs["pull"]
         try:
+            from teamcost.sync.rollups import rollups_in_use
+            if rollups_in_use(self._client_or_new(), self.config.team, AGENT_BACKOFF):
+                job.succeeded(self.clock(), {"skipped": "rollups"})
+                return
             if self._cache is None:
                 self._cache = TeamCache.for_config(self.config)
             result = pull(self.config, self._client_or_new(), self._cache,
@@ -416,19 +420,15 @@ class Agent:
             self.emit("pulled", new=result.new, read=result.read, cached=result.cached)
 
     def check(self) -> None:
+        """The budget (and today's spend for the status line): the budget document plus one
+        aggregation over the rollups, O(1) reads a minute whatever the team's size."""
         job = self.jobs["check"]
         now = datetime.now(UTC)
         try:
             client = self._client_or_new()
-            try:
-                status = check(self.config, client=client, now=now)
-            except BudgetError as exc:
-                if "has no budget" not in str(exc):
-                    raise
+            status, period, today = check_with_today(self.config, client, self.ledger, now)
+            if status is None:
                 self._budget = None
-                start, end = period_bounds(now, "month", self.config.timezone)
-                self._period = team_spend(client, self.ledger, self.config.team, start, end,
-                                          CHECK_BACKOFF).nanos
                 result: dict[str, Any] = {"level": None, "budget": None}
             else:
                 self._budget = {"level": status.level, "limit_nanos": status.budget.amount_nanos,
@@ -437,13 +437,11 @@ class Agent:
                                 "period": status.budget.period, "period_key": status.period_key,
                                 "projected_nanos": status.projected_nanos,
                                 "checked_at": _iso()}
-                self._period = status.spent_nanos
                 result = {"level": status.level, "alerts": list(status.alerts)}
                 for alert in status.alerts:
                     self.emit("alert", alert=alert)
-            start, _ = period_bounds(now, "day", self.config.timezone)
-            self._today = team_spend(client, self.ledger, self.config.team, start, now,
-                                     CHECK_BACKOFF).nanos
+            self._period = period.nanos if status is None else status.spent_nanos
+            self._today = today.nanos
         except TeamcostError as exc:
             self._failed(job, exc)
             return

@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING, Any
 from teamcost.budget import alerts as alerts_mod
 from teamcost.budget.known import remember
 from teamcost.budget.model import Budget, BudgetStatus, parse_thresholds, period_of
-from teamcost.budget.spend import team_spend
+from teamcost.budget.spend import Spend, team_spend, team_spends
 from teamcost.budget.store import CHECK_BACKOFF, get_budget, set_budget
 from teamcost.errors import BudgetError, ConfigError
 from teamcost.ledger import Ledger
 from teamcost.money import MAX_BUDGET_NANOS, usd_to_nanos
+from teamcost.periods import period_bounds
 from teamcost.sync.client import client_for
 from teamcost.sync.retry import Backoff
 
@@ -58,15 +59,17 @@ def show_budget(config: Config, client: Any = None) -> Budget:
 
 def status_for(config: Config, client: Any, budget: Budget, *, estimate_nanos: int = 0,
                now: datetime | None = None, ledger: Ledger | None = None,
-               backoff: Backoff = CHECK_BACKOFF) -> BudgetStatus:
-    """The budget's status now: server aggregation + unpushed local calls (+ estimate)."""
+               backoff: Backoff = CHECK_BACKOFF, spend: Spend | None = None) -> BudgetStatus:
+    """The budget's status now: server aggregation + unpushed local calls (+ estimate).
+    ``spend``: the period's spend when the caller already summed it."""
     now = now or datetime.now(UTC)
     start, end, key = period_of(budget, now)
-    own = ledger is None
+    own = ledger is None and spend is None
     if own:
         ledger = Ledger.for_reading(config) if config.ledger_file.exists() else None
     try:
-        spend = team_spend(client, ledger, budget.team, start, end, backoff)
+        if spend is None:
+            spend = team_spend(client, ledger, budget.team, start, end, backoff)
     finally:
         if own and ledger is not None:
             ledger.close()
@@ -104,6 +107,45 @@ def check(config: Config, estimate: Any = None, client: Any = None,
         raise _no_budget(config.team)
     status = status_for(config, client, budget, estimate_nanos=estimate_nanos, now=now)
     return send_alerts(config, client, status) if alerts else status
+
+
+# The agent rereads the budget document every 10 minutes, not every minute: a budget is
+# set rarely, and each read is a billed read on every member's machine (docs/org-scale.md).
+# `teamcost budget check`, the guard and the dashboard read it as before.
+BUDGET_TTL_S = 600.0
+_AGENT_BUDGET: dict[tuple[str, str, str], tuple[float, Budget | None]] = {}
+
+
+def check_with_today(config: Config, client: Any, ledger: Ledger | None, now: datetime
+                     ) -> tuple[BudgetStatus | None, Spend, Spend]:
+    """The agent's minute: (budget status with alerts sent, or None without a budget; the
+    period's spend (the month's without a budget); today's spend). Reads: the budget
+    document and one aggregation for both sums when the rollups answer (see spend.py).
+
+    The budget document is reread every BUDGET_TTL_S (a changed budget shows within ten
+    minutes). "Today" is the whole local day: a call stamped a few minutes ahead (clock skew, at
+    most models.MAX_TS_AHEAD) counts today as soon as it is pushed.
+    """
+    client = _client(config, client)
+    key = (config.project or "", config.team, str(config.home))
+    cached = _AGENT_BUDGET.get(key)
+    if cached is not None and 0 <= now.timestamp() - cached[0] < BUDGET_TTL_S:
+        budget = cached[1]
+    else:
+        budget = get_budget(client, config.team)
+        remember(config, budget)
+        _AGENT_BUDGET[key] = (now.timestamp(), budget)
+    if budget is None:
+        start, end = period_bounds(now, "month", config.timezone)
+    else:
+        start, end, _ = period_of(budget, now)
+    day_start, day_end = period_bounds(now, "day", config.timezone)
+    period, today = team_spends(client, ledger, config.team,
+                                [(start, end), (day_start, day_end)], CHECK_BACKOFF)
+    if budget is None:
+        return None, period, today
+    status = status_for(config, client, budget, now=now, ledger=ledger, spend=period)
+    return send_alerts(config, client, status), period, today
 
 
 def budget_status(config: Config, client: Any = None,

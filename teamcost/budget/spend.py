@@ -1,8 +1,13 @@
 """Team spend in a period: a Firestore aggregation plus this machine's unpushed calls.
 
-Never downloads calls: ``count()`` and ``sum(cost_nanos)`` run on the server over the
-(team, ts) index, so the cost of a check does not grow with the team's history. Sums of
-integers are exact on the server; cost_usd (a float) is never summed.
+Never downloads calls. Once the team's rollups count every call (teamcost_rollup_state
+says complete: a new team after `teamcost rollups build`, or an old one after that
+migration), the sum runs over the ledger-month rollups (teamcost/sync/rollups.py): one
+aggregation read per check whatever the team's volume (two in a zone off UTC by a
+fraction of a day, such as +05:30), up to 1,000 ledgers. Before that, and for a window
+not on quarter-hours, ``count()`` and ``sum(cost_nanos)`` run over the calls' (team, ts)
+index, billed one read per 1,000 calls in the window. Sums of integers are exact on the
+server; cost_usd (a float) is never summed.
 
 A call pushed whose local mark was lost (crash between commit and mark) is counted in
 both terms until the next push marks it: the check can only over-count, never miss.
@@ -10,6 +15,7 @@ both terms until the next push marks it: the check can only over-count, never mi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -35,9 +41,29 @@ class Spend:
         return self.pushed_nanos + self.unpushed_nanos
 
 
+def pushed_spends(client: Any, team: str, windows: Sequence[tuple[datetime, datetime]],
+                  backoff: Backoff) -> list[tuple[int, int]]:
+    """(calls, sum of cost_nanos) of the team's documents with start <= ts < end, per
+    window: from the rollups when they count every call, else from the calls."""
+    from teamcost.sync.rollups import rollup_spends, rollups_in_use
+
+    if rollups_in_use(client, team, backoff):
+        got = rollup_spends(client, team, windows, backoff,
+                            lambda v, what: exact_aggregate(v, what, team))
+        if got is not None:
+            return got
+    return [calls_spend(client, team, s, e, backoff) for s, e in windows]
+
+
 def pushed_spend(client: Any, team: str, start: datetime, end: datetime,
                  backoff: Backoff) -> tuple[int, int]:
-    """(calls, sum of cost_nanos) of the team's documents with start <= ts < end."""
+    return pushed_spends(client, team, [(start, end)], backoff)[0]
+
+
+def calls_spend(client: Any, team: str, start: datetime, end: datetime,
+                backoff: Backoff) -> tuple[int, int]:
+    """(calls, sum of cost_nanos) of the team's documents with start <= ts < end, summed
+    over the call documents themselves."""
     from google.cloud.firestore_v1.base_query import FieldFilter
 
     q = (client.collection(COLLECTION)
@@ -73,6 +99,16 @@ def exact_aggregate(value: Any, what: str, team: str) -> int:
 
 def team_spend(client: Any, ledger: Ledger | None, team: str, start: datetime, end: datetime,
                backoff: Backoff) -> Spend:
-    n, s = pushed_spend(client, team, start, end, backoff)
-    un, us = ledger.unpushed_totals(start, end, team) if ledger is not None else (0, 0)
-    return Spend(n, s, un, us)
+    return team_spends(client, ledger, team, [(start, end)], backoff)[0]
+
+
+def team_spends(client: Any, ledger: Ledger | None, team: str,
+                windows: Sequence[tuple[datetime, datetime]], backoff: Backoff) -> list[Spend]:
+    """Several windows at once (the agent's period and today): one aggregation query for
+    all of them when the rollups answer."""
+    out = []
+    for (s, e), (n, nanos) in zip(windows, pushed_spends(client, team, windows, backoff),
+                                  strict=True):
+        un, us = ledger.unpushed_totals(s, e, team) if ledger is not None else (0, 0)
+        out.append(Spend(n, nanos, un, us))
+    return out

@@ -110,32 +110,47 @@ class Rollup:
         self._sessions: list[pa.Table] = []
 
     def add(self, t: pa.Table) -> None:
+        """A chunk of calls, or of rollup slots (teamcost/reports/rollup_source.py): rows
+        that carry ``calls`` (and ``unpriced_calls``, ``failed_calls``, ``unpriced_input_tokens``,
+        ``unpriced_output_tokens``) stand for that many calls, already summed."""
         n = t.num_rows
         if n == 0:
             return
         t = t.unify_dictionaries()   # chunks read from several files: one dictionary each
-        unpriced = pc.invert(t.column("priced"))
         cols: dict[str, Any] = {c: t.column(c) for c in SUMS[:5]}
-        cols["unpriced_calls"] = _ints(unpriced)
-        cols["failed_calls"] = _ints(pc.invert(t.column("success")))
         tot = self.totals
-        tot["calls"] += n
+        if "calls" in t.column_names:
+            weights = t.column("calls")
+            for c in ("unpriced_calls", "failed_calls"):
+                cols[c] = t.column(c)
+            calls = int(pc.sum(weights).as_py() or 0)
+            for c in ("input_tokens", "output_tokens"):
+                tot[f"unpriced_{c}"] += int(pc.sum(t.column(f"unpriced_{c}")).as_py() or 0)
+        else:
+            unpriced = pc.invert(t.column("priced"))
+            cols["unpriced_calls"] = _ints(unpriced)
+            cols["failed_calls"] = _ints(pc.invert(t.column("success")))
+            weights = pa.array(np.ones(n, dtype=np.int64))
+            calls = n
+            for c in ("input_tokens", "output_tokens"):
+                tot[f"unpriced_{c}"] += int(pc.sum(pc.if_else(unpriced, t.column(c), 0)).as_py()
+                                            or 0)
+        tot["calls"] += calls
         for c in SUMS:
             tot[c] += int(pc.sum(cols[c]).as_py() or 0)
-        tot["succeeded"] += n - int(pc.sum(cols["failed_calls"]).as_py() or 0)
-        for c in ("input_tokens", "output_tokens"):
-            tot[f"unpriced_{c}"] += int(pc.sum(pc.if_else(unpriced, t.column(c), 0)).as_py() or 0)
+        tot["succeeded"] += calls - int(pc.sum(cols["failed_calls"]).as_py() or 0)
         us = t.column("ts").cast(pa.int64()).to_numpy()
         days = day_numbers(us, self.tz).astype(np.int32)
-        work = pa.table({**cols, "day": pa.array(days, pa.int32()),
+        work = pa.table({**cols, "calls": weights, "day": pa.array(days, pa.int32()),
                          **{k: t.column(k) for k in self.keys}})
-        aggs = [(c, "sum") for c in SUMS] + [("cost_nanos", "count")]
+        aggs = [(c, "sum") for c in SUMS] + [("calls", "sum")]
         for k in (*self.keys, "day"):
             self._parts[k].append(work.group_by(k).aggregate(aggs))
         sessions = pa.table({"session_id": t.column("session_id"), "ts": t.column("ts"),
-                             "cost_nanos": t.column("cost_nanos"), "member": t.column("member")})
+                             "cost_nanos": t.column("cost_nanos"), "calls": weights,
+                             "member": t.column("member")})
         self._sessions.append(sessions.group_by("session_id").aggregate(
-            [("cost_nanos", "sum"), ("cost_nanos", "count"), ("ts", "min"), ("ts", "max"),
+            [("cost_nanos", "sum"), ("calls", "sum"), ("ts", "min"), ("ts", "max"),
              ("member", "distinct")]))
 
     # -- results --
@@ -148,7 +163,7 @@ class Rollup:
             if pa.types.is_dictionary(keys.type):
                 keys = pc.cast(keys, pa.string())
             rows = {c: part.column(f"{c}_sum").to_pylist() for c in SUMS}
-            counts = part.column("cost_nanos_count").to_pylist()
+            counts = part.column("calls_sum").to_pylist()
             for i, k in enumerate(keys.to_pylist()):
                 k = NONE_LABEL if k is None and key != "day" else k
                 acc = out.setdefault(k, dict.fromkeys(("calls", *SUMS), 0))
@@ -236,16 +251,16 @@ class Rollup:
 
     def _session_totals(self) -> pa.Table:
         """One row per session (calls without one left out): cost, calls, first, last."""
-        cols = ("session_id", "cost_nanos_sum", "cost_nanos_count", "ts_min", "ts_max")
+        cols = ("session_id", "cost_nanos_sum", "calls_sum", "ts_min", "ts_max")
         if not self._sessions:
             return pa.table({c: pa.chunked_array([], pa.int64()) for c in cols})
         parts = pa.concat_tables([t.select(list(cols)) for t in self._sessions])
         parts = parts.set_column(0, "session_id", pc.cast(parts.column(0), pa.string()))
         if len(self._sessions) > 1:
             merged = parts.group_by("session_id").aggregate(
-                [("cost_nanos_sum", "sum"), ("cost_nanos_count", "sum"), ("ts_min", "min"),
+                [("cost_nanos_sum", "sum"), ("calls_sum", "sum"), ("ts_min", "min"),
                  ("ts_max", "max")])
-            parts = merged.select(["session_id", "cost_nanos_sum_sum", "cost_nanos_count_sum",
+            parts = merged.select(["session_id", "cost_nanos_sum_sum", "calls_sum_sum",
                                    "ts_min_min", "ts_max_max"]).rename_columns(list(cols))
         return parts.filter(pc.is_valid(parts.column("session_id")))
 
@@ -263,7 +278,7 @@ class Rollup:
                 members[k].update(str(m) for m in ms)
         return [{"session": r["session_id"], "cost_nanos": int(r["cost_nanos_sum"]),
                  "cost_usd": nanos_to_usd(int(r["cost_nanos_sum"])),
-                 "calls": int(r["cost_nanos_count"]), "members": len(members[r["session_id"]]),
+                 "calls": int(r["calls_sum"]), "members": len(members[r["session_id"]]),
                  "first": r["ts_min"].astimezone(UTC).isoformat(),
                  "last": r["ts_max"].astimezone(UTC).isoformat()} for r in top]
 

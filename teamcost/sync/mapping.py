@@ -15,7 +15,10 @@ from typing import Any
 from teamcost.models import CALL_FIELDS, CallRecord
 
 COLLECTION = "trinity_costs"
-DOC_FIELDS: tuple[str, ...] = (*CALL_FIELDS, "cost_usd", "pushed_at")
+# true on a call document whose push commit also counted it in the rollups
+# (teamcost/sync/rollup_doc.py); absent on calls pushed before rollups existed
+ROLLED_UP = "rolled_up"
+DOC_FIELDS: tuple[str, ...] = (*CALL_FIELDS, "cost_usd", "pushed_at", ROLLED_UP)
 
 
 def _plain_utc(ts: datetime) -> datetime:

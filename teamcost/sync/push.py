@@ -17,6 +17,17 @@ How exactly-once holds:
   repriced here after it was sent counts as identical: either way the ledger keeps
   Firestore's copy, so a reprice racing a push never leaves a price Firestore lacks.
 
+Rollups (teamcost/sync/rollup_doc.py): every commit that creates call documents also
+increments the rollup documents counting exactly those calls, so ALREADY_EXISTS on any of
+them fails the increments too, and a rollup counts a call iff its document exists, on
+every path: a retried commit whose first attempt landed fails whole; the create-missing
+round commits only the missing calls, with their own increments; of two pushers of one
+ledger only the commit that creates a call counts it; a reprice racing the push cannot
+change what was counted, because the increments are computed from the very records the
+commit creates (and the ledger is marked with those); a kill -9 between commit and mark
+re-pushes into ALREADY_EXISTS, which adds nothing. A batch is split (``chunk_for_commit``)
+so creates plus rollup writes stay within Firestore's per-commit limits.
+
 Throughput: batches of at most 500 writes (Firestore's documented batch limit) with
 several in flight on a thread pool; gRPC multiplexes them on one channel. Writes are
 encoded straight to protobuf (teamcost/sync/wire.py), not through WriteBatch.
@@ -39,6 +50,9 @@ from teamcost.models import CALL_FIELDS, CallRecord
 from teamcost.sync.client import client_for
 from teamcost.sync.mapping import COLLECTION, doc_to_record, same_payload
 from teamcost.sync.retry import DEFAULT_BACKOFF, Backoff, call_with_retry, describe
+from teamcost.sync.rollup_doc import chunk_for_commit, rollup_writes
+from teamcost.sync.rollup_fold import LedgerFold
+from teamcost.sync.rollups import ensure_totals
 from teamcost.sync.wire import commit_creates
 
 if TYPE_CHECKING:
@@ -128,6 +142,8 @@ class _Pusher:
         self.result = PushResult()
         self._lock = threading.Lock()
         self._settled = 0
+        self.fold = LedgerFold(ledger)
+        self._ensured: set[str] = set()
 
     def _count_retry(self, attempt: int, exc: BaseException) -> None:
         with self._lock:
@@ -145,10 +161,15 @@ class _Pusher:
             self.progress(done, self.total)
 
     def _commit_creates(self, recs: Sequence[CallRecord]) -> int | None:
-        """Create ``recs`` in one atomic commit; returns the commit time (µs)."""
+        """Create ``recs`` and count them in the rollups, in one atomic commit; returns the
+        commit time (µs). The increments are computed once, from ``recs`` themselves, so
+        every retry of this commit carries the same ones."""
         assert len(recs) <= MAX_BATCH
+        rollups = rollup_writes(recs, self.fold)
+        ensure_totals(self.client, rollups, self._ensured, self._lock, self.backoff,
+                      self._count_retry)
         ct = call_with_retry(lambda: commit_creates(self.client, COLLECTION, recs,
-                                                    COMMIT_TIMEOUT_S),
+                                                    COMMIT_TIMEOUT_S, rollups=rollups),
                              f"pushing {len(recs)} calls", self.backoff, self._count_retry,
                              passthrough=(gexc.AlreadyExists,))
         if ct is None:
@@ -156,6 +177,10 @@ class _Pusher:
         return int(ct.timestamp()) * 1_000_000 + ct.microsecond
 
     def push_batch(self, recs: Sequence[CallRecord]) -> None:
+        for part in chunk_for_commit(recs, self.fold, max_writes=MAX_BATCH):
+            self._push_part(part)
+
+    def _push_part(self, recs: Sequence[CallRecord]) -> None:
         pending = list(recs)
         for _ in range(MAX_ROUNDS):
             try:

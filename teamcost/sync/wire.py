@@ -23,7 +23,8 @@ from google.protobuf import struct_pb2, timestamp_pb2
 
 from teamcost.compat.firestore import database_path, gapic, query_request, rpc_metadata
 from teamcost.models import CallRecord
-from teamcost.sync.mapping import record_to_doc
+from teamcost.sync.mapping import ROLLED_UP, record_to_doc
+from teamcost.sync.rollup_doc import RollupWrite
 
 _Value = document_types.Value.pb()
 _MapValue = document_types.MapValue.pb()
@@ -31,6 +32,7 @@ _Document = document_types.Document.pb()
 _Write = write_types.Write.pb()
 _FieldTransform = write_types.DocumentTransform.FieldTransform.pb()
 _Precondition = common_types.Precondition.pb()
+_DocumentMask = common_types.DocumentMask.pb()
 _CommitRequest = firestore_types.CommitRequest.pb()
 _REQUEST_TIME = int(write_types.DocumentTransform.FieldTransform.ServerValue.REQUEST_TIME)
 _NULL = _Value(null_value=struct_pb2.NULL_VALUE)
@@ -58,9 +60,14 @@ def encode_value(value: Any) -> Any:
     raise TypeError(f"a call document has no {type(value).__name__} values")
 
 
-def create_write(doc_name: str, rec: CallRecord) -> Any:
-    """``create()`` of one call document with ``pushed_at`` = server request time."""
+def create_write(doc_name: str, rec: CallRecord, rolled_up: bool = False) -> Any:
+    """``create()`` of one call document with ``pushed_at`` = server request time.
+
+    ``rolled_up``: the same commit counts the call in its rollups (the document says so,
+    so the migration never counts it a second time)."""
     fields = {k: encode_value(v) for k, v in record_to_doc(rec).items()}
+    if rolled_up:
+        fields[ROLLED_UP] = _Value(boolean_value=True)
     return _Write(
         update=_Document(name=doc_name, fields=fields),
         current_document=_Precondition(exists=False),
@@ -69,18 +76,73 @@ def create_write(doc_name: str, rec: CallRecord) -> Any:
     )
 
 
+def rollup_write(database: str, w: RollupWrite) -> Any:
+    """Upsert of one rollup document: its identity fields set (unchanged after the first
+    write), its metrics incremented, ``updated_at`` = server time. Increments of int64
+    stay int64, so sums stay exact."""
+    name = f"{database}/documents/{w.collection}/{w.doc_id}"
+    transforms = [_FieldTransform(field_path=path, increment=_Value(integer_value=v))
+                  for path, v in sorted(w.incs.items())]
+    transforms.append(_FieldTransform(field_path="updated_at",
+                                      set_to_server_value=_REQUEST_TIME))
+    return _Write(update=_Document(name=name,
+                                   fields={k: encode_value(v) for k, v in w.static.items()}),
+                  update_mask=_DocumentMask(field_paths=sorted(w.static)),
+                  update_transforms=transforms)
+
+
 def commit_creates(client: Any, collection: str, recs: Sequence[CallRecord],
-                   timeout: float) -> datetime | None:
-    """Commit create() writes for ``recs`` atomically; returns the commit time."""
+                   timeout: float, rollups: Sequence[RollupWrite] | None = None
+                   ) -> datetime | None:
+    """Commit create() writes for ``recs`` atomically; returns the commit time.
+
+    ``rollups``: the rollup increments counting exactly ``recs``, in the same commit, so
+    ALREADY_EXISTS on any call fails them too (a rollup counts a call iff it exists)."""
     database = database_path(client)
     prefix = f"{database}/documents/{collection}/"
-    request = _CommitRequest(database=database,
-                             writes=[create_write(prefix + r.call_id, r) for r in recs])
+    writes = [create_write(prefix + r.call_id, r, rollups is not None) for r in recs]
+    writes += [rollup_write(database, w) for w in rollups or ()]
+    request = _CommitRequest(database=database, writes=writes)
     response = gapic(client).commit(
         request=firestore_types.CommitRequest.wrap(request),
         metadata=rpc_metadata(client), retry=None, timeout=timeout)
     ct = response.commit_time
     return ct if isinstance(ct, datetime) else None
+
+
+def create_if_missing(client: Any, collection: str, doc_id: str, fields: dict[str, Any],
+                      timeout: float) -> bool:
+    """create() one document; False when it already exists (nothing changed)."""
+    from google.api_core import exceptions as gexc
+
+    database = database_path(client)
+    write = _Write(update=_Document(name=f"{database}/documents/{collection}/{doc_id}",
+                                    fields={k: encode_value(v) for k, v in fields.items()}),
+                   current_document=_Precondition(exists=False),
+                   update_transforms=[_FieldTransform(field_path="updated_at",
+                                                      set_to_server_value=_REQUEST_TIME)])
+    try:
+        gapic(client).commit(request=firestore_types.CommitRequest.wrap(
+            _CommitRequest(database=database, writes=[write])),
+            metadata=rpc_metadata(client), retry=None, timeout=timeout)
+    except gexc.AlreadyExists:
+        return False
+    return True
+
+
+def commit_with_marks(client: Any, collection: str, call_ids: Sequence[str],
+                      rollups: Sequence[RollupWrite], timeout: float) -> None:
+    """The migration's commit: create() a marker per call and the increments counting
+    those calls, atomically (an existing marker fails it all)."""
+    database = database_path(client)
+    prefix = f"{database}/documents/{collection}/"
+    writes = [_Write(update=_Document(name=prefix + cid,
+                                      fields={"call_id": encode_value(cid)}),
+                     current_document=_Precondition(exists=False)) for cid in call_ids]
+    writes += [rollup_write(database, w) for w in rollups]
+    gapic(client).commit(request=firestore_types.CommitRequest.wrap(
+        _CommitRequest(database=database, writes=writes)),
+        metadata=rpc_metadata(client), retry=None, timeout=timeout)
 
 
 # -- reading: RunQuery responses decoded straight from the raw protobuf --------------
@@ -126,4 +188,45 @@ def run_query(client: Any, query: Any, timeout: float) -> list[tuple[str, dict[s
             doc = pb.document
             out.append((doc.name.rsplit("/", 1)[1],
                         {k: decode_value(x) for k, x in doc.fields.items()}))
+    return out
+
+
+# A rollup cell as stored on a member's machine: identity strings, then its quarter-hour
+# slots packed as int64 rows [quarter, calls, tokens..., cost, ...] (array 'q', zlib):
+# decoding a cell's ~300 values through decode_value and dicts was most of a first report.
+def run_query_cells(client: Any, query: Any, timeout: float, labels: Sequence[str],
+                    metrics: Sequence[str]) -> list[tuple[Any, ...]]:
+    """(doc id, *labels, packed slots, updated_at) per cell document of ``query``."""
+    import zlib
+    from array import array
+
+    responses = gapic(client).run_query(request=query_request(query, timeout),
+                                        metadata=rpc_metadata(client), retry=None,
+                                        timeout=timeout)
+    out: list[tuple[Any, ...]] = []
+    for resp in responses:
+        pb = firestore_types.RunQueryResponse.pb(resp)
+        if not pb.HasField("document"):
+            continue
+        doc = pb.document
+        f = doc.fields
+        row: list[Any] = [doc.name.rsplit("/", 1)[1]]
+        for name in labels:
+            v = f.get(name)
+            row.append(v.string_value if v is not None else "")
+        packed = array("q")
+        s = f.get("s")
+        if s is not None:
+            for key, slot in s.map_value.fields.items():
+                if not key.startswith("q"):
+                    continue
+                m = slot.map_value.fields
+                packed.append(int(key[1:]))
+                for name in metrics:
+                    x = m.get(name)
+                    packed.append(x.integer_value if x is not None else 0)
+        row.append(zlib.compress(packed.tobytes(), 1))
+        u = f.get("updated_at")
+        row.append(decode_value(u) if u is not None else None)
+        out.append(tuple(row))
     return out

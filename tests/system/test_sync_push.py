@@ -16,6 +16,7 @@ from teamcost.ledger import Ledger
 from teamcost.sync.mapping import COLLECTION, record_to_doc
 from teamcost.sync.push import MAX_BATCH, push
 from teamcost.sync.retry import Backoff
+from teamcost.sync.rollup_doc import chunk_for_commit
 
 from tests.sync_support import (TcpProxy, config_for, fill, make_calls, server_totals,
                                 spy_commits)
@@ -38,7 +39,11 @@ def test_push_twice_exact_and_batches_never_exceed_500(firestore_emulator, fires
 
     assert server_totals(firestore_client) == (1200, expected_sum)
     assert spy.sizes and max(spy.sizes) <= MAX_BATCH
-    assert sorted(spy.sizes) == [200, 500, 500]  # 1200 = 500 + 500 + 200, nothing more
+    # 1200 calls in ledger batches of 500, each commit holding its calls and the rollup
+    # writes counting them, split where those would pass Firestore's per-commit limits
+    creates = [len(ch) for batch in (calls[:500], calls[500:1000], calls[1000:])
+               for ch in chunk_for_commit(batch)]
+    assert sum(creates) == 1200 and len(spy.sizes) == len(creates)
     assert ledger.status().unpushed == 0
 
     # the stored document round-trips exactly (ints stay ints, µs timestamps)
@@ -80,7 +85,8 @@ def test_lost_response_is_retried_within_the_push(firestore_emulator, firestore_
     spy.lose_responses = 1  # the first commit lands but its answer never arrives
     result = push(cfg, ledger, firestore_client, in_flight=1, backoff=FAST)
     assert result.retries == 1
-    assert (result.pushed, result.already, result.conflicts) == (200, 500, [])
+    first = len(chunk_for_commit(calls[:500])[0])     # the commit whose answer was lost
+    assert (result.pushed, result.already, result.conflicts) == (700 - first, first, [])
     assert server_totals(firestore_client) == (700, sum(c.cost_nanos for c in calls))
     assert ledger.status().unpushed == 0
 
@@ -130,11 +136,12 @@ def test_crash_between_commit_and_mark(firestore_emulator, firestore_client,
                           capture_output=True, text=True)
     assert proc.returncode == -9, proc.stderr
     landed, _ = server_totals(firestore_client)
-    assert landed == 500  # exactly the first batch made it before the kill
+    first = len(chunk_for_commit(calls[:500])[0])
+    assert landed == first  # exactly the first commit made it before the kill
     assert ledger.status().unpushed == 800
 
     result = push(cfg, ledger, firestore_client)
-    assert (result.pushed, result.already, result.conflicts) == (300, 500, [])
+    assert (result.pushed, result.already, result.conflicts) == (800 - first, first, [])
     assert server_totals(firestore_client) == (800, sum(c.cost_nanos for c in calls))
     assert ledger.status().unpushed == 0
 
