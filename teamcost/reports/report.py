@@ -155,12 +155,14 @@ def _rollup_report(config: Config, window: Window, *, by: Sequence[str], filters
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from teamcost.reports.rollup_source import ROLLUP_BY, rollup_answers, team_table
+    from teamcost.reports.rollup_source import rollup_answers, team_table
     from teamcost.sync.client import client_for
     from teamcost.sync.retry import DEFAULT_BACKOFF
     from teamcost.sync.rollups import rollups_in_use
 
+    # every filter, the attribution tags included (a tag rollups do not keep: the calls answer)
     where = {k: v for k, v in filters.to_dict().items() if v is not None}
+    where.update(filters.tags)
     if not rollup_answers(by, where, window.since):
         return None
     try:
@@ -175,7 +177,11 @@ def _rollup_report(config: Config, window: Window, *, by: Sequence[str], filters
     except TeamcostError as exc:
         log.info("rollups unavailable (%s): the report reads the team cache", exc)
         return None
-    dims = [ROLLUP_BY[b] for b in by if b in ROLLUP_BY]
+    # the rollup copy names an attribution column by its tag (``repo``); the report's
+    # aggregation reads tags as ``tag:repo`` whatever the source, so one _document serves both
+    table = table.rename_columns([agg.column_of(n) if agg.tag_of(n) == n else n
+                                  for n in table.column_names])
+    dims = [agg.column_of(b) for b in by if agg.is_breakdown(b)]
     rollup = Rollup(window.since, window.until, tz, dims)
     ts = table.column("ts")
     since = pa.scalar(window.since, type=ts.type)
@@ -189,9 +195,6 @@ def _rollup_report(config: Config, window: Window, *, by: Sequence[str], filters
     doc = _document(rollup, spent, window, by=by, now=now, team=config.team, source="team",
                     filters=filters, budget=_budget(config, now, client) if budget else None,
                     before=before.costs())
-    for b in by:       # the attribution dimensions only rollups know of
-        if b in ROLLUP_BY and b not in doc["breakdowns"]:
-            doc["breakdowns"][b] = rollup.breakdown(b, ROLLUP_BY[b])
     doc["cache"] = {"pulled_now": refresh, "last_pull": now.isoformat(timespec="seconds")
                     if refresh else None}
     return doc

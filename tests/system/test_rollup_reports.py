@@ -102,3 +102,34 @@ def test_attribution_totals_from_rollups(firestore_emulator, firestore_client,
     # the second view read nothing new; the copy holds cells, not calls
     with RollupCache.for_config(cfgs[0]) as cache:
         assert 0 < cache.count() < 100
+
+
+def test_attribution_breakdowns_and_tag_filters_of_a_report_from_rollups(
+        firestore_emulator, firestore_client, tmp_path: Path) -> None:
+    """`report --by project,ticket --repo R` through build_report: answered by the rollups
+    (nothing read per call), each filter applied, every row equal to the calls' sums."""
+    cfgs, calls = _team(tmp_path, firestore_emulator.project)
+    other = dataclasses.replace(calls[1], call_id="other-repo", tags={"repo": "org/else",
+                                                                       "ticket": "T-9"})
+    Ledger.for_config(cfgs[1]).record(other)
+    for cfg in cfgs:
+        push(cfg, Ledger.for_config(cfg), firestore_client)
+    assert build_rollups(firestore_client, "core", FAST).complete
+    window = parse_window("7d", None, NOW, "UTC")
+    kw = dict(tz="UTC", now=NOW, budget=False, client=firestore_client)
+    for tags in ((("repo", "org/app"),), (("repo", "org/app"), ("project", "apollo"))):
+        reads = spy_reads(firestore_client)
+        doc = build_report(cfgs[0], window, by=("project", "ticket"),
+                           filters=Filters(tags=tags), **kw)
+        assert reads.documents <= 100              # cells, not the 801 calls
+        kept = [c for c in [*calls, other] if window.since <= c.ts < window.until
+                and all(c.tags.get(k) == v for k, v in tags)]
+        assert (doc["summary"]["calls"], doc["summary"]["cost_nanos"]) == (
+            len(kept), sum(c.cost_nanos for c in kept))
+        for dim in ("project", "ticket"):
+            expect: dict[str, tuple[int, int]] = {}
+            for c in kept:
+                n, cost = expect.get(c.tags[dim], (0, 0))
+                expect[c.tags[dim]] = (n + 1, cost + c.cost_nanos)
+            assert {r[dim]: (r["calls"], r["cost_nanos"])
+                    for r in doc["breakdowns"][dim]} == expect
