@@ -46,7 +46,7 @@ from teamcost.ledger import Ledger
 from teamcost.models import CallRecord
 from teamcost.periods import period_bounds
 from teamcost.sync.cache import TeamCache
-from teamcost.sync.client import client_for
+from teamcost.sync.client import client_for, close_client
 from teamcost.sync.pull import pull
 from teamcost.sync.push import push
 from teamcost.sync.retry import Backoff
@@ -233,6 +233,7 @@ class Agent:
     def close(self) -> None:
         if self.receiver is not None:
             self.receiver.stop()
+        self._drop_client()
         if self._cache is not None:
             self._cache.close()
         self.ledger.close()
@@ -333,8 +334,19 @@ class Agent:
             self._client = client_for(self.config)
         return self._client
 
+    def _drop_client(self) -> None:
+        """Close the Firestore client (its gRPC channel and threads); the next job builds a
+        fresh one. Dropped without closing, each failure left a channel behind: the agent
+        grew ~1 MB per failed try while Firestore was down."""
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                close_client(client)
+            except Exception:  # noqa: BLE001 - closing a broken channel may fail; it is gone
+                pass
+
     def _failed(self, job: Job, exc: Exception) -> None:
-        self._client = None      # the next try builds a fresh channel
+        self._drop_client()      # the next try builds a fresh channel
         if not isinstance(exc, TeamcostError):
             log.warning("agent %s failed", job.name, exc_info=exc)
         delay = job.failed(self.clock(), str(exc) if isinstance(exc, TeamcostError)

@@ -59,7 +59,7 @@ from teamcost.capture.otlp import (
     decode_traces,
     wire_format,
 )
-from teamcost.errors import InvalidValue
+from teamcost.errors import InvalidValue, TeamcostError
 from teamcost.models import CallRecord
 
 log = logging.getLogger("teamcost.capture.otlp")
@@ -210,7 +210,8 @@ class OtlpReceiver:
             try:
                 self.on_records(decoded.records)
             except Exception as exc:  # noqa: BLE001 - any failure: let the exporter retry
-                log.exception("could not record %d calls from OTLP", len(decoded.records))
+                if not isinstance(exc, TeamcostError):   # a bug: its traceback; else one line
+                    log.exception("could not record %d calls from OTLP", len(decoded.records))
                 raise _Reply(503, f"could not record the calls ({type(exc).__name__}: "
                                   f"{exc}); retry later", retry) from None
         if decoded.rejected:
