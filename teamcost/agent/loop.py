@@ -52,6 +52,7 @@ from teamcost.sync.push import push
 from teamcost.sync.retry import Backoff
 from teamcost.tracker import Tracker
 
+from . import memory
 from .snapshot import VERSION, write_snapshot
 
 log = logging.getLogger("teamcost.agent")
@@ -63,6 +64,7 @@ FULL_BATCH = 500            # this many waiting calls are pushed at once, not at
 TICK_S = 1.0
 SNAPSHOT_HEARTBEAT_S = 30.0  # an unchanged snapshot is rewritten this often
 CYCLE_RETRY_CAP_S = 30.0     # a cycle that keeps failing is tried again at least this often
+TRIM_EVERY_S = 60.0          # free heap memory goes back to the kernel this often (memory.py)
 
 Emit = Callable[..., None]
 
@@ -167,12 +169,13 @@ class Agent:
         # (source, root) -> {path: the unreadable file's stat and error}: reported once
         self._unreadable: dict[tuple[str, str], dict[str, Any]] = {}
         self._loop: dict[str, Any] = {"failures": 0, "last_error": None, "last_error_at": None}
-        self._cycle_retry_at = 0.0
+        self._trim_due = 0.0
         self.lock = threading.Lock()       # the ledger is shared with the OTLP receiver
 
     # -- the loop --
 
     def run(self, stop: threading.Event) -> None:
+        memory.limit_arenas()      # before the receiver's threads: see memory.py
         self.start_receiver()
         self.emit("started", home=str(self.config.home), team=self.config.team,
                   otlp=self.receiver.url if self.receiver else None,
@@ -206,6 +209,9 @@ class Agent:
         if self._loop["failures"]:
             self._loop["failures"] = 0
             self.emit("cycle-recovered")
+        if self.clock() >= self._trim_due:
+            memory.trim()
+            self._trim_due = self.clock() + TRIM_EVERY_S
         return self._sleep_s()
 
     def cycle(self) -> None:
@@ -356,9 +362,11 @@ class Agent:
     def push(self) -> None:
         job = self.jobs["push"]
         try:
-            with self.lock:
-                result = push(self.config, self.ledger, self._client_or_new(),
-                              backoff=AGENT_BACKOFF)
+            # not under self.lock: a push waits on the network (seconds while Firestore is
+            # down), and the OTLP receiver's requests would all wait with it; the ledger's
+            # own lock orders the statements, and a call recorded meanwhile is pushed next time
+            result = push(self.config, self.ledger, self._client_or_new(),
+                          backoff=AGENT_BACKOFF)
         except Exception as exc:  # noqa: BLE001 - Firestore, the ledger (read-only, full): retry
             self._failed(job, exc)
             return
