@@ -90,9 +90,12 @@ def test_ledger_unwritable_mid_push_the_agent_lives_and_nothing_is_lost_or_doubl
         assert server_totals(firestore_client) == (n, total)
         assert a.stop() == 0, a.text()
         assert "Traceback" not in a.text()
-        # pushed once (by Firestore's count above); resolved here as already there
+        # every later push found the calls already there and created none (a push whose
+        # mark failed logged nothing, so the log cannot be summed to 700: the counts above
+        # are the proof that each call is in Firestore once)
+        created = [int(m) for m in re.findall(r"agent: pushed pushed=(\d+)", a.text())]
         already = [int(m) for m in re.findall(r"agent: pushed .*?already=(\d+)", a.text())]
-        assert sum(already) == 700, a.text()
+        assert sum(created) == 0 and sum(already) > 0, a.text()
     finally:
         proxy.close()
 
