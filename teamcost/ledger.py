@@ -14,6 +14,7 @@ is NULL until Firestore has the call.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -323,6 +324,32 @@ def _why(exc: Exception, parent: Path) -> str:
     return msg
 
 
+def _unwritable(exc: sqlite3.DatabaseError) -> str:
+    """A write's sqlite error as the reason a user can act on."""
+    msg = str(exc)
+    if "disk I/O error" in msg or "readonly" in msg or "read-only" in msg:
+        return f"{msg}: the file, its -wal or its directory is read-only, or the disk is full"
+    return msg
+
+
+@contextlib.contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE ... COMMIT; on any failure a ROLLBACK if a transaction is still open.
+    A COMMIT that fails with an I/O error has already ended the transaction, and the
+    ROLLBACK's own "no transaction is active" must not hide the real error."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.DatabaseError:
+                pass   # the first error is the one to report
+        raise
+
+
 @dataclass(frozen=True)
 class LogFileState:
     """How far a followed log file has been read: ``offset`` bytes (``lineno`` lines) are done.
@@ -342,6 +369,7 @@ class LogFileState:
     head: str
     tail: str
     state: dict[str, Any]
+    saved_at_us: int = 0      # when this was saved (read back; a save stamps its own time)
 
 
 @dataclass(frozen=True)
@@ -454,7 +482,7 @@ class Ledger:
                         return True
                     existing = self.conn.execute(select, (rec.call_id,)).fetchone()
         except sqlite3.DatabaseError as exc:
-            raise LedgerError(f"cannot write to ledger {self.path}: {exc}") from None
+            raise LedgerError(f"cannot write to ledger {self.path}: {_unwritable(exc)}") from None
         self._check_same(rec, row, existing)
         return False
 
@@ -472,8 +500,7 @@ class Ledger:
             now = time.time_ns() // 1000
             with self._lock:
                 conn = self.conn
-                conn.execute("BEGIN IMMEDIATE")
-                try:
+                with _transaction(conn):
                     for rec in batch:
                         row = record_to_row(rec)
                         cur = conn.execute(
@@ -486,10 +513,6 @@ class Ledger:
                                                (rec.call_id,)).fetchone()
                             self._check_same(rec, row, old)
                             existing += 1
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
             batch.clear()
 
         try:
@@ -500,7 +523,7 @@ class Ledger:
             if batch:
                 flush()
         except sqlite3.DatabaseError as exc:
-            raise LedgerError(f"cannot write to ledger {self.path}: {exc}") from None
+            raise LedgerError(f"cannot write to ledger {self.path}: {_unwritable(exc)}") from None
         return inserted, existing
 
     @staticmethod
@@ -525,29 +548,31 @@ class Ledger:
             return 0
         when = pushed_at_us if pushed_at_us is not None else time.time_ns() // 1000
         changed = 0
-        with self._lock:
-            conn = self.conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                if isinstance(calls[0], CallRecord):
-                    for rec in calls:
-                        assert isinstance(rec, CallRecord)
-                        changed += conn.execute(
-                            "UPDATE calls SET pushed_at = ?, cost_nanos = ?, priced = ?, "
-                            "price_source = ? WHERE call_id = ? AND pushed_at IS NULL",
-                            (when, rec.cost_nanos, int(rec.priced), rec.price_source,
-                             rec.call_id)).rowcount
-                else:
-                    for i in range(0, len(calls), 500):
-                        part = list(calls[i:i + 500])
-                        cur = conn.execute(
-                            f"UPDATE calls SET pushed_at = ? WHERE pushed_at IS NULL AND "
-                            f"call_id IN ({', '.join('?' for _ in part)})", (when, *part))
-                        changed += cur.rowcount
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+        try:
+            with self._lock:
+                conn = self.conn
+                with _transaction(conn):
+                    if isinstance(calls[0], CallRecord):
+                        for rec in calls:
+                            assert isinstance(rec, CallRecord)
+                            changed += conn.execute(
+                                "UPDATE calls SET pushed_at = ?, cost_nanos = ?, priced = ?, "
+                                "price_source = ? WHERE call_id = ? AND pushed_at IS NULL",
+                                (when, rec.cost_nanos, int(rec.priced), rec.price_source,
+                                 rec.call_id)).rowcount
+                    else:
+                        for i in range(0, len(calls), 500):
+                            part = list(calls[i:i + 500])
+                            cur = conn.execute(
+                                f"UPDATE calls SET pushed_at = ? WHERE pushed_at IS NULL AND "
+                                f"call_id IN ({', '.join('?' for _ in part)})", (when, *part))
+                            changed += cur.rowcount
+        except sqlite3.DatabaseError as exc:
+            # Firestore already holds these calls: the next push meets them there
+            # (ALREADY_EXISTS, identical) and marks them then; nothing is lost or doubled
+            raise LedgerError(f"cannot mark {len(calls)} pushed calls in ledger {self.path} "
+                              f"({_unwritable(exc)}); Firestore has them, and the next push "
+                              "marks them") from None
         return changed
 
     def set_prices(self, prices: Iterable[tuple[str, int, str]]) -> list[str]:
@@ -559,20 +584,15 @@ class Ledger:
         try:
             with self._lock:
                 conn = self.conn
-                conn.execute("BEGIN IMMEDIATE")
-                try:
+                with _transaction(conn):
                     for call_id, nanos, source in prices:
                         if conn.execute(
                                 "UPDATE calls SET cost_nanos = ?, priced = 1, price_source = ? "
                                 "WHERE call_id = ? AND priced = 0 AND pushed_at IS NULL",
                                 (nanos, source, call_id)).rowcount:
                             changed.append(call_id)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
         except sqlite3.DatabaseError as exc:
-            raise LedgerError(f"cannot write to ledger {self.path}: {exc}") from None
+            raise LedgerError(f"cannot write to ledger {self.path}: {_unwritable(exc)}") from None
         return changed
 
     # -- reading --
@@ -650,25 +670,29 @@ class Ledger:
     def log_file(self, path: str) -> LogFileState | None:
         with self._lock:
             row = self.conn.execute(
-                "SELECT path, source, dev, ino, size, mtime_ns, offset, lineno, head, tail, state "
-                "FROM log_files WHERE path = ?", (path,)).fetchone()
+                "SELECT path, source, dev, ino, size, mtime_ns, offset, lineno, head, tail, state, "
+                "updated_at FROM log_files WHERE path = ?", (path,)).fetchone()
         if row is None:
             return None
-        path_, source, dev, ino, size, mtime_ns, offset, lineno, head, tail, state = row
+        path_, source, dev, ino, size, mtime_ns, offset, lineno, head, tail, state, at = row
         return LogFileState(path_, source, dev, ino, size, mtime_ns, offset, lineno, head, tail,
-                            json.loads(state))
+                            json.loads(state), int(at))
 
     def save_log_file(self, st: LogFileState) -> None:
-        with self._lock:
-            self.conn.execute(
-                "INSERT INTO log_files (path, source, dev, ino, size, mtime_ns, offset, lineno, "
-                "head, tail, state, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (path) DO UPDATE SET source = excluded.source, dev = excluded.dev, "
-                "ino = excluded.ino, size = excluded.size, mtime_ns = excluded.mtime_ns, "
-                "offset = excluded.offset, lineno = excluded.lineno, head = excluded.head, "
-                "tail = excluded.tail, state = excluded.state, updated_at = excluded.updated_at",
-                (st.path, st.source, st.dev, st.ino, st.size, st.mtime_ns, st.offset, st.lineno,
-                 st.head, st.tail, json.dumps(st.state, sort_keys=True), time.time_ns() // 1000))
+        try:
+            with self._lock:
+                self.conn.execute(
+                    "INSERT INTO log_files (path, source, dev, ino, size, mtime_ns, offset, lineno, "
+                    "head, tail, state, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (path) DO UPDATE SET source = excluded.source, dev = excluded.dev, "
+                    "ino = excluded.ino, size = excluded.size, mtime_ns = excluded.mtime_ns, "
+                    "offset = excluded.offset, lineno = excluded.lineno, head = excluded.head, "
+                    "tail = excluded.tail, state = excluded.state, updated_at = excluded.updated_at",
+                    (st.path, st.source, st.dev, st.ino, st.size, st.mtime_ns, st.offset, st.lineno,
+                     st.head, st.tail, json.dumps(st.state, sort_keys=True), time.time_ns() // 1000))
+        except sqlite3.DatabaseError as exc:
+            raise LedgerError(f"cannot save log progress in ledger {self.path}: "
+                              f"{_unwritable(exc)}") from None
 
     def status(self) -> LedgerStatus:
         with self._lock:

@@ -11,7 +11,10 @@ over HTTP to ``<endpoint>/v1/logs`` and ``<endpoint>/v1/metrics``.
 ``claude_code_setup`` merges only those keys: everything else in the file is kept as it
 is, a value the user set differently is kept and reported, an existing status line is
 never replaced. The old file is backed up next to it first, the new one written
-atomically; a second run finds nothing to change and writes nothing.
+atomically (a write that fails removes that backup again); a second run finds nothing to
+change and writes nothing. A file that is not strict JSON (``NaN``, ``Infinity``) is left
+untouched; a symlink is written through only to an existing file named like Claude Code
+settings (a dotfiles link), never to another file nor to a dangling link's target.
 """
 
 from __future__ import annotations
@@ -97,6 +100,34 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return seen
 
 
+def _no_constant(name: str) -> Any:
+    # Python's json reads NaN / Infinity, which JSON (and Claude Code's parser) refuses
+    raise ValueError(f"{name} is not JSON")
+
+
+def _target(path: Path) -> Path:
+    """The file to write: ``path``, or what its symlink points to when that is an existing
+    file named like Claude Code settings (``*.json`` naming claude or settings, e.g. a
+    dotfiles repo's ``claude-settings.json``: the link stays a link). Refused, with the file
+    untouched: a dangling link (teamcost would create a file somewhere else) and a link to
+    a file of another name (another program's file)."""
+    if not path.is_symlink():
+        return path
+    try:
+        target = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        raise TeamcostError(f"Claude Code settings {path} is a symlink to "
+                            f"{os.readlink(path)!r}, which does not exist; left untouched "
+                            "(create that file, or pass --settings FILE)") from None
+    name = target.name.lower()
+    if (not target.is_file() or not name.endswith(".json")
+            or not ("settings" in name or "claude" in name)):
+        raise TeamcostError(f"Claude Code settings {path} is a symlink to {target}, which is "
+                            "not named like a Claude Code settings file; left untouched (pass --settings {target} to "
+                            "edit that file)")
+    return target
+
+
 def _read_settings(path: Path) -> tuple[dict[str, Any], bytes | None]:
     """(settings, the file's bytes) or ({}, None) when there is no file."""
     if path.is_dir():
@@ -111,7 +142,8 @@ def _read_settings(path: Path) -> tuple[dict[str, Any], bytes | None]:
     if not raw.strip():
         return {}, raw
     try:
-        data = json.loads(raw.decode("utf-8"), object_pairs_hook=_reject_duplicates)
+        data = json.loads(raw.decode("utf-8"), object_pairs_hook=_reject_duplicates,
+                          parse_constant=_no_constant)
     except UnicodeDecodeError:
         raise TeamcostError(f"Claude Code settings {path} is not UTF-8 text; left untouched") from None
     except json.JSONDecodeError as exc:
@@ -154,6 +186,7 @@ def claude_code_setup(settings_path: Path, otlp_endpoint: str = DEFAULT_OTLP_END
     settings file (see the module docstring for what is kept). Raises TeamcostError, with
     the file untouched, when it cannot be read or is not a JSON object."""
     path = Path(settings_path).expanduser()
+    target = _target(path)
     data, raw = _read_settings(path)
     statusline_cmd = statusline_cmd or statusline_command()
 
@@ -180,11 +213,15 @@ def claude_code_setup(settings_path: Path, otlp_endpoint: str = DEFAULT_OTLP_END
     changed = new != data
     backup = None
     if changed:
-        target = path.resolve() if path.is_symlink() else path  # keep a dotfiles symlink a link
         mode = stat.S_IMODE(target.stat().st_mode) if raw is not None else 0o644
         if raw is not None:
             backup = _backup(path, raw, mode, now or datetime.now(UTC))
         text = json.dumps(new, indent=2, ensure_ascii=False) + "\n"
-        write_atomic(target, text.encode("utf-8"), mode)
+        try:
+            write_atomic(target, text.encode("utf-8"), mode)
+        except TeamcostError:
+            if backup is not None:      # nothing changed: no backup of it either
+                backup.unlink(missing_ok=True)
+            raise
     return SetupResult(path, changed, raw is None, backup, added, kept, status,
                        theirs if status == "kept" else None)

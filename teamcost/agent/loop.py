@@ -9,8 +9,11 @@ Each tick (about every second) the agent:
   alert documents (so a whole team of agents sends each alert once);
 - writes the status snapshot.
 
-A job that fails (Firestore unreachable, refused) is retried with exponential backoff while
-capture goes on; the Firestore client is rebuilt after a failure, so a restarted server is
+A job that fails (Firestore unreachable, refused, the ledger unwritable) is retried with
+exponential backoff while capture goes on; any other error in a cycle (a sqlite error, a full
+disk, a bug) is caught too: it is logged (``cycle-failed``), kept in the status snapshot's
+``loop`` entry, and the next cycle waits a growing delay (up to CYCLE_RETRY_CAP_S). Only
+KeyboardInterrupt / SystemExit end the loop; the Firestore client is rebuilt after a failure, so a restarted server is
 reached on a fresh connection. Push and pull are the library's own, so exactly-once holds
 whatever happens to the process: a kill between commit and local mark re-pushes into
 ALREADY_EXISTS, which resolves as pushed.
@@ -19,6 +22,7 @@ ALREADY_EXISTS, which resolves as pushed.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import threading
 import time
@@ -40,14 +44,17 @@ from teamcost.errors import DuplicateCallError, TeamcostError
 from teamcost.ledger import Ledger
 from teamcost.models import CallRecord
 from teamcost.sync.cache import TeamCache
-from teamcost.sync.client import client_for
+from teamcost.sync.client import client_for, close_client
 from teamcost.sync.pull import pull
 from teamcost.sync.push import push
 from teamcost.sync.retry import Backoff
 from teamcost.tracker import Tracker
 
+from . import memory
 from .claude_settings import telemetry_configured
 from .snapshot import VERSION, write_snapshot
+
+log = logging.getLogger("teamcost.agent")
 
 # The agent retries on its own schedule: inside one job, give up quickly
 AGENT_BACKOFF = Backoff(attempts=2, base_s=0.2, cap_s=1.0)
@@ -55,6 +62,8 @@ PUSH_RETRY_CAP_S = 10.0     # a push that failed is tried again at least this of
 FULL_BATCH = 500            # this many waiting calls are pushed at once, not at the next tick
 TICK_S = 1.0
 SNAPSHOT_HEARTBEAT_S = 30.0  # an unchanged snapshot is rewritten this often
+CYCLE_RETRY_CAP_S = 30.0     # a cycle that keeps failing is tried again at least this often
+TRIM_EVERY_S = 60.0          # free heap memory goes back to the kernel this often (memory.py)
 
 Emit = Callable[..., None]
 
@@ -169,6 +178,10 @@ class Agent:
         self._last_snapshot: dict[str, Any] | None = None
         self._snapshot_due = 0.0
         self._files: dict[tuple[str, str], int] = {}     # (source, root) -> files followed
+        # (source, root) -> {path: the unreadable file's stat and error}: reported once
+        self._unreadable: dict[tuple[str, str], dict[str, Any]] = {}
+        self._loop: dict[str, Any] = {"failures": 0, "last_error": None, "last_error_at": None}
+        self._trim_due = 0.0
         self.lock = threading.Lock()       # the ledger is shared with the OTLP receiver
         self._held: dict[str, dict[str, tuple[int, float | None, str | None]]] = {}
         self.claude_events = 0             # Claude Code api_request events received
@@ -177,6 +190,7 @@ class Agent:
     # -- the loop --
 
     def run(self, stop: threading.Event) -> None:
+        memory.limit_arenas()      # before the receiver's threads: see memory.py
         self.start_receiver()
         self.start_metrics()
         self.emit("started", home=str(self.config.home), team=self.config.team,
@@ -186,10 +200,35 @@ class Agent:
                      for name, dirs in self._source_dirs().items()})
         try:
             while not stop.is_set():
-                self.cycle()
-                stop.wait(self._sleep_s())
+                stop.wait(self.safe_cycle())
         finally:
             self.close()
+
+    def safe_cycle(self) -> float:
+        """One cycle that no error ends (only KeyboardInterrupt / SystemExit pass); the
+        seconds to wait before the next one (longer after each failure in a row)."""
+        try:
+            self.cycle()
+        except Exception as exc:  # noqa: BLE001 - one bad cycle must not end the agent
+            loop = self._loop
+            loop["failures"] += 1
+            loop["last_error"] = f"{type(exc).__name__}: {exc}"[:2000]
+            loop["last_error_at"] = _iso()
+            delay = min(CYCLE_RETRY_CAP_S, 0.5 * 2 ** loop["failures"])
+            log.warning("agent cycle failed", exc_info=True)
+            self.emit("cycle-failed", error=loop["last_error"], retry_in_s=round(delay, 1))
+            try:
+                self.write_snapshot()
+            except Exception:  # noqa: BLE001 - the snapshot reads the ledger, which may fail too
+                pass
+            return delay
+        if self._loop["failures"]:
+            self._loop["failures"] = 0
+            self.emit("cycle-recovered")
+        if self.clock() >= self._trim_due:
+            memory.trim()
+            self._trim_due = self.clock() + TRIM_EVERY_S
+        return self._sleep_s()
 
     def cycle(self) -> None:
         now = self.clock()
@@ -218,6 +257,7 @@ class Agent:
             self.receiver.stop()
         if self.metrics is not None:
             self.metrics.stop()
+        self._drop_client()
         if self._cache is not None:
             self._cache.close()
         self.ledger.close()
@@ -343,14 +383,20 @@ class Agent:
         if not root.is_dir():
             return
         result = ImportResult(name, str(root))
+        # an unreadable file is counted once, then again only when it changes
+        known = self._unreadable.setdefault((name, str(root)), {})
+        result.known_errors = known
         try:
             files = list_files(root)
             with self.lock:
                 scan(root, files, result)
-        except (OSError, TeamcostError) as exc:
+        except Exception as exc:  # noqa: BLE001 - the ledger, the disk, a bug: next tick again
             stats.last_error = f"{root}: {exc}"
             self.emit("tail-error", source=name, root=str(root), error=str(exc))
             return
+        listed = {str(f) for f in files}
+        for path in [p for p in known if p not in listed]:
+            del known[path]                  # gone: forget it (and its error)
         self._files[(name, str(root))] = len(files)
         held = self._held.setdefault(name, {})
         held[str(root)] = (result.pending, result.held_until, result.held_why)
@@ -379,18 +425,34 @@ class Agent:
             self._client = client_for(self.config)
         return self._client
 
+    def _drop_client(self) -> None:
+        """Close the Firestore client (its gRPC channel and threads); the next job builds a
+        fresh one. Dropped without closing, each failure left a channel behind: the agent
+        grew ~1 MB per failed try while Firestore was down."""
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                close_client(client)
+            except Exception:  # noqa: BLE001 - closing a broken channel may fail; it is gone
+                pass
+
     def _failed(self, job: Job, exc: Exception) -> None:
-        self._client = None      # the next try builds a fresh channel
-        delay = job.failed(self.clock(), str(exc))
+        self._drop_client()      # the next try builds a fresh channel
+        if not isinstance(exc, TeamcostError):
+            log.warning("agent %s failed", job.name, exc_info=exc)
+        delay = job.failed(self.clock(), str(exc) if isinstance(exc, TeamcostError)
+                           else f"{type(exc).__name__}: {exc}")
         self.emit(f"{job.name}-failed", error=str(exc), retry_in_s=round(delay, 1))
 
     def push(self) -> None:
         job = self.jobs["push"]
         try:
-            with self.lock:
-                result = push(self.config, self.ledger, self._client_or_new(),
-                              backoff=AGENT_BACKOFF)
-        except TeamcostError as exc:
+            # not under self.lock: a push waits on the network (seconds while Firestore is
+            # down), and the OTLP receiver's requests would all wait with it; the ledger's
+            # own lock orders the statements, and a call recorded meanwhile is pushed next time
+            result = push(self.config, self.ledger, self._client_or_new(),
+                          backoff=AGENT_BACKOFF)
+        except Exception as exc:  # noqa: BLE001 - Firestore, the ledger (read-only, full): retry
             self._failed(job, exc)
             return
         job.succeeded(self.clock(), result.to_dict())
@@ -412,7 +474,7 @@ class Agent:
                 self._cache = TeamCache.for_config(self.config)
             result = pull(self.config, self._client_or_new(), self._cache,
                           backoff=AGENT_BACKOFF)
-        except TeamcostError as exc:
+        except Exception as exc:  # noqa: BLE001 - Firestore, the cache's disk: retry later
             self._failed(job, exc)
             return
         job.succeeded(self.clock(), result.to_dict())
@@ -442,7 +504,7 @@ class Agent:
                     self.emit("alert", alert=alert)
             self._period = period.nanos if status is None else status.spent_nanos
             self._today = today.nanos
-        except TeamcostError as exc:
+        except Exception as exc:  # noqa: BLE001 - retried on the job's schedule
             self._failed(job, exc)
             return
         job.succeeded(self.clock(), result)
@@ -464,7 +526,7 @@ class Agent:
                 "budget": self._budget, "today_nanos": self._today,
                 "period_nanos": self._period,
                 "backlog": {"calls": backlog, "cost_nanos": backlog_nanos},
-                "jobs": jobs,
+                "jobs": jobs, "loop": dict(self._loop),
                 "sources": {k: dict(v.__dict__) for k, v in self.sources.items()},
                 "claude_code_telemetry": self.claude_telemetry()}
 

@@ -11,6 +11,7 @@ without touching the network.
      "today_nanos": int | null, "period_nanos": int | null,
      "backlog": {"calls": int, "cost_nanos": int},
      "jobs": {"push" | "pull" | "check": {"at", "ok", "result", "error"}},
+     "loop": {"failures": int, "last_error": str | null, "last_error_at": ISO | null},
      "sources": {name: {"files", "calls", "lines", "bad", "last_at", "last_error"}}}
 """
 

@@ -243,13 +243,14 @@ def claude_code_otel_call_id(request_id: str) -> str:
 def span_call_id(provider: str | None, response_id: str | None, trace_id: bytes,
                  span_id: bytes) -> str | None:
     """A GenAI span's call id: the SDK hook's form for its response id, else
-    ``otel-<trace>-<span>``; None when it has neither."""
+    ``otel-<trace>-<span>``; None when it has neither. All-zero ids are invalid (OTLP
+    spec): every span an exporter sends that way would otherwise merge into one call."""
     if response_id:
         prefix = HOOK_PREFIXES.get(provider or "") or PROVIDERS.get(provider or "") or provider
         cid = hook_call_id(prefix or "unknown", response_id)
         if cid is not None:
             return cid
-    if len(trace_id) == 16 and len(span_id) == 8:
+    if len(trace_id) == 16 and len(span_id) == 8 and any(trace_id) and any(span_id):
         return f"otel-{trace_id.hex()}-{span_id.hex()}"
     return None
 
@@ -585,7 +586,7 @@ def _span_record(span: Span, attrs: Mapping[str, AnyValue], service: str | None,
                        span.span_id)
     if cid is None:
         raise InvalidValue("traceId", span.trace_id.hex(), "a gen_ai.response.id, or a "
-                           "16-byte trace id and an 8-byte span id")
+                           "16-byte trace id and an 8-byte span id, not all zeros")
     error = None
     if failed:
         error = (span.status.message or _str(attrs.get("error.type")) or "error")[:MAX_ERROR_LEN]

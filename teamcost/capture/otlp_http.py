@@ -1,15 +1,19 @@
 """The OTLP/HTTP receiver the agent runs: ``POST /v1/logs`` and ``POST /v1/traces`` on
 loopback, decoded by ``teamcost.capture.otlp`` and handed to the agent's ``on_records``.
 
-Stdlib only (``http.server.ThreadingHTTPServer``). What it answers, per the OTLP/HTTP spec:
+Stdlib only, on ``teamcost.capture.http_server.BoundedHTTPServer``: a listen backlog of 1024
+for exporters' bursts, at most ``max_connections`` served at once (the rest wait in the
+backlog). What it answers, per the OTLP/HTTP spec:
 
 - 200 with an empty ``Export*ServiceResponse`` in the request's encoding (protobuf or
   JSON); when some items looked like calls but could not be recorded, a partial success
   (``partial_success.rejected_log_records`` / ``rejected_spans`` and a message naming
   where and why). Items that are not LLM calls are accepted and dropped.
-- 400 a body that does not decode (or a broken gzip stream or chunked body), 404 any
+- 400 a body that does not decode (or a broken gzip stream or chunked body), or whose length
+  is ambiguous (two ``Content-Length`` headers, or one with ``Transfer-Encoding``), 404 any
   other path, 405 another method, 411 no length, 413 a body over ``max_body`` before or
-  after gunzip (read no further than the limit: a gzip bomb stops there), 415 a content
+  after gunzip (read no further than the limit: a gzip bomb stops there; a body the client
+  sends anyway is read and dropped, up to 256 MiB, so it reads the 413), 415 a content
   type other than protobuf / JSON or an encoding other than gzip.
 - 503 with ``Retry-After`` when ``on_records`` raises (the ledger is busy, the disk is
   full): the exporter sends the same request again later, and the records' call ids make
@@ -27,11 +31,10 @@ import json
 import logging
 import re
 import socket
-import socketserver
 import threading
 import zlib
 from collections.abc import Callable, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -41,6 +44,13 @@ from google.rpc.status_pb2 import Status
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
+from teamcost.capture.http_server import (
+    DRAIN_MAX,
+    MAX_CONNECTIONS,
+    BoundedHTTPServer,
+    drain,
+    framing_error,
+)
 from teamcost.capture.otlp import (
     Build,
     Decoded,
@@ -49,7 +59,7 @@ from teamcost.capture.otlp import (
     decode_traces,
     wire_format,
 )
-from teamcost.errors import InvalidValue
+from teamcost.errors import InvalidValue, TeamcostError
 from teamcost.models import CallRecord
 
 log = logging.getLogger("teamcost.capture.otlp")
@@ -96,7 +106,8 @@ class OtlpReceiver:
     def __init__(self, host: str = "127.0.0.1", port: int = DEFAULT_PORT, *,
                  on_records: OnRecords, max_body: int = 4 * MiB, build: Build | None = None,
                  claude_code: bool = True, allow_remote: bool = False,
-                 retry_after_s: int = 5, timeout_s: float = 10.0) -> None:
+                 retry_after_s: int = 5, timeout_s: float = 10.0,
+                 max_connections: int = MAX_CONNECTIONS) -> None:
         if not isinstance(host, str) or not host:
             raise InvalidValue("host", host, "a host name or IP address such as 127.0.0.1")
         if not allow_remote and not is_loopback(host):
@@ -106,6 +117,9 @@ class OtlpReceiver:
             raise InvalidValue("port", port, "a TCP port from 0 (any free port) to 65535")
         if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 1:
             raise InvalidValue("max_body", max_body, "a positive number of bytes")
+        if (isinstance(max_connections, bool) or not isinstance(max_connections, int)
+                or max_connections < 1):
+            raise InvalidValue("max_connections", max_connections, "a positive number")
         if not callable(on_records):
             raise InvalidValue("on_records", on_records, "a function taking a list of records")
         self.host = host
@@ -116,6 +130,7 @@ class OtlpReceiver:
         self.claude_code = claude_code
         self.retry_after_s = retry_after_s
         self.timeout_s = timeout_s
+        self.max_connections = max_connections
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -195,7 +210,8 @@ class OtlpReceiver:
             try:
                 self.on_records(decoded.records)
             except Exception as exc:  # noqa: BLE001 - any failure: let the exporter retry
-                log.exception("could not record %d calls from OTLP", len(decoded.records))
+                if not isinstance(exc, TeamcostError):   # a bug: its traceback; else one line
+                    log.exception("could not record %d calls from OTLP", len(decoded.records))
                 raise _Reply(503, f"could not record the calls ({type(exc).__name__}: "
                                   f"{exc}); retry later", retry) from None
         if decoded.rejected:
@@ -220,45 +236,15 @@ def _clip(text: str) -> str:
     return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE - 3] + "..."
 
 
-class _Server(ThreadingHTTPServer):
-    """Tracks its open connections so ``stop()`` can end them, and joins their threads."""
+class _Server(BoundedHTTPServer):
+    """The bounded server (teamcost.capture.http_server) that knows its receiver."""
 
-    daemon_threads = False       # server_close() joins non-daemon request threads
-    block_on_close = True
+    thread_name = "teamcost-otlp-conn"
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
                  receiver: OtlpReceiver) -> None:
         self.receiver = receiver
-        self._conns: set[socket.socket] = set()
-        self._conns_lock = threading.Lock()
-        super().__init__(address, handler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind asks DNS for the host's name (getfqdn): slow, and unused
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = str(self.server_address[0]), self.server_address[1]
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._conns_lock:
-            self._conns.add(request)
-        super().process_request(request, client_address)
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        threading.current_thread().name = f"teamcost-otlp-conn-{self.server_address[1]}"
-        super().process_request_thread(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._conns_lock:
-            self._conns.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        with self._conns_lock:
-            for conn in self._conns:
-                try:
-                    conn.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+        super().__init__(address, handler, receiver.max_connections)
 
 
 class _Server6(_Server):
@@ -290,6 +276,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         receiver = self.server.receiver
         try:
+            self._check_framing()
             path = self._path()
             ctype = self.headers.get("Content-Type")
             if wire_format(ctype) is None:
@@ -319,6 +306,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _not_post(self) -> None:
         try:
+            self._check_framing()
             self._path()
             self._discard()
             raise _Reply(405, "only POST is accepted here", [("Allow", "POST")])
@@ -326,6 +314,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(reply.status, reply.message, reply.headers)
 
     do_GET = do_PUT = do_DELETE = do_PATCH = _not_post
+
+    def _check_framing(self) -> None:
+        why = framing_error(self.headers)
+        if why is not None:
+            self._unread = True
+            raise _Reply(400, f"ambiguous body length: {why}")
 
     def _path(self) -> str:
         path = urlsplit(self.path).path
@@ -338,6 +332,9 @@ class _Handler(BaseHTTPRequestHandler):
     # -- the body --
 
     def _check_length(self) -> int | None:
+        why = framing_error(self.headers)
+        if why is not None:
+            raise _Reply(400, f"ambiguous body length: {why}")
         raw = self.headers.get("Content-Length")
         chunked = "chunked" in (self.headers.get("Transfer-Encoding") or "").lower()
         if raw is None:
@@ -411,24 +408,10 @@ class _Handler(BaseHTTPRequestHandler):
             log.info("OTLP request refused (%d): %s", status, message)
         self._send(status, encode(Status(message=_clip(message)), wire),
                    "application/json" if wire == "json" else "application/x-protobuf", headers)
-        if status == 413:
-            self._linger()
-
-    def _linger(self) -> None:
-        """After a 413 sent before the body was read: stop writing, then read and drop (at
-        most the limit, for at most a second) what the client is still sending, so it can
-        read the answer instead of meeting a reset connection."""
-        try:
-            self.connection.shutdown(socket.SHUT_WR)
-            self.connection.settimeout(1.0)
-            left = self.server.receiver.max_body
-            while left > 0:
-                data = self.connection.recv(min(65536, left))
-                if not data:
-                    break
-                left -= len(data)
-        except OSError:
-            pass
+        if status == 413 or getattr(self, "_unread", False):
+            # the body was not (wholly) read: read and drop it, so the client that sends it
+            # all before reading sees this answer instead of a reset connection
+            drain(self.connection, DRAIN_MAX)
 
     def _send(self, status: int, payload: bytes, ctype: str | None,
               headers: Sequence[tuple[str, str]] = ()) -> None:

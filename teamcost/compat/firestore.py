@@ -9,6 +9,8 @@
 - ``client._database_string``: ``projects/P/databases/D`` for request and document names.
 - ``query._prep_stream``: the RunQuery request ``Query.stream()`` would send.
 - ``client._emulator_host``: whether the client talks to an emulator.
+- ``client._firestore_api_internal.transport.close()``: ``Client.close()`` closes only the
+  HTTP session; the gRPC channel (and its threads and buffers) stays until this is called.
 """
 
 from __future__ import annotations
@@ -49,3 +51,11 @@ def member_client_class(base: type, bearer: Callable[[], str]) -> type:
             return md
 
     return MemberClient
+
+
+def close_client(client: Any) -> None:
+    """Close the client and its gRPC channel (``Client.close()`` leaves the channel open)."""
+    client.close()
+    api = getattr(client, "_firestore_api_internal", None)
+    if api is not None:
+        api.transport.close()

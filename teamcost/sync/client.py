@@ -32,6 +32,12 @@ def client_for(config: Config) -> Any:
     return member if member is not None else admin_client(config)
 
 
+def close_client(client: Any) -> None:
+    """Close a client this module made, its gRPC channel included."""
+    from teamcost.compat.firestore import close_client as close
+    close(client)
+
+
 def require_project(config: Config, why: str = "there is nowhere to sync") -> None:
     if not config.project:
         raise ConfigError(f"no Firestore project configured, so {why}: run "

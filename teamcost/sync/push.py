@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from google.api_core import exceptions as gexc
 
-from teamcost.errors import SyncError, TeamcostError
+from teamcost.errors import LedgerError, SyncError, TeamcostError
 from teamcost.ledger import Ledger
 from teamcost.models import CALL_FIELDS, CallRecord
 from teamcost.sync.client import client_for
@@ -144,6 +144,19 @@ class _Pusher:
         self._settled = 0
         self.fold = LedgerFold(ledger)
         self._ensured: set[str] = set()
+        # the first batch Firestore took that the ledger could not mark (read-only, disk
+        # full): the push goes on with the other batches, so Firestore holds every call
+        # while the ledger cannot be written, and raises this at the end; the next push
+        # meets those calls (ALREADY_EXISTS, identical) and marks them then
+        self.mark_error: LedgerError | None = None
+
+    def _mark(self, recs: Sequence[CallRecord], when: int | None = None) -> None:
+        try:
+            self.ledger.mark_pushed(recs, when)
+        except LedgerError as exc:
+            with self._lock:
+                if self.mark_error is None:
+                    self.mark_error = exc
 
     def _count_retry(self, attempt: int, exc: BaseException) -> None:
         with self._lock:
@@ -190,7 +203,7 @@ class _Pusher:
                 pass
             else:
                 # as sent: a reprice that raced this push does not outlive it
-                self.ledger.mark_pushed(pending, when)
+                self._mark(pending, when)
                 self._settle(pushed=len(pending))
                 return
             pending = self._reconcile(pending)
@@ -221,7 +234,7 @@ class _Pusher:
             else:
                 conflicts.append(Conflict(rec.call_id, differing_fields(rec, data)))
         if identical:
-            self.ledger.mark_pushed(identical)
+            self._mark(identical)
         self._settle(already=len(identical), conflicts=conflicts)
         return missing
 
@@ -256,6 +269,8 @@ def push(config: Config, ledger: Ledger | None = None, client: Any = None,
                 after = rows[-1][0]
                 pusher.result.batches += 1
                 pusher.push_batch([r for _, r in rows])
+            if pusher.mark_error is not None:
+                raise pusher.mark_error
             return pusher.result
         with ThreadPoolExecutor(max_workers=max(1, in_flight),
                                 thread_name_prefix="teamcost-push") as pool:
@@ -275,6 +290,8 @@ def push(config: Config, ledger: Ledger | None = None, client: Any = None,
                     pusher.result.batches += 1
                 for f in futures:
                     f.result()
+                if pusher.mark_error is not None:
+                    raise pusher.mark_error
             except BaseException:
                 for f in futures:
                     f.cancel()

@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import re
 from collections.abc import Awaitable, Callable
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
@@ -68,11 +69,20 @@ def _same(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
 
 
+# RFC 9110 Host: uri-host [ ":" port ]; uri-host is a reg-name, an IPv4 address or an
+# IP-literal in brackets. Nothing else (userinfo "@", paths, spaces) is a host.
+_HOST_HEADER = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~-]+)(?::[0-9]{1,5})?")
+
+
 def _host_of(header: str) -> str:
-    header = header.strip()
-    if header.startswith("["):  # [::1]:8787
-        return header[1:header.find("]")] if "]" in header else header
-    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+    """The host a Host header names; "" for anything that is not a valid Host header
+    (``localhost:80@evil.com`` is not localhost: a browser would not send it, and a
+    lenient reading would let a crafted one through)."""
+    m = _HOST_HEADER.fullmatch(header.strip())
+    if m is None:
+        return ""
+    host = m.group(1)
+    return host[1:-1] if host.startswith("[") else host
 
 
 class Guard:

@@ -20,6 +20,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from teamcost.capture.http_server import LISTEN_BACKLOG
 from teamcost.errors import TeamcostError
 from teamcost.web.security import check_exposure
 
@@ -53,7 +54,7 @@ def bind(host: str, port: int) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
-        sock.listen(128)
+        sock.listen(LISTEN_BACKLOG)      # the same burst allowance as the OTLP receiver
         sock.set_inheritable(True)
     except OSError as exc:
         sock.close()

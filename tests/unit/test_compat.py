@@ -49,6 +49,21 @@ def test_firestore_private_api_on_a_client(monkeypatch: pytest.MonkeyPatch) -> N
         client.close()
 
 
+def test_firestore_close_client_closes_the_grpc_channel(monkeypatch: pytest.MonkeyPatch) -> None:
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import firestore
+
+    from teamcost.compat import firestore as compat
+
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", "127.0.0.1:1")  # never contacted
+    client = firestore.Client(project="demo-compat", credentials=AnonymousCredentials())
+    compat.gapic(client)                                  # the channel exists once used
+    channel = client._firestore_api_internal.transport.grpc_channel
+    compat.close_client(client)
+    with pytest.raises(ValueError, match="closed channel"):
+        channel.unary_unary("/x/y")(b"", timeout=1)
+
+
 def test_genai_prices_private_api() -> None:
     from teamcost.compat import genai_prices as compat
 

@@ -51,6 +51,10 @@ class ImportResult:
     bytes_read: int = 0
     seconds: float = 0.0
     bad: list[str] = field(default_factory=list)
+    # a follower's memory across scans (the agent's): path -> (the file's stat, the error)
+    # of a file that could not be read; the same error on the unchanged file is not
+    # counted again (tail.scan_files)
+    known_errors: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     def add_bad(self, where: str, why: str) -> None:
         self.skipped += 1
@@ -71,6 +75,7 @@ class ImportResult:
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
+        d.pop("known_errors", None)
         if self.held_until is not None:
             d["held_until"] = datetime.fromtimestamp(self.held_until, UTC).isoformat(
                 timespec="seconds").replace("+00:00", "Z")

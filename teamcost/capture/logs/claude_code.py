@@ -381,4 +381,5 @@ def scan_claude_code(ledger: Ledger, tracker: Tracker, root: Path, files: list[P
         return ClaudeCodeReader(path, root, tracker.build, state, start, lineno,
                                 witness=witness, result=result)
 
-    return scan_files(ledger, "claude-code", files, reader, result, tick=tick)
+    return scan_files(ledger, "claude-code", files, reader, result, tick=tick,
+                      quiet_s=ClaudeCodeReader.quiet_s)
