@@ -211,7 +211,8 @@ def _cache_age(cache: dict[str, Any] | None, now: str) -> str:
 
 
 def budget_text(b: dict[str, Any], now: str) -> str:
-    """The report's budget line: the status, or why it is unknown and what was known."""
+    """The report's budget line: the status, or that it is unknown and what was known (why
+    it is unknown is the warning above the report, and ``error`` in its JSON)."""
     if b.get("state") != "unknown" and "error" not in b:
         return str(b.get("line") or "")
     since = b.get("offline_since")
@@ -222,7 +223,7 @@ def budget_text(b: dict[str, Any], now: str) -> str:
         text += f"; last known {usd(kb['amount_nanos'])} per {kb['period']}"
     elif known:
         text += "; last known: no budget set"
-    return f"{text}: {b.get('error')}"
+    return text
 
 
 def export(
