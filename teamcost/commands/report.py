@@ -41,7 +41,8 @@ class ReportFormat(str, enum.Enum):
 
 class ExportFormat(str, enum.Enum):
     csv = "csv"
-    json = "json"
+    jsonl = "jsonl"
+    json = "json"    # the 0.1 name of jsonl: still accepted, with a warning
     both = "both"
 
 
@@ -103,6 +104,7 @@ def report(
     now = datetime.now(UTC)
     window = parse_window(since, until, now, zone)
     dims = parse_by(by)
+    _require_something(config, source)
     doc = build_report(config, window, by=dims, filters=Filters(member, model, agent), tz=zone,
                        source=source.value if source else None, now=now, refresh=not offline,
                        budget=not offline)
@@ -120,6 +122,17 @@ def report(
         drawn = report_chart(config, doc, chart, dims, now=now)
         err_console.print(f"chart: {drawn.path} ({drawn.kind}, {drawn.width}x{drawn.height}, "
                           f"{drawn.series} series over {drawn.days} days)")
+
+
+def _require_something(config: Any, source: Source | None) -> None:
+    """A missing or empty home, or a team nobody here records for, is an error, not a
+    report of zero spend."""
+    from teamcost.presence import require_something
+
+    if source == Source.team and not config.has_firestore:
+        return   # the report says why --source team cannot be (exit 2)
+    team = source == Source.team or (source is None and config.has_firestore)
+    require_something(config, team_cache=team)
 
 
 def _pct(x: float | None) -> str:
@@ -234,8 +247,8 @@ def export(
                                      help="last, this or YYYY-MM. Default: none (a week)."),
     fmt: ExportFormat = typer.Option(ExportFormat.both, "--format", metavar="FORMAT",
                                      show_default=False,
-                                     help="csv, json (JSON Lines) or both; a summary JSON is "
-                                          "always written. Default: both."),
+                                     help="csv, jsonl (JSON Lines, one call a line) or both; "
+                                          "a summary JSON is always written. Default: both."),
     out: Path = typer.Option(Path("."), "--out", metavar="DIR", show_default=False,
                              help="Directory for the files. Default: the current one."),
     tz: str | None = typer.Option(None, "--tz", metavar="ZONE",
@@ -257,12 +270,17 @@ def export(
         raise InvalidValue("--week/--month", f"{week} and {month}", "one of --week or --month")
     if out_fmt not in ("text", "json"):
         raise InvalidValue("--output", out_fmt, "text or json")
+    if fmt == ExportFormat.json:
+        err_console.print("teamcost: warning: export --format json is now --format jsonl "
+                          "(JSON Lines; every other command's json is one document)")
+        fmt = ExportFormat.jsonl
     config = load_config()
     zone = tz if tz is not None else config.timezone
     now = datetime.now(UTC)
     # an empty --week/--month is a bad value, never "not given"
     window = (parse_month(month, now, zone) if month is not None
               else parse_week(week if week is not None else "last", now, zone))
+    _require_something(config, source)
     result = export_period(config, window, out, fmt=fmt.value, tz=zone,
                            source=source.value if source else None, now=now,
                            refresh=not offline)
