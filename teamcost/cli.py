@@ -20,7 +20,6 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from teamcost.compat.typer import click_command as _click_command
 from teamcost.compat.typer import click_exceptions as _cx
 from teamcost.compat.typer import defer_adapters
 from teamcost.errors import (
