@@ -1,6 +1,7 @@
 # Two commands set everything up from scratch: `make demo` and `make test`.
 PYTHON ?= python3
-VENV   := .venv
+# ?=: the tour test (tests/system/test_tour.py) points a fresh clone at an existing venv
+VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 # firebase-tools 13 runs the Firebase Auth emulator on Java 17 (14+ needs Java 21)
