@@ -366,9 +366,13 @@ def render_html(data: ChartData) -> str:
 # -- from a report ----------------------------------------------------------------------
 
 def budget_line(budget: dict[str, Any] | None) -> BudgetLine | None:
-    """The report document's budget entry as a BudgetLine (None: no budget, or an error)."""
-    if not budget or "error" in budget:
+    """The report document's budget entry as a BudgetLine (None: no budget); when it could
+    not be read, the last known budget, if any (the line stays on an offline chart)."""
+    if not budget:
         return None
+    if "error" in budget:
+        known = (budget.get("last_known") or {}).get("budget")
+        return budget_line(known) if isinstance(known, dict) else None
     limit = budget.get("limit_nanos", budget.get("amount_nanos"))
     if limit is None and isinstance(budget.get("budget"), dict):
         return budget_line(budget["budget"])

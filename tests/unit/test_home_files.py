@@ -59,6 +59,24 @@ def test_a_rerun_clears_what_teamcost_wrote_in_the_demo_home(tmp_path: Path) -> 
     assert sorted(p.name for p in root.iterdir()) == [folder.MARKER]
 
 
+def test_a_rerun_clears_the_mirror_a_report_built_beside_a_demo_ledger(tmp_path: Path) -> None:
+    root = tmp_path / "demo"
+    (root / "ledgers").mkdir(parents=True)
+    (root / "ledgers" / "ann.db").write_text("")
+    (root / folder.MARKER).write_text(json.dumps(
+        {"teamcost_demo": 1, "created": ["ledgers", "ledgers/ann.db"]}))
+    mirror = root / "ledgers" / "ann.parquet" / "month=2026-12"
+    mirror.mkdir(parents=True)
+    (mirror / "part-1.parquet").write_text("x")
+    folder.prepare(root, ("ledgers",), homes=())
+    assert sorted(p.name for p in root.iterdir()) == [folder.MARKER]
+    (root / "ledgers").mkdir()
+    (root / "ledgers" / "bob.parquet").mkdir()            # not beside a ledger the demo made
+    (root / folder.MARKER).write_text(json.dumps({"teamcost_demo": 1, "created": []}))
+    with pytest.raises(InvalidValue, match="ledgers in it is not the demo.s"):
+        folder.prepare(root, ("ledgers",), homes=())
+
+
 def test_someone_elses_file_in_the_demo_home_is_still_refused(tmp_path: Path) -> None:
     root = _demo_folder(tmp_path)
     (root / "home" / "notes.txt").write_text("mine")
