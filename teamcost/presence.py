@@ -45,8 +45,8 @@ def _teams(db: Path, table: str, team: str) -> tuple[bool, list[str]]:
 
 def require_something(config: Config, team_cache: bool) -> None:
     """Raise NothingRecorded when ``config``'s home cannot hold an answer for its team:
-    missing, empty (no ledger, and no team cache when ``team_cache``), or holding only other
-    teams' calls."""
+    missing, empty (no ledger, and no team cache when ``team_cache``), or, for a team
+    report (``team_cache``), holding only other teams' calls."""
     home = config.home
     if not home.exists():
         raise NothingRecorded(f"TEAMCOST_HOME {home} does not exist, so there is nothing to "
@@ -58,6 +58,8 @@ def require_something(config: Config, team_cache: bool) -> None:
         where = "no ledger and no team cache" if team_cache else "no ledger"
         raise NothingRecorded(f"nothing was recorded in TEAMCOST_HOME {home} yet ({where}): "
                               "record or import calls, or `teamcost sync` to pull the team's")
+    if not team_cache:
+        return   # a local report shows this ledger's calls, whatever their team
     found, others = _teams(ledger, "calls", config.team)
     if not found and has_cache:
         found, more = _teams(cache, "team_calls", config.team)

@@ -147,7 +147,7 @@ def render_table(doc: dict[str, Any]) -> None:
 BREAKDOWN_COLUMNS = (
     Column("cost", "money"), Column("share", drop="share"), Column("calls"),
     Column("in tok", drop="in"), Column("out tok", drop="out"),
-    Column("cache tok", drop="cache"))
+    Column("cache read", drop="cache_read"), Column("cache write", drop="cache_write"))
 TOP_ROWS = 15
 
 
@@ -175,8 +175,7 @@ def report_view(doc: dict[str, Any], width: int | None) -> RenderableType:
     r = doc["rate"]
     rows.append(("rate", f"{usd(r['per_hour_nanos'])}/hour · {usd(r['per_day_nanos'])}/day"))
     if doc["projection"]:
-        rows.append(("project", " · ".join(f"{k} {usd(v['projected_nanos'])}"
-                                           for k, v in doc["projection"].items())))
+        rows.append(("projected", projection_text(doc["projection"])))
     b = doc.get("budget")
     if b is not None:
         rows.append(("budget", budget_text(b, doc["generated_at"])))
@@ -193,7 +192,7 @@ def report_view(doc: dict[str, Any], width: int | None) -> RenderableType:
         for x in items[:TOP_ROWS]:
             cells.append([x[dim], usd(x["cost_nanos"]), _pct(x["share"]), f"{x['calls']:,}",
                           f"{x['input_tokens']:,}", f"{x['output_tokens']:,}",
-                          f"{x['cache_read_tokens'] + x['cache_write_tokens']:,}",
+                          f"{x['cache_read_tokens']:,}", f"{x['cache_write_tokens']:,}",
                           f"{x['unpriced_calls']:,}" if x["unpriced_calls"] else ""][:len(cols)])
         if len(items) > TOP_ROWS:
             cells.append([f"... {len(items) - TOP_ROWS} more", *[""] * (len(cols) - 1)])
@@ -221,6 +220,19 @@ def _cache_age(cache: dict[str, Any] | None, now: str) -> str:
         return ""
     at = cache.get("last_pull")
     return f" · cache {as_of(at, now) if at else 'never pulled'}"
+
+
+_PERIOD_NAMES = {"day": "today", "week": "this week", "month": "this month"}
+
+
+def projection_text(projection: dict[str, dict[str, Any]]) -> str:
+    """Each period's spend so far and where it ends at that period's own pace:
+    ``today $0.04 → $0.252 · this week $57.25 → $355.23 · ...``. Both numbers side by side
+    so a week projected below a day (a week mostly idle, a busy morning) reads as what it
+    is, and nobody takes "day $0.252" for the daily rate."""
+    parts = [f"{_PERIOD_NAMES.get(k, k)} {usd(v['spent_nanos'])} → {usd(v['projected_nanos'])}"
+             for k, v in projection.items()]
+    return " · ".join(parts) + " (spent so far → at this pace by its end)"
 
 
 def budget_text(b: dict[str, Any], now: str) -> str:

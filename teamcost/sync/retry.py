@@ -32,6 +32,16 @@ TRANSIENT: tuple[type[BaseException], ...] = (
 )
 
 
+class FirestoreUnreachable(SyncError):
+    """Firestore's endpoint does not accept connections (a stopped local emulator);
+    ``reason`` says so in a few words, for views that only warn."""
+
+    def __init__(self, what: str, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"{what} failed: {reason}; nothing was lost, run the command again "
+                         "when Firestore is reachable")
+
+
 @dataclass(frozen=True)
 class Backoff:
     attempts: int = 7        # total tries, so at most 6 sleeps
@@ -66,8 +76,7 @@ def call_with_retry(fn: Callable[[], T], what: str, backoff: Backoff = DEFAULT_B
             if down is not None:
                 # a local emulator that refuses connections is not coming back within a
                 # backoff: say so now instead of after ~8 s of retries
-                raise SyncError(f"{what} failed: {down}; nothing was lost, run the command "
-                                "again when Firestore is reachable") from None
+                raise FirestoreUnreachable(what, down) from None
             if attempt == backoff.attempts - 1:
                 raise SyncError(f"{what} failed after {backoff.attempts} attempts: "
                                 f"{describe(exc)}; nothing was lost, run the command again "
