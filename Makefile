@@ -36,10 +36,12 @@ tools: $(TOOLS)
 demo: $(STAMP)
 	$(VENV)/bin/teamcost demo
 
-# ruff (lint + import order) and mypy on the package; findings fail the build
+# ruff (lint + import order) and mypy on the package, and the docs site (mkdocs.yml) built
+# with --strict into site/ (git-ignored): a broken link or nav entry fails the build
 lint: $(STAMP)
 	$(PY) -m ruff check teamcost
 	$(PY) -m mypy
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet
 
 # pure logic, SQLite files and subprocesses: no Java, no npm, no network, under a minute
 test-unit: $(STAMP)
