@@ -135,6 +135,8 @@ class MissingFields(InvalidValue):
         super().__init__("call record", missing, ", ".join(self.REQUIRED))
 
     def message(self, name: Any = str) -> str:
+        if len(self.missing) == len(self.REQUIRED):
+            return f"not a teamcost call record (it has none of {', '.join(self.REQUIRED)})"
         what = "field" if len(self.missing) == 1 else "fields"
         return (f"call record without the {what} {', '.join(self.missing)} (every record "
                 f"needs {', '.join(self.REQUIRED)})")
