@@ -114,7 +114,9 @@ def _render(result: DemoResult) -> None:
     console.print("\nPoint the CLI at the demo's data:")
     console.print(f"  export TEAMCOST_HOME={shlex.quote(str(result.home))}", markup=False)
     console.print("  teamcost report --since 30d --by model", markup=False)
-    console.print("  teamcost report --since 30d --chart demo.html", markup=False)
+    chart = shlex.quote(str(result.directory / "spend.html"))
+    console.print(f"  teamcost report --since 30d --chart {chart}", markup=False)
     if result.mode == "firestore":
-        console.print("  # sync, watch and budget check need the emulator: "
-                      "`teamcost demo --serve` keeps it running", markup=False)
+        console.print("  # the emulator stops with the demo: report, watch and serve show the "
+                      "pulled team cache and the last known budget; sync and budget check "
+                      "need it running (`teamcost demo --serve`)", markup=False)
