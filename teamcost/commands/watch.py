@@ -64,8 +64,12 @@ def watch(
     from teamcost.agent.lock import holder
     from teamcost.reports.live import LiveSource
 
+    from teamcost.presence import require_something
+
     seconds = parse_interval(interval)
     config = load_config()
+    # a missing or empty home is said, not shown as a zero spend
+    require_something(config, team_cache=config.has_firestore)
     # an agent running for this home pulls every minute: watch then reads what it pulled
     with LiveSource(config, others_pull=lambda: holder(config.home) is not None) as source:
         if once or fmt == OutputFormat.json:
