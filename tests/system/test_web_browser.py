@@ -246,7 +246,10 @@ def test_the_dashboard_in_chromium(browser, firestore_emulator, teamcost_home, t
         page.click("#tabs button[data-tab='member']")
         zed = CallRecord(call_id="zed-live-1", ts=datetime.now(UTC) - timedelta(minutes=2),
                          team="core", member="zed@example.com", ledger_id="zed-box",
-                         provider="openai", model="gpt-4o", cost_nanos=1_234_567_891,
+                         provider="openai", model="gpt-4o",
+                         # the month to 85% of the budget: past 80%, not exhausted (a fixed
+                         # $1.23 exhausted the small budget of a month's first days)
+                         cost_nanos=int(Decimal(limit_usd) * Decimal("0.85") * 10**9) - month,
                          price_source="test", agent="coder", session_id="zed-s")
         push_calls(cfg, [zed], tmp_path / "zed.db")
         pulled = subprocess.run([TEAMCOST, "sync", "pull"], capture_output=True, text=True, check=False,
