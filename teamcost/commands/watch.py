@@ -62,9 +62,8 @@ def watch(
     between two frames.
     """
     from teamcost.agent.lock import holder
-    from teamcost.reports.live import LiveSource
-
     from teamcost.presence import require_something
+    from teamcost.reports.live import LiveSource
 
     seconds = parse_interval(interval)
     config = load_config()
