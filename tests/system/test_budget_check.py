@@ -149,7 +149,7 @@ def test_budget_without_a_project_says_how_to_configure_one() -> None:
     (["budget", "set", "--amount", "-5"], "invalid --amount: '-5'"),
     (["budget", "set", "--amount", "lots"], "invalid --amount: 'lots'"),
     (["budget", "set", "--amount", "5", "--warn", "1.5"], "invalid --warn: '1.5'"),
-    (["budget", "set", "--amount", "5", "--period", "year"], "'year' is not one of"),
+    (["budget", "set", "--amount", "5", "--period", "year"], "invalid --period: 'year'; expected day, week or month"),
     (["budget", "set", "--amount", "5", "--tz", "Mars/Base"], "invalid --tz"),
     (["budget", "check", "--estimate", "x"], "invalid --estimate: 'x'"),
     (["budget", "set"], "Missing option '--amount'"),
