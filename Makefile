@@ -1,6 +1,7 @@
 # Two commands set everything up from scratch: `make demo` and `make test`.
 PYTHON ?= python3
-VENV   := .venv
+# ?=: the tour test (tests/system/test_tour.py) points a fresh clone at an existing venv
+VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 # firebase-tools 13 runs the Firebase Auth emulator on Java 17 (14+ needs Java 21)
@@ -87,10 +88,12 @@ prometheus:
 demo: $(STAMP)
 	$(VENV)/bin/teamcost demo
 
-# ruff (lint + import order) and mypy on the package; findings fail the build
+# ruff (lint + import order) and mypy on the package, and the docs site (mkdocs.yml) built
+# with --strict into site/ (git-ignored): a broken link or nav entry fails the build
 lint: $(STAMP)
 	$(PY) -m ruff check teamcost
 	$(PY) -m mypy
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet
 
 # pure logic, SQLite files and subprocesses: no Java, no npm, no network, under a minute
 test-unit: $(STAMP)

@@ -20,7 +20,6 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from teamcost.compat.typer import click_command as _click_command
 from teamcost.compat.typer import click_exceptions as _cx
 from teamcost.compat.typer import defer_adapters
 from teamcost.errors import (
@@ -52,6 +51,22 @@ def _given_value(argv: Sequence[str], opts: Sequence[str]) -> str | None:
     return None
 
 
+_NOT_ONE_OF = re.compile(r"^(?:value error, )?'.*' is not one of (?P<choices>.*?)\.?$", re.S | re.I)
+
+
+def _choices(why: str) -> str:
+    """The parser's "value error, 'xml' is not one of 'table', 'json'." as teamcost says a
+    choice: "expected table or json"."""
+    m = _NOT_ONE_OF.match(why)
+    if not m:
+        return why
+    names = re.findall(r"'([^']*)'", m.group("choices"))
+    if not names:
+        return why
+    listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+    return f"expected {listed}"
+
+
 def _bad_parameter(exc: Any, argv: Sequence[str]) -> str:
     """click's "Invalid value for '--seed': ..." as teamcost says it: the flag and the
     value the user typed (click's own message does not show it)."""
@@ -63,6 +78,7 @@ def _bad_parameter(exc: Any, argv: Sequence[str]) -> str:
             # typer's coercion (pydantic) prefixes its reasons with "Value error, ": that
             # is how the message came about, not what the user needs to read
             why = re.sub(r"^\s*value error,\s*", "", str(exc.message), flags=re.IGNORECASE)
+            why = _choices(why)
             return f"invalid {flag}: {value!r}; {why[:1].lower()}{why[1:]}"
     return str(exc.format_message())
 
@@ -110,7 +126,47 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "team": ("auth", "Team membership: invite members (admins)."),
     "import": ("imports", "Import usage logs into this machine's ledger (idempotent)."),
     "agent": ("agent", "The always-on agent: capture, push, pull and budget checks."),
+    "rules": ("rules", "Write firestore.rules, firestore.indexes.json and firebase.json for "
+                       "`firebase deploy`."),
 }
+
+
+# The root --help, for someone who has just installed teamcost: what to try first, then
+# what to look at, then the budget, then how calls get recorded and shared, then members.
+# Each line is whole at 80 columns (tests/unit/test_cli_help.py checks every command is
+# here once); `teamcost COMMAND --help` has the full text (COMMANDS above).
+HELP_SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
+    ("Start", [
+        ("demo", "A month of a five-person team on a local emulator, reported"),
+        ("init", "Set this machine's team, member and Firestore project"),
+    ]),
+    ("See the spend", [
+        ("report", "Team spend over a window: who, which model, rate, projection"),
+        ("watch", "Live view in the terminal: today, the period, the budget"),
+        ("serve", "The team dashboard: a live web page on this machine"),
+        ("export", "One row per call for a week or a month (CSV, JSON Lines)"),
+    ]),
+    ("Budget", [
+        ("budget", "The team's pooled budget: set it, show it, check it"),
+        ("statusline", "One line for Claude Code's status bar: budget, today, session"),
+    ]),
+    ("Record and share calls", [
+        ("record", "Record one call in this machine's ledger (shell scripts)"),
+        ("import", "Import Claude Code, Codex, Gemini CLI or teamcost logs"),
+        ("agent", "Always on: capture, push, pull and budget checks"),
+        ("sync", "Push this machine's calls to Firestore, pull the team's"),
+        ("ledger", "This machine's ledger: its calls, cost and what awaits a push"),
+        ("reprice", "Price calls recorded unpriced once a price is known"),
+    ]),
+    ("Members and the bill", [
+        ("login", "Sign in as a team member with an invitation token"),
+        ("logout", "Forget this machine's member sign-in"),
+        ("whoami", "Who this machine records calls as"),
+        ("team", "Invite members (admins)"),
+        ("rules", "Write the Firestore rules and indexes a team deploys"),
+        ("reconcile", "Compare the provider's bill with the recorded calls"),
+    ]),
+]
 
 
 def load_module_commands(module: str) -> dict[str, Any]:
@@ -177,16 +233,14 @@ class TeamcostGroup(TyperGroup):
         return list(self.commands)
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:
-        """The root --help's list from COMMANDS' help lines: no command module is imported
-        (click shortens the same text the same way for the width)."""
-        saved = self.commands
-        loaded = saved.loaded if isinstance(saved, LazyCommands) else dict(saved)
-        stubs = {name: _click_command(name=name, help=text) for name, (_, text) in COMMANDS.items()}
-        self.commands = {**stubs, **{n: c for n, c in loaded.items() if n not in stubs}}
-        try:
-            super().format_commands(ctx, formatter)
-        finally:
-            self.commands = saved
+        """The root --help: HELP_SECTIONS in their order, each command's whole one line (no
+        command module is imported)."""
+        listed = {name for _, rows in HELP_SECTIONS for name, _ in rows}
+        extra = [(n, "") for n in self.commands if n not in listed]
+        width = max(len(n) for n in self.commands)   # one column for every section
+        for title, rows in [*HELP_SECTIONS, *([("Other", extra)] if extra else [])]:
+            with formatter.section(title):
+                formatter.write_dl([(n.ljust(width), t) for n, t in rows], col_max=12)
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
              complete_var: str | None = None, standalone_mode: bool = True,
@@ -319,8 +373,23 @@ app = typer.Typer(
 )
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"teamcost {version('teamcost')}")
+        except PackageNotFoundError:   # run from a source tree that was never installed
+            from teamcost import __version__
+            typer.echo(f"teamcost {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    _version: bool = typer.Option(False, "--version", is_eager=True, callback=_show_version,
+                                  help="Print teamcost's version and exit. Default: off."),
+) -> None:
     """(The commands come from COMMANDS, through TeamcostGroup.)"""
 
 

@@ -126,6 +126,23 @@ def check_tags(value: Any) -> dict[str, str]:
     return out
 
 
+class MissingFields(InvalidValue):
+    """A call record without a field every record needs: says which, not what it had."""
+
+    REQUIRED = ("call_id", "ts", "team", "member", "ledger_id", "provider", "model")
+
+    def __init__(self, missing: list[str]) -> None:
+        self.missing = missing
+        super().__init__("call record", missing, ", ".join(self.REQUIRED))
+
+    def message(self, name: Any = str) -> str:
+        if len(self.missing) == len(self.REQUIRED):
+            return f"not a teamcost call record (it has none of {', '.join(self.REQUIRED)})"
+        what = "field" if len(self.missing) == 1 else "fields"
+        return (f"call record without the {what} {', '.join(self.missing)} (every record "
+                f"needs {', '.join(self.REQUIRED)})")
+
+
 @dataclass(frozen=True, slots=True)
 class CallRecord:
     """One LLM API call. Construct through ``CallRecord(...)``: every field is validated."""
@@ -208,7 +225,7 @@ class CallRecord:
         missing = [n for n in ("call_id", "ts", "team", "member", "ledger_id",
                                "provider", "model") if n not in data]
         if missing:
-            raise InvalidValue("call record", sorted(data)[:8], f"fields {', '.join(missing)} present")
+            raise MissingFields(missing)
         return cls(**{k: data[k] for k in names if k in data})
 
     def replace(self, **changes: Any) -> CallRecord:

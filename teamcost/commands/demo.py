@@ -69,7 +69,7 @@ def render_step(step: str, obj: Any) -> str:
 
 
 def _serve(result: DemoResult) -> None:
-    _render(result)
+    _render(result, serving=True)
     console.print(f"\nThe emulator keeps running on {result.emulator_host}; in another "
                   "terminal run the commands above. Ctrl-C stops it.")
     def on_term(*_: object) -> None:
@@ -85,7 +85,7 @@ def _serve(result: DemoResult) -> None:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _render(result: DemoResult) -> None:
+def _render(result: DemoResult, serving: bool = False) -> None:
     for step, out in result.outputs.items():
         console.rule(step)
         console.print(out, markup=False, end="")
@@ -114,7 +114,9 @@ def _render(result: DemoResult) -> None:
     console.print("\nPoint the CLI at the demo's data:")
     console.print(f"  export TEAMCOST_HOME={shlex.quote(str(result.home))}", markup=False)
     console.print("  teamcost report --since 30d --by model", markup=False)
-    console.print("  teamcost report --since 30d --chart demo.html", markup=False)
-    if result.mode == "firestore":
-        console.print("  # sync, watch and budget check need the emulator: "
-                      "`teamcost demo --serve` keeps it running", markup=False)
+    chart = shlex.quote(str(result.directory / "spend.html"))
+    console.print(f"  teamcost report --since 30d --chart {chart}", markup=False)
+    if result.mode == "firestore" and result.emulator_started and not serving:
+        console.print("  # the emulator stops with the demo: report, watch and serve show the "
+                      "pulled team cache and the last known budget; sync and budget check "
+                      "need it running (`teamcost demo --serve`)", markup=False)

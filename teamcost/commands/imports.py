@@ -16,6 +16,7 @@ from teamcost.capture.logs.jsonl import import_jsonl
 from teamcost.capture.logs.sqlite import import_sqlite
 from teamcost.commands.output import FORMAT, OutputFormat, ProgressBars, console, emit
 from teamcost.config import load_config
+from teamcost.errors import TeamcostError
 from teamcost.labels import one_line
 from teamcost.money import format_usd
 
@@ -28,6 +29,13 @@ def _run(fn: Callable[..., ImportResult], path: Path | None, fmt: OutputFormat) 
     with ProgressBars(None if fmt == OutputFormat.text else False) as bars:
         result = fn(path, load_config(), progress=bars.bar("import"))
     emit(result, fmt, _render)
+    if result.all_refused:   # "imported 0 calls" must not read as a success
+        raise ImportRefused(f"every line read was refused ({result.skipped:,} bad lines): "
+                            f"nothing was imported from {result.path}")
+
+
+class ImportRefused(TeamcostError):
+    """Lines were read and none could be imported (exit 1)."""
 
 
 def _render(result: ImportResult) -> None:

@@ -42,7 +42,8 @@ class ReportFormat(str, enum.Enum):
 
 class ExportFormat(str, enum.Enum):
     csv = "csv"
-    json = "json"
+    jsonl = "jsonl"
+    json = "json"    # the 0.1 name of jsonl: still accepted, with a warning
     both = "both"
     focus = "focus"
 
@@ -116,6 +117,7 @@ def report(
     dims = parse_by(by)
     tags = tuple((k, v) for k, v in (("repo", repo), ("branch", branch), ("ticket", ticket))
                  if v is not None)
+    _require_something(config, source)
     doc = build_report(config, window, by=dims, filters=Filters(member, model, agent, tags),
                        tz=zone,
                        source=source.value if source else None, now=now, refresh=not offline,
@@ -136,6 +138,17 @@ def report(
                           f"{drawn.series} series over {drawn.days} days)")
 
 
+def _require_something(config: Any, source: Source | None) -> None:
+    """A missing or empty home, or a team nobody here records for, is an error, not a
+    report of zero spend."""
+    from teamcost.presence import require_something
+
+    if source == Source.team and not config.has_firestore:
+        return   # the report says why --source team cannot be (exit 2)
+    team = source == Source.team or (source is None and config.has_firestore)
+    require_something(config, team_cache=team)
+
+
 def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f}%"
 
@@ -148,7 +161,7 @@ def render_table(doc: dict[str, Any]) -> None:
 BREAKDOWN_COLUMNS = (
     Column("cost", "money"), Column("share", drop="share"), Column("calls"),
     Column("in tok", drop="in"), Column("out tok", drop="out"),
-    Column("cache tok", drop="cache"))
+    Column("cache read", drop="cache_read"), Column("cache write", drop="cache_write"))
 TOP_ROWS = 15
 
 
@@ -176,8 +189,7 @@ def report_view(doc: dict[str, Any], width: int | None) -> RenderableType:
     r = doc["rate"]
     rows.append(("rate", f"{usd(r['per_hour_nanos'])}/hour · {usd(r['per_day_nanos'])}/day"))
     if doc["projection"]:
-        rows.append(("project", " · ".join(f"{k} {usd(v['projected_nanos'])}"
-                                           for k, v in doc["projection"].items())))
+        rows.append(("projected", projection_text(doc["projection"])))
     b = doc.get("budget")
     if b is not None:
         rows.append(("budget", budget_text(b, doc["generated_at"])))
@@ -194,7 +206,7 @@ def report_view(doc: dict[str, Any], width: int | None) -> RenderableType:
         for x in items[:TOP_ROWS]:
             cells.append([x[dim], usd(x["cost_nanos"]), _pct(x["share"]), f"{x['calls']:,}",
                           f"{x['input_tokens']:,}", f"{x['output_tokens']:,}",
-                          f"{x['cache_read_tokens'] + x['cache_write_tokens']:,}",
+                          f"{x['cache_read_tokens']:,}", f"{x['cache_write_tokens']:,}",
                           f"{x['unpriced_calls']:,}" if x["unpriced_calls"] else ""][:len(cols)])
         if len(items) > TOP_ROWS:
             cells.append([f"... {len(items) - TOP_ROWS} more", *[""] * (len(cols) - 1)])
@@ -224,8 +236,22 @@ def _cache_age(cache: dict[str, Any] | None, now: str) -> str:
     return f" · cache {as_of(at, now) if at else 'never pulled'}"
 
 
+_PERIOD_NAMES = {"day": "today", "week": "this week", "month": "this month"}
+
+
+def projection_text(projection: dict[str, dict[str, Any]]) -> str:
+    """Each period's spend so far and where it ends at that period's own pace:
+    ``today $0.04 → $0.252 · this week $57.25 → $355.23 · ...``. Both numbers side by side
+    so a week projected below a day (a week mostly idle, a busy morning) reads as what it
+    is, and nobody takes "day $0.252" for the daily rate."""
+    parts = [f"{_PERIOD_NAMES.get(k, k)} {usd(v['spent_nanos'])} → {usd(v['projected_nanos'])}"
+             for k, v in projection.items()]
+    return " · ".join(parts) + " (spent so far → at this pace by its end)"
+
+
 def budget_text(b: dict[str, Any], now: str) -> str:
-    """The report's budget line: the status, or why it is unknown and what was known."""
+    """The report's budget line: the status, or that it is unknown and what was known (why
+    it is unknown is the warning above the report, and ``error`` in its JSON)."""
     if b.get("state") != "unknown" and "error" not in b:
         return str(b.get("line") or "")
     since = b.get("offline_since")
@@ -236,7 +262,7 @@ def budget_text(b: dict[str, Any], now: str) -> str:
         text += f"; last known {usd(kb['amount_nanos'])} per {kb['period']}"
     elif known:
         text += "; last known: no budget set"
-    return f"{text}: {b.get('error')}"
+    return text
 
 
 def export(
@@ -247,10 +273,10 @@ def export(
                                      help="last, this or YYYY-MM. Default: none (a week)."),
     fmt: ExportFormat = typer.Option(ExportFormat.both, "--format", metavar="FORMAT",
                                      show_default=False,
-                                     help="csv, json (JSON Lines) or both; a summary JSON is "
-                                          "always written. focus: FOCUS 1.2 cost and usage "
-                                          "rows (CSV and Parquet) for FinOps tools, see "
-                                          "docs/finops.md. Default: both."),
+                                     help="csv, jsonl (JSON Lines, one call a line) or both; "
+                                          "a summary JSON is always written. focus: FOCUS 1.2 "
+                                          "cost and usage rows (CSV and Parquet) for FinOps "
+                                          "tools (docs: FinOps). Default: both."),
     out: Path = typer.Option(Path("."), "--out", metavar="DIR", show_default=False,
                              help="Directory for the files. Default: the current one."),
     tz: str | None = typer.Option(None, "--tz", metavar="ZONE",
@@ -272,12 +298,17 @@ def export(
         raise InvalidValue("--week/--month", f"{week} and {month}", "one of --week or --month")
     if out_fmt not in ("text", "json"):
         raise InvalidValue("--output", out_fmt, "text or json")
+    if fmt == ExportFormat.json:
+        err_console.print("teamcost: warning: export --format json is now --format jsonl "
+                          "(JSON Lines; every other command's json is one document)")
+        fmt = ExportFormat.jsonl
     config = load_config()
     zone = tz if tz is not None else config.timezone
     now = datetime.now(UTC)
     # an empty --week/--month is a bad value, never "not given"
     window = (parse_month(month, now, zone) if month is not None
               else parse_week(week if week is not None else "last", now, zone))
+    _require_something(config, source)
     result = export_period(config, window, out, fmt=fmt.value, tz=zone,
                            source=source.value if source else None, now=now,
                            refresh=not offline)

@@ -35,6 +35,7 @@ def serve(
                              help="Address to listen on. Anything but loopback needs --token. "
                                   "Default: 127.0.0.1."),
     port: int = typer.Option(8787, "--port", metavar="PORT", show_default=False,
+                             envvar="TEAMCOST_SERVE_PORT", show_envvar=True,
                              help="TCP port (0 picks a free one). Default: 8787."),
     open_: bool = typer.Option(False, "--open", help="Open the page in a browser. "
                                                      "Default: do not."),

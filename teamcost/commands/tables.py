@@ -13,7 +13,7 @@ A table that does not fit gives way in this order (the README states it too):
 
 1. labels (member, model, agent, session, ...) shorten in the middle, keeping both ends
    (``claude-so…4-5``), down to ``LABEL_MIN`` cells;
-2. low-priority columns drop, in ``DROP_ORDER``: cache tokens, out tokens, in tokens (a
+2. low-priority columns drop, in ``DROP_ORDER``: cache write, cache read, out tokens, in tokens (a
    total-tokens column goes with them), share;
 3. a compact layout: one block per row, its labels and then its numbers as ``name value``
    items (``cost $165.23  calls 1,234``), wrapped between items.
@@ -47,7 +47,7 @@ from teamcost.labels import one_line
 
 ELLIPSIS = "…"
 LABEL_MIN = 12            # cells a shortened label keeps: "claude-s…4-5"
-DROP_ORDER = ("cache", "out", "in", "share")
+DROP_ORDER = ("cache_write", "cache_read", "out", "in", "share")
 UNLIMITED = 1_000_000     # the console width that stands for "natural width"
 _BIDI = (0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
 # C0 controls (ESC, NUL, BEL, CR, ...), DEL, C1 controls and bidi overrides: a label

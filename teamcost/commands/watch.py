@@ -8,7 +8,7 @@ import select
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +19,7 @@ from rich.text import Text
 
 from teamcost.commands.output import OutputFormat, console, emit, format_option
 from teamcost.commands.tables import (
+    UNLIMITED,
     Column,
     as_of,
     clock,
@@ -62,10 +63,13 @@ def watch(
     between two frames.
     """
     from teamcost.agent.lock import holder
+    from teamcost.presence import require_something
     from teamcost.reports.live import LiveSource
 
     seconds = parse_interval(interval)
     config = load_config()
+    # a missing or empty home is said, not shown as a zero spend
+    require_something(config, team_cache=config.has_firestore)
     # an agent running for this home pulls every minute: watch then reads what it pulled
     with LiveSource(config, others_pull=lambda: holder(config.home) is not None) as source:
         if once or fmt == OutputFormat.json:
@@ -87,33 +91,64 @@ def _live(source: LiveSource, seconds: float) -> None:
     from rich.live import Live
 
     stop: list[int] = []
+    resized: list[int] = []
 
     def on_signal(signum: int, _frame: Any) -> None:
         if stop:  # a second Ctrl-C while a refresh hangs: leave now
             raise KeyboardInterrupt
         stop.append(signum)
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    # the terminal's width, read again at every frame; every byte of a frame written
-    view = drawing_console(None, file=WholeWrites.over(sys.stdout))
+    def on_resize(_signum: int, _frame: Any) -> None:
+        resized.append(1)
+
+    signals: dict[int, Callable[[int, Any], None]] = {signal.SIGINT: on_signal,
+                                                      signal.SIGTERM: on_signal}
+    if hasattr(signal, "SIGWINCH"):   # the terminal was resized: draw again at its width
+        signals[signal.SIGWINCH] = on_resize
+    previous = {sig: signal.signal(sig, handler) for sig, handler in signals.items()}
+    # every byte of a frame written; the width is the terminal's, read again at every frame
+    out = WholeWrites.over(sys.stdout)
+    view = drawing_console(None, file=out)
     try:
         with _quiet_terminal():
-            frame = render(source.refresh(), seconds, view_width(view))
-            with Live(frame, console=view, auto_refresh=False, screen=False,
-                      transient=False) as live:
-                while not stop:
-                    deadline = time.monotonic() + seconds
-                    while not stop and time.monotonic() < deadline:
-                        time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
-                    if stop:
-                        break
-                    snap = source.refresh()
-                    if stop:
-                        break
-                    live.update(render(snap, seconds, view_width(view)), refresh=True)
+            snap = source.refresh()
+            while not stop:
+                resized.clear()
+                width = live_width(out)
+                view.width = width or UNLIMITED
+                with Live(render(snap, seconds, width), console=view, auto_refresh=False,
+                          screen=False, transient=False) as live:
+                    while not stop and not resized:
+                        deadline = time.monotonic() + seconds
+                        while not (stop or resized) and time.monotonic() < deadline:
+                            time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+                        if stop or resized:
+                            break
+                        snap = source.refresh()
+                        if stop:
+                            break
+                        width = live_width(out)
+                        view.width = width or UNLIMITED
+                        live.update(render(snap, seconds, width), refresh=True)
+                if resized and not stop:
+                    # the terminal rewrapped the last frame at the new width: start clean
+                    # rather than move the cursor up over lines that are no longer there
+                    view.clear()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def live_width(out: Any) -> int | None:
+    """The width of a live frame: COLUMNS when set, else the terminal's own (read again
+    each frame, so a resize is followed), else None (natural width)."""
+    env = os.environ.get("COLUMNS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        return os.get_terminal_size(out.fileno()).columns or None
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None
 
 
 class WholeWrites(io.TextIOBase):

@@ -75,7 +75,24 @@ def _inside(root: Path, rel: str) -> Path | None:
     return root / rel
 
 
-def prepare(directory: str | Path, entries: Sequence[str]) -> DemoFolder:
+def _teamcost_own(listing: set[str], homes: Sequence[str], created: list[str]) -> list[str]:
+    """What teamcost itself wrote in the demo's folder after the demo ended: the demo's, not
+    someone else's. In a TEAMCOST_HOME, its own files (the tour records a call there, which
+    writes price-cache.json); beside a ledger the demo made, the ledger's columnar mirror
+    (``X.db`` -> ``X.parquet/``, which a report builds)."""
+    from teamcost.home import is_own_file
+
+    own: list[str] = []
+    for home in homes:
+        prefix = home + os.sep
+        own += [p for p in listing if p.startswith(prefix) and is_own_file(p[len(prefix):])]
+    mirrors = [p[:-len(".db")] + ".parquet" for p in created if p.endswith(".db")]
+    own += [p for p in listing if any(p == m or p.startswith(m + os.sep) for m in mirrors)]
+    return own
+
+
+def prepare(directory: str | Path, entries: Sequence[str],
+            homes: Sequence[str] = ()) -> DemoFolder:
     """Check ``directory`` and clear what an earlier demo created in it; nothing is written
     or deleted when the folder is refused. ``entries`` are the names the demo writes at the
     folder's top: one that is still there after the clearing holds someone else's files,
@@ -97,9 +114,10 @@ def prepare(directory: str | Path, entries: Sequence[str]) -> DemoFolder:
                 raise InvalidValue("directory", str(directory), _ACCEPTED + "; this folder has "
                                    "other files in it, which the demo would overwrite")
             return DemoFolder(path, frozenset())
-        created = _with_companions(_read_marker(marker))
-        ours = set(created)
         listing = _listing(path)
+        created = _with_companions(_read_marker(marker))
+        created += [p for p in _teamcost_own(listing, homes, created) if p not in set(created)]
+        ours = set(created)
         for name in entries:   # checked before anything is removed
             theirs = sorted(p for p in listing if (p == name or p.startswith(name + os.sep))
                             and p not in ours)

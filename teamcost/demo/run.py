@@ -163,7 +163,7 @@ def run_demo(directory: Path | str, *, seed: int = DEFAULT_SEED, now: datetime |
     result into the text the CLI would print; the text is saved in the demo folder.
     """
     started = time.monotonic()
-    folder = demo_folder.prepare(directory, DEMO_ENTRIES)   # refuses before any write
+    folder = demo_folder.prepare(directory, DEMO_ENTRIES, homes=("home",))   # refuses before any write
     demo_folder.check_writable(folder)
     directory = folder.path
     now = now or datetime.now(UTC)

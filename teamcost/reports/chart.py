@@ -188,6 +188,17 @@ def _money(nanos: float) -> str:
     return format_usd(nanos, 0 if nanos >= 100 * NANOS_PER_USD else 2)
 
 
+def axis_places(step_nanos: float) -> int:
+    """Decimal places that show every multiple of an axis step exactly, the same for every
+    tick of the axis ($0, $50, $100, not $50.00 beside $100): 0 for whole dollars, else
+    as few as the step needs (cents as 2, never 1)."""
+    step = round(step_nanos)
+    places = 0
+    while places < 9 and step % 10 ** (9 - places):
+        places += 1
+    return 2 if places == 1 else places
+
+
 # -- PNG ------------------------------------------------------------------------------
 
 def build_figure(data: ChartData) -> Any:
@@ -226,8 +237,13 @@ def build_figure(data: ChartData) -> Any:
     step = max(1, len(labels) // 15)
     ax.set_xticks(list(range(0, len(labels), step)))
     ax.set_xticklabels(labels[::step], rotation=45, ha="right", fontsize=8)
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"${v:,.0f}" if v >= 10
-                                               else f"${v:,.2f}"))
+    def tick_label(v: float, _pos: Any) -> str:
+        # one number of decimals for the whole axis, from the step between its ticks
+        locs = sorted(ax.yaxis.get_majorticklocs())
+        step = min((b - a for a, b in zip(locs, locs[1:]) if b > a), default=1.0)
+        return format_usd(round(v * NANOS_PER_USD), axis_places(step * NANOS_PER_USD))
+
+    ax.yaxis.set_major_formatter(FuncFormatter(tick_label))
     ax.set_ylabel(f"spend per day (USD, {data.tz})")
     ax.set_title(f"{data.title}: total {_money(data.total_nanos)}, {data.calls} calls")
     ax.grid(axis="y", alpha=0.3)
@@ -319,7 +335,7 @@ def render_html(data: ChartData) -> str:
         y = top + plot_h - v * scale
         parts.append(f'<line x1="{left}" x2="{SVG_W - right}" y1="{y:.1f}" y2="{y:.1f}" '
                      f'stroke="#eee"/><text x="{left - 6}" y="{y + 4:.1f}" '
-                     f'text-anchor="end">{esc(_money(v))}</text>')
+                     f'text-anchor="end">{esc(format_usd(round(v), axis_places(tick)))}</text>')
     keys = list(data.series)
     for d_i, day in enumerate(data.days):
         x = left + d_i * slot + (slot - bar_w) / 2
@@ -376,9 +392,13 @@ def render_html(data: ChartData) -> str:
 # -- from a report ----------------------------------------------------------------------
 
 def budget_line(budget: dict[str, Any] | None) -> BudgetLine | None:
-    """The report document's budget entry as a BudgetLine (None: no budget, or an error)."""
-    if not budget or "error" in budget:
+    """The report document's budget entry as a BudgetLine (None: no budget); when it could
+    not be read, the last known budget, if any (the line stays on an offline chart)."""
+    if not budget:
         return None
+    if "error" in budget:
+        known = (budget.get("last_known") or {}).get("budget")
+        return budget_line(known) if isinstance(known, dict) else None
     limit = budget.get("limit_nanos", budget.get("amount_nanos"))
     if limit is None and isinstance(budget.get("budget"), dict):
         return budget_line(budget["budget"])

@@ -36,7 +36,7 @@ from teamcost.reports.report import refresh_team_cache, table_document
 if TYPE_CHECKING:
     from teamcost.config import Config
 
-FORMATS = ("csv", "json", "both", "focus")
+FORMATS = ("csv", "jsonl", "both", "focus")   # jsonl: JSON Lines, one call a line
 # after every call field: the attribution tags (also inside ``tags``) as columns of their
 # own, so a spreadsheet can sum by repository, branch, ticket or pull request
 ATTRIBUTION_COLUMNS = ("project", "repo", "branch", "ticket", "pr")
@@ -142,8 +142,9 @@ def json_rows(table: pa.Table) -> list[dict[str, Any]]:
 def export_period(config: Config, window: Window, out_dir: Path, *, fmt: str = "both",
                   tz: str | None = None, source: str | None = None,
                   now: datetime | None = None, refresh: bool = True) -> ExportResult:
+    fmt = "jsonl" if fmt == "json" else fmt   # the 0.1 name of JSON Lines
     if fmt not in FORMATS:
-        raise InvalidValue("format", fmt, "csv, json, both or focus")
+        raise InvalidValue("format", fmt, "csv, jsonl, both or focus")
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ExportError(f"cannot export to {out_dir}: it is a file, not a directory")
@@ -185,7 +186,7 @@ def export_period(config: Config, window: Window, out_dir: Path, *, fmt: str = "
             p = out_dir / f"{stem}-calls.csv"
             write_atomic(p, lambda fh: write_calls_csv(fh, records))
             files.append(p)
-        if fmt in ("json", "both"):
+        if fmt in ("jsonl", "both"):
             p = out_dir / f"{stem}-calls.jsonl"
             write_atomic(p, lambda fh: write_calls_jsonl(fh, records))
             files.append(p)

@@ -95,7 +95,8 @@ class LiveSnapshot:
             "period_end": self.period_end.isoformat(),
             "today_nanos": self.today_nanos, "today_calls": self.today_calls,
             "period_nanos": self.period_nanos, "period_calls": self.period_calls,
-            "limit_nanos": self.limit_nanos, "rate_nanos_per_hour": self.rate_nanos_per_hour,
+            "limit_nanos": self.limit_nanos, "used_fraction": self.used_fraction,
+            "rate_nanos_per_hour": self.rate_nanos_per_hour,
             "last_hour_nanos": self.last_hour_nanos, "projected_nanos": self.projected_nanos,
             "by_member": [s.__dict__ for s in self.by_member],
             "by_model": [s.__dict__ for s in self.by_model],
@@ -301,11 +302,15 @@ def stored_snapshot(config: Config, now: datetime, client: Any = None) -> LiveSn
 
 
 def load_budget_line(config: Config, client: Any = None) -> BudgetLine | None:
-    """The team's pooled budget, or None when none is set or it cannot be read now
+    """The team's pooled budget; when it cannot be read now, the last one this machine read
+    (a chart keeps its budget line offline); None when none is set or none is known
     (``LiveSource`` tells those apart; this is for callers that need only a limit)."""
     if not config.project:
         return None
     from teamcost.budget.known import read_budget
     if client is None:
         client = client_for(config)
-    return _line(read_budget(config, client).budget)
+    read = read_budget(config, client)
+    if read.unknown:
+        return _line(read.known.budget) if read.known is not None else None
+    return _line(read.budget)

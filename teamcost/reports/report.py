@@ -53,7 +53,9 @@ def refresh_team_cache(config: Config, doing: str = "showing") -> str | None:
         from teamcost.sync.service import run_pull
         run_pull(config)
     except TeamcostError as exc:
-        return f"{doing} the cached team data: could not pull new calls ({exc})"
+        # a stopped emulator is said in a few words (sync.retry.FirestoreUnreachable)
+        return f"{doing} the cached team data: could not pull new calls " \
+               f"({getattr(exc, 'reason', None) or exc})"
     return None
 
 

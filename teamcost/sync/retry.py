@@ -7,7 +7,9 @@ often, and what the user is told when it gives up are decided in one place.
 
 from __future__ import annotations
 
+import os
 import random
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +30,16 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     gexc.Aborted,                 # ABORTED: transaction contention
     gexc.InternalServerError,     # INTERNAL: the server asks to be retried
 )
+
+
+class FirestoreUnreachable(SyncError):
+    """Firestore's endpoint does not accept connections (a stopped local emulator);
+    ``reason`` says so in a few words, for views that only warn."""
+
+    def __init__(self, what: str, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"{what} failed: {reason}; nothing was lost, run the command again "
+                         "when Firestore is reachable")
 
 
 @dataclass(frozen=True)
@@ -60,6 +72,11 @@ def call_with_retry(fn: Callable[[], T], what: str, backoff: Backoff = DEFAULT_B
         except passthrough:
             raise
         except TRANSIENT as exc:
+            down = unreachable_emulator() if isinstance(exc, gexc.ServiceUnavailable) else None
+            if down is not None:
+                # a local emulator that refuses connections is not coming back within a
+                # backoff: say so now instead of after ~8 s of retries
+                raise FirestoreUnreachable(what, down) from None
             if attempt == backoff.attempts - 1:
                 raise SyncError(f"{what} failed after {backoff.attempts} attempts: "
                                 f"{describe(exc)}; nothing was lost, run the command again "
@@ -70,6 +87,32 @@ def call_with_retry(fn: Callable[[], T], what: str, backoff: Backoff = DEFAULT_B
         except gexc.GoogleAPICallError as exc:
             raise translate(exc, what) from None
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+PROBE_TIMEOUT_S = 1.0
+
+
+def unreachable_emulator(host: str | None = None) -> str | None:
+    """Why the local Firestore emulator (FIRESTORE_EMULATOR_HOST) cannot be reached, in
+    words, or None when it accepts a connection, is not local, or none is configured.
+
+    A TCP connect on loopback is answered at once (refused) or within the timeout, so a
+    stopped emulator is given up on in about a second rather than after a full backoff."""
+    host = host if host is not None else os.environ.get("FIRESTORE_EMULATOR_HOST", "")
+    name, _, port = host.rpartition(":")
+    if name not in _LOOPBACK or not port.isdigit():
+        return None
+    try:
+        with socket.create_connection((name.strip("[]"), int(port)), timeout=PROBE_TIMEOUT_S):
+            return None
+    except ConnectionRefusedError:
+        why = "connection refused"
+    except TimeoutError:
+        why = f"no answer within {PROBE_TIMEOUT_S:g} s"
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+    return f"the Firestore emulator at {host} is not running ({why})"
 
 
 def describe(exc: BaseException) -> str:

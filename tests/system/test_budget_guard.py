@@ -217,7 +217,7 @@ def test_unreachable_firestore(firestore_emulator, tmp_path: Path, caplog,
     tracker = Tracker(cfg)
     t0 = time.monotonic()
     if fail_closed:
-        with pytest.raises(BudgetUnavailable, match="UNAVAILABLE"):
+        with pytest.raises(BudgetUnavailable, match="is not running"):
             tracker.guard(estimated_usd=0.01)
     else:
         with caplog.at_level(logging.WARNING, logger="teamcost"):

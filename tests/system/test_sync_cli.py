@@ -102,7 +102,8 @@ def test_unreachable_firestore_fails_with_one_clear_line(monkeypatch) -> None:
     result = run("sync", "push")
     assert result.exit_code == 1
     line = one_error_line(result)
-    assert "UNAVAILABLE" in line and "nothing was lost" in line
+    assert f"the Firestore emulator at 127.0.0.1:{port} is not running" in line
+    assert "nothing was lost" in line
     assert "0 pushed" in line
     st = json.loads(run("sync", "status", "--format", "json").stdout)
     assert st["unpushed"] == 1  # still waiting, untouched

@@ -67,12 +67,11 @@ def browser() -> Iterator[Any]:
 
 
 def money(nanos: int, places: int | None = None) -> str:
-    """The dollars a page must show: exact decimal, half-even (a second implementation)."""
-    neg, n = nanos < 0, abs(nanos)
-    if places is None:
-        places = 2 if n >= 10**9 or n == 0 else 4 if n >= 10**7 else 6
-    d = (Decimal(n) / 10**9).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
-    return f"{'-' if neg else ''}${d:,.{places}f}"
+    """The dollars a page must show: the CLI's digits for the same amount (one vocabulary,
+    one money format: teamcost.money.format_usd, itself tested against exact decimals)."""
+    from teamcost.money import format_usd
+
+    return format_usd(nanos, places)
 
 
 def cents(text: str) -> Decimal:
@@ -272,8 +271,9 @@ def test_the_dashboard_in_chromium(browser, firestore_emulator, teamcost_home, t
         assert table(page)["zed@example.com"] == money(zed.cost_nanos)
         page.wait_for_selector("#calls tr[data-call='zed-live-1']", timeout=5_000)
 
-        # the one money function, against exact decimal rounding
-        values = [0, 1, 9_999, 5_000_000, 10_000_000, 999_999_999, 1_000_000_000,
+        # the one money function: the page's digits are the CLI's
+        values = [0, 1, 9_999, 5_000_000, 6_000_000, 10_000_000, 253_500_000, 253_499_999,
+                  999_499_999, 999_500_000, 999_999_999, 1_000_000_000, 45_250_000,
                   1_004_999_999, 1_005_000_000, 1_015_000_000, 1_234_567_890_123,
                   9_007_199_254_740_993, 123_456_789_012_345_678]
         got = page.evaluate("vs => vs.map(v => window.teamcostMoney(BigInt(v)))",

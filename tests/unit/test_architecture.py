@@ -114,7 +114,7 @@ LAYER_RULES = {
 BASE = ("teamcost.money", "teamcost.models", "teamcost.errors", "teamcost.periods",
         "teamcost.config", "teamcost.ledger", "teamcost.pricing", "teamcost.ids",
         "teamcost.compat", "teamcost.local_read", "teamcost.labels", "teamcost.stdio",
-        "teamcost.attribution")
+        "teamcost.attribution", "teamcost.presence", "teamcost.deploy_files")
 
 
 def test_layers_point_one_way() -> None:

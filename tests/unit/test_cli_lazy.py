@@ -25,7 +25,8 @@ class EagerGroup(TeamcostGroup):
         TyperGroup.__init__(self, **attrs)  # type: ignore[arg-type]
 
     list_commands = TyperGroup.list_commands
-    format_commands = TyperGroup.format_commands
+    # the root --help's sections (HELP_SECTIONS) are the CLI's choice, not the modules'
+    format_commands = TeamcostGroup.format_commands
 
 
 # the order modules registered in when cli.py imported them all up front
@@ -40,6 +41,7 @@ def _eager_app() -> typer.Typer:
                         no_args_is_help=True, add_completion=False,
                         pretty_exceptions_enable=False, rich_markup_mode=None,
                         context_settings={"help_option_names": ["-h", "--help"]})
+    eager.callback()(app.registered_callback.callback)   # --version
     modules = dict.fromkeys([*EAGER_ORDER, *(m for m, _ in COMMANDS.values())])
     for module in modules:
         importlib.import_module(f"teamcost.commands.{module}").register(eager)

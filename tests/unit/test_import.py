@@ -303,7 +303,7 @@ def test_jsonl_bad_lines_are_reported_and_the_rest_kept(tmp_path: Path) -> None:
     (["import", "sqlite", "nope.db"], "invalid FILE: 'nope.db'"),
     (["import", "claude-code", "nope-dir"], "invalid PATH: 'nope-dir'"),
     (["import", "jsonl", "."], "this is a directory"),
-    (["import", "jsonl", "calls.jsonl", "--format", "xml"], "'xml' is not one of"),
+    (["import", "jsonl", "calls.jsonl", "--format", "xml"], "invalid --format: 'xml'; expected text or json"),
 ])
 def test_bad_paths_exit_2_in_one_line(args: list[str], needle: str, tmp_path: Path,
                                       monkeypatch) -> None:

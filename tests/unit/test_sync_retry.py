@@ -70,3 +70,47 @@ def test_missing_project_and_missing_index_messages() -> None:
     assert "firestore.indexes.json" in str(idx)
     auth = translate(gexc.Unauthenticated("token expired"), "push")
     assert isinstance(auth, PermissionDenied) and "teamcost login" in str(auth)
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_stopped_local_emulator_is_given_up_on_at_once(monkeypatch) -> None:
+    """UNAVAILABLE from a loopback emulator that refuses connections: no backoff, one line
+    naming it (issue 26: a stopped demo emulator cost ~6 s of retries per read)."""
+    import time
+
+    port = _closed_port()
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", f"127.0.0.1:{port}")
+    sleeps: list[float] = []
+
+    def fails() -> None:
+        raise gexc.ServiceUnavailable("failed to connect to all addresses; last error: ...")
+
+    t0 = time.monotonic()
+    with pytest.raises(SyncError) as info:
+        call_with_retry(fails, "reading the budget", Backoff(attempts=7), sleep=sleeps.append)
+    assert sleeps == [] and time.monotonic() - t0 < 1.5
+    assert str(info.value) == (f"reading the budget failed: the Firestore emulator at "
+                               f"127.0.0.1:{port} is not running (connection refused); nothing "
+                               "was lost, run the command again when Firestore is reachable")
+
+
+def test_a_running_emulator_or_a_remote_host_still_gets_the_backoff(monkeypatch) -> None:
+    import socket
+
+    with socket.socket() as listener:      # something accepts connections: a restart, say
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        for host in (f"127.0.0.1:{listener.getsockname()[1]}", "firestore.example:443"):
+            monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", host)
+            sleeps: list[float] = []
+            with pytest.raises(SyncError, match="after 3 attempts"):
+                call_with_retry(lambda: (_ for _ in ()).throw(gexc.ServiceUnavailable("x")),
+                                "pushing", Backoff(attempts=3), sleep=sleeps.append)
+            assert len(sleeps) == 2

@@ -80,7 +80,7 @@ def test_align_money_on_the_decimal_point() -> None:
 
 COLS = [Column("model", "label"), Column("cost", "money"), Column("share", drop="share"),
         Column("calls"), Column("in tok", drop="in"), Column("out tok", drop="out"),
-        Column("cache tok", drop="cache")]
+        Column("cache tok", drop="cache_read")]
 ROWS = [["claude-sonnet-4-5", "$165.23", "45.2%", "1,234", "8,203,123", "123,456", "45,678,901"],
         ["gpt-5-mini", "$0.706", "0.2%", "12", "8,203", "1,456", "0"]]
 # natural widths: 17, 7, 5, 5, 9, 7, 10 = 60 cells of content + 3 x 7 + 1 = 82 in all
@@ -92,7 +92,7 @@ def shown(width: int | None) -> list[str]:
 
 
 def test_fit_shortens_labels_then_drops_in_the_documented_order() -> None:
-    assert DROP_ORDER == ("cache", "out", "in", "share")
+    assert DROP_ORDER == ("cache_write", "cache_read", "out", "in", "share")
     assert shown(None) == [c.header for c in COLS]
     assert fit(COLS, ROWS, 82).widths == (17, 7, 5, 5, 9, 7, 10)   # fits exactly
     assert fit(COLS, ROWS, 80).widths[0] == 15                      # the label gives first

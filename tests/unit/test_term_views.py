@@ -42,7 +42,7 @@ FIXED_NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 # the report's window lies wholly in the past: text and JSON runs see the same numbers
 WINDOW = ("--since", "2026-10-25", "--until", "2026-11-22")
 BY = ("--by", "member,model,agent,session")
-DROP_HEADERS = ("cache tok", "out tok", "in tok", "share")   # README: the order they drop
+DROP_HEADERS = ("cache write", "cache read", "out tok", "in tok", "share")   # README: the order they drop
 # watch and the views of recent calls read the clock: their tests run at this instant
 # (live_clock), 5 minutes into a local day, so the latest calls show both today's times
 # (HH:MM:SS) and yesterday's (MM-DD HH:MM), in a zone whose day is not UTC's
@@ -119,7 +119,7 @@ def use(ledger: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 # -- checking one table ------------------------------------------------------------------
 
 NUMERIC = {"cost": "money", "calls": "count", "share": "pct", "in tok": "count",
-           "out tok": "count", "cache tok": "count", "unpriced": "count", "tokens": "count"}
+           "out tok": "count", "cache read": "count", "cache write": "count", "unpriced": "count", "tokens": "count"}
 
 
 def check_cells(headers: list[str], cells: list[str], expected: dict[str, Any]) -> None:
@@ -206,7 +206,8 @@ def report_rows(doc: dict[str, Any], dim: str) -> list[dict[str, Any]]:
         rows.append({dim: x[dim], "cost": x["cost_nanos"], "share": x["share"],
                      "calls": x["calls"], "in tok": x["input_tokens"],
                      "out tok": x["output_tokens"],
-                     "cache tok": x["cache_read_tokens"] + x["cache_write_tokens"],
+                     "cache read": x["cache_read_tokens"],
+                     "cache write": x["cache_write_tokens"],
                      "unpriced": x["unpriced_calls"]})
     if len(items) > 15:
         rows.append({dim: f"... {len(items) - 15} more"})
@@ -216,7 +217,7 @@ def report_rows(doc: dict[str, Any], dim: str) -> list[dict[str, Any]]:
 def check_report(args: tuple[str, ...], dims: tuple[str, ...], summary: bool) -> None:
     doc = json.loads(run("report", *args, "--format", "json").stdout)
     assert doc["summary"]["calls"] > 0
-    optional = ("share", "in tok", "out tok", "cache tok")
+    optional = ("share", "in tok", "out tok", "cache read", "cache write")
     shown: dict[str, dict[int | None, list[str]]] = {d: {} for d in dims}
     for width in (*WIDTHS, None):
         result = run("report", *args, width=width)
@@ -265,15 +266,16 @@ def test_report_long_labels_at_every_width(long_ledger, live_clock, monkeypatch)
 
 
 def test_report_columns_drop_before_compact_at_60(demo_ledger, monkeypatch) -> None:
-    """Hand-checked layout of the demo's by-model table: at 80 columns only the cache
-    tokens go; at 60 out and cache tokens too; at 40 every optional column."""
+    """Hand-checked layout of the demo's by-model table: at 80 columns the cache writes
+    go; at 60 out and cache tokens too; at 40 every optional column."""
     use(demo_ledger, monkeypatch)
     heads = {}
     for width in (40, 60, 80, 200):
         text = run("report", *WINDOW, width=width).stdout
         heads[width] = next(b.headers for b in boxes(text) if b.title == "by model")
-    assert heads[200] == ["model", "cost", "share", "calls", "in tok", "out tok", "cache tok"]
-    assert heads[80] == ["model", "cost", "share", "calls", "in tok", "out tok"]
+    assert heads[200] == ["model", "cost", "share", "calls", "in tok", "out tok", "cache read",
+                          "cache write"]
+    assert heads[80] == ["model", "cost", "share", "calls", "in tok", "out tok", "cache read"]
     assert heads[60] == ["model", "cost", "share", "calls", "in tok"]
     assert heads[40] == ["model", "cost", "calls"]
 

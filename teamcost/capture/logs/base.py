@@ -56,6 +56,11 @@ class ImportResult:
     # counted again (tail.scan_files)
     known_errors: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
+    @property
+    def all_refused(self) -> bool:
+        """Lines were read and every one was refused: nothing usable in what was given."""
+        return self.skipped > 0 and not (self.imported or self.already or self.pending)
+
     def add_bad(self, where: str, why: str) -> None:
         self.skipped += 1
         if len(self.bad) < MAX_BAD_SHOWN:

@@ -20,8 +20,9 @@
   // ---- money: the one formatter --------------------------------------------------------
 
   /* Dollars from integer nano-dollars, rounded half-even exactly (BigInt arithmetic, no
-   * float): cents from $1 up (and for zero), 4 places from a cent, 6 below; ``places``
-   * overrides. The same places as the CLI. */
+   * float), by the rule of teamcost.money.format_usd: cents from $1 up (and for zero),
+   * three significant digits below (trailing zeros dropped down to cents), so the page and
+   * the CLI print the same digits for the same amount. ``places`` fixes the decimals. */
   function money(nanos, places) {
     var n;
     if (typeof nanos === "bigint") n = nanos;
@@ -29,19 +30,30 @@
     else return "–";
     var neg = n < 0n;
     if (neg) n = -n;
+    var strip = false;
     if (places === undefined) {
-      places = (n >= 1000000000n || n === 0n) ? 2 : (n >= 10000000n ? 4 : 6);
+      places = 2;
+      if (n > 0n && n < 1000000000n) {
+        places = Math.min(9, 12 - n.toString().length);   // 3 significant digits
+        strip = true;
+        if (roundTo(n, places) >= 10n ** BigInt(places)) { places = 2; strip = false; }
+      }
     }
-    var unit = 10n ** BigInt(9 - places);
-    var q = n / unit;
-    var r = n % unit;
-    if (r * 2n > unit || (r * 2n === unit && q % 2n === 1n)) q += 1n;
-    var digits = q.toString();
+    var digits = roundTo(n, places).toString();
     while (digits.length < places + 1) digits = "0" + digits;
     var whole = digits.slice(0, digits.length - places);
     var frac = digits.slice(digits.length - places);
+    if (strip) frac = frac.replace(/0+$/, "").padEnd(2, "0");
     whole = whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
     return (neg ? "-" : "") + "$" + whole + (places > 0 ? "." + frac : "");
+  }
+
+  /* nanos as an integer count of 10^-places dollars, half-even */
+  function roundTo(n, places) {
+    var unit = 10n ** BigInt(9 - places);
+    var q = n / unit, r = n % unit;
+    if (r * 2n > unit || (r * 2n === unit && q % 2n === 1n)) q += 1n;
+    return q;
   }
   window.teamcostMoney = money;  // the tests check it against exact decimal rounding
 
@@ -315,35 +327,45 @@
             money(live.last_hour_nanos) + " · " + money(live.rate_nanos_per_hour) + "/hour this " +
             live.period);
 
-    // the budget period: the budget check's own figures
+    // the budget period: the budget check's own figures; offline, the last known budget
+    // against what is stored (the live snapshot's own figures)
     var b = r.budget, meter = clear($("budget-meter"));
     clear($("budget-level"));
     var sub = clear($("budget-sub"));
     clear($("budget-of"));
+    $("card-budget").removeAttribute("data-state");
     if (b && !b.error) {
       setText("budget-title", "Budget · " + b.period + " " + b.period_key);
       setText("budget-spent", money(b.spent_nanos));
       append($("budget-of"), "of " + money(b.limit_nanos) + " · " + pct(b.fraction));
       append(clear($("budget-level")), h("span", { class: "level " + b.level }, b.level));
-      var limit = num(b.limit_nanos);
-      var scale = Math.max(limit, num(b.projected_nanos), num(b.spent_nanos)) || 1;
-      // markers stay inside the meter, also at (or past) its right end
-      var w = function (x) { return Math.min(298, 300 * num(x) / scale).toFixed(2); };
-      meter.appendChild(s("rect", { x: 0, y: 3, width: 300, height: 8, rx: 4, fill: "#eaecf0" }));
-      meter.appendChild(s("rect", { x: 0, y: 3, width: w(b.spent_nanos), height: 8, rx: 4,
-                                    fill: b.level === "OK" ? "#1a7f37" : b.level === "WARN" ? "#dc6803" : "#d92d20" }));
-      meter.appendChild(s("rect", { x: w(b.projected_nanos), y: 0, width: 2, height: 14,
-                                    fill: "#344054" }, s("title", null, "projected " + money(b.projected_nanos))));
-      meter.appendChild(s("rect", { x: w(b.limit_nanos), y: 0, width: 2, height: 14, fill: "#d62728" },
-                          s("title", null, "limit " + money(b.limit_nanos))));
+      budgetMeter(meter, b.spent_nanos, b.limit_nanos, b.projected_nanos, b.level);
       append(sub, [h("span", { class: "line", id: "budget-projected" },
-                     "projected " + money(b.projected_nanos) + " by " + b.period + " end"),
+                     "projected " + money(b.projected_nanos) + " by " + b.period + " end" +
+                     " (" + pct(num(b.projected_nanos) / (num(b.limit_nanos) || 1)) + ")"),
                    h("span", { class: "line" }, (num(b.remaining_nanos) >= 0 ? "remaining " +
                      money(b.remaining_nanos) : "over by " + money(-num(b.remaining_nanos))))]);
     } else if (b && b.error) {
-      setText("budget-title", "Budget");
-      setText("budget-spent", "unavailable");
-      append(sub, h("span", { class: "line bad" }, b.error));
+      $("card-budget").setAttribute("data-state", "unknown");
+      var since = b.offline_since || live.offline_since;
+      var offline = "Firestore not answering" + (since ? " since " + zoneTime(since, false) : "");
+      append(clear($("budget-level")), h("span", { class: "level OFFLINE", title: b.error }, "OFFLINE"));
+      if (live.limit_nanos !== null && live.limit_nanos !== undefined) {
+        setText("budget-title", "Budget · this " + live.period);
+        setText("budget-spent", money(live.period_nanos));
+        append($("budget-of"), "of " + money(live.limit_nanos) + " · " + pct(live.used_fraction));
+        budgetMeter(meter, live.period_nanos, live.limit_nanos, live.projected_nanos, "UNKNOWN");
+        append(sub, [h("span", { class: "line", id: "budget-projected" }, "projected " +
+                       money(live.projected_nanos) + " by " + live.period + " end"),
+                     h("span", { class: "line", title: b.error },
+                       "last known budget" + (live.budget_read_at ? ", read " +
+                         zoneTime(live.budget_read_at, false) : "") + " · " + offline)]);
+      } else {
+        setText("budget-title", "Budget");
+        setText("budget-spent", "unknown");
+        append(sub, h("span", { class: "line", title: b.error },
+                      offline + "; no budget read on this machine yet"));
+      }
     } else {
       setText("budget-title", "Budget · this " + live.period);
       setText("budget-spent", money(live.period_nanos));
@@ -375,6 +397,27 @@
                     "success rate " + pct(sm.success_rate))]);
   }
 
+  /* The bar is the budget: full width is the limit. Spend fills it (all of it once over);
+   * the projection is a tick on it, or an arrow at its end when it lands past the limit. */
+  function budgetMeter(meter, spent, limit, projected, level) {
+    var lim = num(limit) || 1;
+    var x = function (v) { return Math.max(0, Math.min(300, 300 * num(v) / lim)); };
+    var fill = { OK: "#1a7f37", WARN: "#dc6803", EXHAUSTED: "#d92d20" }[level] || "#667085";
+    meter.setAttribute("data-scale", "limit");
+    meter.appendChild(s("rect", { x: 0, y: 3, width: 300, height: 8, rx: 4, fill: "#eaecf0" },
+                        s("title", null, "budget " + money(limit))));
+    meter.appendChild(s("rect", { class: "spent", x: 0, y: 3, width: x(spent).toFixed(2), height: 8,
+                                  rx: 4, fill: fill, "data-nanos": String(spent) },
+                        s("title", null, "spent " + money(spent))));
+    var p = x(projected), past = num(projected) > lim;
+    var mark = past ? s("path", { class: "projected past", d: "M291 0 L300 7 L291 14 Z", fill: "#344054",
+                                  "data-nanos": String(projected) })
+                    : s("rect", { class: "projected", x: Math.min(298, p).toFixed(2), y: 0, width: 2,
+                                  height: 14, fill: "#344054", "data-nanos": String(projected) });
+    mark.appendChild(s("title", null, "projected " + money(projected) + (past ? ", past the budget" : "")));
+    meter.appendChild(mark);
+  }
+
   function dayLabel(iso) {
     var p = iso.split("-");
     return MONTHS[Number(p[1]) - 1] + " " + Number(p[2]);
@@ -388,13 +431,36 @@
     return 10 * mag;
   }
 
-  function colour(i, key) { return key === OTHER ? "#bbbbbb" : PALETTE[i % PALETTE.length]; }
+
+  /* Each series' colour from its name, not its rank: a member keeps their colour from the
+   * 7-day view to the 30-day one. Names are placed in name order, each on the palette slot
+   * its hash picks or the next free one, so the same names always get the same colours. */
+  function hashSlot(key) {
+    var x = 2166136261;
+    for (var i = 0; i < key.length; i++) { x ^= key.charCodeAt(i); x = Math.imul(x, 16777619) >>> 0; }
+    return x % PALETTE.length;
+  }
+
+  function colours(keys) {
+    var taken = {}, out = {};
+    keys.filter(function (k) { return k !== OTHER; }).slice().sort().forEach(function (key) {
+      var slot = hashSlot(key), tries = 0;
+      while (taken[slot] && tries < PALETTE.length) { slot = (slot + 1) % PALETTE.length; tries++; }
+      taken[slot] = true;
+      out[key] = PALETTE[slot];
+    });
+    out[OTHER] = "#bbbbbb";
+    return out;
+  }
 
   function renderChart() {
     var c = state.chart, r = state.report, box = clear($("chart"));
     setText("chart-title", "Spend per day by " + c.by + " (" + c.tz + ")");
-    var keys = Object.keys(c.series);
+    var keys = Object.keys(c.series), hue = colours(keys);
+    // the rest of the period as dashed bars only when it is shorter than the window: a 7-day
+    // window ahead of 25 projected days would be mostly projection (the legend says it)
     var days = c.days, proj = c.projection_days || [];
+    if (proj.length > days.length) proj = [];
     var width = Math.max(480, box.clientWidth || 900), height = 300;
     var left = 64, right = 16, top = 22, bottom = 34;
     var plotW = width - left - right, plotH = height - top - bottom;
@@ -442,7 +508,7 @@
         var hgt = num(v) * scale;
         y -= hgt;
         g.appendChild(s("rect", { class: "bar", x: x.toFixed(2), y: y.toFixed(2), width: barW.toFixed(2),
-                                  height: Math.max(0.5, hgt).toFixed(2), fill: colour(k, key),
+                                  height: Math.max(0.5, hgt).toFixed(2), fill: hue[key],
                                   "data-key": key, "data-day": day, "data-nanos": String(v) },
                         s("title", null, key + " · " + day + ": " + money(v) +
                           (d ? " (day " + money(d.cost_nanos) + ", " + count(d.calls) + " calls)" : ""))));
@@ -493,13 +559,14 @@
     keys.forEach(function (key, k) {
       var row = rows[key];
       legend.appendChild(h("span", { class: "item", "data-key": key },
-        s("svg", { viewBox: "0 0 10 10" }, s("rect", { width: 10, height: 10, rx: 2, fill: colour(k, key) })),
+        s("svg", { viewBox: "0 0 10 10" }, s("rect", { width: 10, height: 10, rx: 2, fill: hue[key] })),
         h("span", { class: "key" }, key),
         row ? h("span", { class: "amount" }, money(row.cost_nanos)) : null));
     });
-    if (proj.length && c.projected_period_nanos !== null) {
-      legend.appendChild(h("span", { class: "item" }, h("span", { class: "amount" },
-        "dashed: projection, " + money(c.projected_period_nanos) + " by " + c.period_end)));
+    if (c.projected_period_nanos !== null && c.projected_period_nanos !== undefined) {
+      legend.appendChild(h("span", { class: "item projection-note" }, h("span", { class: "amount" },
+        (proj.length ? "dashed: " : "") + "projected " + money(c.projected_period_nanos) +
+        " by " + c.period_end + " at " + money(c.projected_daily_nanos) + "/day")));
     }
   }
 
@@ -545,15 +612,18 @@
     }
   }
 
+  // left out where the page is narrow (app.css), so label, cost and calls stay whole:
+  // ``tok`` (token counts) below 1100 px, ``opt`` on a phone
   var COLUMNS = [
     { key: "cost_nanos", label: "Cost", fmt: function (r) { return money(r.cost_nanos); } },
-    { key: "share", label: "Share", fmt: function (r) { return pct(r.share); } },
+    { key: "share", label: "Share", opt: true, fmt: function (r) { return pct(r.share); } },
     { key: "calls", label: "Calls", fmt: function (r) { return count(r.calls); } },
-    { key: "input_tokens", label: "In tokens", fmt: function (r) { return count(r.input_tokens); } },
-    { key: "output_tokens", label: "Out tokens", fmt: function (r) { return count(r.output_tokens); } },
-    { key: "cache_read_tokens", label: "Cache read", fmt: function (r) { return count(r.cache_read_tokens); } },
-    { key: "unpriced_calls", label: "Unpriced", badge: "" },
-    { key: "failed_calls", label: "Failed", badge: "bad" }
+    { key: "input_tokens", tok: true, label: "In tokens", opt: true, fmt: function (r) { return count(r.input_tokens); } },
+    { key: "output_tokens", tok: true, label: "Out tokens", opt: true, fmt: function (r) { return count(r.output_tokens); } },
+    { key: "cache_read_tokens", tok: true, label: "Cache read", opt: true, fmt: function (r) { return count(r.cache_read_tokens); } },
+    { key: "cache_write_tokens", tok: true, label: "Cache write", opt: true, fmt: function (r) { return count(r.cache_write_tokens); } },
+    { key: "unpriced_calls", label: "Unpriced", opt: true, badge: "" },
+    { key: "failed_calls", label: "Failed", opt: true, badge: "bad" }
   ];
 
   function tableRows() {
@@ -574,7 +644,8 @@
     var head = h("tr");
     cols.forEach(function (col) {
       var th = h("th", { "data-key": col.key, scope: "col",
-                         class: sort.key === col.key ? "sorted" + (sort.dir > 0 ? " asc" : "") : null },
+                         class: ((sort.key === col.key ? "sorted" + (sort.dir > 0 ? " asc" : "") : "") +
+                                 (col.opt ? " opt" : "") + (col.tok ? " tok" : "")).trim() || null },
                  col.label);
       th.addEventListener("click", function () {
         var cur = state.sort[dim] || { key: "cost_nanos", dir: -1 };
@@ -593,9 +664,11 @@
       var tr = h("tr", { "data-key": row[dim], class: dim === "session" && row[dim] !== "(none)" ? "click" : null });
       tr.appendChild(h("td", { class: "label", title: row[dim] }, row[dim]));
       COLUMNS.forEach(function (col) {
-        if (col.fmt) { tr.appendChild(h("td", { "data-col": col.key }, col.fmt(row))); return; }
+        var cls = ((col.opt ? "opt" : "") + (col.tok ? " tok" : "")).trim() || null;
+        if (col.fmt) { tr.appendChild(h("td", { "data-col": col.key, class: cls }, col.fmt(row))); return; }
         var n = row[col.key];
-        tr.appendChild(h("td", { "data-col": col.key }, n ? h("span", { class: "badge " + col.badge }, count(n)) : ""));
+        tr.appendChild(h("td", { "data-col": col.key, class: cls },
+                         n ? h("span", { class: "badge " + col.badge }, count(n)) : ""));
       });
       if (dim === "session" && row[dim] !== "(none)") {
         tr.addEventListener("click", function () { openSession(row[dim]); });
@@ -615,12 +688,13 @@
 
   /* the latest-calls panel shows the short form; the session drawer every detail */
   function callRow(c, full) {
-    var status = c.success ? (c.priced ? "" : h("span", { class: "badge" }, "unpriced")) :
+    var status = c.success ? (c.priced ? "" : h("span", { class: "badge", title: "unpriced" }, "unpriced")) :
       h("span", { class: "badge bad", title: c.error || "" }, "failed");
     var tokens = c.input_tokens + c.output_tokens + c.cache_read_tokens + c.cache_write_tokens;
     var when = zoneTime(c.ts, true);
     return h("tr", { "data-call": c.call_id },
-      h("td", { class: "left", title: c.ts }, full ? when : when.slice(5, 16)),
+      h("td", { class: "left", title: c.ts }, full ? when :
+        [h("span", { class: "date" }, when.slice(5, 11)), when.slice(11, 16)]),
       h("td", { class: "label", title: c.member }, c.member),
       full ? h("td", { class: "label" }, c.agent || "") : null,
       h("td", { class: "label", title: c.model + (c.agent ? " · " + c.agent : "") }, c.model),
