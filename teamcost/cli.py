@@ -144,7 +144,8 @@ HELP_SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
         ("report", "Team spend over a window: who, which model, rate, projection"),
         ("watch", "Live view in the terminal: today, the period, the budget"),
         ("serve", "The team dashboard: a live web page on this machine"),
-        ("export", "One row per call for a week or a month (CSV, JSON Lines)"),
+        ("pr", "What a branch or pull request cost the team (Markdown for CI)"),
+        ("export", "One row per call for a week or a month (CSV, JSON Lines, FOCUS)"),
     ]),
     ("Budget", [
         ("budget", "The team's pooled budget: set it, show it, check it"),
@@ -164,6 +165,8 @@ HELP_SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
         ("whoami", "Who this machine records calls as"),
         ("team", "Invite members (admins)"),
         ("rules", "Write the Firestore rules and indexes a team deploys"),
+        ("rollups", "Build the team's rollups once from calls pushed before (admins)"),
+        ("verify", "Recompute a window's rollups from the calls and compare (admins)"),
         ("reconcile", "Compare the provider's bill with the recorded calls"),
     ]),
 ]

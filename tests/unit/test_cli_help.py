@@ -74,7 +74,7 @@ def test_export_jsonl_and_the_old_json_name(tmp_path: Path) -> None:
     bad = run("export", "--format", "xml")
     assert bad.exit_code == 2
     assert one_error_line(bad) == ("teamcost: error: invalid --format: 'xml'; expected csv, "
-                                   "jsonl, json or both (see 'teamcost export --help')")
+                                   "jsonl, json, both or focus (see 'teamcost export --help')")
 
 
 def test_an_import_whose_every_line_is_refused_exits_1(tmp_path: Path) -> None:

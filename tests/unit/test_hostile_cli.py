@@ -4,6 +4,7 @@ code before its fix. Values are worked out here, not read back from the code und
 from __future__ import annotations
 
 import json
+import re
 import os
 import sqlite3
 import time
@@ -42,6 +43,8 @@ def test_a_bad_tz_names_the_flag_not_a_file(args: list[str], name: str) -> None:
 
 def test_real_zones_still_work() -> None:
     assert zone("America/Argentina/ComodRivadavia").key == "America/Argentina/ComodRivadavia"
+    # a home with a call in it (an empty home is its own exit code: nothing to report)
+    assert run("record", "-m", "gpt-4o", "-i", "10", "-o", "5").exit_code == 0
     assert run("report", "--since", "1d", "--tz", "Etc/GMT+5").exit_code == 0
 
 
@@ -67,7 +70,7 @@ def test_a_newline_in_a_model_forges_no_report_line() -> None:
     assert r.exit_code == 0
     totals = [ln for ln in r.stdout.splitlines() if ln.strip("│ ").startswith("total")]
     assert len(totals) == 1 and "over 1 calls" in totals[0], totals   # the real one only
-    assert "UNPRICED 1 calls of x\\ntotal    $0.00  over 0 calls" in r.stdout
+    assert re.search(r"UNPRICED +1 calls of x\\ntotal    \$0\.00  over 0 calls", r.stdout)
 
 
 # -- item 11 -------------------------------------------------------------------------------

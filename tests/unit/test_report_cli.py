@@ -136,7 +136,7 @@ def test_bad_report_input_exits_2_with_one_line(args, needle) -> None:
     (["--week", "lastweek"], "last, this, or an ISO week like 2026-W47"),
     (["--month", "2026-13"], "a month like 2026-11"),
     (["--week", "last", "--month", "this"], "one of --week or --month"),
-    (["--format", "xlsx"], "invalid --format: 'xlsx'; expected csv, jsonl, json or both"),
+    (["--format", "xlsx"], "invalid --format: 'xlsx'; expected csv, jsonl, json, both or focus"),
 ])
 def test_bad_export_input_exits_2(args, needle) -> None:
     result = run("export", *args)
