@@ -40,7 +40,7 @@ _PROJECT_RE = re.compile(r"^[a-z][a-z0-9\-]{4,61}[a-z0-9]$|^demo-[a-z0-9\-]+$")
 # [reconcile] holds provider admin keys; teamcost.reconcile reads it when it needs a key,
 # so no Config (whose repr may reach a log) ever carries one
 _KNOWN_KEYS = {"team", "member", "project", "timezone", "ledger_path", "emulator_host",
-               "price_overrides", "budget", "auth", "reconcile"}
+               "price_overrides", "budget", "auth", "reconcile", "member_aliases"}
 _BUDGET_KEYS = {"guard_ttl_s", "fail_closed", "webhook_url", "slack_webhook_url",
                 "milestone_usd"}
 _AUTH_KEYS = {"api_key"}

@@ -113,7 +113,8 @@ LAYER_RULES = {
 }
 BASE = ("teamcost.money", "teamcost.models", "teamcost.errors", "teamcost.periods",
         "teamcost.config", "teamcost.ledger", "teamcost.pricing", "teamcost.ids",
-        "teamcost.compat", "teamcost.local_read", "teamcost.labels", "teamcost.stdio")
+        "teamcost.compat", "teamcost.local_read", "teamcost.labels", "teamcost.stdio",
+        "teamcost.httpapi")
 
 
 def test_layers_point_one_way() -> None:
