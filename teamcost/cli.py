@@ -101,6 +101,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ledger": ("ledger", "The local ledger on this machine."),
     "sync": ("sync", "Push this machine's calls to Firestore and pull the team's."),
     "budget": ("budget", "The team's pooled budget: set it, show it, check it."),
+    "plan": ("plan", "The team's seat plans (subscriptions): set them, assign seats, show them."),
     "team": ("auth", "Team membership: invite members (admins)."),
     "import": ("imports", "Import usage logs into this machine's ledger (idempotent)."),
     "agent": ("agent", "The always-on agent: capture, push, pull and budget checks."),

@@ -184,6 +184,10 @@ class Plans:
                                                      key=lambda p: p.name)],
                 "seats": [s.to_doc() for s in self.seats]}
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (``--format json``): the document."""
+        return self.to_doc()
+
     @classmethod
     def from_doc(cls, team: str, doc: Mapping[str, Any]) -> Plans:
         try:
@@ -194,7 +198,7 @@ class Plans:
                           for s in doc.get("seats", ()))
         except (KeyError, TypeError, AttributeError) as exc:
             raise InvalidValue("teamcost_plans", team, f"a plans document as teamcost writes "
-                                                       f"it ({type(exc).__name__}: {exc})")
+                                                       f"it ({type(exc).__name__}: {exc})") from None
         return cls(team, plans, seats)
 
 

@@ -15,6 +15,7 @@ from teamcost.errors import InvalidValue, TeamcostError
 from teamcost.ledger import ts_to_us
 from teamcost.periods import Window, zone
 from teamcost.reports import aggregate as agg
+from teamcost.reports import billing
 from teamcost.reports.frames import Filters, scan_calls
 from teamcost.reports.freshness import last_pull, latest
 from teamcost.reports.rollup import DailyCosts, Rollup, Spent
@@ -103,13 +104,22 @@ def build_report(config: Config, window: Window, *, by: Sequence[str] = DEFAULT_
     live = window.until >= now
     source_used = "team" if use_team else "local"
     dims = [agg.BREAKDOWNS[b] for b in by if b in agg.BREAKDOWNS]
+    # metered / seats / plan usage (reports/billing.py): fed the same chunks
+    plans, plans_warning = billing.load_plans(config, client if budget else None,
+                                              online=budget)
+    if plans_warning:
+        warnings.append(plans_warning)
+    bill = billing.Billing(window.since, window.until, plans, _billing_dims(by))
     # the window's calls in chunks: each is reduced to small partial sums and dropped
     rollup = Rollup(window.since, window.until, tz, dims)
     spent = Spent(agg.period_starts(now, tz), ts_to_us(now)) if live else None
     chunks, used = scan_calls(config, window.since, window.until, source=source_used,
-                              filters=filters, columns=_columns(dims))
+                              filters=filters,
+                              columns=tuple(dict.fromkeys([*_columns(dims),
+                                                           *billing.columns(dims)])))
     for chunk in chunks:
         rollup.add(chunk)
+        bill.add(chunk)
         if spent is not None:
             spent.add(chunk)
     # before the window only two columns are read: each day's spike baseline reaches back
@@ -130,11 +140,18 @@ def build_report(config: Config, window: Window, *, by: Sequence[str] = DEFAULT_
                     filters=filters, warnings=warnings,
                     budget=_budget(config, now, client) if budget else None,
                     before=before.costs())
+    bill.apply(doc, tz)
     if used == "team":  # how old the cache is, so old numbers are not taken for current
         pulled = last_pull(config)
         doc["cache"] = {"pulled_now": pulled_now,
                         "last_pull": pulled.isoformat(timespec="seconds") if pulled else None}
     return doc
+
+
+def _billing_dims(by: Sequence[str]) -> dict[str, str]:
+    """The breakdowns every document has (member and model always) -> their columns."""
+    names = dict.fromkeys([*(b for b in by if b in agg.BREAKDOWNS), "member", "model"])
+    return {b: agg.BREAKDOWNS[b] for b in names}
 
 
 def _columns(dims: Sequence[str]) -> tuple[str, ...]:

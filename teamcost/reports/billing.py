@@ -1,0 +1,224 @@
+"""The three numbers of a report, never summed into one: **metered** (calls billed per use),
+**seats** (plan fees prorated to the window: teamcost.plans.fees) and **plan usage** (calls a
+seat covers, at their list-price value: information, not spend).
+
+``Billing`` is fed the same Arrow chunks as the report's Rollup (columns ``ts``, ``member``,
+``provider``, ``model``, ``agent``, ``tags``, ``cost_nanos`` and the breakdowns' columns),
+classifies each call with teamcost.plans.classify (memoised per member, 15-minute slot,
+provider, model, source and billing tag: exactly the dimensions of the team's rollups, so
+the same classification can run over rollup rows), and adds to the report's document:
+
+- ``summary``: ``metered_nanos``, ``seats_nanos``, ``plan_usage_nanos``, ``billing_rules``
+  (calls per classification rule) and ``plans`` (whether the team's plans were read);
+- every breakdown row: ``metered_nanos``, ``plan_usage_nanos`` and ``seats_nanos``. Seats
+  belong to members and to time, not to models: a member row carries that member's fees
+  for the window (a seat holder without calls gets a row), a day/week trend row the fees
+  of its span, and rows of the other breakdowns (model, provider, agent, session, task)
+  ``seats_nanos: 0``. Member rows' seats add up to the summary's.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from teamcost.ledger import us_to_ts
+from teamcost.money import nanos_to_usd
+from teamcost.periods import zone
+from teamcost.plans.classify import METERED, PLAN, RULES, call_source, classify
+from teamcost.plans.fees import seat_fees
+from teamcost.plans.model import SLOT, Plans
+from teamcost.reports.rollup import NONE_LABEL
+
+COLUMNS = ("ts", "member", "provider", "model", "agent", "tags", "cost_nanos")
+_SLOT_US = int(SLOT / timedelta(microseconds=1))
+
+
+class Billing:
+    """Metered vs plan-usage sums of a window's calls, per breakdown value."""
+
+    def __init__(self, since: datetime, until: datetime, plans: Plans | None,
+                 dims: Mapping[str, str]) -> None:
+        self.since, self.until = since, until
+        self.plans = plans
+        self.dims = dict(dims)       # breakdown name -> column
+        self.totals = {METERED: 0, PLAN: 0}
+        self.rules = dict.fromkeys(RULES, 0)
+        self.rows: dict[str, dict[str, dict[str, int]]] = {b: {} for b in self.dims}
+        self._memo: dict[tuple[Any, ...], tuple[str, str]] = {}
+        self._tags: dict[str, dict[str, str]] = {}
+
+    def _tag_map(self, raw: Any) -> dict[str, str]:
+        if isinstance(raw, dict):
+            return raw
+        if not raw:
+            return {}
+        found = self._tags.get(raw)
+        if found is None:
+            try:
+                found = json.loads(raw)
+            except ValueError:
+                found = {}
+            self._tags[raw] = found if isinstance(found, dict) else {}
+            found = self._tags[raw]
+        return found
+
+    def add(self, chunk: Any) -> None:
+        """One Arrow table of calls (``COLUMNS`` plus the breakdowns' columns)."""
+        import pyarrow as pa
+
+        ts = chunk.column("ts").cast(pa.int64()).to_pylist()
+        cols = {c: chunk.column(c).to_pylist()
+                for c in dict.fromkeys(["member", "provider", "model", "agent", "tags",
+                                        "cost_nanos", *self.dims.values()])}
+        for i, us in enumerate(ts):
+            tags = self._tag_map(cols["tags"][i])
+            slot = us // _SLOT_US
+            key = (cols["member"][i], slot, cols["provider"][i], cols["model"][i],
+                   call_source(cols["agent"][i], tags), tags.get("billing"))
+            got = self._memo.get(key)
+            if got is None:
+                got = classify(key[0], us_to_ts(slot * _SLOT_US), key[2], key[3], key[4],
+                               tags, self.plans)
+                self._memo[key] = got
+            bucket, rule = got
+            cost = cols["cost_nanos"][i]
+            self.totals[bucket] += cost
+            self.rules[rule] += 1
+            for b, col in self.dims.items():
+                v = cols[col][i]
+                acc = self.rows[b].setdefault(NONE_LABEL if v is None else str(v),
+                                              {METERED: 0, PLAN: 0})
+                acc[bucket] += cost
+
+    def seats(self) -> dict[str, int]:
+        return seat_fees(self.plans, self.since, self.until) if self.plans is not None else {}
+
+    def apply(self, doc: dict[str, Any], tz: str) -> dict[str, Any]:
+        """Add the three numbers to a report document (in place; returned)."""
+        seats = self.seats()
+        summ = doc["summary"]
+        summ["metered_nanos"] = self.totals[METERED]
+        summ["plan_usage_nanos"] = self.totals[PLAN]
+        summ["seats_nanos"] = sum(seats.values())
+        summ["metered_usd"] = nanos_to_usd(summ["metered_nanos"])
+        summ["seats_usd"] = nanos_to_usd(summ["seats_nanos"])
+        summ["plan_usage_usd"] = nanos_to_usd(summ["plan_usage_nanos"])
+        summ["billing_rules"] = dict(self.rules)
+        summ["plans"] = "read" if self.plans is not None else "unknown"
+        for b, rows in doc.get("breakdowns", {}).items():
+            sums = self.rows.get(b, {})
+            for row in rows:
+                got = sums.get(str(row.get(b)), {METERED: 0, PLAN: 0})
+                row["metered_nanos"] = got[METERED]
+                row["plan_usage_nanos"] = got[PLAN]
+                row["seats_nanos"] = seats.get(str(row.get(b)), 0) if b == "member" else 0
+            if b == "member":
+                have = {str(r.get("member")) for r in rows}
+                for member, fee in sorted(seats.items()):
+                    if member not in have:
+                        rows.append(_empty_row(member, fee))
+        z = zone(tz)
+        for freq, rows in doc.get("trend", {}).items():
+            for row in rows:
+                start = _local_start(row, z)
+                if start is None:
+                    continue
+                end = start + (timedelta(days=7) if freq == "week" else timedelta(days=1))
+                lo, hi = max(start, self.since), min(end, self.until)
+                row["seats_nanos"] = (sum(seat_fees(self.plans, lo, hi).values())
+                                      if self.plans is not None and lo < hi else 0)
+        return doc
+
+
+SUMMARY_FIELDS = ("metered_nanos", "seats_nanos", "plan_usage_nanos", "metered_usd",
+                  "seats_usd", "plan_usage_usd", "billing_rules", "plans")
+ROW_FIELDS = ("metered_nanos", "plan_usage_nanos", "seats_nanos")
+
+
+def without(doc: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a report document without what ``apply`` added (seat holders' empty
+    member rows included): the figures every other part of the report computes alone."""
+    out = dict(doc)
+    out["summary"] = {k: v for k, v in doc["summary"].items() if k not in SUMMARY_FIELDS}
+    out["breakdowns"] = {b: [{k: v for k, v in r.items() if k not in ROW_FIELDS}
+                             for r in rows if not (r.get("calls") == 0
+                                                   and r.get("seats_nanos"))]
+                         for b, rows in doc.get("breakdowns", {}).items()}
+    out["trend"] = {f: [{k: v for k, v in r.items() if k != "seats_nanos"} for r in rows]
+                    for f, rows in doc.get("trend", {}).items()}
+    return out
+
+
+def _empty_row(member: str, fee: int) -> dict[str, Any]:
+    return {"member": member, "cost_nanos": 0, "cost_usd": 0.0, "calls": 0,
+            "input_tokens": 0, "output_tokens": 0, "cache_read_tokens": 0,
+            "cache_write_tokens": 0, "unpriced_calls": 0, "failed_calls": 0, "share": 0.0,
+            "metered_nanos": 0, "plan_usage_nanos": 0, "seats_nanos": fee}
+
+
+def _local_start(row: Mapping[str, Any], z: Any) -> datetime | None:
+    key = row.get("start")
+    if not isinstance(key, str):
+        return None
+    try:
+        d = datetime.fromisoformat(key[:10])
+    except ValueError:
+        return None
+    return d.replace(tzinfo=z).astimezone(UTC)
+
+
+def columns(dims: Sequence[str]) -> tuple[str, ...]:
+    """The columns a Billing needs beside the report's."""
+    return tuple(dict.fromkeys([*COLUMNS, *dims]))
+
+
+PLANS_CACHE = "plans-cache.json"
+
+
+def load_plans(config: Any, client: Any = None, *,
+               online: bool = True) -> tuple[Plans | None, str | None]:
+    """The team's plans and a warning. Online: from Firestore, kept in ``PLANS_CACHE`` in
+    the home for offline reports; when Firestore cannot answer, the kept copy (with a
+    warning). Offline: the kept copy. Neither: None (calls without a billing tag are
+    counted as metered under the ``plans-unknown`` rule, which the report shows). A team
+    without a Firestore project has no plans."""
+    if not getattr(config, "project", None):
+        return Plans(config.team), None
+    path = config.home / PLANS_CACHE
+    if online:
+        from teamcost.errors import TeamcostError
+        from teamcost.plans.store import get_plans
+        try:
+            if client is None:
+                from teamcost.sync.client import client_for
+                client = client_for(config)
+            plans = get_plans(client, config.team)
+        except TeamcostError as exc:
+            kept = _kept(path, config.team)
+            return kept, (f"the team's plans could not be read ({exc}); "
+                          + ("using the copy kept from the last read" if kept is not None
+                             else "calls without a billing tag are counted as metered"))
+        _keep(path, plans)
+        return plans, None
+    return _kept(path, config.team), None
+
+
+def _keep(path: Any, plans: Plans) -> None:
+    try:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(plans.to_doc(), default=lambda o: o.isoformat()))
+        tmp.replace(path)
+    except OSError:
+        pass   # a read-only home: offline reports then say the plans are unknown
+
+
+def _kept(path: Any, team: str) -> Plans | None:
+    from teamcost.errors import TeamcostError
+    try:
+        doc = json.loads(path.read_text())
+        return Plans.from_doc(team, doc) if doc.get("team") == team else None
+    except (OSError, ValueError, AttributeError, TeamcostError):
+        return None
