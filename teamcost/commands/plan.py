@@ -39,14 +39,16 @@ def set_cmd(name: str = typer.Argument(..., metavar="NAME", help="The plan, e.g.
 
 @plan_app.command("assign")
 def assign_cmd(member: str = typer.Argument(..., metavar="MEMBER"),
-               plan: str = typer.Argument(..., metavar="PLAN",
-                                          help="A plan's name, or 'none' to end the seat."),
+               plan: str = typer.Argument(..., metavar="PLAN", help="A plan's name."),
                since: str = typer.Option("now", "--from", metavar="WHEN",
                                          help="From when (2026-11-16, an ISO time, now); "
                                               "rounded up to the next quarter hour UTC. "
                                               "Default: now."),
+               end: bool = typer.Option(False, "--end", help="End MEMBER's seat of PLAN "
+                                                            "at --from instead."),
                fmt: OutputFormat = FORMAT) -> None:
-    """Give MEMBER a seat of PLAN from --from on; calls before keep their plan (admin)."""
+    """Give MEMBER a seat of PLAN from --from on (or end it: --end); calls before keep
+    their plans (admin). A member may hold several plans."""
     from datetime import UTC, datetime
 
     from teamcost.periods import parse_point
@@ -54,10 +56,10 @@ def assign_cmd(member: str = typer.Argument(..., metavar="MEMBER"),
 
     config = load_config()
     when = parse_point("from", since, datetime.now(UTC), config.timezone, end_of_day=False)
-    plans, seat = assign(config, member, None if plan == "none" else plan, when)
+    plans, seat = assign(config, member, plan, when, holds=not end)
     if fmt.value == "text":
-        say(f"{one_line(member)} holds {one_line(seat.plan or 'no plan')} from "
-            f"{seat.since.isoformat(timespec='minutes')}")
+        say(f"{one_line(member)} {'holds' if seat.holds else 'no longer holds'} "
+            f"{one_line(seat.plan)} from {seat.since.isoformat(timespec='minutes')}")
     emit(plans, fmt, _render)
 
 
@@ -79,8 +81,8 @@ def _render(p: Plans) -> None:
         say(f"{one_line(plan.name)}: {format_usd(plan.seat_nanos)} per seat per month, "
             f"covers {one_line(covers)}")
     for s in p.seats:
-        say(f"  {s.since.isoformat(timespec='minutes')}  {one_line(s.member)} -> "
-            f"{one_line(s.plan or 'no plan')}")
+        say(f"  {s.since.isoformat(timespec='minutes')}  {one_line(s.member)} "
+            f"{'+' if s.holds else '-'} {one_line(s.plan)}")
 
 
 def register(app: typer.Typer) -> None:

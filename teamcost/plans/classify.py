@@ -7,7 +7,7 @@ boundaries: ``model.SLOT``). The rules, in order, each counted in the report:
 
 1. ``source``: the source said so at capture (tag ``billing`` = ``metered`` or ``plan``:
    Cursor's event kind, Copilot's included vs billed requests);
-2. ``plan``: the member's plan at that time covers the call's source, provider and model:
+2. ``plan``: a plan the member holds at that time covers the call's source, provider and model:
    plan usage;
 3. ``no-plan``: otherwise metered (an API key billed per token) — a member without a
    covering plan pays per call;
@@ -40,7 +40,6 @@ def classify(member: str, ts: datetime, provider: str, model: str, source: str,
         return said, "source"
     if plans is None:
         return METERED, "plans-unknown"
-    plan = plans.plan_at(member, ts)
-    if plan is not None and plan.covers_call(source, provider, model):
+    if any(p.covers_call(source, provider, model) for p in plans.plans_at(member, ts)):
         return PLAN, "plan"
     return METERED, "no-plan"

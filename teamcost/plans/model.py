@@ -3,8 +3,9 @@
 A plan has a name, a price per seat per month (nano-dollars) and what it covers: patterns
 over the call's source (its ``source`` tag, else its agent), provider and model (shell-style
 ``*`` patterns, matched without regard to case; an empty pattern list covers nothing). A seat
-assignment says member M holds plan P (or none) from instant T on; the latest assignment at
-or before a call's time is the member's plan then. Assignments take effect on a 15-minute
+event says member M holds plan P from instant T on (or, ``holds=False``, no longer holds
+it): a member may hold several plans at once (Claude Max and Copilot), and the plans a
+member holds at a call's time are those whose latest event at or before it holds. Assignments take effect on a 15-minute
 UTC boundary (``SLOT``, rounded up when set): the team's rollups count calls in 15-minute
 UTC slots, so a call's plan is the same whether read from raw calls or from rollups.
 """
@@ -107,24 +108,28 @@ class Plan:
 
 @dataclass(frozen=True)
 class Seat:
-    """``member`` holds ``plan`` (None: no plan) from ``since`` (a 15-minute boundary)."""
+    """``member`` holds (``holds=False``: gives up) a seat of ``plan`` from ``since`` (a
+    15-minute boundary)."""
 
     member: str
-    plan: str | None
+    plan: str
     since: datetime
+    holds: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.member, str) or not self.member or len(self.member) > 128:
             raise InvalidValue("member", self.member, "a member name")
-        if self.plan is not None:
-            check_plan_name(self.plan)
+        check_plan_name(self.plan)
+        if not isinstance(self.holds, bool):
+            raise InvalidValue("holds", self.holds, "true or false")
         since = check_ts("from", self.since)
         if slot_ceil(since) != since:
             raise InvalidValue("from", since.isoformat(), "a 15-minute UTC boundary")
         object.__setattr__(self, "since", since)
 
     def to_doc(self) -> dict[str, Any]:
-        return {"member": self.member, "plan": self.plan, "since": self.since}
+        return {"member": self.member, "plan": self.plan, "since": self.since,
+                "holds": self.holds}
 
 
 @dataclass(frozen=True)
@@ -141,30 +146,37 @@ class Plans:
         if len(self.seats) > MAX_SEATS:
             raise InvalidValue("seats", len(self.seats), f"at most {MAX_SEATS} assignments")
         for s in self.seats:
-            if s.plan is not None and s.plan not in self.plans:
+            if s.plan not in self.plans:
                 raise InvalidValue("plan", s.plan, "a plan set with `teamcost plan set`")
         object.__setattr__(self, "seats",
                            tuple(sorted(self.seats, key=lambda s: (s.since, s.member))))
 
-    def plan_at(self, member: str, ts: datetime) -> Plan | None:
-        """The member's plan at ``ts``: the latest assignment at or before it."""
-        held: str | None = None
+    def plans_at(self, member: str, ts: datetime) -> list[Plan]:
+        """The plans the member holds at ``ts``: those whose latest event at or before it
+        holds."""
+        held: dict[str, bool] = {}
         for s in self.seats:
             if s.since > ts:
                 break
             if s.member == member:
-                held = s.plan
-        return self.plans.get(held) if held is not None else None
+                held[s.plan] = s.holds
+        return [self.plans[p] for p, h in sorted(held.items()) if h]
 
     def intervals(self, member: str) -> list[tuple[datetime, datetime | None, Plan]]:
-        """[from, until) spans in which ``member`` holds a plan (until None: still held)."""
+        """[from, until) spans in which ``member`` holds each plan (until None: still)."""
         out: list[tuple[datetime, datetime | None, Plan]] = []
-        mine = [s for s in self.seats if s.member == member]
-        for i, s in enumerate(mine):
-            until = mine[i + 1].since if i + 1 < len(mine) else None
-            if s.plan is not None and (until is None or until > s.since):
-                out.append((s.since, until, self.plans[s.plan]))
-        return out
+        start: dict[str, datetime] = {}
+        for s in self.seats:
+            if s.member != member:
+                continue
+            if s.holds:
+                start.setdefault(s.plan, s.since)
+            elif s.plan in start:
+                since = start.pop(s.plan)
+                if s.since > since:
+                    out.append((since, s.since, self.plans[s.plan]))
+        out += [(since, None, self.plans[p]) for p, since in sorted(start.items())]
+        return sorted(out, key=lambda x: (x[0], x[2].name))
 
     def members(self) -> list[str]:
         return sorted({s.member for s in self.seats})
@@ -173,9 +185,10 @@ class Plans:
         return Plans(self.team, {**self.plans, plan.name: plan}, self.seats)
 
     def with_seat(self, seat: Seat) -> Plans:
-        # a second assignment at the same instant replaces the first
+        # a second event of the same member and plan at the same instant replaces the first
         kept = tuple(s for s in self.seats
-                     if not (s.member == seat.member and s.since == seat.since))
+                     if not (s.member == seat.member and s.plan == seat.plan
+                             and s.since == seat.since))
         return Plans(self.team, self.plans, (*kept, seat))
 
     def to_doc(self) -> dict[str, Any]:
@@ -194,7 +207,8 @@ class Plans:
             plans = {p["name"]: Plan(p["name"], p["seat_nanos"],
                                      tuple(Cover(**c) for c in p.get("covers", ())))
                      for p in doc.get("plans", ())}
-            seats = tuple(Seat(s["member"], s.get("plan"), _aware(s["since"]))
+            seats = tuple(Seat(s["member"], s["plan"], _aware(s["since"]),
+                               s.get("holds", True))
                           for s in doc.get("seats", ()))
         except (KeyError, TypeError, AttributeError) as exc:
             raise InvalidValue("teamcost_plans", team, f"a plans document as teamcost writes "

@@ -54,16 +54,16 @@ def set_plan(config: Config, name: str, seat_nanos: int, covers: tuple[Cover, ..
     return put_plans(c, plans, config.member)
 
 
-def assign(config: Config, member: str, plan: str | None, since: datetime,
+def assign(config: Config, member: str, plan: str, since: datetime, *, holds: bool = True,
            client: Any = None) -> tuple[Plans, Seat]:
-    """``member`` holds ``plan`` (None: no plan) from ``since`` rounded up to the next
-    15-minute UTC boundary; calls before it keep their plan."""
+    """``member`` holds (``holds=False``: gives up) a seat of ``plan`` from ``since``
+    rounded up to the next 15-minute UTC boundary; calls before it keep their plans."""
     c = _client(config, client)
     plans = get_plans(c, config.team)
-    if plan is not None and plan not in plans.plans:
+    if plan not in plans.plans:
         raise InvalidValue("plan", plan, "a plan set with `teamcost plan set` ("
                            + (", ".join(sorted(plans.plans)) or "none yet") + ")")
-    seat = Seat(member, plan, slot_ceil(since.astimezone(UTC)))
+    seat = Seat(member, plan, slot_ceil(since.astimezone(UTC)), holds)
     return put_plans(c, plans.with_seat(seat), config.member), seat
 
 

@@ -32,14 +32,20 @@ def test_cover_patterns_match_without_case_and_all_must_match() -> None:
         Cover.parse("color=red")
 
 
-def test_plan_at_is_the_latest_assignment_at_or_before_the_call() -> None:
+def switch(member: str, old: str, new: str, at: datetime) -> tuple[Seat, Seat]:
+    return Seat(member, old, at, holds=False), Seat(member, new, at)
+
+
+def test_plans_at_are_those_whose_latest_event_holds() -> None:
     mid = datetime(2026, 11, 16, tzinfo=UTC)
-    p = team(Seat("ann", "Claude Max", NOV), Seat("ann", "Claude Pro", mid),
-             Seat("bob", "Claude Max", NOV))
-    assert p.plan_at("ann", mid - timedelta(microseconds=1)) == MAX
-    assert p.plan_at("ann", mid) == PRO
-    assert p.plan_at("ann", NOV - timedelta(seconds=1)) is None
-    assert p.plan_at("cy", mid) is None
+    p = team(Seat("ann", "Claude Max", NOV), *switch("ann", "Claude Max", "Claude Pro", mid),
+             Seat("bob", "Claude Max", NOV), Seat("bob", "Claude Pro", mid))
+    assert p.plans_at("ann", mid - timedelta(microseconds=1)) == [MAX]
+    assert p.plans_at("ann", mid) == [PRO]
+    assert p.plans_at("ann", NOV - timedelta(seconds=1)) == []
+    assert p.plans_at("cy", mid) == []
+    assert p.plans_at("bob", mid) == [MAX, PRO]      # two plans at once
+    assert p.intervals("ann") == [(NOV, mid, MAX), (mid, None, PRO)]
 
 
 def test_seats_start_on_quarter_hours() -> None:
@@ -85,7 +91,7 @@ def test_full_month_is_the_price_and_half_a_month_of_seconds_is_half() -> None:
 
 def test_window_across_months_and_a_mid_month_change() -> None:
     mid = datetime(2026, 11, 16, tzinfo=UTC)
-    p = team(Seat("ann", "Claude Max", NOV), Seat("ann", "Claude Pro", mid),
+    p = team(Seat("ann", "Claude Max", NOV), *switch("ann", "Claude Max", "Claude Pro", mid),
              Seat("bob", "Claude Pro", datetime(2026, 12, 1, tzinfo=UTC)))
     # ann: Max Nov 1-16 = 200 * 15/30 = 100; Pro Nov 16 - Dec 1 = 20 * 15/30 = 10;
     # Pro Dec 1-11 = 20 * 10/31 = 6.451612903225806..., bob the same
@@ -104,7 +110,7 @@ def test_rounding_is_half_even_once_per_member() -> None:
 
 
 def test_document_round_trip() -> None:
-    p = team(Seat("ann", "Claude Max", NOV), Seat("ann", None, DEC))
+    p = team(Seat("ann", "Claude Max", NOV), Seat("ann", "Claude Max", DEC, holds=False))
     doc = p.to_doc()
     assert Plans.from_doc("t", doc) == p
     assert p.intervals("ann") == [(NOV, DEC, MAX)]
