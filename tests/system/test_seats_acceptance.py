@@ -230,3 +230,14 @@ def test_a_mid_month_plan_change_changes_only_later_calls(acme) -> None:
     assert rows[BOB] == (2_250_000_000, 93_333_333_333, 7_500_000_000)
     assert rows[ANN] == FULL["member"][ANN]
     json.dumps(doc)   # still one JSON document
+
+
+def test_the_table_shows_the_three_numbers_side_by_side(acme) -> None:
+    from teamcost.commands.report import report_view
+    from teamcost.commands.tables import to_text
+
+    config, client = acme
+    doc = build_report(config, Window(NOV, DEC, "nov"), now=NOW, client=client)
+    text = " ".join(to_text(report_view(doc, 400), 400).split())
+    assert "metered $11.80 · seats $459.00 · plan usage $64.60 at list price" in text
+    assert "4 by plan" in text and "3 by no-plan" in text
