@@ -133,6 +133,30 @@ class Billing:
         return doc
 
 
+def plan_rows(df: Any, plans: Plans | None) -> Any:
+    """A boolean Series: which calls of a frame (``load_calls``' columns) are plan usage."""
+    import pandas as pd
+
+    memo: dict[tuple[Any, ...], bool] = {}
+    out = []
+    tag_col = df["tags"].tolist() if "tags" in df else [None] * len(df)
+    for ts, member, provider, model, agent, raw in zip(
+            df["ts"].tolist(), df["member"].astype(object).tolist(),
+            df["provider"].astype(object).tolist(), df["model"].astype(object).tolist(),
+            df["agent"].astype(object).tolist(), tag_col):
+        tags = raw if isinstance(raw, dict) else (json.loads(raw) if raw else {})
+        when = ts.to_pydatetime() if hasattr(ts, "to_pydatetime") else ts
+        slot = int(when.timestamp() * 1_000_000) // _SLOT_US
+        agent = agent if isinstance(agent, str) else None
+        key = (member, slot, provider, model, call_source(agent, tags), tags.get("billing"))
+        got = memo.get(key)
+        if got is None:
+            got = memo[key] = classify(member, us_to_ts(slot * _SLOT_US), provider, model,
+                                       key[4], tags, plans)[0] == PLAN
+        out.append(got)
+    return pd.Series(out, index=df.index, dtype=bool)
+
+
 SUMMARY_FIELDS = ("metered_nanos", "seats_nanos", "plan_usage_nanos", "metered_usd",
                   "seats_usd", "plan_usage_usd", "billing_rules", "plans")
 ROW_FIELDS = ("metered_nanos", "plan_usage_nanos", "seats_nanos")
