@@ -55,7 +55,7 @@ def assign_cmd(member: str = typer.Argument(..., metavar="MEMBER"),
     from teamcost.plans.store import assign
 
     config = load_config()
-    when = parse_point("from", since, datetime.now(UTC), config.timezone, end_of_day=False)
+    when = parse_point("since", since, datetime.now(UTC), config.timezone, end_of_day=False)
     plans, seat = assign(config, member, plan, when, holds=not end)
     if fmt.value == "text":
         say(f"{one_line(member)} {'holds' if seat.holds else 'no longer holds'} "

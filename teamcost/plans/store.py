@@ -48,16 +48,16 @@ def _client(config: Config, client: Any) -> Any:
 def set_plan(config: Config, name: str, seat_nanos: int, covers: tuple[Cover, ...],
              client: Any = None) -> Plans:
     """Create or replace plan ``name`` (its seat holders keep it)."""
+    plan = Plan(check_plan_name(name), seat_nanos, covers)   # validated before any I/O
     c = _client(config, client)
-    plans = get_plans(c, config.team).with_plan(Plan(check_plan_name(name), seat_nanos,
-                                                     covers))
-    return put_plans(c, plans, config.member)
+    return put_plans(c, get_plans(c, config.team).with_plan(plan), config.member)
 
 
 def assign(config: Config, member: str, plan: str, since: datetime, *, holds: bool = True,
            client: Any = None) -> tuple[Plans, Seat]:
     """``member`` holds (``holds=False``: gives up) a seat of ``plan`` from ``since``
     rounded up to the next 15-minute UTC boundary; calls before it keep their plans."""
+    check_plan_name(plan)
     c = _client(config, client)
     plans = get_plans(c, config.team)
     if plan not in plans.plans:
