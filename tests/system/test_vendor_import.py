@@ -183,10 +183,16 @@ def test_cursor_bad_event_is_reported_and_the_rest_recorded(
     good = cursor_event(NOW - timedelta(hours=5), "a@corp.com", "Usage-based", "2", "2")
     server.cursor_events = [good, {**good, "timestamp": "soon"},
                             {**good, "timestamp": ms(NOW - timedelta(hours=4)),
-                             "tokenUsage": {"inputTokens": -1, "totalCents": 1}}]
+                             "tokenUsage": {"inputTokens": -1, "totalCents": 1}},
+                            {**good, "userEmail": "x" * 10_000},
+                            {**good, "userEmail": "a" * 200 + "@corp.com"},
+                            {**good, "model": "gpt\udcff"},
+                            {**good, "chargedCents": "NaN"},
+                            [1, 2], None]
     result = cursor.import_cursor(load_config(), Window(NOW - timedelta(days=1), NOW, "x"),
                                   env(server), now=NOW, **fast())
-    assert result.imported == 1 and result.skipped == 2
+    assert result.imported == 1 and result.skipped == 8
+    assert result.unmapped == ["a@corp.com"]
     assert any("timestamp" in b for b in result.bad)
 
 
@@ -269,3 +275,24 @@ def test_missing_key_and_bad_month_are_one_line(teamcost_home: Path,
 
 def test_provider_error_type() -> None:
     assert issubclass(ProviderAPIError, Exception)
+
+
+def test_copilot_garbage_items_are_reported_and_the_rest_recorded(
+        server: VendorAPIServer, teamcost_home: Path) -> None:
+    server.github_seats = ["octo", "bad\nlogin", "x" * 500]
+    good = _item("gpt-5", 10, 4)
+    items = [good,
+             {**_item("gpt-4o", 1, 0), "model": None, "sku": None},
+             {**_item("o3", 1, 0), "netAmount": "NaN"},
+             {**_item("o4", 1, 0), "netQuantity": -5},
+             {**_item("o5", 1, 0), "netAmount": Decimal("1e30")},
+             "not an item"]
+    server.github_usage = {("premium_request", "octo", date(2026, 10, 3)): items}
+    server.github_reports = ("premium_request",)
+    server.github_raw = True
+    result = copilot.import_copilot(load_config(), "acme", "2026-10", env(server), now=NOW,
+                                    **fast())
+    assert result.imported == 2            # gpt-5: the included and the billed part
+    assert result.skipped == 5
+    asked = {r.query["user"][0] for r in server.requests if "user" in r.query}
+    assert asked == {"octo"}

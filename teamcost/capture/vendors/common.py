@@ -96,6 +96,8 @@ def _to_nanos(value: Any, name: str, scale: Decimal) -> int:
         raise ValueError(f"{name} is {value!r}, not a number") from None
     if not amount.is_finite() or amount < 0:
         raise ValueError(f"{name} is {value!r}, not a finite amount of at least 0")
+    if amount * scale > MAX_CALL_NANOS:   # checked first: 1e30 cannot be quantized
+        raise ValueError(f"{name} is {value!r}, more than one call may cost")
     nanos = int((amount * scale).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
     if nanos > MAX_CALL_NANOS:
         raise ValueError(f"{name} is {value!r}, more than one call may cost")

@@ -49,7 +49,7 @@ from teamcost.config import Config
 from teamcost.errors import InvalidValue, ProviderAPIError
 from teamcost.httpapi import AdminApi, RetryPolicy, check_base_url
 from teamcost.ledger import Ledger
-from teamcost.models import CallRecord
+from teamcost.models import CallRecord, check_text
 
 KEY_ENV = "GITHUB_TOKEN"
 BASE_ENV = "GITHUB_API_URL"
@@ -100,7 +100,9 @@ def seat_holders(client: AdminApi, org: str, result: VendorImportResult) -> list
                                    "is GITHUB_API_URL GitHub's API root?")
         for seat in seats:
             login = seat.get("assignee", {}).get("login") if isinstance(seat, dict) else None
-            if isinstance(login, str) and login and login not in logins:
+            # a login GitHub would never send (too long, not text) is not asked about
+            if (isinstance(login, str) and 0 < len(login) <= 100 and login.isprintable()
+                    and login.isascii() and login not in logins):
                 logins.append(login)
         if not seats or len(logins) >= total:
             return logins
@@ -134,6 +136,8 @@ def item_records(item: Any, org: str, login: str, day: date, report: str, member
     if not isinstance(model, str) or not model.strip() or len(model) > 256 \
             or not isinstance(sku, str) or len(sku) > 200:
         raise ValueError(f"model is {str(model)[:60]!r}, not a model name")
+    check_text("model", model)
+    check_text("sku", sku)
     unit = item.get("unitType")
     out = []
     for part, billing, qty_name, amount_name in (("included", PLAN, "discountQuantity",

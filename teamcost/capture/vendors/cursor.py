@@ -49,7 +49,7 @@ from teamcost.config import Config
 from teamcost.errors import ProviderAPIError
 from teamcost.httpapi import AdminApi, RetryPolicy, check_base_url
 from teamcost.ledger import Ledger
-from teamcost.models import MAX_LABEL_LEN, CallRecord, check_not_future
+from teamcost.models import MAX_LABEL_LEN, CallRecord, check_not_future, check_text
 from teamcost.periods import Window
 
 KEY_ENV = "CURSOR_ADMIN_API_KEY"
@@ -133,7 +133,7 @@ def _str(v: Any, name: str) -> str:
     if not isinstance(v, str) or not v.strip() or len(v) > MAX_LABEL_LEN:
         raise ValueError(f"{name} is {str(v)[:60]!r}, not a name of 1 to {MAX_LABEL_LEN} "
                          "characters")
-    return v
+    return check_text(name, v)
 
 
 def parse_event(event: Any, now: datetime) -> dict[str, Any]:
@@ -153,7 +153,7 @@ def parse_event(event: Any, now: datetime) -> dict[str, Any]:
     email = _str(event.get("userEmail"), "userEmail")
     model = _str(event.get("model"), "model")
     kind = event.get("kind")
-    kind = kind if isinstance(kind, str) else ""
+    kind = check_text("kind", kind[:256]) if isinstance(kind, str) else ""
     usage = event.get("tokenUsage") or {}
     if not isinstance(usage, dict):
         raise ValueError("tokenUsage is not an object")
@@ -224,7 +224,13 @@ def import_cursor(config: Config, window: Window, env: Mapping[str, str], *,
                 base = call_id(e, 0)
                 rank = ranks.get(base, 0)
                 ranks[base] = rank + 1
-                rec = to_record(e, rank, members.member(e["email"]), config, led.ledger_id)
+                try:
+                    rec = to_record(e, rank, members.member(e["email"]), config,
+                                    led.ledger_id)
+                except ValueError as exc:   # InvalidValue: a name the record refuses
+                    members.unmapped.discard(e["email"])
+                    result.add_bad(where, str(exc))
+                    continue
                 tag = rec.tags.get(BILLING_TAG, "unknown")
                 result.rows_by_billing[tag] = result.rows_by_billing.get(tag, 0) + 1
                 calls.append((rec, where))
