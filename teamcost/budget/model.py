@@ -46,7 +46,8 @@ class BudgetExceeded(TeamcostError):
         self.period = period
         self.estimate_nanos = estimate_nanos
         super().__init__(
-            f"team {team} budget exhausted: {format_usd(spent_nanos, 2)} spent "
+            f"team {team} budget exhausted: {format_usd(spent_nanos, 2)} spent (metered + "
+            f"seats) "
             f"+ {format_usd(estimate_nanos, 2)} estimated of {format_usd(limit_nanos, 2)} "
             f"this {period}"
         )
