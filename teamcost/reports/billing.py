@@ -20,6 +20,7 @@ the same classification can run over rollup rows), and adds to the report's docu
 from __future__ import annotations
 
 import json
+from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,6 +35,7 @@ from teamcost.reports.rollup import NONE_LABEL
 
 COLUMNS = ("ts", "member", "provider", "model", "agent", "tags", "cost_nanos")
 _SLOT_US = int(SLOT / timedelta(microseconds=1))
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Billing:
@@ -49,6 +51,14 @@ class Billing:
         self.rows: dict[str, dict[str, dict[str, int]]] = {b: {} for b in self.dims}
         self._memo: dict[tuple[Any, ...], tuple[str, str]] = {}
         self._tags: dict[str, dict[str, str]] = {}
+        # a member's plans change only at their seat events: the classification of a
+        # (member, provider, model, source, tag) is the same between two of them, so the
+        # memo is keyed by how many of the member's events precede the call's slot
+        self._events: dict[str, list[int]] = {}
+        if plans is not None:
+            for seat in plans.seats:
+                self._events.setdefault(seat.member, []).append(
+                    (seat.since - _EPOCH) // timedelta(microseconds=1))
 
     def _tag_map(self, raw: Any) -> dict[str, str]:
         if isinstance(raw, dict):
@@ -66,32 +76,66 @@ class Billing:
         return found
 
     def add(self, chunk: Any) -> None:
-        """One Arrow table of calls (``COLUMNS`` plus the breakdowns' columns)."""
-        import pyarrow as pa
+        """One Arrow table of calls (``COLUMNS`` plus the breakdowns' columns).
 
-        ts = chunk.column("ts").cast(pa.int64()).to_pylist()
-        cols = {c: chunk.column(c).to_pylist()
-                for c in dict.fromkeys(["member", "provider", "model", "agent", "tags",
-                                        "cost_nanos", *self.dims.values()])}
-        for i, us in enumerate(ts):
-            tags = self._tag_map(cols["tags"][i])
-            slot = us // _SLOT_US
-            key = (cols["member"][i], slot, cols["provider"][i], cols["model"][i],
-                   call_source(cols["agent"][i], tags), tags.get("billing"))
+        Arrow groups the calls by the classification's dimensions (member, 15-minute slot,
+        provider, model, agent, tags) first, so Python classifies one row per group; a
+        breakdown by another column (session, task) joins each call to its group's
+        bucket and sums in Arrow again."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if chunk.num_rows == 0:
+            return
+        labels = ("member", "provider", "model", "agent", "tags")
+        cols = {k: pc.fill_null(chunk.column(k).cast(pa.string()), "") for k in labels}
+        cols["slot"] = pc.divide(chunk.column("ts").cast(pa.int64()), _SLOT_US)
+        extra = [c for c in dict.fromkeys(self.dims.values()) if c not in labels]
+        table = pa.table({**cols, **{c: _plain(chunk.column(c)) for c in extra},
+                          "cost_nanos": chunk.column("cost_nanos")})
+        keys = [*labels, "slot"]
+        groups = table.group_by(keys, use_threads=False).aggregate(
+            [("cost_nanos", "sum"), ("cost_nanos", "count")])
+        g = {k: groups.column(k).to_pylist() for k in keys}
+        costs = groups.column("cost_nanos_sum").to_pylist()
+        counts = groups.column("cost_nanos_count").to_pylist()
+        flags = []
+        for i, cost in enumerate(costs):
+            tags = self._tag_map(g["tags"][i])
+            member, slot_us = g["member"][i], g["slot"][i] * _SLOT_US
+            source = call_source(g["agent"][i] or None, tags)
+            key = (member, bisect_right(self._events.get(member, ()), slot_us),
+                   g["provider"][i], g["model"][i], source, tags.get("billing"))
             got = self._memo.get(key)
             if got is None:
-                got = classify(key[0], us_to_ts(slot * _SLOT_US), key[2], key[3], key[4],
-                               tags, self.plans)
+                got = classify(member, us_to_ts(slot_us), key[2], key[3], source, tags,
+                               self.plans)
                 self._memo[key] = got
             bucket, rule = got
-            cost = cols["cost_nanos"][i]
+            flags.append(bucket == PLAN)
             self.totals[bucket] += cost
-            self.rules[rule] += 1
+            self.rules[rule] += counts[i]
             for b, col in self.dims.items():
-                v = cols[col][i]
-                acc = self.rows[b].setdefault(NONE_LABEL if v is None else str(v),
+                if col in labels:
+                    self._add_row(b, g[col][i] or None, bucket, cost)
+        if not extra:
+            return
+        bucketed = groups.select(keys).append_column("is_plan", pa.array(flags, pa.bool_()))
+        joined = table.join(bucketed, keys=keys, join_type="inner", use_threads=False)
+        for b, col in self.dims.items():
+            if col in labels:
+                continue
+            sums = joined.group_by([col, "is_plan"], use_threads=False).aggregate(
+                [("cost_nanos", "sum")])
+            for v, is_plan, cost in zip(sums.column(col).to_pylist(),
+                                        sums.column("is_plan").to_pylist(),
+                                        sums.column("cost_nanos_sum").to_pylist()):
+                self._add_row(b, v, PLAN if is_plan else METERED, cost)
+
+    def _add_row(self, breakdown: str, value: Any, bucket: str, cost: int) -> None:
+        acc = self.rows[breakdown].setdefault(NONE_LABEL if value is None else str(value),
                                               {METERED: 0, PLAN: 0})
-                acc[bucket] += cost
+        acc[bucket] += cost
 
     def seats(self) -> dict[str, int]:
         return seat_fees(self.plans, self.since, self.until) if self.plans is not None else {}
@@ -174,6 +218,12 @@ def without(doc: dict[str, Any]) -> dict[str, Any]:
     out["trend"] = {f: [{k: v for k, v in r.items() if k != "seats_nanos"} for r in rows]
                     for f, rows in doc.get("trend", {}).items()}
     return out
+
+
+def _plain(col: Any) -> Any:
+    """A dictionary-encoded column decoded (chunks' dictionaries differ; joins refuse)."""
+    import pyarrow as pa
+    return col.cast(col.type.value_type) if pa.types.is_dictionary(col.type) else col
 
 
 def _empty_row(member: str, fee: int) -> dict[str, Any]:
