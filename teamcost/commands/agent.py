@@ -83,6 +83,15 @@ def agent(
     otlp_port: int = typer.Option(4318, "--otlp-port", metavar="PORT", show_default=False,
                                   help="Loopback port for OTLP/HTTP telemetry, 1 to 65535; "
                                        "0 disables it. Default: 4318."),
+    vendors_every: str | None = typer.Option(None, "--vendors-every", metavar="DURATION",
+                                             help="On an admin machine: import Cursor's "
+                                                  "(CURSOR_ADMIN_API_KEY) and Copilot's "
+                                                  "(GITHUB_TOKEN, --copilot-org) team usage "
+                                                  "this often, e.g. 6h. Default: off."),
+    copilot_org: str | None = typer.Option(None, "--copilot-org", metavar="ORG",
+                                           help="The GitHub organisation whose Copilot usage "
+                                                "--vendors-every imports. Default: none "
+                                                "(Cursor only)."),
     log_format: str = typer.Option("text", "--log-format", metavar="FORMAT",
                                    show_default=False,
                                    help="text (one line per event) or json. Default: text."),
@@ -108,7 +117,10 @@ def agent(
         check_every=parse_duration(check_every, "check_every", minimum=0.2, maximum=86400),
         claude_dirs=[d.expanduser() for d in claude_dir] or None,
         codex_dirs=[d.expanduser() for d in codex_dir] or None,
-        gemini_dirs=[d.expanduser() for d in gemini_dir] or None, otlp_port=otlp_port)
+        gemini_dirs=[d.expanduser() for d in gemini_dir] or None, otlp_port=otlp_port,
+        vendors_every=(parse_duration(vendors_every, "vendors_every", minimum=60,
+                                      maximum=7 * 86400) if vendors_every else 0.0),
+        copilot_org=copilot_org)
     config = load_config()
     log = _log_line(log_format)
     lock = AgentLock(config.home)

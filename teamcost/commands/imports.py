@@ -113,9 +113,10 @@ def _render_vendor(result: Any) -> None:
 
 @import_app.command("cursor")
 def cursor_cmd(since: str = typer.Option("30d", "--since", metavar="WHEN",
+                                         show_default=False,
                                          help="Start of the window (report's forms: 7d, "
                                               "2026-11-01, ...). Cursor keeps only a "
-                                              "rolling window."),
+                                              "rolling window. Default: 30d."),
                until: str | None = typer.Option(None, "--until", metavar="WHEN",
                                                 help="End of the window. Default: now."),
                fmt: OutputFormat = FORMAT) -> None:

@@ -26,7 +26,8 @@ def set_cmd(name: str = typer.Argument(..., metavar="NAME", help="The plan, e.g.
             covers: list[str] = typer.Option([], "--covers", metavar="PATTERNS",
                                              help="Calls it covers: source=,provider=,model= "
                                                   "patterns (* any), repeatable, e.g. "
-                                                  "source=claude-code,model=claude-*."),
+                                                  "source=claude-code,model=claude-*. "
+                                                  "Default: covers nothing."),
             fmt: OutputFormat = FORMAT) -> None:
     """Create or replace a plan (admin)."""
     from teamcost.money import usd_to_nanos
@@ -45,7 +46,8 @@ def assign_cmd(member: str = typer.Argument(..., metavar="MEMBER"),
                                               "rounded up to the next quarter hour UTC. "
                                               "Default: now."),
                end: bool = typer.Option(False, "--end", help="End MEMBER's seat of PLAN "
-                                                            "at --from instead."),
+                                                            "at --from instead. Default: "
+                                                            "give the seat."),
                fmt: OutputFormat = FORMAT) -> None:
     """Give MEMBER a seat of PLAN from --from on (or end it: --end); calls before keep
     their plans (admin). A member may hold several plans."""

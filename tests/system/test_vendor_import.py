@@ -296,3 +296,36 @@ def test_copilot_garbage_items_are_reported_and_the_rest_recorded(
     assert result.skipped == 5
     asked = {r.query["user"][0] for r in server.requests if "user" in r.query}
     assert asked == {"octo"}
+
+
+def test_the_agent_imports_both_vendors_on_its_schedule(
+        server: VendorAPIServer, teamcost_home: Path, tmp_path: Path) -> None:
+    from teamcost.agent.loop import Agent, AgentOptions
+
+    server.cursor_events = [cursor_event(NOW - timedelta(hours=3), "a@corp.com",
+                                         "Usage-based", "5", "5")]
+    server.github_seats = ["octo"]
+    server.github_reports = ("premium_request",)
+    server.github_usage = {("premium_request", "octo", date(2026, 11, 20)): [_item("gpt-5", 3, 1)]}
+    events: list[tuple[str, dict]] = []
+    empty = tmp_path / "none"
+    empty.mkdir()
+    bad = {**env(server), "GITHUB_TOKEN": "ghp_" + "z" * 36}
+    opts = AgentOptions(vendors_every=3600, copilot_org="acme", vendor_env=bad, otlp_port=0,
+                        claude_dirs=[empty], codex_dirs=[empty], gemini_dirs=[empty])
+    agent = Agent(load_config(), opts, emit=lambda e, **f: events.append((e, f)))
+    try:
+        agent.import_vendors(now=NOW)       # a refused token: the job fails, says so, no key
+        assert events[-1][0] == "vendors-failed"
+        assert "HTTP 401" in events[-1][1]["error"] and "zzzz" not in str(events)
+        agent.options.vendor_env = env(server)
+        agent.import_vendors(now=NOW)
+        agent.import_vendors(now=NOW)       # again: nothing new
+    finally:
+        agent.close()
+    assert events[-2][0] == events[-1][0] == "vendors-imported"
+    # the failed run had recorded Cursor's call already (each import stands alone)
+    assert events[-2][1]["cursor"]["imported"] == 0
+    assert events[-2][1]["copilot"]["2026-11"]["imported"] == 2
+    assert events[-1][1]["copilot"]["2026-11"]["imported"] == 0
+    assert len(ledger_rows()) == 3
