@@ -249,19 +249,20 @@ def columns(dims: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys([*COLUMNS, *dims]))
 
 
-PLANS_CACHE = "plans-cache.json"
+def _state_key(team: str) -> str:
+    return f"plans:{team}:last_known"
 
 
 def load_plans(config: Any, client: Any = None, *,
                online: bool = True) -> tuple[Plans | None, str | None]:
-    """The team's plans and a warning. Online: from Firestore, kept in ``PLANS_CACHE`` in
-    the home for offline reports; when Firestore cannot answer, the kept copy (with a
-    warning). Offline: the kept copy. Neither: None (calls without a billing tag are
-    counted as metered under the ``plans-unknown`` rule, which the report shows). A team
-    without a Firestore project has no plans."""
+    """The team's plans and a warning. Online: from Firestore, remembered in the team
+    cache's ``sync_state`` (like the budget's last known read) for offline reports; when
+    Firestore cannot answer, the remembered copy (with a warning). Offline: the remembered
+    copy. Neither: None (calls without a billing tag are counted as metered under the
+    ``plans-unknown`` rule, which the report shows). A team without a Firestore project
+    has no plans."""
     if not getattr(config, "project", None):
         return Plans(config.team), None
-    path = config.home / PLANS_CACHE
     if online:
         from teamcost.errors import TeamcostError
         from teamcost.plans.store import get_plans
@@ -271,28 +272,39 @@ def load_plans(config: Any, client: Any = None, *,
                 client = client_for(config)
             plans = get_plans(client, config.team)
         except TeamcostError as exc:
-            kept = _kept(path, config.team)
+            kept = _kept(config)
             return kept, (f"the team's plans could not be read ({exc}); "
                           + ("using the copy kept from the last read" if kept is not None
                              else "calls without a billing tag are counted as metered"))
-        _keep(path, plans)
+        _keep(config, plans)
         return plans, None
-    return _kept(path, config.team), None
+    return _kept(config), None
 
 
-def _keep(path: Any, plans: Plans) -> None:
-    try:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(plans.to_doc(), default=lambda o: o.isoformat()))
-        tmp.replace(path)
-    except OSError:
-        pass   # a read-only home: offline reports then say the plans are unknown
+def _keep(config: Any, plans: Plans) -> None:
+    """Best effort: a cache that cannot be written (a read-only home) never stops a view."""
+    import sqlite3
 
-
-def _kept(path: Any, team: str) -> Plans | None:
     from teamcost.errors import TeamcostError
+    from teamcost.sync.cache import TeamCache
     try:
-        doc = json.loads(path.read_text())
-        return Plans.from_doc(team, doc) if doc.get("team") == team else None
-    except (OSError, ValueError, AttributeError, TeamcostError):
+        with TeamCache.for_config(config) as cache:
+            cache.set_state(_state_key(config.team),
+                            json.dumps(plans.to_doc(), default=lambda o: o.isoformat()))
+    except (TeamcostError, sqlite3.Error, OSError):
+        pass
+
+
+def _kept(config: Any) -> Plans | None:
+    import sqlite3
+
+    from teamcost.errors import TeamcostError
+    from teamcost.sync.cache import TeamCache
+    if not config.cache_file.exists():
+        return None
+    try:
+        with TeamCache.for_config(config) as cache:
+            raw = cache.get_state(_state_key(config.team))
+        return Plans.from_doc(config.team, json.loads(raw)) if raw else None
+    except (TeamcostError, sqlite3.Error, OSError, ValueError, TypeError, AttributeError):
         return None
