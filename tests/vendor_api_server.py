@@ -32,6 +32,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 CURSOR_EVENTS = "/cursor/teams/filtered-usage-events"
+CURSOR_SPEND = "/cursor/teams/spend"
 DAY_MS = 86_400_000
 _DEC = "__decimal__"
 
@@ -50,6 +51,9 @@ class VendorAPIServer:
     cursor_key: str = "key_" + "c" * 64
     github_token: str = "ghp_" + "g" * 36
     cursor_events: list[dict[str, Any]] = field(default_factory=list)
+    # /teams/spend: the cycle start (epoch ms) and extra cents per e-mail beyond the events'
+    cursor_cycle_start: int = 1_793_491_200_000          # 2026-11-01T00:00:00Z
+    cursor_spend_extra: dict[str, Decimal] = field(default_factory=dict)
     github_org: str = "acme"
     github_seats: list[str] = field(default_factory=list)
     # (report, login, day) -> usage items
@@ -114,6 +118,31 @@ def _cursor(srv: VendorAPIServer, body: Any) -> dict[str, Any]:
             "pagination": {"numPages": pages, "currentPage": page, "pageSize": size,
                            "hasNextPage": page < pages, "hasPreviousPage": page > 1},
             "usageEvents": part, "period": {"startDate": start, "endDate": end}}
+
+
+def _spend(srv: VendorAPIServer, body: Any) -> dict[str, Any]:
+    """{teamMemberSpend: [{spendCents, fastPremiumRequests, name, email, role,
+    hardLimitOverrideDollars}], subscriptionCycleStart, totalMembers, totalPages}: the
+    usage-based events' chargedCents since the cycle start, per e-mail."""
+    if not isinstance(body, dict):
+        raise BadRequest("body must be a JSON object")
+    page, size = body.get("page", 1), body.get("pageSize", 10)
+    cents: dict[str, Decimal] = dict(srv.cursor_spend_extra)
+    for e in srv.cursor_events:
+        if (isinstance(e, dict) and (_ms(e) or 0) >= srv.cursor_cycle_start
+                and "usage" in str(e.get("kind", "")).lower().replace("_", "-")
+                and "based" in str(e.get("kind", "")).lower()):
+            email = str(e.get("userEmail"))
+            cents[email] = cents.get(email, Decimal(0)) + Decimal(str(
+                e.get("chargedCents", e.get("tokenUsage", {}).get("totalCents", 0))))
+    members = sorted(cents)
+    pages = max(1, -(-len(members) // size))
+    part = members[(page - 1) * size: page * size]
+    return {"teamMemberSpend": [{"spendCents": cents[m], "fastPremiumRequests": 0,
+                                 "name": m.split("@")[0], "email": m, "role": "member",
+                                 "hardLimitOverrideDollars": 0} for m in part],
+            "subscriptionCycleStart": srv.cursor_cycle_start, "totalMembers": len(members),
+            "totalPages": pages}
 
 
 def _github(srv: VendorAPIServer, path: str, query: dict[str, list[str]]) -> tuple[int, Any]:
@@ -209,7 +238,7 @@ def serve(srv: VendorAPIServer) -> tuple[ThreadingHTTPServer, threading.Thread]:
             path, _ = self._seen("POST", body)
             if self._fault():
                 return
-            if path != CURSOR_EVENTS:
+            if path not in (CURSOR_EVENTS, CURSOR_SPEND):
                 self._send(404, {"error": "Not Found", "message": f"no route {path}"})
                 return
             want = "Basic " + base64.b64encode(f"{srv.cursor_key}:".encode()).decode()
@@ -217,7 +246,8 @@ def serve(srv: VendorAPIServer) -> tuple[ThreadingHTTPServer, threading.Thread]:
                 self._send(401, {"error": "Unauthorized", "message": "Invalid API key"})
                 return
             try:
-                self._send(200, _cursor(srv, body))
+                self._send(200, _cursor(srv, body) if path == CURSOR_EVENTS
+                           else _spend(srv, body))
             except BadRequest as exc:
                 self._send(400, {"error": "Bad Request", "message": str(exc)})
 

@@ -123,6 +123,8 @@ def test_cursor_pages_windows_and_counts_each_event_once(
                                  env(server), now=NOW, **fast())
     assert (again.imported, again.already) == (0, 6)   # days 35..39: six events
     assert len(ledger_rows()) == 7
+    # /teams/spend agrees with the usage-based calls recorded this cycle: nothing said
+    assert result.bad == [] and again.bad == []
 
 
 def test_cursor_rate_limit_waits_as_asked(server: VendorAPIServer, teamcost_home: Path) -> None:
@@ -329,3 +331,15 @@ def test_the_agent_imports_both_vendors_on_its_schedule(
     assert events[-2][1]["copilot"]["2026-11"]["imported"] == 2
     assert events[-1][1]["copilot"]["2026-11"]["imported"] == 0
     assert len(ledger_rows()) == 3
+
+
+def test_cursor_spend_that_differs_from_the_record_is_said(server: VendorAPIServer,
+                                                           teamcost_home: Path) -> None:
+    server.cursor_events = [cursor_event(NOW - timedelta(days=1), "a@corp.com",
+                                         "Usage-based", "5", "5")]
+    server.cursor_spend_extra = {"b@corp.com": Decimal("250")}   # billed, no event seen
+    result = cursor.import_cursor(load_config(), Window(NOW - timedelta(days=2), NOW, "x"),
+                                  env(server), now=NOW, **fast())
+    assert result.imported == 1
+    assert result.bad == ["cursor spend this cycle (since 2026-11-01 00:00 UTC): b@corp.com "
+                          "$2.50 by Cursor, $0.00 usage-based recorded"]
