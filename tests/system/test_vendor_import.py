@@ -343,3 +343,17 @@ def test_cursor_spend_that_differs_from_the_record_is_said(server: VendorAPIServ
     assert result.imported == 1
     assert result.bad == ["cursor spend this cycle (since 2026-11-01 00:00 UTC): b@corp.com "
                           "$2.50 by Cursor, $0.00 usage-based recorded"]
+
+
+def test_a_past_figure_the_vendor_changes_is_a_conflict_not_an_overwrite(
+        server: VendorAPIServer, teamcost_home: Path) -> None:
+    event = cursor_event(NOW - timedelta(hours=5), "a@corp.com", "Usage-based", "5", "5")
+    server.cursor_events = [event]
+    window = Window(NOW - timedelta(days=1), NOW, "x")
+    assert cursor.import_cursor(load_config(), window, env(server), now=NOW,
+                                **fast()).imported == 1
+    server.cursor_events = [{**event, "chargedCents": Decimal("7")}]
+    again = cursor.import_cursor(load_config(), window, env(server), now=NOW, **fast())
+    assert again.imported == 0 and again.skipped == 1
+    assert "already recorded with different cost_nanos" in again.bad[0]
+    assert [r.cost_nanos for r in ledger_rows()] == [50_000_000]
