@@ -123,6 +123,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
                            "pushed before rollups existed."),
     "verify": ("rollups", "Recompute a window's rollups from the calls and list differences "
                           "(admins). Exit 0 they agree, 6 they differ."),
+    "plan": ("plan", "The team's seat plans (subscriptions): set them, assign seats, show them."),
     "team": ("auth", "Team membership: invite members (admins)."),
     "import": ("imports", "Import usage logs into this machine's ledger (idempotent)."),
     "agent": ("agent", "The always-on agent: capture, push, pull and budget checks."),
@@ -149,6 +150,7 @@ HELP_SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
     ]),
     ("Budget", [
         ("budget", "The team's pooled budget: set it, show it, check it"),
+        ("plan", "Seats and subscriptions: set plans, assign seats, show them"),
         ("statusline", "One line for Claude Code's status bar: budget, today, session"),
     ]),
     ("Record and share calls", [

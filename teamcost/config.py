@@ -40,7 +40,8 @@ _PROJECT_RE = re.compile(r"^[a-z][a-z0-9\-]{4,61}[a-z0-9]$|^demo-[a-z0-9\-]+$")
 # [reconcile] holds provider admin keys; teamcost.reconcile reads it when it needs a key,
 # so no Config (whose repr may reach a log) ever carries one
 _KNOWN_KEYS = {"team", "member", "project", "timezone", "ledger_path", "emulator_host",
-               "price_overrides", "budget", "auth", "reconcile", "ticket_pattern"}
+               "price_overrides", "budget", "auth", "reconcile", "ticket_pattern",
+               "member_aliases"}
 # the Jira-style key in a branch name; attribution.ISSUE_NUMBER_PATTERN adds "#123"
 DEFAULT_TICKET_PATTERN = r"[A-Z][A-Z0-9]+-[0-9]+"
 MAX_TICKET_PATTERN_LEN = 200

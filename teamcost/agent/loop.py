@@ -96,6 +96,10 @@ class AgentOptions:
     metrics_host: str = "127.0.0.1"
     metrics_token: str | None = None          # required beyond loopback
     metrics_members: bool = False             # label series by member too
+    # the vendors' team usage (capture/vendors) on an admin machine: 0 = off
+    vendors_every: float = 0.0
+    copilot_org: str | None = None
+    vendor_env: dict[str, str] | None = None  # None: os.environ (keys are read, never kept)
 
 
 @dataclass
@@ -163,6 +167,8 @@ class Agent:
         self.jobs = {"push": Job("push", o.push_every, min(PUSH_RETRY_CAP_S, max(o.push_every, 1))),
                      "pull": Job("pull", o.pull_every, o.pull_every),
                      "check": Job("check", o.check_every, o.check_every)}
+        if o.vendors_every > 0:
+            self.jobs["vendors"] = Job("vendors", o.vendors_every, o.vendors_every)
         self.sources: dict[str, SourceStats] = {name: SourceStats() for name in
                                                  ("claude-code", "codex", "gemini-cli", "otlp")}
         self.receiver: OtlpReceiver | None = None
@@ -244,6 +250,9 @@ class Agent:
                 self.pull()
             if self.jobs["check"].due(self.clock()):
                 self.check()
+        vendors = self.jobs.get("vendors")
+        if vendors is not None and vendors.due(self.clock()):
+            self.import_vendors()
         self.write_snapshot()
 
     def _sleep_s(self) -> float:
@@ -480,6 +489,42 @@ class Agent:
         job.succeeded(self.clock(), result.to_dict())
         if result.new:
             self.emit("pulled", new=result.new, read=result.read, cached=result.cached)
+
+    def import_vendors(self, now: datetime | None = None) -> None:
+        """Cursor's last two days (its key set) and Copilot's month so far (an org and a
+        token set; the month before too in a month's first two days): idempotent, so runs
+        that overlap count each call once."""
+        from datetime import timedelta
+
+        from teamcost.capture.vendors.copilot import import_copilot
+        from teamcost.capture.vendors.cursor import import_cursor
+        from teamcost.periods import Window
+
+        job = self.jobs["vendors"]
+        env = self.options.vendor_env if self.options.vendor_env is not None else os.environ
+        now = now or datetime.now(UTC)
+        result: dict[str, Any] = {}
+        try:
+            if env.get("CURSOR_ADMIN_API_KEY"):
+                with self.lock:
+                    got = import_cursor(self.config, Window(now - timedelta(days=2), now, "2d"),
+                                        env, now=now, ledger=self.ledger)
+                result["cursor"] = {"imported": got.imported, "unmapped": got.unmapped}
+            if self.options.copilot_org and env.get("GITHUB_TOKEN"):
+                months = [f"{now:%Y-%m}"]
+                if now.day <= 2:
+                    months.insert(0, f"{(now.replace(day=1) - timedelta(days=1)):%Y-%m}")
+                for month in months:
+                    with self.lock:
+                        got = import_copilot(self.config, self.options.copilot_org, month,
+                                             env, now=now, ledger=self.ledger)
+                    result.setdefault("copilot", {})[month] = {"imported": got.imported,
+                                                               "unmapped": got.unmapped}
+        except TeamcostError as exc:
+            self._failed(job, exc)
+            return
+        job.succeeded(self.clock(), result)
+        self.emit("vendors-imported", **result)
 
     def check(self) -> None:
         """The budget (and today's spend for the status line): the budget document plus one

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from teamcost.budget import alerts as alerts_mod
+from teamcost.budget.billing import split
 from teamcost.budget.known import remember
 from teamcost.budget.model import Budget, BudgetStatus, parse_thresholds, period_of
 from teamcost.budget.spend import Spend, team_spend, team_spends
@@ -70,11 +71,14 @@ def status_for(config: Config, client: Any, budget: Budget, *, estimate_nanos: i
     try:
         if spend is None:
             spend = team_spend(client, ledger, budget.team, start, end, backoff)
+        plans = split(client, ledger, budget.team, start, end, backoff)
     finally:
         if own and ledger is not None:
             ledger.close()
     return BudgetStatus(budget, now, start, end, key, spend.pushed_nanos, spend.pushed_calls,
-                        spend.unpushed_nanos, spend.unpushed_calls, estimate_nanos)
+                        spend.unpushed_nanos, spend.unpushed_calls, estimate_nanos,
+                        plan_usage_nanos=plans.plan_usage_nanos,
+                        seats_nanos=plans.seats_nanos, plans=plans.plans)
 
 
 def send_alerts(config: Config, client: Any, status: BudgetStatus,

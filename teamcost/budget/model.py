@@ -46,7 +46,8 @@ class BudgetExceeded(TeamcostError):
         self.period = period
         self.estimate_nanos = estimate_nanos
         super().__init__(
-            f"team {team} budget exhausted: {format_usd(spent_nanos, 2)} spent "
+            f"team {team} budget exhausted: {format_usd(spent_nanos, 2)} spent (metered + "
+            f"seats) "
             f"+ {format_usd(estimate_nanos, 2)} estimated of {format_usd(limit_nanos, 2)} "
             f"this {period}"
         )
@@ -191,10 +192,19 @@ class BudgetStatus:
     estimate_nanos: int = 0
     crossed: tuple[float, ...] = ()
     alerts: list[str] = field(default_factory=list)
+    # what the budget counts (budget/billing.py): metered + seats; plan usage (calls a
+    # seat covers, at list price) is in pushed/unpushed_nanos and taken out of spent_nanos
+    plan_usage_nanos: int = 0
+    seats_nanos: int = 0
+    plans: str = "none"
+
+    @property
+    def metered_nanos(self) -> int:
+        return self.pushed_nanos + self.unpushed_nanos - self.plan_usage_nanos
 
     @property
     def spent_nanos(self) -> int:
-        return self.pushed_nanos + self.unpushed_nanos
+        return self.metered_nanos + self.seats_nanos
 
     @property
     def with_estimate_nanos(self) -> int:
@@ -229,9 +239,16 @@ class BudgetStatus:
     def line(self) -> str:
         b = self.budget
         est = (f" + {format_usd(self.estimate_nanos)} estimated" if self.estimate_nanos else "")
+        which = ""
+        if self.seats_nanos or self.plan_usage_nanos or self.plans == "unknown":
+            which = (f" [metered {format_usd(self.metered_nanos)} + seats "
+                     f"{format_usd(self.seats_nanos)}; plan usage "
+                     f"{format_usd(self.plan_usage_nanos)} at list price not counted"
+                     + ("; plans unknown: every call counted as metered"
+                        if self.plans == "unknown" else "") + "]")
         return (f"team {b.team}: {format_usd(self.spent_nanos)}{est} of {format_usd(b.amount_nanos)} "
                 f"({self.fraction * 100:.1f}%) this {b.period}, {self.level}, "
-                f"projected {format_usd(self.projected_nanos)} by {b.period} end")
+                f"projected {format_usd(self.projected_nanos)} by {b.period} end{which}")
 
     def to_dict(self) -> dict[str, Any]:
         b = self.budget
@@ -244,6 +261,9 @@ class BudgetStatus:
             "pushed_nanos": self.pushed_nanos, "pushed_calls": self.pushed_calls,
             "unpushed_nanos": self.unpushed_nanos, "unpushed_calls": self.unpushed_calls,
             "estimate_nanos": self.estimate_nanos,
+            "metered_nanos": self.metered_nanos, "seats_nanos": self.seats_nanos,
+            "plan_usage_nanos": self.plan_usage_nanos, "counts": "metered + seats",
+            "plans": self.plans,
             "remaining_nanos": self.remaining_nanos, "fraction": round(self.fraction, 6),
             "projected_nanos": self.projected_nanos,
             "projected_usd": nanos_to_usd(self.projected_nanos),

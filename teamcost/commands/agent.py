@@ -97,6 +97,15 @@ def agent(
     metrics_members: bool = typer.Option(False, "--metrics-members",
                                          help="Label /metrics series by member too. "
                                               "Default: team, provider and model only."),
+    vendors_every: str | None = typer.Option(None, "--vendors-every", metavar="DURATION",
+                                             help="On an admin machine: import Cursor's "
+                                                  "(CURSOR_ADMIN_API_KEY) and Copilot's "
+                                                  "(GITHUB_TOKEN, --copilot-org) team usage "
+                                                  "this often, e.g. 6h. Default: off."),
+    copilot_org: str | None = typer.Option(None, "--copilot-org", metavar="ORG",
+                                           help="The GitHub organisation whose Copilot usage "
+                                                "--vendors-every imports. Default: none "
+                                                "(Cursor only)."),
     log_format: str = typer.Option("text", "--log-format", metavar="FORMAT",
                                    show_default=False,
                                    help="text (one line per event) or json. Default: text."),
@@ -129,7 +138,10 @@ def agent(
         codex_dirs=[d.expanduser() for d in codex_dir] or None,
         gemini_dirs=[d.expanduser() for d in gemini_dir] or None, otlp_port=otlp_port,
         metrics_port=metrics_port, metrics_host=metrics_host,
-        metrics_token=metrics_token or None, metrics_members=metrics_members)
+        metrics_token=metrics_token or None, metrics_members=metrics_members,
+        vendors_every=(parse_duration(vendors_every, "vendors_every", minimum=60,
+                                      maximum=7 * 86400) if vendors_every else 0.0),
+        copilot_org=copilot_org)
     config = load_config()
     log = _log_line(log_format)
     lock = AgentLock(config.home)

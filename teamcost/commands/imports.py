@@ -1,10 +1,12 @@
-"""`teamcost import jsonl|sqlite|claude-code|codex|gemini-cli`: existing usage logs into
-this machine's ledger."""
+"""`teamcost import jsonl|sqlite|claude-code|codex|gemini-cli|cursor|copilot`: existing
+usage logs, and the usage that Cursor's and GitHub's team APIs hold, into this machine's
+ledger."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -108,6 +110,48 @@ def gemini_cli_cmd(
         fmt: OutputFormat = FORMAT) -> None:
     """Import Google Gemini CLI chat sessions: one call per model response, counted once."""
     _run(import_gemini_cli, _dir(path, path_opt), fmt)
+
+
+def _render_vendor(result: Any) -> None:
+    _render(result)
+    if result.rows_by_billing:
+        console.print("billing of the calls read: " + ", ".join(
+            f"{k} {v:,}" for k, v in sorted(result.rows_by_billing.items())), markup=False)
+
+
+@import_app.command("cursor")
+def cursor_cmd(since: str = typer.Option("30d", "--since", metavar="WHEN",
+                                         show_default=False,
+                                         help="Start of the window (report's forms: 7d, "
+                                              "2026-11-01, ...). Cursor keeps only a "
+                                              "rolling window. Default: 30d."),
+               until: str | None = typer.Option(None, "--until", metavar="WHEN",
+                                                help="End of the window. Default: now."),
+               fmt: OutputFormat = FORMAT) -> None:
+    """Import Cursor team usage events from Cursor's Admin API (CURSOR_ADMIN_API_KEY)."""
+    import os
+    from datetime import UTC, datetime
+
+    from teamcost.capture.vendors.cursor import import_cursor
+    from teamcost.periods import parse_window
+
+    config = load_config()
+    window = parse_window(since, until, datetime.now(UTC), config.timezone)
+    emit(import_cursor(config, window, os.environ), fmt, _render_vendor)
+
+
+@import_app.command("copilot")
+def copilot_cmd(org: str = typer.Option(..., "--org", metavar="ORG",
+                                        help="The GitHub organisation that pays the seats."),
+                month: str | None = typer.Option(None, "--month", metavar="YYYY-MM",
+                                                 help="Default: this month (UTC)."),
+                fmt: OutputFormat = FORMAT) -> None:
+    """Import GitHub Copilot seat holders' billed usage (GITHUB_TOKEN) per model and day."""
+    import os
+
+    from teamcost.capture.vendors.copilot import import_copilot
+
+    emit(import_copilot(load_config(), org, month, os.environ), fmt, _render_vendor)
 
 
 def register(app: typer.Typer) -> None:

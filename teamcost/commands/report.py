@@ -13,6 +13,7 @@ from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.text import Text
 
+from teamcost.commands import billing_view
 from teamcost.commands.output import emit, err_console, to_json
 from teamcost.commands.tables import (
     LABEL_MIN,
@@ -190,6 +191,9 @@ def report_view(doc: dict[str, Any], width: int | None) -> RenderableType:
     rows.append(("rate", f"{usd(r['per_hour_nanos'])}/hour · {usd(r['per_day_nanos'])}/day"))
     if doc["projection"]:
         rows.append(("projected", projection_text(doc["projection"])))
+    pays = billing_view.pays_row(doc)      # metered · seats · plan usage, when they differ
+    if pays is not None:
+        rows.append(pays)
     b = doc.get("budget")
     if b is not None:
         rows.append(("budget", budget_text(b, doc["generated_at"])))
@@ -200,14 +204,19 @@ def report_view(doc: dict[str, Any], width: int | None) -> RenderableType:
 
     for dim, items in doc["breakdowns"].items():
         cols = [Column(dim, "label"), *BREAKDOWN_COLUMNS]
-        if any(x["unpriced_calls"] for x in items):
+        unpriced = any(x["unpriced_calls"] for x in items)
+        if unpriced:
             cols.append(Column("unpriced"))
+        extra = billing_view.columns(doc)
+        cols += [Column(h, "money") for h, _ in extra]
         cells = []
         for x in items[:TOP_ROWS]:
             cells.append([x[dim], usd(x["cost_nanos"]), _pct(x["share"]), f"{x['calls']:,}",
                           f"{x['input_tokens']:,}", f"{x['output_tokens']:,}",
                           f"{x['cache_read_tokens']:,}", f"{x['cache_write_tokens']:,}",
-                          f"{x['unpriced_calls']:,}" if x["unpriced_calls"] else ""][:len(cols)])
+                          *([f"{x['unpriced_calls']:,}" if x["unpriced_calls"] else ""]
+                            if unpriced else []),
+                          *(usd(x.get(k, 0)) for _, k in extra)])
         if len(items) > TOP_ROWS:
             cells.append([f"... {len(items) - TOP_ROWS} more", *[""] * (len(cols) - 1)])
         parts.append(table(f"by {dim}", cols, cells, width))

@@ -20,6 +20,7 @@ from typing import Any
 
 from teamcost.config import CONFIG_FILE, Config, read_config_file
 from teamcost.errors import ConfigError, InvalidValue
+from teamcost.money import format_usd
 from teamcost.periods import parse_window
 from teamcost.reconcile import anthropic, openai
 from teamcost.reconcile.compare import (
@@ -140,12 +141,14 @@ def _totals(row: Row) -> dict[str, Any]:
 
 
 def recorded_buckets(config: Config, first: date, end: date, provider: str,
-                     source: str) -> tuple[list[RecordedBucket], str]:
+                     source: str, plans: Any = None,
+                     excluded: list[Any] | None = None) -> tuple[list[RecordedBucket], str]:
     from teamcost.reports.recorded import day_model_totals  # late: pandas
 
     since = datetime(first.year, first.month, first.day, tzinfo=UTC)
     until = datetime(end.year, end.month, end.day, tzinfo=UTC)
-    totals, used = day_model_totals(config, since, until, provider, source=source)
+    totals, used = day_model_totals(config, since, until, provider, source=source,
+                                    plans=plans, excluded=excluded)
     return [RecordedBucket(t.day, t.model, t.calls,
                            Tokens(t.input_tokens, t.output_tokens, t.cache_read_tokens,
                                   t.cache_write_tokens), t.cost_nanos, t.unpriced_calls)
@@ -193,8 +196,19 @@ def reconcile(config: Config, provider: str, since: str = "7d", until: str | Non
     if not use_team:
         warnings.append("no Firestore project is configured: compared with this machine's "
                         "ledger alone, so other machines' calls count as unrecorded")
+    # subscription usage (a seat's calls) is not on the provider's API bill: left out
+    from teamcost.reports.billing import load_plans  # late: pandas
+    plans, plans_warning = load_plans(config, online=refresh)
+    if plans_warning:
+        warnings.append(plans_warning)
+    excluded: list[Any] = []
     recorded, used = recorded_buckets(config, first, end, provider,
-                                      "team" if use_team else "local")
+                                      "team" if use_team else "local", plans, excluded)
+    if excluded and excluded[0].calls:
+        warnings.append(f"{excluded[0].calls:,} recorded {provider} calls "
+                        f"({format_usd(excluded[0].cost_nanos)} at list price) are covered "
+                        "by seats (plan usage): left out, the provider's API bill does not "
+                        "hold them")
     comparison = compare(usage, costs, recorded, provider=provider, by=dims, tolerance=tol,
                          partial_days=frozenset(partial))
     unpriced = comparison.total.unpriced_calls + comparison.partial_total.unpriced_calls

@@ -28,6 +28,7 @@ from teamcost.ledger import us_to_ts
 from teamcost.models import CALL_FIELDS, CallRecord, format_ts, record_to_json
 from teamcost.money import nanos_to_usd
 from teamcost.periods import Window
+from teamcost.reports import billing
 from teamcost.reports.aggregate import baseline_start
 from teamcost.reports.frames import load_daily_costs, load_table
 from teamcost.reports.render import FORMULA_START, spreadsheet_safe
@@ -176,6 +177,14 @@ def export_period(config: Config, window: Window, out_dir: Path, *, fmt: str = "
     doc = table_document(table, window, by=("member", "model", *ATTRIBUTION_COLUMNS, "day"),
                          tz=tz, now=now,
                          team=config.team, source=used, warnings=warnings, before=before)
+    # metered / seats / plan usage beside each other, as the report shows them
+    plans, plans_warning = billing.load_plans(config, online=refresh)
+    if plans_warning:
+        warnings.append(plans_warning)
+    bill = billing.Billing(window.since, window.until, plans,
+                           {"member": "member", "model": "model"})
+    bill.add(table)
+    bill.apply(doc, tz)
     records = json_rows(table)
     del table
     doc["export"] = {"label": window.label, "calls_file_columns": list(CSV_COLUMNS)}

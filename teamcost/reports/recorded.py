@@ -8,7 +8,7 @@ counted once. Days are UTC whatever the team's timezone: the providers bucket in
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from teamcost.reports.frames import load_calls
 
@@ -31,11 +31,30 @@ class DayModelTotals(NamedTuple):
     unpriced_calls: int
 
 
+class PlanUsage(NamedTuple):
+    calls: int
+    cost_nanos: int
+
+
 def day_model_totals(config: Config, since: datetime, until: datetime, provider: str, *,
-                     source: str | None = None) -> tuple[list[DayModelTotals], str]:
-    """Totals of ``provider``'s calls with since <= ts < until, and the source read."""
+                     source: str | None = None, plans: Any = None,
+                     excluded: list[PlanUsage] | None = None
+                     ) -> tuple[list[DayModelTotals], str]:
+    """Totals of ``provider``'s calls with since <= ts < until, and the source read.
+
+    Calls a seat covers (teamcost.plans.classify with ``plans``, or their source's own
+    ``billing=plan`` tag) are left out: the provider's API bill does not hold subscription
+    usage, so it is neither unrecorded nor overcounted spend. What was left out is appended
+    to ``excluded``."""
     frame, used = load_calls(config, since, until, source=source)
     df = frame[frame["provider"].astype(object) == provider]
+    if not df.empty:
+        from teamcost.reports.billing import plan_rows
+        covered = plan_rows(df, plans)
+        if excluded is not None:
+            excluded.append(PlanUsage(int(covered.sum()),
+                                      int(df.loc[covered, "cost_nanos"].sum())))
+        df = df[~covered]
     if df.empty:
         return [], used
     df = df.assign(day=df["ts"].dt.tz_convert("UTC").dt.floor("D"),

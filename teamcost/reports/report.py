@@ -16,6 +16,7 @@ from teamcost.ledger import ts_to_us
 from teamcost.local_read import claude_telemetry_note
 from teamcost.periods import Window, zone
 from teamcost.reports import aggregate as agg
+from teamcost.reports import billing
 from teamcost.reports.frames import Filters, scan_calls
 from teamcost.reports.freshness import last_pull, latest
 from teamcost.reports.rollup import DailyCosts, Rollup, Spent
@@ -98,9 +99,17 @@ def build_report(config: Config, window: Window, *, by: Sequence[str] = DEFAULT_
         raise InvalidValue("source", source, "local (no Firestore project is configured; "
                            "run `teamcost init --project ID` to report on the team)")
     use_team = source == "team" or (source is None and config.has_firestore)
-    if use_team:
+    # metered / seats / plan usage (reports/billing.py): fed the same chunks as the rollup
+    plans, plans_warning = billing.load_plans(config, client if budget else None,
+                                              online=budget)
+    if plans_warning:
+        warnings.append(plans_warning)
+    # rollup cells keep no billing tag: a team with plans or seats reports from its calls,
+    # where each call's classification is exact
+    if use_team and (plans is None or not (plans.plans or plans.seats)):
         from_rollups = _rollup_report(config, window, by=by, filters=filters, tz=tz, now=now,
-                                      refresh=refresh, budget=budget, client=client)
+                                      refresh=refresh, budget=budget, client=client,
+                                      plans=plans, warnings=warnings)
         if from_rollups is not None:
             return from_rollups
     pulled_now = False
@@ -115,13 +124,17 @@ def build_report(config: Config, window: Window, *, by: Sequence[str] = DEFAULT_
     live = window.until >= now
     source_used = "team" if use_team else "local"
     dims = [agg.column_of(b) for b in by if agg.is_breakdown(b)]
+    bill = billing.Billing(window.since, window.until, plans, _billing_dims(by))
     # the window's calls in chunks: each is reduced to small partial sums and dropped
     rollup = Rollup(window.since, window.until, tz, dims)
     spent = Spent(agg.period_starts(now, tz), ts_to_us(now)) if live else None
     chunks, used = scan_calls(config, window.since, window.until, source=source_used,
-                              filters=filters, columns=_columns(dims))
+                              filters=filters,
+                              columns=tuple(dict.fromkeys([*_columns(dims),
+                                                           *billing.columns(dims)])))
     for chunk in chunks:
         rollup.add(chunk)
+        bill.add(chunk)
         if spent is not None:
             spent.add(chunk)
     # before the window only two columns are read: each day's spike baseline reaches back
@@ -142,6 +155,7 @@ def build_report(config: Config, window: Window, *, by: Sequence[str] = DEFAULT_
                     filters=filters, warnings=warnings,
                     budget=_budget(config, now, client) if budget else None,
                     before=before.costs())
+    bill.apply(doc, tz)
     if used == "team":  # how old the cache is, so old numbers are not taken for current
         pulled = last_pull(config)
         doc["cache"] = {"pulled_now": pulled_now,
@@ -151,7 +165,8 @@ def build_report(config: Config, window: Window, *, by: Sequence[str] = DEFAULT_
 
 def _rollup_report(config: Config, window: Window, *, by: Sequence[str], filters: Filters,
                    tz: str, now: datetime, refresh: bool, budget: bool,
-                   client: Any) -> dict[str, Any] | None:
+                   client: Any, plans: Any = None,
+                   warnings: list[str] | None = None) -> dict[str, Any] | None:
     """The report from the team's rollups (teamcost/reports/rollup_source.py), or None when
     they cannot answer it (then the calls do, as before)."""
     import pyarrow as pa
@@ -194,12 +209,23 @@ def _rollup_report(config: Config, window: Window, *, by: Sequence[str], filters
     if live:
         spent = Spent(agg.period_starts(now, tz), ts_to_us(now))
         spent.add(table)
+    bill = billing.Billing(window.since, window.until, plans, _billing_dims(by))
+    inside = table.filter(pc.greater_equal(ts, since))
+    bill.add(inside.append_column("tags", pa.nulls(inside.num_rows, pa.string())))
     doc = _document(rollup, spent, window, by=by, now=now, team=config.team, source="team",
-                    filters=filters, budget=_budget(config, now, client) if budget else None,
+                    filters=filters, warnings=list(warnings or []),
+                    budget=_budget(config, now, client) if budget else None,
                     before=before.costs())
+    bill.apply(doc, tz)
     doc["cache"] = {"pulled_now": refresh, "last_pull": now.isoformat(timespec="seconds")
                     if refresh else None}
     return doc
+
+
+def _billing_dims(by: Sequence[str]) -> dict[str, str]:
+    """The breakdowns every document has (member and model always) -> their columns."""
+    names = dict.fromkeys([*(b for b in by if b in agg.BREAKDOWNS), "member", "model"])
+    return {b: agg.BREAKDOWNS[b] for b in names}
 
 
 def _columns(dims: Sequence[str]) -> tuple[str, ...]:

@@ -107,6 +107,9 @@ LAYER_RULES = {
                         "teamcost.cli"),
     "teamcost.reports": ("teamcost.commands", "teamcost.web", "teamcost.agent", "teamcost.cli",
                          "teamcost.reconcile"),
+    "teamcost.plans": ("teamcost.reports", "teamcost.budget", "teamcost.reconcile",
+                       "teamcost.commands", "teamcost.web", "teamcost.agent", "teamcost.cli",
+                       "teamcost.capture"),
     "teamcost.reconcile": ("teamcost.commands", "teamcost.web", "teamcost.agent", "teamcost.cli"),
     "teamcost.agent": ("teamcost.commands", "teamcost.web", "teamcost.cli"),
     "teamcost.web": ("teamcost.commands", "teamcost.cli"),
@@ -114,7 +117,8 @@ LAYER_RULES = {
 BASE = ("teamcost.money", "teamcost.models", "teamcost.errors", "teamcost.periods",
         "teamcost.config", "teamcost.ledger", "teamcost.pricing", "teamcost.ids",
         "teamcost.compat", "teamcost.local_read", "teamcost.labels", "teamcost.stdio",
-        "teamcost.attribution", "teamcost.presence", "teamcost.deploy_files")
+        "teamcost.attribution", "teamcost.presence", "teamcost.deploy_files",
+        "teamcost.httpapi")
 
 
 def test_layers_point_one_way() -> None:
