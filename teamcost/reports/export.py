@@ -31,7 +31,7 @@ from teamcost.periods import Window
 from teamcost.reports import billing
 from teamcost.reports.aggregate import baseline_start
 from teamcost.reports.frames import load_daily_costs, load_table
-from teamcost.reports.render import FORMULA_START, spreadsheet_safe
+from teamcost.reports.render import QUOTED_START, spreadsheet_safe
 from teamcost.reports.report import refresh_team_cache, table_document
 
 if TYPE_CHECKING:
@@ -96,7 +96,7 @@ def _json(rec: CallRecord | dict[str, Any]) -> dict[str, Any]:
 
 def _needs_csv_value(v: Any) -> bool:
     return (v is None or isinstance(v, bool)
-            or (isinstance(v, str) and v.startswith(FORMULA_START)))
+            or (isinstance(v, str) and v.startswith(QUOTED_START)))
 
 
 def write_calls_csv(fh: IO[str], records: Sequence[CallRecord | dict[str, Any]]) -> None:

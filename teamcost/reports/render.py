@@ -18,12 +18,16 @@ from teamcost.money import exact_usd
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV
 # injection"): a label such as =HYPERLINK(...) in a teammate's call must open as text.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# a cell that starts with the quote itself gets one too, so the rule can be undone: strip
+# one leading ' from a cell that has one (``'=x`` was ``=x``; ``''=x`` was ``'=x``)
+QUOTED_START = (*FORMULA_START, "'")
 
 
 def spreadsheet_safe(value: Any) -> Any:
-    """A text cell starting like a formula gets a leading ``'`` (spreadsheets show the text
-    and hide the quote); numbers and every other cell pass unchanged. JSON never needs it."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
+    """A text cell starting like a formula, or with ``'``, gets a leading ``'``
+    (spreadsheets show the text and hide the quote); numbers and every other cell pass
+    unchanged. JSON never needs it."""
+    if isinstance(value, str) and value.startswith(QUOTED_START):
         return "'" + value
     return value
 

@@ -73,8 +73,9 @@ def parse_csv(text: str) -> list[list[str]]:
 
 
 def unneutralise(cell: str) -> str:
-    """The documented CSV rule undone: ' before a cell that would start a formula."""
-    if cell.startswith("'") and cell[1:].startswith(FORMULA_START):
+    """The documented CSV rule undone: ' before a cell that would start a formula or that
+    starts with ' itself (so a label ``'=`` and a label ``=`` stay apart)."""
+    if cell.startswith("'") and cell[1:].startswith((*FORMULA_START, "'")):
         return cell[1:]
     return cell
 
