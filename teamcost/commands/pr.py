@@ -110,7 +110,8 @@ def pr_view(doc: dict, width: int | None) -> RenderableType:
             [x[dim], usd(x["cost_nanos"]), _pct(x["cost_nanos"] / s["cost_nanos"]
                                                if s["cost_nanos"] else None),
              f"{x['calls']:,}", f"{x['input_tokens']:,}", f"{x['output_tokens']:,}",
-             f"{x['cache_read_tokens'] + x['cache_write_tokens']:,}"] for x in items], width))
+             f"{x['cache_read_tokens']:,}", f"{x['cache_write_tokens']:,}"]
+            for x in items], width))
     return Group(*parts)
 
 
