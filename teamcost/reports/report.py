@@ -202,7 +202,8 @@ def _rollup_report(config: Config, window: Window, *, by: Sequence[str], filters
     rollup = Rollup(window.since, window.until, tz, dims)
     ts = table.column("ts")
     since = pa.scalar(window.since, type=ts.type)
-    rollup.add(table.filter(pc.greater_equal(ts, since)))
+    inside = table.filter(pc.greater_equal(ts, since))   # the window's rows: rollup, billing
+    rollup.add(inside)
     before = DailyCosts(tz)
     before.add(table.filter(pc.less(ts, since)))
     spent = None
@@ -210,7 +211,6 @@ def _rollup_report(config: Config, window: Window, *, by: Sequence[str], filters
         spent = Spent(agg.period_starts(now, tz), ts_to_us(now))
         spent.add(table)
     bill = billing.Billing(window.since, window.until, plans, _billing_dims(by))
-    inside = table.filter(pc.greater_equal(ts, since))
     bill.add(inside.append_column("tags", pa.nulls(inside.num_rows, pa.string())))
     doc = _document(rollup, spent, window, by=by, now=now, team=config.team, source="team",
                     filters=filters, warnings=list(warnings or []),
