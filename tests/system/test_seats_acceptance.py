@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -241,3 +241,100 @@ def test_the_table_shows_the_three_numbers_side_by_side(acme) -> None:
     text = " ".join(to_text(report_view(doc, 400), 400).split())
     assert "metered $11.80 · seats $459.00 · plan usage $64.60 at list price" in text
     assert "4 by plan" in text and "3 by no-plan" in text
+
+
+# ---- the dashboard in Chromium: the three numbers of the hand-computed table ----
+
+from tests.system.test_web_browser import browser, free_port  # noqa: E402,F401 (a fixture)
+from tests.system.web_support import serving  # noqa: E402
+
+HOSTILE = '<img src=x onerror=alert(1)>"\n&amp;'
+
+
+def _dollars(nanos: int) -> str:
+    """The page's digits for an amount, worked out here with exact decimals (half-even):
+    cents from $1 up and for zero, three significant digits below (trailing zeros dropped
+    down to cents), the rule of the CLI's tables."""
+    d = Decimal(nanos) / 10**9
+    if 0 < d < 1:
+        whole, frac = f"{d.quantize(Decimal(1).scaleb(d.adjusted() - 2), ROUND_HALF_EVEN)}" \
+            .split(".")
+        return f"${whole}.{frac.rstrip('0').ljust(2, '0')}"
+    return f"${d.quantize(Decimal('0.01'), ROUND_HALF_EVEN):,}"
+
+
+def _page_three(page: Any) -> tuple[str, str, str]:
+    return (page.text_content("#pays-metered") or "", page.text_content("#pays-seats") or "",
+            page.text_content("#pays-plan") or "")
+
+
+def _member_cells(page: Any) -> dict[str, tuple[str, str, str]]:
+    rows = page.eval_on_selector_all(
+        "#breakdown[data-dim='member'] tbody tr[data-key]",
+        "trs => trs.map(tr => [tr.dataset.key, ...['metered_nanos', 'seats_nanos', "
+        "'plan_usage_nanos'].map(c => tr.querySelector(`td[data-col='${c}']`).textContent)])")
+    return {r[0]: (r[1], r[2], r[3]) for r in rows}
+
+
+def _open(page: Any, url: str, since: str) -> None:
+    page.goto(url)
+    page.wait_for_function("s => document.body.dataset.since === s && "
+                           "document.body.dataset.ready === '1'", arg=since, timeout=30_000)
+
+
+def test_the_dashboard_shows_the_three_numbers_in_chromium(acme, browser,
+                                                           firestore_emulator) -> None:
+    config, client = acme
+    env = {"FIRESTORE_EMULATOR_HOST": firestore_emulator.host}
+    with serving(config.home, "--pull-every", "0", env=env, port=free_port()) as srv:
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
+        problems: list[str] = []
+        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
+        for since, until, want in (("2026-11-01T00:00:00Z", "2026-12-01T00:00:00Z", FULL),
+                                   ("2026-11-16T10:00:00Z", "2026-12-01T00:00:00Z", HALF)):
+            _open(page, f"{srv.url}?since={since}&until={until}&window=custom&tab=member",
+                  since)
+            assert page.is_visible("#pays")
+            assert _page_three(page) == tuple(_dollars(n) for n in want["summary"])
+            cells = _member_cells(page)
+            assert {m: cells[m] for m in want["member"]} == {
+                m: tuple(_dollars(n) for n in v)
+                for m, v in want["member"].items()}
+        # the window from Nov 16 10:00: Cursor's two events and Copilot's overage by their
+        # source, ann's and bob's late calls by their plan, cy's two by no plan
+        assert page.text_content("#pays-rules") == \
+            "calls classified 3 by source, 2 by plan, 2 by no-plan"
+
+        # a seat holder with a hostile name and no calls: a row of text, $200 of seats more
+        put_plans(client, Plans("acme", PLANS, (*SEATS, Seat(HOSTILE, "Claude Max", NOV))))
+        _open(page, f"{srv.url}?since=2026-11-01T00:00:00Z&until=2026-12-01T00:00:00Z"
+                    "&window=custom&tab=member", "2026-11-01T00:00:00Z")
+        metered, seats, plan = FULL["summary"]
+        assert _page_three(page) == (_dollars(metered), _dollars(seats + 200_000_000_000),
+                                     _dollars(plan))
+        label = page.eval_on_selector_all(
+            "#breakdown tbody tr td.label", "tds => tds.map(td => td.textContent)")
+        assert HOSTILE in label
+        assert _member_cells(page)[HOSTILE] == ("$0.00", "$200.00", "$0.00")
+        assert page.eval_on_selector_all("#breakdown img", "els => els.length") == 0
+        assert problems == []
+        page.close()
+
+
+def test_a_team_without_plans_keeps_todays_page(browser, firestore_emulator,
+                                                teamcost_home: Path) -> None:
+    from tests.system.web_support import team_home
+
+    calls = [c for c in recorded_calls("lap") if c.member == CY]
+    team_home(teamcost_home, firestore_emulator, calls, team="acme")
+    env = {"FIRESTORE_EMULATOR_HOST": firestore_emulator.host}
+    with serving(teamcost_home, "--pull-every", "0", env=env, port=free_port()) as srv:
+        page = browser.new_page()
+        _open(page, f"{srv.url}?since=2026-11-01T00:00:00Z&until=2026-12-01T00:00:00Z"
+                    "&window=custom&tab=member", "2026-11-01T00:00:00Z")
+        assert not page.is_visible("#pays")
+        heads = page.eval_on_selector_all("#breakdown th", "ths => ths.map(t => t.dataset.key)")
+        assert "seats_nanos" not in heads and "cost_nanos" in heads
+        assert page.text_content("#window-cost") == _dollars(5_000_000_000)
+        page.close()
