@@ -97,10 +97,14 @@ def test_tags_are_read_defensively() -> None:
     from teamcost.reports.focus import _TagCache
 
     tags = _TagCache()
-    assert tags.parse(None) == ("{}", 0, 0)
-    assert tags.parse("not json") == ("{}", 0, 0)
-    assert tags.parse("[1, 2]") == ("{}", 0, 0)
-    attribution, cw_1h, web = tags.parse(
+    assert tags.parse(None) == ("{}", 0, 0, "", "")
+    assert tags.parse("not json") == ("{}", 0, 0, "", "")
+    assert tags.parse("[1, 2]") == ("{}", 0, 0, "", "")
+    attribution, cw_1h, web, source, billing = tags.parse(
         '{"project": "p\\n=x", "pr": "7", "web_search_requests": "-3", '
-        '"cache_write_1h_tokens": "12", "other": "kept out"}')
+        '"cache_write_1h_tokens": "12", "other": "kept out", "source": "cursor", '
+        '"billing": "plan"}')
     assert (attribution, cw_1h, web) == ('{"pr":"7","project":"p\\n=x"}', 12, 0)
+    assert (source, billing) == ("cursor", "plan")
+    # a tag of the wrong type is no source and no billing
+    assert tags.parse('{"source": 3, "billing": ["plan"]}')[3:] == ("", "")
