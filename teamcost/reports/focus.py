@@ -254,8 +254,9 @@ class _Classifier:
         self._memo: dict[tuple[Any, ...], tuple[str, str]] = {}
 
     def trivial(self, billing_tags: Sequence[str]) -> bool:
-        """Every call metered without looking: no seats and no source said otherwise."""
-        return (self.plans is not None and not self.plans.seats
+        """Every call metered without looking: no seats (or the plans unknown) and no
+        source said otherwise (the export of a team without plans stays as fast)."""
+        return ((self.plans is None or not self.plans.seats)
                 and not any(t in (METERED, PLAN) for t in billing_tags))
 
     def classify(self, member: str, slot: int, provider: str, model: str, source: str,
@@ -272,8 +273,9 @@ class _Classifier:
         return got
 
 
-def _billing_columns(chunk: pa.Table, day: np.ndarray, parsed: list[tuple[str, int, int, str, str]],
+def _billing_columns(chunk: pa.Table, parsed: list[tuple[str, int, int, str, str]],
                      idx: np.ndarray, classifier: _Classifier) -> tuple[pa.Array, pa.Array]:
+    """Each call's billing bucket and covering plan (``_Classifier``)."""
     n = chunk.num_rows
     if classifier.trivial([p[4] for p in parsed]):
         return pa.array([METERED] * n, pa.string()), pa.array([""] * n, pa.string())
@@ -313,7 +315,7 @@ def _chunk_groups(chunk: pa.Table, tags: _TagCache, prices: _Prices,
                                                                                          np.int64)
     web = np.array([p[2] for p in parsed], dtype=np.int64)[idx] if parsed else np.zeros(n,
                                                                                       np.int64)
-    billing, plan = _billing_columns(chunk, day, parsed, idx, classifier)
+    billing, plan = _billing_columns(chunk, parsed, idx, classifier)
     ints = {c: chunk.column(c).to_numpy() for c in ("input_tokens", "output_tokens",
                                                      "cache_read_tokens",
                                                      "cache_write_tokens", "cost_nanos")}
@@ -350,7 +352,7 @@ def collect_groups(chunks: Iterable[pa.Table], pricer: Pricer, plans: Plans | No
     """Every row group of the calls in ``chunks``, sorted by key. ``plans``: the team's
     (None: unknown, so untagged calls are metered); without seats every call is metered."""
     tags, prices = _TagCache(), _Prices(pricer)
-    classifier = _Classifier(plans if plans is not None else None)
+    classifier = _Classifier(plans)
     groups: dict[tuple[Any, ...], Group] = {}
     for chunk in chunks:
         if not chunk.num_rows:

@@ -232,6 +232,24 @@ def test_a_mid_month_plan_change_changes_only_later_calls(acme) -> None:
     json.dumps(doc)   # still one JSON document
 
 
+def test_a_mid_month_plan_change_in_the_focus_export(acme, tmp_path: Path) -> None:
+    config, client = acme
+    switch = datetime(2026, 11, 15, tzinfo=UTC)
+    put_plans(client, Plans("acme", PLANS, (*SEATS, Seat(BOB, "Claude Max", switch,
+                                                         holds=False))))
+    rows, _csv, _parquet = _focus_rows(config, Window(NOV, DEC, "nov"), tmp_path)
+    # the same figures as the report's: bob's seat ends with the 14th, his Nov 25 call
+    # is billed per use from then on
+    assert _focus_three(rows, BOB) == (2_250_000_000, 93_333_333_333, 7_500_000_000)
+    bobs = sorted(r["ChargePeriodStart"][:10] for r in rows
+                  if r["x_Member"] == BOB and r["ChargeCategory"] == "Purchase")
+    assert (bobs[0], bobs[-1], len(bobs)) == ("2026-11-01", "2026-11-14", 14)
+    late = [r for r in rows if r["x_Member"] == BOB and r["ChargePeriodStart"].startswith(
+        "2026-11-25")]
+    assert late and {(r["x_Billing"], r["CommitmentDiscountId"]) for r in late} == {
+        ("metered", "")}
+
+
 def test_the_table_shows_the_three_numbers_side_by_side(acme) -> None:
     from teamcost.commands.report import report_view
     from teamcost.commands.tables import to_text
