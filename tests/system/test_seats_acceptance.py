@@ -300,6 +300,7 @@ def _open(page: Any, url: str, since: str) -> None:
                            "document.body.dataset.ready === '1'", arg=since, timeout=30_000)
 
 
+@pytest.mark.slow
 def test_the_dashboard_shows_the_three_numbers_in_chromium(acme, browser,
                                                            firestore_emulator) -> None:
     config, client = acme
@@ -340,6 +341,7 @@ def test_the_dashboard_shows_the_three_numbers_in_chromium(acme, browser,
         page.close()
 
 
+@pytest.mark.slow
 def test_a_team_without_plans_keeps_todays_page(browser, firestore_emulator,
                                                 teamcost_home: Path) -> None:
     from tests.system.web_support import team_home
@@ -393,6 +395,7 @@ def _focus_three(rows: list[dict[str, str]], member: str | None = None
     return metered, seats, plan
 
 
+@pytest.mark.slow
 def test_focus_export_carries_the_three_numbers(acme, tmp_path: Path) -> None:
     from tests.focus_support import SEAT_CRITERIA, require_validator, validate
 
