@@ -84,12 +84,18 @@ def or_branches() -> dict[str, set[str]]:
     return out
 
 
-def validate(path: Path, timeout: float = 600) -> Result:
+# a team with seats: each seat is a commitment (a recurring purchase amortized into the
+# plan usage it covers), so the rules of commitment discounts and of more than one pricing
+# category apply too
+SEAT_CRITERIA = CRITERIA + ",COMMITMENT_DISCOUNT_SUPPORTED,MULTIPLE_PRICING_CATEGORIES_SUPPORTED"
+
+
+def validate(path: Path, timeout: float = 600, criteria: str = CRITERIA) -> Result:
     exe = require_validator()
     fmt = "parquet" if path.suffix == ".parquet" else "csv"
     proc = subprocess.run(
         [str(exe), "--data-file", str(path), "--data-format", fmt, "--block-download",
-         "--validate-version", "1.2", "--applicability-criteria", CRITERIA,
+         "--validate-version", "1.2", "--applicability-criteria", criteria,
          "--show-violations"],
         cwd=package_parent(), capture_output=True, text=True, timeout=timeout,
         env={**os.environ, "PYTHONIOENCODING": "utf-8"})

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from teamcost.plans.model import Plans
+from teamcost.plans.model import Plan, Plans
 
 METERED = "metered"
 PLAN = "plan"
@@ -43,3 +43,16 @@ def classify(member: str, ts: datetime, provider: str, model: str, source: str,
     if any(p.covers_call(source, provider, model) for p in plans.plans_at(member, ts)):
         return PLAN, "plan"
     return METERED, "no-plan"
+
+
+def covering_plan(member: str, ts: datetime, provider: str, model: str, source: str,
+                  plans: Plans | None) -> Plan | None:
+    """The first plan (by name) the member holds at ``ts`` that covers the call, if any:
+    the seat a plan-usage call is charged against (FOCUS export). A call its source tagged
+    ``billing=plan`` may have none (a vendor's seat the team set no plan for)."""
+    if plans is None:
+        return None
+    for plan in plans.plans_at(member, ts):
+        if plan.covers_call(source, provider, model):
+            return plan
+    return None

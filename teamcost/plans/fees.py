@@ -9,12 +9,14 @@ nano-dollar. A total is the sum of its members' rounded fees, so rows add up to 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 
-from teamcost.plans.model import Plans
+from teamcost.plans.model import Plan, Plans
 
 _US = timedelta(microseconds=1)
+_DAY = timedelta(days=1)
 
 
 def _month_start(ts: datetime) -> datetime:
@@ -58,3 +60,53 @@ def seat_fees(plans: Plans, since: datetime, until: datetime) -> dict[str, int]:
             out[member] = fee
     return out
 
+
+
+@dataclass(frozen=True)
+class SeatDay:
+    """One member's seat of one plan over [start, end): a UTC day, clipped to the window
+    and to the seat's span; ``nanos`` is its share of the member's rounded fee."""
+
+    member: str
+    plan: Plan
+    start: datetime
+    end: datetime
+    nanos: int
+
+
+def split_largest_remainder(total: int, parts: list[Fraction]) -> list[int]:
+    """Integers, one per exact part, adding up to ``total``: each part's floor, and the
+    nano-dollars left over one each to the largest fractional remainders (ties to the
+    earlier part). ``total`` must lie between the sum of the floors and that sum plus the
+    number of parts (``round(sum(parts))`` does)."""
+    floors = [p.numerator // p.denominator for p in parts]
+    left = total - sum(floors)
+    if not 0 <= left <= len(parts):
+        raise ValueError(f"cannot split {total} over parts summing to {sum(parts)}")
+    order = sorted(range(len(parts)), key=lambda i: (-(parts[i] - floors[i]), i))
+    for i in order[:left]:
+        floors[i] += 1
+    return floors
+
+
+def seat_days(plans: Plans, since: datetime, until: datetime) -> list[SeatDay]:
+    """Every member's seat fees over [since, until) by plan and UTC day: each member's
+    pieces add up to ``seat_fees``' rounded fee for that member exactly (the fee is
+    rounded once, then split by the largest-remainder rule), in member, then time order."""
+    out: list[SeatDay] = []
+    for member in plans.members():
+        pieces: list[tuple[datetime, datetime, Plan]] = []
+        exact: list[Fraction] = []
+        for a, b, plan in plans.intervals(member):
+            lo, hi = max(a, since), min(b, until) if b is not None else until
+            day = datetime(lo.year, lo.month, lo.day, tzinfo=UTC) if lo < hi else hi
+            while day < hi:
+                s, e = max(day, lo), min(day + _DAY, hi)
+                pieces.append((s, e, plan))
+                exact.append(exact_fee(plan.seat_nanos, s, e))
+                day += _DAY
+        if not pieces:
+            continue
+        shares = split_largest_remainder(round(sum(exact)), exact)
+        out += [SeatDay(member, plan, s, e, n) for (s, e, plan), n in zip(pieces, shares)]
+    return out

@@ -163,8 +163,13 @@ def export_period(config: Config, window: Window, out_dir: Path, *, fmt: str = "
             warnings.append(w)
     if fmt == "focus":   # FOCUS 1.2 rows by day, member, model and token kind (focus.py)
         from teamcost.reports.focus import export_focus
+        # seats as purchases, plan usage at BilledCost 0: the report's three numbers
+        plans, plans_warning = billing.load_plans(config, online=refresh)
+        if plans_warning:
+            warnings.append(plans_warning)
         try:
-            paths, totals, used = export_focus(config, window, out_dir, source=source)
+            paths, totals, used = export_focus(config, window, out_dir, source=source,
+                                               plans=plans)
         except OSError as exc:
             raise ExportError(f"cannot write the export into {out_dir}: "
                               f"{exc.strerror or exc} (no partial file was left)") from None

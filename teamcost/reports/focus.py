@@ -54,7 +54,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from teamcost.money import format_usd
 from teamcost.periods import Window
+from teamcost.plans.classify import BILLING_TAG, METERED, PLAN, classify, covering_plan
+from teamcost.plans.fees import SeatDay, seat_days
+from teamcost.plans.model import SLOT, Plans
 from teamcost.pricing import TAG_CACHE_WRITE_1H, TAG_WEB_SEARCHES, Billed, Pricer, UnitPrices
 from teamcost.reports.render import spreadsheet_safe
 
@@ -66,6 +70,8 @@ KINDS = ("input", "output", "cache_read", "cache_write", "server_tool", "request
 ATTRIBUTION_TAGS = ("project", "repo", "branch", "ticket", "pr")
 SCAN_CHUNK_ROWS = 1 << 16
 DAY_US = 86_400_000_000
+_SLOT_US = SLOT // timedelta(microseconds=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NANOS = 1_000_000_000
 
 _KIND_TEXT = {"input": "input tokens", "output": "output tokens",
@@ -106,7 +112,7 @@ COLUMNS = (
     # validator expects every column of the dataset
     *NULL_COLUMNS,
     "x_TokenKind", "x_Model", "x_Member", "x_Agent", "x_Unpriced", "x_PriceSource",
-    "x_CostNanos", "x_Calls", "x_FailedCalls", "x_ContextTier",
+    "x_CostNanos", "x_Calls", "x_FailedCalls", "x_ContextTier", "x_Billing", "x_Plan",
 )
 _MONEY = ("BilledCost", "EffectiveCost", "ListCost", "ContractedCost",
           "PricingCurrencyEffectiveCost")
@@ -118,6 +124,7 @@ PARQUET_SCHEMA = pa.schema([
     *((c, pa.timestamp("s", tz="UTC") if c in _DATES
        else pa.decimal128(38, 6) if c == "PricingQuantity"
        else pa.decimal128(38, 20) if c in _UNIT_PRICES
+       else pa.decimal128(38, 9) if c == "CommitmentDiscountQuantity"   # USD
        else pa.decimal128(38, 0) if c in ("ConsumedQuantity", *_NULL_DECIMALS)
        else pa.bool_() if c == "x_Unpriced"
        else pa.int64() if c in ("x_CostNanos", "x_Calls", "x_FailedCalls", "x_ContextTier")
@@ -130,7 +137,7 @@ _READ = ("ts", "team", "member", "provider", "model", "agent", "price_source", "
          "success", "tags", "input_tokens", "output_tokens", "cache_read_tokens",
          "cache_write_tokens", "cost_nanos")
 _KEYS = ("day", "team", "member", "provider", "model", "agent", "attribution",
-         "price_source", "priced", "tier")
+         "price_source", "priced", "tier", "billing", "plan")
 _SUMS = ("calls", "failed", "input_tokens", "output_tokens", "cache_read_tokens",
          "cache_write_tokens", "cw_1h", "web", "cost_nanos")
 
@@ -177,6 +184,8 @@ class Group:
     price_source: str
     priced: bool
     tier: int
+    billing: str = METERED   # metered or plan (teamcost.plans.classify)
+    plan: str = ""           # the plan whose seat covers plan usage ("" if none known)
     sums: list[int] = field(default_factory=lambda: [0] * len(_SUMS))
 
     def get(self, name: str) -> int:
@@ -187,12 +196,13 @@ class _TagCache:
     """Parsed tags by their JSON text (a window has few distinct tag sets per label)."""
 
     def __init__(self) -> None:
-        self._seen: dict[str, tuple[str, int, int]] = {}
+        self._seen: dict[str, tuple[str, int, int, str, str]] = {}
 
-    def parse(self, text: str | None) -> tuple[str, int, int]:
-        """(attribution JSON, 1h cache-write tokens, web searches) of a call's tags."""
+    def parse(self, text: str | None) -> tuple[str, int, int, str, str]:
+        """(attribution JSON, 1h cache-write tokens, web searches, source tag, billing tag)
+        of a call's tags."""
         if text is None:
-            return "{}", 0, 0
+            return "{}", 0, 0, "", ""
         hit = self._seen.get(text)
         if hit is not None:
             return hit
@@ -207,8 +217,12 @@ class _TagCache:
         def count(key: str) -> int:
             v = tags.get(key, "")
             return int(v) if isinstance(v, str) and v.isascii() and v.isdigit() else 0
+        def text_of(key: str) -> str:
+            v = tags.get(key)
+            return v if isinstance(v, str) else ""
         hit = (json.dumps(attribution, sort_keys=True, separators=(",", ":")),
-               count(TAG_CACHE_WRITE_1H), count(TAG_WEB_SEARCHES))
+               count(TAG_CACHE_WRITE_1H), count(TAG_WEB_SEARCHES), text_of("source"),
+               text_of(BILLING_TAG))
         if len(self._seen) < 200_000:   # bounded: a flood of unique tag sets just reparses
             self._seen[text] = hit
         return hit
@@ -229,6 +243,57 @@ class _Prices:
         return self._seen[key]
 
 
+class _Classifier:
+    """Each call's billing (metered or plan usage) and the plan whose seat covers it, by
+    teamcost.plans.classify over the call's 15-minute slot: the report's own rule, so the
+    export's three numbers are the report's. Memoised per member, slot, provider, model,
+    source and billing tag."""
+
+    def __init__(self, plans: Plans | None) -> None:
+        self.plans = plans
+        self._memo: dict[tuple[Any, ...], tuple[str, str]] = {}
+
+    def trivial(self, billing_tags: Sequence[str]) -> bool:
+        """Every call metered without looking: no seats (or the plans unknown) and no
+        source said otherwise (the export of a team without plans stays as fast)."""
+        return ((self.plans is None or not self.plans.seats)
+                and not any(t in (METERED, PLAN) for t in billing_tags))
+
+    def classify(self, member: str, slot: int, provider: str, model: str, source: str,
+                 billing: str) -> tuple[str, str]:
+        key = (member, slot, provider, model, source, billing)
+        got = self._memo.get(key)
+        if got is None:
+            ts = _EPOCH + timedelta(microseconds=slot * _SLOT_US)
+            tags = {BILLING_TAG: billing} if billing else {}
+            bucket, _rule = classify(member, ts, provider, model, source, tags, self.plans)
+            plan = (covering_plan(member, ts, provider, model, source, self.plans)
+                    if bucket == PLAN else None)
+            got = self._memo[key] = (bucket, plan.name if plan else "")
+        return got
+
+
+def _billing_columns(chunk: pa.Table, parsed: list[tuple[str, int, int, str, str]],
+                     idx: np.ndarray, classifier: _Classifier) -> tuple[pa.Array, pa.Array]:
+    """Each call's billing bucket and covering plan (``_Classifier``)."""
+    n = chunk.num_rows
+    if classifier.trivial([p[4] for p in parsed]):
+        return pa.array([METERED] * n, pa.string()), pa.array([""] * n, pa.string())
+    slots = np.floor_divide(chunk.column("ts").cast(pa.int64()).to_numpy(), _SLOT_US).tolist()
+    members = _labels(chunk.column("member")).to_pylist()
+    providers = _labels(chunk.column("provider")).to_pylist()
+    models = _labels(chunk.column("model")).to_pylist()
+    agents = _labels(chunk.column("agent")).to_pylist()
+    bills, plans = [], []
+    for i, k in enumerate(idx.tolist()):
+        _a, _c, _w, source, billing = parsed[k]
+        got = classifier.classify(members[i] or "", slots[i], providers[i] or "",
+                                  models[i] or "", source or agents[i] or "", billing)
+        bills.append(got[0])
+        plans.append(got[1])
+    return pa.array(bills, pa.string()), pa.array(plans, pa.string())
+
+
 def _labels(col: pa.ChunkedArray | pa.Array) -> pa.Array:
     arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
     if pa.types.is_dictionary(arr.type):
@@ -236,7 +301,8 @@ def _labels(col: pa.ChunkedArray | pa.Array) -> pa.Array:
     return arr
 
 
-def _chunk_groups(chunk: pa.Table, tags: _TagCache, prices: _Prices) -> pa.Table:
+def _chunk_groups(chunk: pa.Table, tags: _TagCache, prices: _Prices,
+                  classifier: _Classifier) -> pa.Table:
     """The chunk's calls summed per group key (Arrow's hash aggregation)."""
     n = chunk.num_rows
     ts = chunk.column("ts").cast(pa.int64()).to_numpy()
@@ -249,6 +315,7 @@ def _chunk_groups(chunk: pa.Table, tags: _TagCache, prices: _Prices) -> pa.Table
                                                                                          np.int64)
     web = np.array([p[2] for p in parsed], dtype=np.int64)[idx] if parsed else np.zeros(n,
                                                                                       np.int64)
+    billing, plan = _billing_columns(chunk, parsed, idx, classifier)
     ints = {c: chunk.column(c).to_numpy() for c in ("input_tokens", "output_tokens",
                                                      "cache_read_tokens",
                                                      "cache_write_tokens", "cost_nanos")}
@@ -273,20 +340,24 @@ def _chunk_groups(chunk: pa.Table, tags: _TagCache, prices: _Prices) -> pa.Table
         "member": _labels(chunk.column("member")), "provider": provider, "model": model,
         "agent": _labels(chunk.column("agent")), "attribution": attribution,
         "price_source": source, "priced": chunk.column("priced"), "tier": tier,
+        "billing": billing, "plan": plan,
         "calls": np.ones(n, dtype=np.int64),
         "failed": pc.invert(chunk.column("success")).cast(pa.int64()),
         **ints, "cw_1h": np.minimum(cw_1h, ints["cache_write_tokens"]), "web": web})
     return table.group_by(list(_KEYS)).aggregate([(s, "sum") for s in _SUMS])
 
 
-def collect_groups(chunks: Iterable[pa.Table], pricer: Pricer) -> tuple[list[Group], _Prices]:
-    """Every row group of the calls in ``chunks``, sorted by key."""
+def collect_groups(chunks: Iterable[pa.Table], pricer: Pricer, plans: Plans | None = None
+                   ) -> tuple[list[Group], _Prices]:
+    """Every row group of the calls in ``chunks``, sorted by key. ``plans``: the team's
+    (None: unknown, so untagged calls are metered); without seats every call is metered."""
     tags, prices = _TagCache(), _Prices(pricer)
+    classifier = _Classifier(plans)
     groups: dict[tuple[Any, ...], Group] = {}
     for chunk in chunks:
         if not chunk.num_rows:
             continue
-        part = _chunk_groups(chunk, tags, prices)
+        part = _chunk_groups(chunk, tags, prices, classifier)
         cols = [part.column(k).to_pylist() for k in _KEYS]
         sums = [part.column(f"{s}_sum").to_pylist() for s in _SUMS]
         for i, key in enumerate(zip(*cols)):
@@ -298,7 +369,7 @@ def collect_groups(chunks: Iterable[pa.Table], pricer: Pricer) -> tuple[list[Gro
                 acc[j] += int(col[i] or 0)
     ordered = sorted(groups.values(), key=lambda g: (
         g.day, g.team, g.member, g.provider, g.model, g.agent or "", g.attribution,
-        g.price_source, g.priced, g.tier))
+        g.price_source, g.priced, g.tier, g.billing, g.plan))
     return ordered, prices
 
 
@@ -347,14 +418,43 @@ def _unit_price(cost: int, quantity: Decimal) -> Decimal:
 _NULLS: dict[str, Any] = dict.fromkeys(NULL_COLUMNS)
 
 
-def group_rows(g: Group, prices: UnitPrices | None, window: Window) -> Iterator[dict[str, Any]]:
-    """The FOCUS rows of one group, as Python values (Decimal money, aware datetimes)."""
+def group_kinds(g: Group, prices: UnitPrices | None
+                ) -> tuple[list[str], dict[str, int], dict[str, int]]:
+    """(the kinds a group has rows for, their costs, their quantities)."""
     costs = kind_costs(g, prices) if g.priced else {}
     qty = _quantities(g)
     kinds = [k for k in KINDS[:-1] if qty[k] > 0 or costs.get(k, 0) > 0]
     if "request" in costs or not kinds:
         kinds.append("request")
         qty["request"] = g.get("calls")
+    return kinds, costs, qty
+
+
+def commitment_id(team: str, plan: str, member: str) -> str:
+    """A seat as a FOCUS commitment: one per team, plan and member."""
+    return f"teamcost/{team}/seats/{plan}/{member}"
+
+
+def _commitment(team: str, plan: str, member: str, status: str | None,
+                quantity_nanos: int) -> dict[str, Any]:
+    cid = commitment_id(team, plan, member)
+    return {"CommitmentDiscountId": cid, "CommitmentDiscountName": f"{plan} seat of {member}",
+            "CommitmentDiscountCategory": "Spend", "CommitmentDiscountType": "Seat",
+            "CommitmentDiscountStatus": status,
+            "CommitmentDiscountQuantity": Decimal(quantity_nanos).scaleb(-9),
+            "CommitmentDiscountUnit": "USD"}
+
+
+def group_rows(g: Group, prices: UnitPrices | None, window: Window,
+               effective: dict[str, int] | None = None, team: str | None = None
+               ) -> Iterator[dict[str, Any]]:
+    """The FOCUS rows of one group, as Python values (Decimal money, aware datetimes).
+
+    Plan usage (``g.billing == "plan"``) is usage a seat covers: BilledCost 0, its list
+    value in ListCost and ContractedCost, and in EffectiveCost its share of the covering
+    seat's fee for the day (``effective``: nanos per kind; see ``seat_book``), with the
+    seat as its commitment discount (status ``Used``)."""
+    kinds, costs, qty = group_kinds(g, prices)
     day_start = _iso(g.day)
     start = max(day_start, window.since.astimezone(UTC))
     end = min(day_start + timedelta(days=1), window.until.astimezone(UTC))
@@ -381,9 +481,20 @@ def group_rows(g: Group, prices: UnitPrices | None, window: Window) -> Iterator[
         details: dict[str, Any] = {"x_TokenKind": kind, "x_PriceSource": g.price_source}
         if g.tier:
             details["x_AboveInputTokens"] = g.tier
+        billed, eff, extra = money, money, {}
+        if g.billing == PLAN:
+            eff_nanos = (effective or {}).get(kind, 0)
+            billed, eff = Decimal(0), Decimal(eff_nanos).scaleb(-9)
+            if g.plan:
+                desc += f"; covered by the {g.plan} seat: plan usage at list price, not billed"
+                extra = {"PricingCategory": "Committed",
+                         **_commitment(team or g.team, g.plan, g.member, "Used", eff_nanos)}
+            else:
+                desc += "; included in a vendor's plan (its source said so), not billed"
+                extra = {"PricingCategory": "Other"}
         yield {
             **_NULLS,
-            "BilledCost": money, "EffectiveCost": money, "ListCost": money,
+            "BilledCost": billed, "EffectiveCost": eff, "ListCost": money,
             "ContractedCost": money, "BillingCurrency": "USD",
             "BillingAccountId": g.team, "BillingAccountName": g.team,
             "SubAccountId": g.team, "SubAccountName": g.team,
@@ -396,7 +507,7 @@ def group_rows(g: Group, prices: UnitPrices | None, window: Window) -> Iterator[
             # prices are in the billing currency: the pricing-currency columns repeat them
             "PricingCurrency": "USD", "PricingCurrencyListUnitPrice": unit_price,
             "PricingCurrencyContractedUnitPrice": unit_price,
-            "PricingCurrencyEffectiveCost": money,
+            "PricingCurrencyEffectiveCost": eff,
             "ConsumedQuantity": Decimal(q), "ConsumedUnit": _CONSUMED_UNIT.get(kind, "Tokens"),
             "ServiceName": f"{g.provider} {g.model}", "ServiceCategory": "AI and Machine Learning",
             "ServiceSubcategory": "Generative AI", "ProviderName": g.provider,
@@ -409,16 +520,149 @@ def group_rows(g: Group, prices: UnitPrices | None, window: Window) -> Iterator[
             "x_CostNanos": nanos if g.priced else None,
             "x_Calls": g.get("calls") if first else 0,
             "x_FailedCalls": g.get("failed") if first else 0, "x_ContextTier": g.tier,
+            "x_Billing": g.billing, "x_Plan": g.plan or None,
+            **extra,
         }
         first = False
 
 
-def rows_of(groups: Iterable[Group], prices: _Prices,
-            window: Window) -> Iterator[dict[str, Any]]:
-    """Every FOCUS row of ``groups`` (from ``collect_groups``), in their order."""
-    for g in groups:
-        up = prices.get(g.provider, g.model, g.price_source, g.day) if g.priced else None
-        yield from group_rows(g, up, window)
+def _unit_prices(g: Group, prices: _Prices) -> UnitPrices | None:
+    return prices.get(g.provider, g.model, g.price_source, g.day) if g.priced else None
+
+
+@dataclass
+class SeatBook:
+    """The window's seats: fees by member, plan and UTC day (``plans.fees.seat_days``,
+    exact to the report's seats), and each fee spread over the plan-usage rows it covered
+    that day: (group index, kind) -> EffectiveCost nanos. A seat-day that covered nothing
+    is an ``Unused`` row carrying its whole fee. ``effective``: group index -> kind ->
+    EffectiveCost nanos."""
+
+    team: str
+    days: list[SeatDay]
+    used: set[int] = field(default_factory=set)
+    effective: dict[int, dict[str, int]] = field(default_factory=dict)
+
+
+def seat_book(groups: Sequence[Group], prices: _Prices, window: Window, team: str,
+              plans: Plans | None) -> SeatBook:
+    """Amortize each seat-day's fee over the rows of the calls it covered, by their list
+    value (largest-remainder, so a seat-day's rows add up to its fee to the nano-dollar;
+    rows of unpriced calls only, equally). FOCUS 1.2 asks purchased commitments to be
+    amortized into the EffectiveCost of the usage they cover (DiscountHandling)."""
+    days = seat_days(plans, window.since, window.until) if plans is not None else []
+    book = SeatBook(team, days)
+    index = {((d.start - _EPOCH) // timedelta(days=1), d.member, d.plan.name): i
+             for i, d in enumerate(days)}
+    covered: dict[int, list[tuple[int, str, int]]] = {}
+    for gi, g in enumerate(groups):
+        if g.billing != PLAN or not g.plan:
+            continue
+        i = index.get((g.day, g.member, g.plan))
+        if i is None:
+            continue
+        kinds, costs, _qty = group_kinds(g, _unit_prices(g, prices))
+        covered.setdefault(i, []).extend((gi, k, costs.get(k, 0)) for k in kinds)
+    for i, rows in covered.items():
+        weights = [c for _, _, c in rows]
+        if sum(weights) <= 0:
+            weights = [1] * len(rows)
+        for (gi, kind, _c), share in zip(rows, split_exact(days[i].nanos, weights)):
+            book.effective.setdefault(gi, {})[kind] = share
+        book.used.add(i)
+    return book
+
+
+def _plan_provider(seat: SeatDay) -> str:
+    """Who sells the seat, as well as the plan says: the provider (else the source) its
+    coverage names, else the plan's name."""
+    for c in seat.plan.covers:
+        if c.provider != "*":
+            return c.provider
+    for c in seat.plan.covers:
+        if c.source != "*":
+            return c.source
+    return seat.plan.name
+
+
+def seat_rows(book: SeatBook) -> Iterator[dict[str, Any]]:
+    """Per seat-day with a fee: the purchase (ChargeCategory ``Purchase``, ``Recurring``,
+    BilledCost the prorated fee, EffectiveCost 0: it is amortized into the usage it
+    covers) and, when it covered no calls, its ``Unused`` row (EffectiveCost the fee)."""
+    for i, d in enumerate(book.days):
+        if d.nanos <= 0:
+            continue
+        plan, fee = d.plan, Decimal(d.nanos).scaleb(-9)
+        cid = commitment_id(book.team, plan.name, d.member)
+        provider = _plan_provider(d)
+        bp_start, bp_end = _month_bounds(datetime(d.start.year, d.start.month, d.start.day,
+                                                  tzinfo=UTC))
+        tags = json.dumps({"member": d.member, "plan": plan.name}, sort_keys=True,
+                          separators=(",", ":"), ensure_ascii=False)
+        sku = f"teamcost/plans/{plan.name}"
+        price = format_usd(plan.seat_nanos)
+        common = {
+            **dict.fromkeys(COLUMNS),   # consumed quantity and unit: null (not usage)
+            "BillingCurrency": "USD",
+            "BillingAccountId": book.team, "BillingAccountName": book.team,
+            "SubAccountId": book.team, "SubAccountName": book.team,
+            "BillingPeriodStart": bp_start, "BillingPeriodEnd": bp_end,
+            "ChargePeriodStart": d.start, "ChargePeriodEnd": d.end,
+            "ChargeClass": None, "PricingUnit": "Seats", "PricingCurrency": "USD",
+            "ServiceName": plan.name, "ServiceCategory": "AI and Machine Learning",
+            "ServiceSubcategory": "Generative AI", "ProviderName": provider,
+            "PublisherName": provider, "InvoiceIssuerName": provider,
+            "SkuId": sku, "SkuPriceId": f"{sku}@{plan.seat_nanos}", "SkuMeter": "Seat",
+            "SkuPriceDetails": json.dumps({"x_MonthlyPriceNanos": plan.seat_nanos,
+                                           "x_Plan": plan.name}, sort_keys=True,
+                                          separators=(",", ":")),
+            "Tags": tags, "ResourceId": cid, "ResourceName": f"{plan.name} seat of {d.member}",
+            "ResourceType": "Seat",
+            "x_TokenKind": None, "x_Model": None, "x_Member": d.member, "x_Agent": None,
+            "x_Unpriced": False, "x_PriceSource": f"plan:{plan.name}", "x_Calls": 0,
+            "x_FailedCalls": 0, "x_ContextTier": 0, "x_Billing": "seat", "x_Plan": plan.name,
+        }
+        yield {
+            **common,
+            "BilledCost": fee, "EffectiveCost": Decimal(0), "ListCost": fee,
+            "ContractedCost": fee, "PricingCurrencyEffectiveCost": Decimal(0),
+            "ChargeCategory": "Purchase", "ChargeFrequency": "Recurring",
+            "ChargeDescription": f"{plan.name} seat ({price} per seat per month), prorated "
+                                 "to this period",
+            "PricingCategory": "Standard", "PricingQuantity": Decimal(1),
+            "ListUnitPrice": fee, "ContractedUnitPrice": fee,
+            "PricingCurrencyListUnitPrice": fee, "PricingCurrencyContractedUnitPrice": fee,
+            "x_CostNanos": d.nanos,
+            **_commitment(book.team, plan.name, d.member, None, d.nanos),
+        }
+        if i in book.used:
+            continue
+        zero = Decimal(0)
+        yield {
+            **common,
+            "BilledCost": zero, "EffectiveCost": fee, "ListCost": zero,
+            "ContractedCost": zero, "PricingCurrencyEffectiveCost": fee,
+            "ChargeCategory": "Usage", "ChargeFrequency": "Usage-Based",
+            "ChargeDescription": f"{plan.name} seat: unused in this period (it covered no "
+                                 "calls), its prorated fee",
+            "PricingCategory": "Committed", "PricingQuantity": zero,
+            "ListUnitPrice": zero, "ContractedUnitPrice": zero,
+            "PricingCurrencyListUnitPrice": zero, "PricingCurrencyContractedUnitPrice": zero,
+            "x_CostNanos": 0,
+            **_commitment(book.team, plan.name, d.member, "Unused", d.nanos),
+        }
+
+
+def rows_of(groups: Sequence[Group], prices: _Prices, window: Window,
+            book: SeatBook | None = None) -> Iterator[dict[str, Any]]:
+    """Every FOCUS row of ``groups`` (from ``collect_groups``), in their order, then the
+    seats' rows (``book``)."""
+    for gi, g in enumerate(groups):
+        effective = book.effective.get(gi) if book is not None else None
+        yield from group_rows(g, _unit_prices(g, prices), window, effective,
+                              book.team if book is not None else None)
+    if book is not None:
+        yield from seat_rows(book)
 
 
 # ---- writers ----
@@ -503,22 +747,30 @@ def write_focus(out_dir: Path, stem: str, rows: Callable[[], Iterator[dict[str, 
 
 def export_focus(config: Config, window: Window, out_dir: Path, *, source: str | None = None,
                  formats: Sequence[str] = ("csv", "parquet"),
-                 chunk_rows: int = SCAN_CHUNK_ROWS) -> tuple[list[Path], dict[str, int], str]:
+                 chunk_rows: int = SCAN_CHUNK_ROWS, plans: Plans | None = None
+                 ) -> tuple[list[Path], dict[str, int], str]:
     """Write the window's FOCUS files; (paths, totals, source used). The calls are read
-    once, a chunk at a time; the rows (one per group and kind) are built from the groups."""
+    once, a chunk at a time; the rows (one per group and kind) are built from the groups,
+    then the seats' rows of ``plans`` (None: the plans are unknown; every call without a
+    billing tag is metered, as in the report)."""
     from teamcost.reports.frames import scan_calls
 
     chunks, used = scan_calls(config, window.since, window.until, source=source,
                               columns=_READ, chunk_rows=chunk_rows)
     pricer = Pricer(config.price_overrides, warn_unpriced=False)
-    groups, prices = collect_groups(chunks, pricer)
+    groups, prices = collect_groups(chunks, pricer, plans)
     del chunks
+    book = seat_book(groups, prices, window, config.team, plans)
 
     paths, count = write_focus(out_dir, f"teamcost-{window.label}",
-                               lambda: rows_of(groups, prices, window), formats)
+                               lambda: rows_of(groups, prices, window, book), formats)
     totals = {"calls": sum(g.get("calls") for g in groups),
               "cost_nanos": sum(g.get("cost_nanos") for g in groups),
               "unpriced_calls": sum(g.get("calls") for g in groups if not g.priced),
+              "metered_nanos": sum(g.get("cost_nanos") for g in groups if g.billing != PLAN),
+              "plan_usage_nanos": sum(g.get("cost_nanos") for g in groups
+                                      if g.billing == PLAN),
+              "seats_nanos": sum(d.nanos for d in book.days),
               "rows": count}
     return paths, totals, used
 

@@ -97,10 +97,67 @@ def test_tags_are_read_defensively() -> None:
     from teamcost.reports.focus import _TagCache
 
     tags = _TagCache()
-    assert tags.parse(None) == ("{}", 0, 0)
-    assert tags.parse("not json") == ("{}", 0, 0)
-    assert tags.parse("[1, 2]") == ("{}", 0, 0)
-    attribution, cw_1h, web = tags.parse(
+    assert tags.parse(None) == ("{}", 0, 0, "", "")
+    assert tags.parse("not json") == ("{}", 0, 0, "", "")
+    assert tags.parse("[1, 2]") == ("{}", 0, 0, "", "")
+    attribution, cw_1h, web, source, billing = tags.parse(
         '{"project": "p\\n=x", "pr": "7", "web_search_requests": "-3", '
-        '"cache_write_1h_tokens": "12", "other": "kept out"}')
+        '"cache_write_1h_tokens": "12", "other": "kept out", "source": "cursor", '
+        '"billing": "plan"}')
     assert (attribution, cw_1h, web) == ('{"pr":"7","project":"p\\n=x"}', 12, 0)
+    assert (source, billing) == ("cursor", "plan")
+    # a tag of the wrong type is no source and no billing
+    assert tags.parse('{"source": 3, "billing": ["plan"]}')[3:] == ("", "")
+
+
+def test_a_seat_day_is_amortized_into_the_plan_usage_it_covered() -> None:
+    """Two plan-usage groups of ann on Nov 17 covered by her Max seat, a metered one, and a
+    hostile seat holder with no calls: the day's fee goes to the covered rows by list
+    value (largest remainder), the idle seat-day is an Unused row, labels stay exact."""
+    import csv
+    import io
+    import json
+
+    from teamcost.periods import Window
+    from teamcost.plans.model import Cover, Plan, Plans, Seat
+    from teamcost.reports.focus import _Prices, rows_of, seat_book, write_csv
+
+    nov17 = datetime(2026, 11, 17, tzinfo=UTC)
+    day = int(nov17.timestamp()) // 86_400
+    hostile = '=cmd|"/c calc"!A1\n<b>'
+    plan = Plan("Claude Max", 300_000_000_000, (Cover(source="claude-code"),))
+    plans = Plans("t", {plan.name: plan}, (Seat("ann", plan.name, nov17),
+                                          Seat(hostile, plan.name, nov17)))
+
+    def group(model: str, billing: str, cost: int) -> Group:
+        g = Group(day, "t", "ann", "acme", model, "claude-code", "{}", "reported", True, 0,
+                  billing, plan.name if billing == "plan" else "")
+        g.sums = [1, 0, 100, 0, 0, 0, 0, 0, cost]     # input tokens only: one row each
+        return g
+
+    groups = [group("a", "plan", 1), group("b", "plan", 2), group("c", "metered", 5)]
+    window = Window(nov17, datetime(2026, 11, 18, tzinfo=UTC), "d")
+    prices = _Prices(Pricer(warn_unpriced=False))
+    book = seat_book(groups, prices, window, "t", plans)
+    fee = 10_000_000_000                                 # $300 / 30 days
+    assert [d.nanos for d in book.days] == [fee, fee]
+    # $10 over list values 1 and 2 nanos: 3,333,333,333.3 and 6,666,666,666.7 -> +1 to b
+    assert book.effective == {0: {"input": 3_333_333_333}, 1: {"input": 6_666_666_667}}
+    buf = io.StringIO()
+    write_csv(buf, rows_of(groups, prices, window, book))
+    rows = list(csv.DictReader(io.StringIO(buf.getvalue())))
+    # the calls' rows, then the seats' (members in name order: the hostile one first)
+    kinds = [(r["x_Billing"], r["ChargeCategory"], r["CommitmentDiscountStatus"],
+              r["BilledCost"], r["EffectiveCost"]) for r in rows]
+    assert kinds == [("plan", "Usage", "Used", "0.0", "3.333333333"),
+                     ("plan", "Usage", "Used", "0.0", "6.666666667"),
+                     ("metered", "Usage", "", "0.000000005", "0.000000005"),
+                     ("seat", "Purchase", "", "10.0", "0.0"),
+                     ("seat", "Usage", "Unused", "0.0", "10.0"),
+                     ("seat", "Purchase", "", "10.0", "0.0")]
+    idle = rows[3:5]
+    assert all(json.loads(r["Tags"])["member"] == hostile for r in idle)
+    assert all(r["x_Member"] == "'" + hostile for r in idle)   # spreadsheet-safe
+    assert {r["CommitmentDiscountId"] for r in idle} == {
+        f"teamcost/t/seats/Claude Max/{hostile}"}
+    assert rows[5]["x_Member"] == "ann"

@@ -9,8 +9,8 @@ from fractions import Fraction
 import pytest
 
 from teamcost.errors import InvalidValue
-from teamcost.plans.classify import classify
-from teamcost.plans.fees import exact_fee, seat_fees
+from teamcost.plans.classify import classify, covering_plan
+from teamcost.plans.fees import exact_fee, seat_days, seat_fees, split_largest_remainder
 from teamcost.plans.model import Cover, Plan, Plans, Seat, slot_ceil
 
 NOV = datetime(2026, 11, 1, tzinfo=UTC)
@@ -116,3 +116,48 @@ def test_document_round_trip() -> None:
     assert p.intervals("ann") == [(NOV, DEC, MAX)]
     with pytest.raises(InvalidValue):
         Plans("t", {}, (Seat("ann", "Nope", NOV),))
+
+
+def test_largest_remainder_split_of_exact_parts() -> None:
+    thirds = [Fraction(2, 3)] * 3                      # 2 in all
+    assert split_largest_remainder(2, thirds) == [1, 1, 0]   # ties to the earlier part
+    assert split_largest_remainder(5, [Fraction(7, 2), Fraction(3, 2)]) == [4, 1]
+    assert split_largest_remainder(0, []) == []
+    with pytest.raises(ValueError):
+        split_largest_remainder(7, [Fraction(1, 2)])
+
+
+def test_seat_days_add_up_to_the_members_fees() -> None:
+    mid = datetime(2026, 11, 16, 10, tzinfo=UTC)
+    p = team(Seat("ann", "Claude Max", NOV), *switch("ann", "Claude Max", "Claude Pro", mid),
+             Seat("bob", "Claude Pro", datetime(2026, 11, 20, 6, 15, tzinfo=UTC)))
+    until = datetime(2026, 12, 3, 12, tzinfo=UTC)
+    days = seat_days(p, datetime(2026, 11, 10, 18, tzinfo=UTC), until)
+    fees: dict[str, int] = {}
+    for d in days:
+        fees[d.member] = fees.get(d.member, 0) + d.nanos
+        assert d.start < d.end and (d.end - d.start) <= timedelta(days=1)
+        assert d.start.date() == (d.end - timedelta(microseconds=1)).date()  # one UTC day
+    assert fees == seat_fees(p, datetime(2026, 11, 10, 18, tzinfo=UTC), until)
+    anns = [(d.plan.name, d.start, d.end) for d in days if d.member == "ann"]
+    # Max from Nov 10 18:00 to the switch on the 16th at 10:00, Pro from then on
+    assert anns[0] == ("Claude Max", datetime(2026, 11, 10, 18, tzinfo=UTC),
+                       datetime(2026, 11, 11, tzinfo=UTC))
+    assert ("Claude Max", datetime(2026, 11, 16, tzinfo=UTC), mid) in anns
+    assert ("Claude Pro", mid, datetime(2026, 11, 17, tzinfo=UTC)) in anns
+    assert anns[-1] == ("Claude Pro", datetime(2026, 12, 3, tzinfo=UTC), until)
+    # a December day of a $20 seat: 20/31 of a dollar, within a nano of exact
+    dec2 = next(d for d in days if d.member == "bob" and d.start == datetime(2026, 12, 2,
+                                                                              tzinfo=UTC))
+    assert abs(dec2.nanos - Fraction(20_000_000_000, 31)) < 1
+
+
+def test_covering_plan_is_the_seat_a_plan_call_is_charged_to() -> None:
+    p = team(Seat("ann", "Claude Max", NOV), Seat("ann", "Claude Pro", NOV))
+    at = datetime(2026, 11, 5, tzinfo=UTC)
+    # both cover Claude Code's claude-* calls: the first by name
+    assert covering_plan("ann", at, "anthropic", "claude-x", "claude-code", p) is MAX
+    assert covering_plan("ann", at, "openai", "gpt-5", "claude-code", p) is PRO
+    assert covering_plan("ann", at, "openai", "gpt-5", "cursor", p) is None
+    assert covering_plan("bob", at, "anthropic", "claude-x", "claude-code", p) is None
+    assert covering_plan("ann", at, "anthropic", "claude-x", "claude-code", None) is None

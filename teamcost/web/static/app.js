@@ -387,6 +387,8 @@
                   h("span", { class: "line" }, money(r.rate.per_day_nanos) + "/day · " +
                     money(r.rate.per_hour_nanos) + "/hour")]);
 
+    renderPays(r);
+
     var hsub = clear($("health-sub"));
     append(clear($("health-big")), [count(sm.unpriced_calls), h("span", { class: "of" }, " unpriced  "),
                                     count(sm.failed_calls), h("span", { class: "of" }, " failed")]);
@@ -395,6 +397,31 @@
                       " (not in the totals)" : "every call has a price"),
                   h("span", { class: "line" + (sm.failed_calls ? " bad" : "") },
                     "success rate " + pct(sm.success_rate))]);
+  }
+
+  /* What the team pays, as `teamcost report`'s pays line (commands/billing_view.py): shown
+   * when the team has seats or plan usage (or its plans could not be read), so a team that
+   * pays per call sees the page it always did. Three numbers, never summed into one. */
+  function billingShown(sm) {
+    return Boolean(num(sm.seats_nanos) || num(sm.plan_usage_nanos) || sm.plans === "unknown");
+  }
+
+  function renderPays(r) {
+    var sm = r.summary, box = $("pays");
+    if (!billingShown(sm)) { box.hidden = true; return; }
+    box.hidden = false;
+    setText("pays-metered", money(sm.metered_nanos));
+    setText("pays-seats", money(sm.seats_nanos));
+    setText("pays-plan", money(sm.plan_usage_nanos));
+    var rules = sm.billing_rules || {};
+    var counted = Object.keys(rules).filter(function (k) { return rules[k]; })
+      .map(function (k) { return count(rules[k]) + " by " + k; }).join(", ");
+    var psub = clear($("pays-plan-sub"));
+    append(psub, [h("span", { class: "line" }, "at list price: covered by seats, not spend"),
+                  counted ? h("span", { class: "line", id: "pays-rules" },
+                              "calls classified " + counted) : null,
+                  sm.plans === "unknown" ? h("span", { class: "line warn" },
+                    "the team's plans are unknown: untagged calls counted as metered") : null]);
   }
 
   /* The bar is the budget: full width is the limit. Spend fills it (all of it once over);
@@ -626,6 +653,18 @@
     { key: "failed_calls", label: "Failed", opt: true, badge: "bad" }
   ];
 
+  // beside Cost when the team has seats or plan usage, as the CLI's table
+  var BILLING_COLUMNS = [
+    { key: "metered_nanos", label: "Metered", fmt: function (r) { return money(r.metered_nanos); } },
+    { key: "seats_nanos", label: "Seats", fmt: function (r) { return money(r.seats_nanos); } },
+    { key: "plan_usage_nanos", label: "Plan use", fmt: function (r) { return money(r.plan_usage_nanos); } }
+  ];
+
+  function tableColumns() {
+    if (state.tab === "project" || !state.report || !billingShown(state.report.summary)) return COLUMNS;
+    return COLUMNS.slice(0, 1).concat(BILLING_COLUMNS, COLUMNS.slice(1));
+  }
+
   function tableRows() {
     if (state.tab === "project") return state.tags ? state.tags.rows : null;
     return state.report ? state.report.breakdowns[state.tab] || [] : null;
@@ -640,7 +679,8 @@
     table.setAttribute("data-dim", dim);
     if (rows === null) { table.appendChild(h("caption", null, "loading")); return; }
     var sort = state.sort[dim] || { key: "cost_nanos", dir: -1 };
-    var cols = [{ key: dim, label: dim === "project" ? "project tag" : dim }].concat(COLUMNS);
+    var columns = tableColumns();
+    var cols = [{ key: dim, label: dim === "project" ? "project tag" : dim }].concat(columns);
     var head = h("tr");
     cols.forEach(function (col) {
       var th = h("th", { "data-key": col.key, scope: "col",
@@ -663,7 +703,7 @@
     shown.forEach(function (row) {
       var tr = h("tr", { "data-key": row[dim], class: dim === "session" && row[dim] !== "(none)" ? "click" : null });
       tr.appendChild(h("td", { class: "label", title: row[dim] }, row[dim]));
-      COLUMNS.forEach(function (col) {
+      columns.forEach(function (col) {
         var cls = ((col.opt ? "opt" : "") + (col.tok ? " tok" : "")).trim() || null;
         if (col.fmt) { tr.appendChild(h("td", { "data-col": col.key, class: cls }, col.fmt(row))); return; }
         var n = row[col.key];
