@@ -5,6 +5,13 @@ with hand-worked figures; the maths is the reports' own (teamcost.reports.aggreg
 teamcost.periods). ``LiveSource`` does the I/O of one refresh: an incremental pull into
 the team cache (only what was pushed since the last one), then the same frame a report
 reads (cache + this machine's unpushed calls) from the start of the month.
+
+Once the team's rollups are complete (``teamcost_rollup_state/{team}``), no call is pulled:
+a refresh reads the rollup cells changed since the last one (``rollup_cache.refresh``)
+and sums the period from them (``rollup_snapshot``), and the two figures that need
+single calls come from Firestore on demand, bounded by the window: the newest calls
+(``window.newest_calls``, ``latest`` documents) and the last hour's spend (one
+aggregation, billed one read per 1,000 calls of that hour).
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -195,6 +203,12 @@ class LiveSource:
         if self._client is not None and hasattr(self._client, "close"):
             self._client.close()
 
+    def _rollups(self) -> bool:
+        """Whether the team's rollups count every call (remembered once true)."""
+        if self._client is None:
+            self._client = client_for(self.config)
+        return rollups_ready(self.config, self._client)
+
     def __enter__(self) -> LiveSource:
         return self
 
@@ -206,6 +220,22 @@ class LiveSource:
         facts: dict[str, Any] = {}
         started = time.monotonic()
         now = now or datetime.now(UTC)
+        if cfg.project and self._rollups():
+            if self._n % self._budget_every == 0 or self._view.state == "unknown":
+                from teamcost.budget.known import read_budget
+                self._view = budget_view(read_budget(cfg, self._client), now, self._view)
+            try:
+                snap = rollup_snapshot(cfg, self._client, now, self._view.line,
+                                       refresh=True)
+            except TeamcostError as exc:
+                # offline: what the rollup copy holds, without the calls only Firestore has
+                facts["error"] = str(exc)
+                snap = rollup_snapshot(cfg, None, now, self._view.line, refresh=False)
+            self._n += 1
+            facts["seconds"] = round(time.monotonic() - started, 3)
+            facts["at"] = now.isoformat(timespec="seconds")
+            snap.refreshed.update(facts)
+            return self._view.apply(snap, cfg)
         if cfg.project:
             from teamcost.sync.cache import TeamCache
             from teamcost.sync.pull import pull
@@ -291,14 +321,133 @@ def budget_view(read: Any, now: datetime, before: BudgetView | None = None) -> B
 def stored_snapshot(config: Config, now: datetime, client: Any = None) -> LiveSnapshot:
     """What watch shows after a refresh, without the pull (the dashboard's view): the stored
     calls and the budget read now, or, when it cannot be read, the last known one, said to
-    be unknown."""
+    be unknown. With complete rollups: the rollup copy as the dashboard's loop last
+    refreshed it, and the window's newest calls and last hour read from Firestore."""
     from teamcost.budget.known import read_budget
 
     if not config.project:
         return read_snapshot(config, now)
-    view = budget_view(read_budget(config, client if client is not None
-                                   else client_for(config)), now)
+    client = client if client is not None else client_for(config)
+    view = budget_view(read_budget(config, client), now)
+    if rollups_ready(config, client):
+        try:
+            snap = rollup_snapshot(config, client, now, view.line, refresh=False)
+        except TeamcostError as exc:
+            snap = rollup_snapshot(config, None, now, view.line, refresh=False)
+            snap.refreshed["error"] = str(exc)
+        return view.apply(snap, config)
     return view.apply(read_snapshot(config, now, view.line), config)
+
+
+def rollups_ready(config: Config, client: Any) -> bool:
+    """True when the team's rollups count every call; False too when that cannot be read
+    now (the calls path then shows what the team cache holds, as before rollups)."""
+    from teamcost.sync.rollups import rollups_in_use
+    try:
+        return rollups_in_use(client, config.team, WATCH_BACKOFF)
+    except TeamcostError:
+        return False
+
+
+def _unpushed_latest(config: Config, since: datetime, now: datetime, n: int
+                     ) -> list[Any]:
+    """This machine's newest calls of the team not pushed yet (since <= ts <= now)."""
+    from teamcost.ledger import Ledger, ts_to_us
+    from teamcost.reports.calls import _newest
+
+    if not config.ledger_file.exists():
+        return []
+    with Ledger.for_reading(config) as ledger:
+        return _newest(ledger.conn, "calls", config.team, since, None, n,
+                       " AND pushed_at IS NULL AND ts <= ?", (ts_to_us(now),))
+
+
+def _latest_records(records: list[Any], n: int) -> list[LatestCall]:
+    seen: dict[str, Any] = {}
+    for r in records:
+        seen.setdefault(r.call_id, r)
+    newest = sorted(seen.values(), key=lambda r: (r.ts, r.call_id), reverse=True)[:n]
+    return [LatestCall(r.ts, r.member, r.agent, r.model,
+                       r.input_tokens + r.output_tokens + r.cache_read_tokens
+                       + r.cache_write_tokens, r.cost_nanos, r.call_id) for r in newest]
+
+
+def _rollup_shares(table: Any, col: str, top: int) -> list[Share]:
+    if not table.num_rows:
+        return []
+    g = table.group_by(col).aggregate([("cost_nanos", "sum"), ("calls", "sum")])
+    rows = [(("(none)" if k is None else str(k)), int(c), int(n))
+            for k, c, n in zip(g.column(col).to_pylist(), g.column("cost_nanos_sum").to_pylist(),
+                               g.column("calls_sum").to_pylist(), strict=True)]
+    rows.sort(key=lambda r: (-r[1], r[0]))
+    return [Share(k, c, n) for k, c, n in rows[:top]]
+
+
+def _sums(table: Any) -> tuple[int, int, int]:
+    """(cost_nanos, calls, unpriced calls) of a rollup table."""
+    if not table.num_rows:
+        return 0, 0, 0
+    return (int(table.column("cost_nanos").to_numpy().sum()),
+            int(table.column("calls").to_numpy().sum()),
+            int(table.column("unpriced_calls").to_numpy().sum()))
+
+
+def rollup_snapshot(config: Config, client: Any, now: datetime,
+                    budget: BudgetLine | None = None, *, refresh: bool = True,
+                    latest: int = 8, top: int = 8) -> LiveSnapshot:
+    """``snapshot``'s numbers from the team's rollup cells (plus this machine's unpushed
+    calls), equal to the calls' sums to the nano-dollar: the period and today start on a
+    local midnight, a whole number of quarter-hours in every real zone. ``client`` None:
+    offline, from the copy alone (no newest calls, no last hour but this machine's)."""
+    import pyarrow.compute as pc
+
+    from teamcost.reports.rollup_source import team_table, unpushed_table
+    from teamcost.sync.window import newest_calls, sum_calls
+
+    tz = config.timezone
+    period = budget.period if budget else "month"
+    p_start, p_end = period_bounds(now, period, tz)
+    d_start, _ = period_bounds(now, "day", tz)
+    start = min(p_start, d_start)
+    end = now + timedelta(microseconds=1)          # the calls' path counts ts <= now
+    table, read = team_table(config, client, start, end, refresh=refresh and client is not None,
+                             backoff=WATCH_BACKOFF)
+    ts = table.column("ts")
+    in_period = table.filter(pc.greater_equal(ts, pa_scalar(p_start, ts.type)))
+    today = table.filter(pc.greater_equal(ts, pa_scalar(d_start, ts.type)))
+    period_nanos, period_calls, unpriced = _sums(in_period)
+    today_nanos, today_calls, _ = _sums(today)
+    hour_from = now - timedelta(hours=1) + timedelta(microseconds=1)   # ts > now - 1h
+    mine_hour = unpushed_table(config, hour_from, end)
+    hour_nanos = _sums(mine_hour)[0]
+    records = _unpushed_latest(config, p_start, now, latest)
+    facts: dict[str, Any] = {"rollups": True, "cells_read": read}
+    if client is not None:
+        n, c = sum_calls(client, config.team, hour_from, end, WATCH_BACKOFF)
+        hour_nanos += c
+        got = newest_calls(client, config.team, since=p_start, until=end, limit=latest,
+                           backoff=WATCH_BACKOFF)
+        records += got
+        facts |= {"hour_calls": n, "latest_read": len(got)}
+    rate = agg.spend_rate(period_nanos, p_start, p_end, now)["per_hour_nanos"]
+    snap = LiveSnapshot(
+        team=config.team, now=now, tz=tz, period=period, period_start=p_start,
+        period_end=p_end, today_nanos=today_nanos, today_calls=today_calls,
+        period_nanos=period_nanos, period_calls=period_calls,
+        limit_nanos=budget.limit_nanos if budget else None, rate_nanos_per_hour=rate,
+        last_hour_nanos=hour_nanos,
+        projected_nanos=project_to_end(period_nanos, p_start, p_end, now),
+        by_member=_rollup_shares(in_period, "member", top),
+        by_model=_rollup_shares(in_period, "model", top),
+        latest=_latest_records(records, latest), unpriced_calls=unpriced,
+        source=f"team rollups {Path(config.cache_file).with_name('rollups.sqlite')}")
+    snap.refreshed.update(facts)
+    return snap
+
+
+def pa_scalar(t: datetime, typ: Any) -> Any:
+    import pyarrow as pa
+    return pa.scalar(t, type=typ)
 
 
 def load_budget_line(config: Config, client: Any = None) -> BudgetLine | None:
