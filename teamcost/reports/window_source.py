@@ -35,12 +35,18 @@ def refresh_window(config: Config, since: datetime, until: datetime, client: Any
                    doing: str = "showing") -> str | None:
     """Make the team cache hold the team's calls with since <= ts < until; a warning
     (``doing`` the cached team data: why) when it could not."""
-    from teamcost.reports.report import refresh_team_cache
     try:
         from teamcost.sync.client import client_for
         client = client if client is not None else client_for(config)
         if not rollups_ready(config, client):
-            return refresh_team_cache(config, doing)
+            # report.refresh_team_cache's pull (not imported: report imports this module)
+            from teamcost.sync.service import run_pull
+            try:
+                run_pull(config)
+            except TeamcostError as exc:
+                return f"{doing} the cached team data: could not pull new calls " \
+                       f"({getattr(exc, 'reason', None) or exc})"
+            return None
         from teamcost.sync.window import fetch_window
         res = fetch_window(config, client, since, until)
         log.info("window %s..%s: %s", since, until, res.to_dict())

@@ -1,0 +1,219 @@
+"""Freshness: how long until a call recorded on machine A is visible on machine B.
+
+A runs the real `teamcost agent` (a subprocess) with its default push cadence (no push
+flag: whatever the agent's defaults are today); B watches the team the way `teamcost
+watch` does (``LiveSource.refresh`` at watch's default --interval) and the way the
+dashboard does (`teamcost serve`'s app in process, its background refresh at serve's
+default --pull-every, /api/live polled every second as the page refetches on each
+event). The team's rollups are complete, so neither B pulls a call: both read the rollup
+cells. ~20 calls are recorded on A at random moments; a call is visible on B when B's
+period total counts it. Prints p50/p95/max per view and the issue's target (p95 < 70 s)
+in the same run, with the ratio.
+
+    .venv/bin/python benchmarks/freshness.py [--calls 20] [--seed 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import os
+import random
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.emulated import emulated_team  # noqa: E402
+from teamcost.config import Config  # noqa: E402
+from teamcost.models import CallRecord  # noqa: E402
+
+TARGET_P95_S = 70.0
+TEAMCOST = str(Path(sys.executable).parent / "teamcost")
+
+
+def option_default(func: Any, name: str) -> Any:
+    """The default of a typer command's option (the CLI's own default, not a copy)."""
+    return inspect.signature(func).parameters[name].default.default
+
+
+def defaults() -> dict[str, float]:
+    from teamcost.agent.loop import AgentOptions
+    from teamcost.commands.agent import agent
+    from teamcost.commands.watch import parse_interval, watch
+    from teamcost.periods import parse_duration
+    from teamcost.web.server import DEFAULT_PULL_EVERY_S
+    return {"agent push_every (CLI default)": parse_duration(
+                option_default(agent, "push_every"), "push_every",
+                minimum=0.0, maximum=86400.0),
+            "agent push_every (AgentOptions)": AgentOptions().push_every,
+            "watch --interval": parse_interval(option_default(watch, "interval")),
+            "serve --pull-every": DEFAULT_PULL_EVERY_S}
+
+
+def midday_zone(now: datetime) -> str:
+    """A fixed-offset zone where it is about noon now: the views' periods (today, the
+    month) then do not end while the calls are measured, whatever the date and hour."""
+    offset = (12 - now.astimezone(UTC).hour) % 24
+    offset = offset - 24 if offset > 14 else offset
+    # Etc/GMT-N is N hours ahead of UTC (POSIX sign)
+    return "Etc/GMT" if offset == 0 else f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"
+
+
+def write_home(home: Path, cfg: Config, member: str) -> None:
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.toml").write_text(
+        f'team = "{cfg.team}"\nmember = "{member}"\nproject = "{cfg.project}"\n'
+        f'emulator_host = "{os.environ["FIRESTORE_EMULATOR_HOST"]}"\n'
+        f'timezone = "{midday_zone(datetime.now(UTC))}"\n')
+
+
+def start_agent(home: Path, *args: str) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, TEAMCOST_HOME=str(home), HOME=str(home / "user"))
+    for var in ("TEAMCOST_MEMBER", "CLAUDE_CONFIG_DIR", "CODEX_HOME", "GEMINI_CLI_HOME"):
+        env.pop(var, None)
+    # --otlp-port 0: no receiver (not a push setting); push cadence left at its default
+    return subprocess.Popen([TEAMCOST, "agent", "--otlp-port", "0", *args], env=env,
+                            stdout=subprocess.DEVNULL,
+                            stderr=(home / "agent.log").open("wb"), stdin=subprocess.DEVNULL)
+
+
+class Observer(threading.Thread):
+    """Calls ``total()`` every ``every`` seconds; notes when each count was first reached."""
+
+    def __init__(self, name: str, total: Any, every: float) -> None:
+        super().__init__(daemon=True, name=name)
+        self.total, self.every = total, every
+        self.seen: dict[int, float] = {}      # count -> wall time it was first observed
+        self.stop = threading.Event()
+        self.errors = 0
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            started = time.monotonic()
+            try:
+                n = self.total()
+            except Exception:                  # noqa: BLE001 - counted, the loop goes on
+                self.errors += 1
+                n = None
+            at = time.time()
+            if n is not None:
+                for k in range(1, n + 1):
+                    self.seen.setdefault(k, at)
+            self.stop.wait(max(0.0, self.every - (time.monotonic() - started)))
+
+
+def measure(n_calls: int, seed: int, agent_args: tuple[str, ...] = (),
+            watch_every: float | None = None, serve_every: float | None = None,
+            gap_s: tuple[float, float] = (0.5, 9.0), dashboard: bool = True
+            ) -> dict[str, list[float]]:
+    """Delays (s) per view of ``n_calls`` calls recorded on A at random moments."""
+    from starlette.testclient import TestClient
+
+    from teamcost.config import load_config
+    from teamcost.ledger import Ledger
+    from teamcost.reports.live import LiveSource
+    from teamcost.sync.migrate import build_rollups
+    from teamcost.sync.retry import DEFAULT_BACKOFF
+    from teamcost.web.app import create_app
+
+    d = defaults()
+    watch_every = watch_every or d["watch --interval"]
+    serve_every = serve_every or d["serve --pull-every"]
+    rng = random.Random(seed)
+    with emulated_team(project_suffix=f"-f{seed}") as (client, cfg, work):
+        assert build_rollups(client, cfg.team, DEFAULT_BACKOFF).complete   # a new team
+        home_a, home_b = work / "a", work / "b"
+        write_home(home_a, cfg, "ana@example.com")
+        write_home(home_b, cfg, "bo@example.com")
+        a, b = load_config(home_a), load_config(home_b)
+        with Ledger.for_config(a) as led:
+            ledger_id = led.ledger_id
+        agent = start_agent(home_a, *agent_args)
+        source = LiveSource(b)
+        observers = [Observer("watch", lambda: source.refresh().period_calls, watch_every)]
+        http = None
+        if dashboard:
+            app = create_app(b, pull_every=serve_every, budget_every=3600)
+            http = TestClient(app, base_url="http://127.0.0.1")
+            http.__enter__()
+            observers.append(Observer("dashboard", lambda: http.get("/api/live").json()[
+                "period_calls"], 1.0))
+        recorded: list[float] = []
+        try:
+            for o in observers:
+                o.start()
+            time.sleep(rng.uniform(*gap_s))
+            with Ledger.for_config(a) as led:
+                for i in range(n_calls):
+                    now = datetime.now(UTC)
+                    led.record(CallRecord(
+                        call_id=f"fresh-{seed}-{i:03d}", ts=now, team=cfg.team,
+                        member=a.member, ledger_id=ledger_id, provider="openai",
+                        model="gpt-4o", input_tokens=100 + i, output_tokens=10,
+                        cost_nanos=1_000_003 * (i + 1), priced=True, price_source="bench"))
+                    recorded.append(time.time())
+                    if i + 1 < n_calls:
+                        time.sleep(rng.uniform(*gap_s))
+            deadline = time.time() + 5 * TARGET_P95_S
+            while time.time() < deadline and not all(
+                    len(o.seen) >= n_calls for o in observers):
+                time.sleep(0.2)
+        finally:
+            for o in observers:
+                o.stop.set()
+            for o in observers:
+                o.join(timeout=60)
+            if http is not None:
+                http.__exit__(None, None, None)
+            source.close()
+            agent.terminate()
+            try:
+                agent.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                agent.kill()
+                agent.wait()
+        out = {}
+        for o in observers:
+            out[o.name] = [o.seen.get(i + 1, float("inf")) - recorded[i]
+                           for i in range(n_calls)]
+        return out
+
+
+def pct(values: list[float], p: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, round(p / 100 * len(s) + 0.5) - 1))]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--calls", type=int, default=20)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--no-dashboard", action="store_true")
+    args = ap.parse_args()
+    print("defaults measured (read from the code, not set here):")
+    for k, v in defaults().items():
+        print(f"  {k}: {v:g} s")
+    started = time.monotonic()
+    delays = measure(args.calls, args.seed, dashboard=not args.no_dashboard)
+    print(f"\n{args.calls} calls recorded on A at random moments, "
+          f"{time.monotonic() - started:.0f} s in all")
+    print(f"\n| view on B | p50 | p95 | max | target p95 | p95/target |\n|---|---:|---:|---:|---:|---:|")
+    ok = True
+    for name, d in delays.items():
+        p95 = pct(d, 95)
+        ok &= p95 < TARGET_P95_S
+        print(f"| {name} | {statistics.median(d):.1f} s | {p95:.1f} s | {max(d):.1f} s | "
+              f"< {TARGET_P95_S:.0f} s | {p95 / TARGET_P95_S:.2f} |")
+    print(f"\np95 < {TARGET_P95_S:.0f} s for every view: {'yes' if ok else 'NO'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
