@@ -204,7 +204,7 @@ def main() -> int:
     delays = measure(args.calls, args.seed, dashboard=not args.no_dashboard)
     print(f"\n{args.calls} calls recorded on A at random moments, "
           f"{time.monotonic() - started:.0f} s in all")
-    print(f"\n| view on B | p50 | p95 | max | target p95 | p95/target |\n|---|---:|---:|---:|---:|---:|")
+    print("\n| view on B | p50 | p95 | max | target p95 | p95/target |\n|---|---:|---:|---:|---:|---:|")
     ok = True
     for name, d in delays.items():
         p95 = pct(d, 95)

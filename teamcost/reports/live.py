@@ -198,6 +198,7 @@ class LiveSource:
         self._view = BudgetView(None, None, "set" if config.project else "local", None)
         self._budget_every = budget_every
         self._n = 0
+        self._memo: dict[str, Any] = {}    # the newest calls of the last rollup refresh
 
     def close(self) -> None:
         if self._client is not None and hasattr(self._client, "close"):
@@ -226,7 +227,7 @@ class LiveSource:
                 self._view = budget_view(read_budget(cfg, self._client), now, self._view)
             try:
                 snap = rollup_snapshot(cfg, self._client, now, self._view.line,
-                                       refresh=True)
+                                       refresh=True, memo=self._memo)
             except TeamcostError as exc:
                 # offline: what the rollup copy holds, without the calls only Firestore has
                 facts["error"] = str(exc)
@@ -394,11 +395,16 @@ def _sums(table: Any) -> tuple[int, int, int]:
 
 def rollup_snapshot(config: Config, client: Any, now: datetime,
                     budget: BudgetLine | None = None, *, refresh: bool = True,
-                    latest: int = 8, top: int = 8) -> LiveSnapshot:
+                    latest: int = 8, top: int = 8,
+                    memo: dict[str, Any] | None = None) -> LiveSnapshot:
     """``snapshot``'s numbers from the team's rollup cells (plus this machine's unpushed
     calls), equal to the calls' sums to the nano-dollar: the period and today start on a
     local midnight, a whole number of quarter-hours in every real zone. ``client`` None:
-    offline, from the copy alone (no newest calls, no last hour but this machine's)."""
+    offline, from the copy alone (no newest calls, no last hour but this machine's).
+
+    ``memo`` (a refresh loop's): the newest calls read last time are reused when this
+    refresh found no changed cell in the same period, since a call document and its cell
+    are written by one commit and a refresh sees every commit before it: no new call."""
     import pyarrow.compute as pc
 
     from teamcost.reports.rollup_source import team_table, unpushed_table
@@ -425,10 +431,17 @@ def rollup_snapshot(config: Config, client: Any, now: datetime,
     if client is not None:
         n, c = sum_calls(client, config.team, hour_from, end, WATCH_BACKOFF)
         hour_nanos += c
-        got = newest_calls(client, config.team, since=p_start, until=end, limit=latest,
-                           backoff=WATCH_BACKOFF)
+        if (memo is not None and refresh and read == 0
+                and memo.get("period_start") == p_start and "latest" in memo):
+            got = memo["latest"]
+            facts |= {"hour_calls": n, "latest_read": 0}
+        else:
+            got = newest_calls(client, config.team, since=p_start, until=end, limit=latest,
+                               backoff=WATCH_BACKOFF)
+            facts |= {"hour_calls": n, "latest_read": len(got)}
+            if memo is not None and refresh:
+                memo.update(period_start=p_start, latest=got)
         records += got
-        facts |= {"hour_calls": n, "latest_read": len(got)}
     rate = agg.spend_rate(period_nanos, p_start, p_end, now)["per_hour_nanos"]
     snap = LiveSnapshot(
         team=config.team, now=now, tz=tz, period=period, period_start=p_start,
