@@ -189,10 +189,16 @@ class LiveSource:
     """
 
     def __init__(self, config: Config, *, client: Any = None, budget_every: int = 12,
-                 others_pull: Callable[[], bool] = lambda: False) -> None:
+                 others_pull: Callable[[], bool] = lambda: False, listen: bool = True,
+                 listen_ready_s: float = 20.0) -> None:
         """``others_pull``: True while something else keeps the cache fresh (an agent on this
-        home): the refresh then reads the cache without a pull of its own."""
+        home): the refresh then reads the cache without a pull of its own. ``listen``:
+        with complete rollups, keep the rollup copy current with a real-time listener
+        (sync/rollup_listen.py) rather than a query per refresh; polled when it fails."""
         self.config = config
+        self._listen = listen
+        self._listen_ready_s = listen_ready_s
+        self.listener: Any = None
         self._others_pull = others_pull
         self._client = client
         self._view = BudgetView(None, None, "set" if config.project else "local", None)
@@ -201,8 +207,33 @@ class LiveSource:
         self._memo: dict[str, Any] = {}    # the newest calls of the last rollup refresh
 
     def close(self) -> None:
+        if self.listener is not None:
+            self.listener.close()
+            self.listener = None
         if self._client is not None and hasattr(self._client, "close"):
             self._client.close()
+
+    def _listening(self) -> Any:
+        """The live listener keeping the rollup copy current, started (again) when there is
+        none alive; None when it cannot start or deliver its first snapshot in time: this
+        refresh then polls (``rollup_cache.refresh``), and the next one tries again."""
+        if not self._listen:
+            return None
+        if self.listener is not None and self.listener.alive:
+            return self.listener
+        if self.listener is not None:
+            self.listener.close()
+            self.listener = None
+        from teamcost.sync.rollup_listen import CellListener
+        try:
+            listener = CellListener(self._client, self.config, self.config.team)
+        except Exception:   # noqa: BLE001 - no listener: poll
+            return None
+        if not listener.wait_ready(self._listen_ready_s):
+            listener.close()
+            return None
+        self.listener = listener
+        return listener
 
     def _rollups(self) -> bool:
         """Whether the team's rollups count every call (remembered once true)."""
@@ -226,8 +257,14 @@ class LiveSource:
                 from teamcost.budget.known import read_budget
                 self._view = budget_view(read_budget(cfg, self._client), now, self._view)
             try:
+                listener = self._listening()
+                if listener is not None:
+                    facts["listener"] = {"delivered": listener.delivered,
+                                         "snapshots": listener.version}
                 snap = rollup_snapshot(cfg, self._client, now, self._view.line,
-                                       refresh=True, memo=self._memo)
+                                       refresh=listener is None, memo=self._memo,
+                                       version=None if listener is None
+                                       else listener.version)
             except TeamcostError as exc:
                 # offline: what the rollup copy holds, without the calls only Firestore has
                 facts["error"] = str(exc)
@@ -396,7 +433,8 @@ def _sums(table: Any) -> tuple[int, int, int]:
 def rollup_snapshot(config: Config, client: Any, now: datetime,
                     budget: BudgetLine | None = None, *, refresh: bool = True,
                     latest: int = 8, top: int = 8,
-                    memo: dict[str, Any] | None = None) -> LiveSnapshot:
+                    memo: dict[str, Any] | None = None,
+                    version: int | None = None) -> LiveSnapshot:
     """``snapshot``'s numbers from the team's rollup cells (plus this machine's unpushed
     calls), equal to the calls' sums to the nano-dollar: the period and today start on a
     local midnight, a whole number of quarter-hours in every real zone. ``client`` None:
@@ -404,7 +442,9 @@ def rollup_snapshot(config: Config, client: Any, now: datetime,
 
     ``memo`` (a refresh loop's): the newest calls read last time are reused when this
     refresh found no changed cell in the same period, since a call document and its cell
-    are written by one commit and a refresh sees every commit before it: no new call."""
+    are written by one commit and a refresh sees every commit before it: no new call.
+    ``version``: the copy is kept by a listener (no refresh here), at this snapshot
+    count; the newest calls are read again only when it moved."""
     import pyarrow.compute as pc
 
     from teamcost.reports.rollup_source import team_table, unpushed_table
@@ -431,16 +471,18 @@ def rollup_snapshot(config: Config, client: Any, now: datetime,
     if client is not None:
         n, c = sum_calls(client, config.team, hour_from, end, WATCH_BACKOFF)
         hour_nanos += c
-        if (memo is not None and refresh and read == 0
-                and memo.get("period_start") == p_start and "latest" in memo):
+        unchanged = (read == 0 and refresh) if version is None else (
+            memo is not None and memo.get("version") == version)
+        if (memo is not None and unchanged and memo.get("period_start") == p_start
+                and "latest" in memo):
             got = memo["latest"]
             facts |= {"hour_calls": n, "latest_read": 0}
         else:
             got = newest_calls(client, config.team, since=p_start, until=end, limit=latest,
                                backoff=WATCH_BACKOFF)
             facts |= {"hour_calls": n, "latest_read": len(got)}
-            if memo is not None and refresh:
-                memo.update(period_start=p_start, latest=got)
+            if memo is not None and (refresh or version is not None):
+                memo.update(period_start=p_start, latest=got, version=version)
         records += got
     rate = agg.spend_rate(period_nanos, p_start, p_end, now)["per_hour_nanos"]
     snap = LiveSnapshot(

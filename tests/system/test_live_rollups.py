@@ -95,7 +95,7 @@ def test_watch_and_dashboard_from_rollups_equal_the_call_documents(
 
     cells = len(list(firestore_client.collection("teamcost_rollups").stream()))
     reads = spy_reads(firestore_client)
-    with LiveSource(a, client=firestore_client) as source:
+    with LiveSource(a, client=firestore_client, listen=False) as source:   # polling
         snap = source.refresh(NOW)
         assert _numbers(snap) == expected
         first = reads.documents
@@ -228,3 +228,42 @@ def test_metrics_from_rollups_equal_the_calls_and_never_go_back(
     with RollupCache.for_config(a) as cache:
         refresh(firestore_client, cache, "core", FAST)
     assert got(a) == before
+
+
+def test_watch_listens_to_the_cells_and_polls_when_the_listener_ends(
+        firestore_emulator, firestore_client, tmp_path: Path) -> None:
+    cfgs, extra = _team(tmp_path, firestore_emulator.project, firestore_client)
+    a, b = cfgs
+    with LiveSource(a, client=firestore_client) as source:
+        first = source.refresh(NOW)
+        listener = source.listener
+        assert listener is not None and listener.alive
+        initial = listener.delivered
+        assert initial == len(list(firestore_client.collection("teamcost_rollups").stream()))
+        reads = spy_reads(firestore_client)
+        # nothing changed: no query of the cells, no newest calls read again
+        assert _numbers(source.refresh(NOW)) == _numbers(first)
+        assert reads.documents == 0
+        # bo pushes a call: the listener delivers its cell, the next refresh counts it
+        late = dataclasses.replace(make_calls(1, b.member, "x", seed=5)[0], call_id="bo-late",
+                                   ts=NOW - timedelta(minutes=1))
+        with Ledger.for_config(b) as led:
+            late = dataclasses.replace(late, ledger_id=led.ledger_id)
+            led.record(late)
+            assert push(b, led, firestore_client).pushed == 1
+        deadline = time.monotonic() + 20
+        while listener.delivered == initial and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert listener.delivered - initial in (1, 2)       # bo's cell (once per change)
+        snap = source.refresh(NOW)
+        assert reads.documents == 8              # the newest calls, read again: no cells
+        assert _numbers(snap) == _oracle([*stored_calls(firestore_client), extra], NOW)
+        assert snap.latest[0].call_id == "bo-late"
+        # the stream ends (a network cut): the next refresh starts another listener, which
+        # resumes after the copy's watermark (nothing changed: an empty first snapshot)
+        listener._watch.unsubscribe()
+        assert not listener.alive
+        again = source.refresh(NOW)
+        assert source.listener is not None and source.listener is not listener
+        assert source.listener.delivered == 0
+        assert _numbers(again) == _numbers(snap)
