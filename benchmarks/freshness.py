@@ -110,8 +110,9 @@ class Observer(threading.Thread):
 
 
 class Reads:
-    """Reads billed to one client: documents returned by queries and gets, an aggregation
-    one per 1,000 index entries (at least one: the counts here stay far below 1,000)."""
+    """Reads billed to one client: documents returned by queries (at least one a query)
+    and gets, an aggregation one per 1,000 index entries (at least one: the counts here
+    stay far below 1,000), and, for a listener, the documents it delivered."""
 
     def __init__(self, client: Any) -> None:
         self.documents = 0
@@ -121,10 +122,12 @@ class Reads:
         real_get = api.batch_get_documents
 
         def run_query(*a: Any, **kw: Any) -> Any:
+            n = 0
             for resp in real_query(*a, **kw):
                 if resp.document and resp.document.name:
-                    self.documents += 1
+                    n += 1
                 yield resp
+            self.documents += max(1, n)    # a query that finds nothing is billed one read
 
         def run_aggregation_query(*a: Any, **kw: Any) -> Any:
             self.aggregations += 1
@@ -275,7 +278,11 @@ def main() -> int:
         ok &= p95 < TARGET_P95_S
         print(f"| {labels.get(name, name)} | {statistics.median(d):.1f} s | {p95:.1f} s | "
               f"{max(d):.1f} s | < {TARGET_P95_S:.0f} s | {p95 / TARGET_P95_S:.2f} | "
-              f"{reads.get(name, 0):,} |")
+              f"{reads.get(name, 0):,}{'*' if name == 'dashboard' else ''} |")
+    if "dashboard" in delays:
+        print("\n* the dashboard's reads are mostly this benchmark's own /api/live request "
+              "every second (the budget, the newest calls and the last hour each time); the "
+              "page itself asks again only when an event says something changed")
     print(f"\np95 < {TARGET_P95_S:.0f} s for every view: {'yes' if ok else 'NO'}")
     return 0 if ok else 1
 

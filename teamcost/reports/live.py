@@ -469,10 +469,17 @@ def rollup_snapshot(config: Config, client: Any, now: datetime,
     records = _unpushed_latest(config, p_start, now, latest)
     facts: dict[str, Any] = {"rollups": True, "cells_read": read}
     if client is not None:
-        n, c = sum_calls(client, config.team, hour_from, end, WATCH_BACKOFF)
-        hour_nanos += c
         unchanged = (read == 0 and refresh) if version is None else (
             memo is not None and memo.get("version") == version)
+        # calls only leave the last hour as time passes: an hour with no pushed call stays
+        # empty until a cell changes, so an idle team's refresh reads nothing for it
+        if memo is not None and unchanged and memo.get("hour") == (0, 0):
+            n, c = 0, 0
+        else:
+            n, c = sum_calls(client, config.team, hour_from, end, WATCH_BACKOFF)
+        if memo is not None and (refresh or version is not None):
+            memo["hour"] = (n, c)
+        hour_nanos += c
         if (memo is not None and unchanged and memo.get("period_start") == p_start
                 and "latest" in memo):
             got = memo["latest"]
