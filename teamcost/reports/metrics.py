@@ -4,10 +4,12 @@ serve`` and ``teamcost agent``), in the exposition format of ``prometheus-client
 Counters never go backwards across restarts because nothing is counted in process memory:
 every scrape computes them from stored data (the team cache and this machine's ledger,
 through ``frames.scan_calls``, the report's own sources and dedupe), so the spend counter
-is the report's all-time total. Two small pieces:
+is the report's all-time total. Once the team's rollups are complete, from the rollup
+copy instead (``rollup_usage_rows``: why they still never go backwards is argued there).
+Two small pieces:
 
 - ``usage_rows(config)``: the all-time sums per team, provider, model (and member): the
-  one place that reads data. When the team cache is replaced by rollups, only this moves.
+  one place that reads calls (``rollup_usage_rows`` reads the rollups).
 - ``metric_families(rows, budget, agent, member_label)``: pure; rows (dicts with those
   labels and the report's sums: ``cost_nanos``, ``calls``, the four token kinds,
   ``unpriced_calls``, ``failed_calls``), a budget status (``BudgetStatus.to_dict()`` or
