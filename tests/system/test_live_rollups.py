@@ -182,6 +182,16 @@ def test_raw_call_views_read_only_their_window(firestore_emulator, firestore_cli
     assert by_member == {m: sum(c.cost_nanos for c in day if c.member == m)
                          for m in {c.member for c in day}}
 
+    # --by tag:NAME of a tag rollups do not keep: from the same window's calls
+    doc = build_report(a, window, by=("tag:i",), now=NOW, budget=False,
+                       client=firestore_client)
+    by_tag = {r["tag:i"]: r["cost_nanos"] for r in doc["breakdowns"]["tag:i"]}
+    want: dict[str, int] = {}
+    for c in day:
+        key = str(c.tags.get("i")) if c.tags.get("i") is not None else "(none)"
+        want[key] = want.get(key, 0) + c.cost_nanos
+    assert by_tag == want
+
     # export of a window: exact, and a second run reads no call document
     reads = spy_reads(firestore_client)
     win = parse_window(since.isoformat(), until.isoformat(), NOW, "UTC")
