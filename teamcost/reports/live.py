@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from teamcost.config import Config
 
 WATCH_BACKOFF = Backoff(attempts=2, base_s=0.2, cap_s=1.0)
+LISTEN_RETRY_S = 30.0   # a listener that ended (or never started) is tried again after this
 
 
 @dataclass(frozen=True)
@@ -190,7 +191,8 @@ class LiveSource:
 
     def __init__(self, config: Config, *, client: Any = None, budget_every: int = 12,
                  others_pull: Callable[[], bool] = lambda: False, listen: bool = True,
-                 listen_ready_s: float = 20.0) -> None:
+                 listen_ready_s: float = 0.0, listen_retry_s: float = LISTEN_RETRY_S
+                 ) -> None:
         """``others_pull``: True while something else keeps the cache fresh (an agent on this
         home): the refresh then reads the cache without a pull of its own. ``listen``:
         with complete rollups, keep the rollup copy current with a real-time listener
@@ -198,6 +200,8 @@ class LiveSource:
         self.config = config
         self._listen = listen
         self._listen_ready_s = listen_ready_s
+        self._listen_tried = -1e18
+        self._listen_retry_s = listen_retry_s
         self.listener: Any = None
         self._others_pull = others_pull
         self._client = client
@@ -214,26 +218,34 @@ class LiveSource:
             self._client.close()
 
     def _listening(self) -> Any:
-        """The live listener keeping the rollup copy current, started (again) when there is
-        none alive; None when it cannot start or deliver its first snapshot in time: this
-        refresh then polls (``rollup_cache.refresh``), and the next one tries again."""
+        """The listener keeping the rollup copy current, when it is alive and has stored its
+        first snapshot; else None, and this refresh polls (``rollup_cache.refresh``).
+
+        A listener is started only after a poll brought the copy up to date (so its first
+        snapshot holds only what changed since: a new member's first month of cells is
+        read once, by the poll), and not more than once every LISTEN_RETRY_S (offline,
+        a listener never delivers; the polls say so at once)."""
         if not self._listen:
             return None
-        if self.listener is not None and self.listener.alive:
-            return self.listener
-        if self.listener is not None:
-            self.listener.close()
+        listener = self.listener
+        if listener is not None and listener.alive and listener.ready:
+            return listener
+        if listener is not None and not listener.alive:
+            listener.close()
             self.listener = None
+        return None
+
+    def _start_listener(self) -> None:
+        if not self._listen or self.listener is not None:
+            return
+        if time.monotonic() - self._listen_tried < self._listen_retry_s:
+            return
+        self._listen_tried = time.monotonic()
         from teamcost.sync.rollup_listen import CellListener
         try:
-            listener = CellListener(self._client, self.config, self.config.team)
-        except Exception:   # noqa: BLE001 - no listener: poll
-            return None
-        if not listener.wait_ready(self._listen_ready_s):
-            listener.close()
-            return None
-        self.listener = listener
-        return listener
+            self.listener = CellListener(self._client, self.config, self.config.team)
+        except Exception:   # noqa: BLE001 - no listener: the refreshes poll
+            self.listener = None
 
     def _rollups(self) -> bool:
         """Whether the team's rollups count every call (remembered once true)."""
@@ -265,6 +277,10 @@ class LiveSource:
                                        refresh=listener is None, memo=self._memo,
                                        version=None if listener is None
                                        else listener.version)
+                if listener is None:        # the copy is current: listen from here on
+                    self._start_listener()
+                    if self.listener is not None and self._listen_ready_s:
+                        self.listener.wait_ready(self._listen_ready_s)
             except TeamcostError as exc:
                 # offline: what the rollup copy holds, without the calls only Firestore has
                 facts["error"] = str(exc)
@@ -378,13 +394,23 @@ def stored_snapshot(config: Config, now: datetime, client: Any = None) -> LiveSn
 
 
 def rollups_ready(config: Config, client: Any) -> bool:
-    """True when the team's rollups count every call; False too when that cannot be read
-    now (the calls path then shows what the team cache holds, as before rollups)."""
+    """True when the team's rollups count every call. When that cannot be read now
+    (offline): True if this machine's rollup copy holds the team's cells (it is filled
+    only once they are complete, and they stay so), so the view shows the copy; else
+    False, and the calls path shows what the team cache holds, as before rollups."""
     from teamcost.sync.rollups import rollups_in_use
     try:
         return rollups_in_use(client, config.team, WATCH_BACKOFF)
     except TeamcostError:
-        return False
+        path = Path(config.cache_file).with_name("rollups.sqlite")
+        if not path.is_file():
+            return False
+        from teamcost.sync.rollup_cache import RollupCache
+        try:
+            with RollupCache(path) as cache:
+                return cache.watermark(config.team) is not None
+        except TeamcostError:
+            return False
 
 
 def _unpushed_latest(config: Config, since: datetime, now: datetime, n: int

@@ -94,6 +94,10 @@ class CellListener:
         return self._ready.wait(timeout) and self.alive
 
     @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
+    @property
     def alive(self) -> bool:
         return self.error is None and not getattr(self._watch, "_closed", False)
 

@@ -244,12 +244,16 @@ def test_watch_listens_to_the_cells_and_polls_when_the_listener_ends(
         firestore_emulator, firestore_client, tmp_path: Path) -> None:
     cfgs, extra = _team(tmp_path, firestore_emulator.project, firestore_client)
     a, b = cfgs
-    with LiveSource(a, client=firestore_client) as source:
+    with LiveSource(a, client=firestore_client, listen_ready_s=20,
+                    listen_retry_s=0) as source:
+        # the first refresh polls (the copy's catch-up is read once, by the query), then
+        # listens from the copy's watermark: a first snapshot with nothing in it
         first = source.refresh(NOW)
         listener = source.listener
-        assert listener is not None and listener.alive
+        assert listener is not None and listener.alive and listener.ready
         initial = listener.delivered
-        assert initial == len(list(firestore_client.collection("teamcost_rollups").stream()))
+        assert initial == 0
+        source.refresh(NOW)                     # reads the newest calls once more
         reads = spy_reads(firestore_client)
         # nothing changed: no query of the cells, no newest calls read again
         assert _numbers(source.refresh(NOW)) == _numbers(first)
@@ -273,7 +277,35 @@ def test_watch_listens_to_the_cells_and_polls_when_the_listener_ends(
         # resumes after the copy's watermark (nothing changed: an empty first snapshot)
         listener._watch.unsubscribe()
         assert not listener.alive
-        again = source.refresh(NOW)
+        again = source.refresh(NOW)              # polls, and listens again
         assert source.listener is not None and source.listener is not listener
-        assert source.listener.delivered == 0
+        assert source.listener.wait_ready(20) and source.listener.delivered == 0
         assert _numbers(again) == _numbers(snap)
+        assert _numbers(source.refresh(NOW)) == _numbers(snap)
+
+
+def test_watch_offline_shows_the_rollup_copy(firestore_emulator, firestore_client,
+                                             tmp_path: Path, monkeypatch) -> None:
+    from google.cloud import firestore
+
+    from teamcost.emulator import free_port
+    from teamcost.sync import rollups
+
+    cfgs, extra = _team(tmp_path, firestore_emulator.project, firestore_client)
+    a = cfgs[0]
+    with LiveSource(a, client=firestore_client, listen=False) as source:
+        online = source.refresh(NOW)
+    rollups._COMPLETE.clear()       # a new process: it must learn rollups are complete
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", f"127.0.0.1:{free_port()}")   # nothing
+    dead = firestore.Client(project=firestore_emulator.project)
+    started = time.monotonic()
+    with LiveSource(a, client=dead) as source:
+        snap = source.refresh(NOW)
+    assert time.monotonic() - started < 30
+    assert "error" in snap.refreshed
+    assert (snap.period_nanos, snap.period_calls, snap.today_nanos) == (
+        online.period_nanos, online.period_calls, online.today_nanos)
+    assert [c.call_id for c in snap.latest] == ["late-1"]      # only this machine's own
+    assert snap.last_hour_nanos == extra.cost_nanos
+    with TeamCache.for_config(a) as cache:
+        assert cache.count("core") == 0
