@@ -473,14 +473,12 @@ class Agent:
         """The team's calls into the team cache, until the team's rollups count every call:
         then nothing in the background (views fetch the rollup cells they show when they
         show them), so a machine's reads a minute do not grow with the team. An agent that
-        serves /metrics (--metrics-port, off by default) keeps pulling: its counters are
-        summed from the team cache, which would otherwise stop at the rollups' start."""
+        serves /metrics stops pulling too: its counters are then summed from the rollup
+        copy, which each scrape refreshes (reports/metrics.py)."""
         job = self.jobs["pull"]
         try:
             from teamcost.sync.rollups import rollups_in_use
-            if (not self.options.metrics_port
-                    and rollups_in_use(self._client_or_new(), self.config.team,
-                                       AGENT_BACKOFF)):
+            if rollups_in_use(self._client_or_new(), self.config.team, AGENT_BACKOFF):
                 job.succeeded(self.clock(), {"skipped": "rollups"})
                 return
             if self._cache is None:

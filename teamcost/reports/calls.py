@@ -127,10 +127,37 @@ def _gather(config: Config, since: datetime | None, cursor: Cursor | None, limit
     return merged[:limit]
 
 
+def _gather_remote(config: Config, client: Any, since: datetime | None,
+                   cursor: Cursor | None, limit: int) -> list[CallRecord]:
+    """Like ``_gather`` once the team's rollups are complete (nothing pulls the team's
+    calls any more): the page's calls straight from Firestore (``limit`` documents, by ts
+    and id descending), merged with this machine's ledger (its calls not pushed yet)."""
+    from teamcost.sync.window import newest_calls
+
+    remote = newest_calls(client, config.team, since=since, limit=limit,
+                          before=(cursor.ts_us, cursor.call_id) if cursor else None)
+    mine: list[CallRecord] = []
+    if config.ledger_file.exists():
+        with Ledger.for_config(config) as ledger:
+            mine = _newest(ledger.conn, "calls", config.team, since, cursor, limit)
+    seen = {c.call_id for c in remote}
+    merged = sorted([*remote, *(c for c in mine if c.call_id not in seen)],
+                    key=lambda c: (c.ts, c.call_id), reverse=True)
+    return merged[:limit]
+
+
 def calls_page(config: Config, *, since: datetime | None = None, limit: int = 50,
-               cursor: Cursor | None = None) -> CallsPage:
-    """The newest ``limit`` calls at or after ``since`` that sort below ``cursor``."""
+               cursor: Cursor | None = None, client: Any = None) -> CallsPage:
+    """The newest ``limit`` calls at or after ``since`` that sort below ``cursor``.
+    ``client``: with a Firestore client and complete rollups the page is read from
+    Firestore (only its own calls), not from the team cache."""
     limit = check_limit(limit)
+    if client is not None and config.has_firestore:
+        from teamcost.reports.window_source import rollups_ready
+        if rollups_ready(config, client):
+            got = _gather_remote(config, client, since, cursor, limit + 1)
+            page = got[:limit]
+            return CallsPage(page, Cursor.after(page[-1]) if len(got) > limit else None)
     got = _gather(config, since, cursor, limit + 1)
     page = got[:limit]
     return CallsPage(page, Cursor.after(page[-1]) if len(got) > limit else None)

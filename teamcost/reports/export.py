@@ -32,7 +32,7 @@ from teamcost.reports import billing
 from teamcost.reports.aggregate import baseline_start
 from teamcost.reports.frames import load_daily_costs, load_table
 from teamcost.reports.render import QUOTED_START, spreadsheet_safe
-from teamcost.reports.report import refresh_team_cache, table_document
+from teamcost.reports.report import table_document
 
 if TYPE_CHECKING:
     from teamcost.config import Config
@@ -142,7 +142,8 @@ def json_rows(table: pa.Table) -> list[dict[str, Any]]:
 
 def export_period(config: Config, window: Window, out_dir: Path, *, fmt: str = "both",
                   tz: str | None = None, source: str | None = None,
-                  now: datetime | None = None, refresh: bool = True) -> ExportResult:
+                  now: datetime | None = None, refresh: bool = True,
+                  client: Any = None) -> ExportResult:
     fmt = "jsonl" if fmt == "json" else fmt   # the 0.1 name of JSON Lines
     if fmt not in FORMATS:
         raise InvalidValue("format", fmt, "csv, jsonl, both or focus")
@@ -158,7 +159,11 @@ def export_period(config: Config, window: Window, out_dir: Path, *, fmt: str = "
     now = now or datetime.now(UTC)
     warnings: list[str] = []
     if refresh and config.has_firestore and source != "local":
-        w = refresh_team_cache(config)
+        # the window's calls (and, for the summary's spikes, its baseline days): the
+        # whole team history only while the team's rollups are incomplete
+        from teamcost.reports.window_source import refresh_window
+        first = window.since if fmt == "focus" else baseline_start(window.since, tz)
+        w = refresh_window(config, first, window.until, client)
         if w:
             warnings.append(w)
     if fmt == "focus":   # FOCUS 1.2 rows by day, member, model and token kind (focus.py)

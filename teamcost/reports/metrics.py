@@ -4,10 +4,12 @@ serve`` and ``teamcost agent``), in the exposition format of ``prometheus-client
 Counters never go backwards across restarts because nothing is counted in process memory:
 every scrape computes them from stored data (the team cache and this machine's ledger,
 through ``frames.scan_calls``, the report's own sources and dedupe), so the spend counter
-is the report's all-time total. Two small pieces:
+is the report's all-time total. Once the team's rollups are complete, from the rollup
+copy instead (``rollup_usage_rows``: why they still never go backwards is argued there).
+Two small pieces:
 
 - ``usage_rows(config)``: the all-time sums per team, provider, model (and member): the
-  one place that reads data. When the team cache is replaced by rollups, only this moves.
+  one place that reads calls (``rollup_usage_rows`` reads the rollups).
 - ``metric_families(rows, budget, agent, member_label)``: pure; rows (dicts with those
   labels and the report's sums: ``cost_nanos``, ``calls``, the four token kinds,
   ``unpriced_calls``, ``failed_calls``), a budget status (``BudgetStatus.to_dict()`` or
@@ -42,6 +44,9 @@ SUMS = ("cost_nanos", "calls", *TOKENS, "unpriced_calls", "failed_calls")
 _TOKEN_KIND = {"input_tokens": "input", "output_tokens": "output",
                "cache_read_tokens": "cache_read", "cache_write_tokens": "cache_write"}
 JOBS = ("push", "pull", "check")
+# with complete rollups a scrape refreshes the rollup copy at most this often: one query
+# (at least one read) per refresh, plus one read per cell changed since the last one
+REFRESH_S = 30.0
 
 
 def usage_rows(config: Config, *, member_label: bool = False,
@@ -54,6 +59,76 @@ def usage_rows(config: Config, *, member_label: bool = False,
                            columns=(*keys, "cost_nanos", *TOKENS, "priced", "success"),
                            chunk_rows=1 << 18)
     acc: dict[tuple[Any, ...], list[int]] = {}
+    _add_chunks(acc, chunks, keys)
+    return _rows(acc, keys)
+
+
+def _rows(acc: Mapping[tuple[Any, ...], list[int]], keys: Sequence[str]
+          ) -> list[dict[str, Any]]:
+    return [{**dict(zip(keys, key)), **dict(zip(SUMS, v))} for key, v in sorted(
+        acc.items(), key=lambda kv: tuple(str(x) for x in kv[0]))]
+
+
+# a cell's metric (rollup_doc.METRICS) for each of SUMS
+_CELL_METRIC = {"cost_nanos": "c", "calls": "n", "input_tokens": "i", "output_tokens": "o",
+                "cache_read_tokens": "cr", "cache_write_tokens": "cw", "unpriced_calls": "u",
+                "failed_calls": "f"}
+
+
+def rollup_usage_rows(config: Config, *, member_label: bool = False) -> list[dict[str, Any]]:
+    """``usage_rows`` once the team's rollups are complete: every other ledger's calls
+    from this machine's rollup copy (all its cells, all time), this machine's own ledger
+    from the ledger itself (every call of the team, pushed or not). The caller refreshes
+    the copy first (``rollup_cache.refresh``).
+
+    Why the counters never go backwards: a cell's numbers only grow (a push commit adds to
+    a cell only the calls it creates, and a call document is never deleted or changed, so
+    every increment is a call's non-negative counts); the copy only ever replaces a cell
+    with a later version of it (fetched by ``updated_at`` after the copy's watermark),
+    never drops one. This machine's calls are counted from its ledger whether or not they
+    were pushed, so a push moving a call from "unpushed" into a cell (which the copy may
+    not have read yet) neither removes nor doubles it: its own ledger's cells are left
+    out. (Repricing a call before it is pushed can change its cost, as before rollups.)
+    A cell folded into ``(other)`` (past 50 values of a dimension in a ledger-day) is
+    labelled ``(other)``: totals stay exact, the label is the rollup's."""
+    import numpy as np
+
+    from teamcost.ledger import Ledger
+    from teamcost.reports.frames import Filters, _scan_ledger
+    from teamcost.sync.rollup_cache import RollupCache
+    from teamcost.sync.rollup_doc import CELL_DIMS, METRICS
+
+    keys = ["team", "provider", "model", *(["member"] if member_label else [])]
+    own = None
+    acc: dict[tuple[Any, ...], list[int]] = {}
+    if config.ledger_file.exists():
+        with Ledger.for_reading(config) as ledger:
+            own = ledger.ledger_id
+        _add_chunks(acc, _scan_ledger(config, EARLIEST, LATEST, config.team, Filters(),
+                                      [*keys, "cost_nanos", *TOKENS, "priced", "success"],
+                                      1 << 18), keys)
+    col = {m: i + 1 for i, m in enumerate(METRICS)}
+    width = len(METRICS) + 1
+    pos = {k: i for i, k in enumerate(("member", "ledger_id", "day", *CELL_DIMS))}
+    import zlib
+    with RollupCache.for_config(config) as cache:
+        rows = cache.rows(config.team, datetime.min.date(), datetime.max.date())
+    for r in rows:
+        if r[pos["ledger_id"]] == own:
+            continue
+        n = len(CELL_DIMS)
+        slots = np.frombuffer(zlib.decompress(r[3 + n]), dtype=np.int64).reshape(-1, width)
+        totals = slots.sum(axis=0)
+        label = {"team": config.team, "provider": r[pos["provider"]],
+                 "model": r[pos["model"]], "member": r[pos["member"]]}
+        row = acc.setdefault(tuple(label[k] for k in keys), [0] * len(SUMS))
+        for j, name in enumerate(SUMS):
+            row[j] += int(totals[col[_CELL_METRIC[name]]])
+    return _rows(acc, keys)
+
+
+def _add_chunks(acc: dict[tuple[Any, ...], list[int]], chunks: Iterable[pa.Table],
+                keys: Sequence[str]) -> None:
     for chunk in chunks:
         if not chunk.num_rows:
             continue
@@ -72,8 +147,6 @@ def usage_rows(config: Config, *, member_label: bool = False,
             row[1] += int(counts[i])
             for j, c in enumerate(sums):
                 row[SUMS.index(c)] += int(values[j][i] or 0)
-    return [{**dict(zip(keys, key)), **dict(zip(SUMS, v))} for key, v in sorted(
-        acc.items(), key=lambda kv: tuple(str(x) for x in kv[0]))]
 
 
 def _age(at: Any, now: datetime) -> float | None:
@@ -204,10 +277,43 @@ class TeamcostCollector(Collector):
         self.agent = agent
         self.source = source
         self._lock = threading.Lock()   # one scan of the mirrors at a time
+        self._client: Any = None
+        self._refreshed = -1e18
+
+    def _from_rollups(self) -> bool:
+        """With complete rollups: refresh the rollup copy (at most every REFRESH_S; a
+        failure keeps the copy as it is: counters then pause, never drop) and say so."""
+        if self.source == "local" or not self.config.has_firestore:
+            return False
+        from teamcost.errors import TeamcostError
+        from teamcost.reports.window_source import rollups_ready
+        try:
+            if self._client is None:
+                from teamcost.sync.client import client_for
+                self._client = client_for(self.config)
+        except TeamcostError:
+            return False
+        if not rollups_ready(self.config, self._client):
+            return False
+        if time.monotonic() - self._refreshed >= REFRESH_S:
+            from teamcost.sync.retry import Backoff
+            from teamcost.sync.rollup_cache import RollupCache, refresh
+            try:
+                with RollupCache.for_config(self.config) as cache:
+                    refresh(self._client, cache, self.config.team,
+                            Backoff(attempts=2, base_s=0.2, cap_s=1.0))
+            except TeamcostError:
+                pass
+            self._refreshed = time.monotonic()
+        return True
 
     def collect(self) -> Iterator[Metric]:
         with self._lock:
-            rows = usage_rows(self.config, member_label=self.member_label, source=self.source)
+            if self._from_rollups():
+                rows = rollup_usage_rows(self.config, member_label=self.member_label)
+            else:
+                rows = usage_rows(self.config, member_label=self.member_label,
+                                  source=self.source)
         yield from metric_families(rows, self.budget(), self.agent() if self.agent else None,
                                    team=self.config.team, member_label=self.member_label)
 

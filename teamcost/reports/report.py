@@ -113,15 +113,21 @@ def build_report(config: Config, window: Window, *, by: Sequence[str] = DEFAULT_
         if from_rollups is not None:
             return from_rollups
     pulled_now = False
+    live = window.until >= now
     if use_team and refresh:
-        warning = refresh_team_cache(config)
+        # the calls of the window and of what the document reads before it (spike
+        # baselines, projections); the whole history only while rollups are incomplete
+        from teamcost.reports.window_source import refresh_window
+        first = agg.baseline_start(window.since, tz)
+        if live:
+            first = min(first, agg.earliest_needed(window.since, now, tz))
+        warning = refresh_window(config, first, window.until, client)
         if warning:
             warnings.append(warning)
         pulled_now = warning is None
     note = claude_telemetry_note(config.home)
     if note:    # what this machine's agent cannot count (its Claude Code telemetry is off)
         warnings.append(f"this machine: {note}")
-    live = window.until >= now
     source_used = "team" if use_team else "local"
     dims = [agg.column_of(b) for b in by if agg.is_breakdown(b)]
     bill = billing.Billing(window.since, window.until, plans, _billing_dims(by))

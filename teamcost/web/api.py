@@ -213,7 +213,7 @@ def calls(dash: Dashboard, request: Request) -> dict[str, Any]:
                          end_of_day=False) if "since" in q else None)
     cursor = Cursor.decode(q["cursor"]) if q.get("cursor") else None
     return calls_page(dash.config, since=since, limit=check_limit(q.get("limit", "50")),
-                      cursor=cursor).to_dict()
+                      cursor=cursor, client=dash.client()).to_dict()
 
 
 async def events(request: Request) -> Response:

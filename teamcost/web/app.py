@@ -111,7 +111,7 @@ def create_app(config: Config, *, token: str | None = None,
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         dash.stopping = asyncio.Event()
         tasks = [asyncio.create_task(watch(dash), name="teamcost-watch")]
-        if pull_every > 0 and config.project:
+        if config.project:   # with pull_every 0 it refreshes only the rollup copy, if any
             tasks.append(asyncio.create_task(pull_loop(dash), name="teamcost-pull"))
         try:
             yield

@@ -6,6 +6,11 @@ of the team cache and of the ledger: ``teamcost.reports.changes``) and announces
 it reads the budget status and announces ``budget`` when its level, the budget itself,
 or the newest alert changed. A ``Puller`` runs the library's pull every ``pull_every`` seconds
 when asked to (no agent running). Subscribers are the open ``/api/events`` streams.
+
+Once the team's rollups are complete the puller pulls no call: it refreshes the rollup
+copy (the cells changed since its last look) and announces ``calls`` when any changed.
+The agent does not refresh that copy, so the server does it even when an agent runs
+(``rollup_every``); the views read the window's single calls from Firestore on demand.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("teamcost.serve")
 QUEUE_SIZE = 32
+ROLLUP_EVERY_S = 60.0    # the rollup copy's refresh when --pull-every is 0 (an agent runs)
 
 
 class Hub:
@@ -151,19 +157,57 @@ async def watch(dash: Dashboard) -> None:
         await asyncio.to_thread(probe.close)
 
 
-async def pull_loop(dash: Dashboard) -> None:
-    """``teamcost sync pull`` every ``pull_every`` seconds (first at once)."""
-    from teamcost.sync.service import run_pull
+def rollups_ready(dash: Dashboard) -> bool:
+    from teamcost.reports.live import rollups_ready as ready
+    return dash.config.project is not None and ready(dash.config, dash.client())
 
+
+def refresh_cells(dash: Dashboard) -> int:
+    """The rollup cells changed since the copy's watermark into the copy; cells read."""
+    from teamcost.reports.live import WATCH_BACKOFF
+    from teamcost.sync.rollup_cache import RollupCache, refresh
+
+    with RollupCache.for_config(dash.config) as cache:
+        return refresh(dash.client(), cache, dash.config.team, WATCH_BACKOFF)
+
+
+def _one_pull(dash: Dashboard) -> tuple[int, bool] | None:
+    """One background refresh: (new calls or changed cells, from rollups?); None when
+    there is nothing to do (no --pull-every: an agent pulls the calls)."""
+    if rollups_ready(dash):
+        return refresh_cells(dash), True
+    if dash.pull_every <= 0:
+        return None
+    from teamcost.sync.service import run_pull
+    return run_pull(dash.config, None, dash.client()).new, False
+
+
+def pull_period(dash: Dashboard) -> float:
+    """Seconds between background refreshes: ``pull_every``, or, when an agent pulls the
+    calls (0), ROLLUP_EVERY_S for the rollup copy, which no agent refreshes."""
+    return dash.pull_every if dash.pull_every > 0 else ROLLUP_EVERY_S
+
+
+async def pull_loop(dash: Dashboard) -> None:
+    """``teamcost sync pull`` every ``pull_every`` seconds (first at once); with complete
+    rollups, a refresh of the rollup copy instead (announced as ``calls`` when a cell
+    changed: the change probe watches the team cache, which nothing fills any more)."""
     last_error = None
     while dash.stopping is None or not dash.stopping.is_set():
         started = time.monotonic()
         try:
-            result = await asyncio.to_thread(run_pull, dash.config, None, dash.client())
+            got = await asyncio.to_thread(_one_pull, dash)
+            if got is None:
+                await _sleep(dash, pull_period(dash))
+                continue
+            new, cells = got
             dash.pull_state = {"at": dash.clock().isoformat(timespec="seconds"),
-                               "new": result.new, "error": None}
+                               "new": new, "error": None,
+                               **({"source": "rollups"} if cells else {})}
+            if cells and new:
+                dash.hub.publish("calls", {"cells": new})
             if last_error is not None:
-                log.warning("teamcost serve: pulling works again (%d new calls)", result.new)
+                log.warning("teamcost serve: pulling works again (%d new)", new)
             last_error = None
         except TeamcostError as exc:
             dash.pull_state = {"at": dash.clock().isoformat(timespec="seconds"), "new": 0,
@@ -171,7 +215,7 @@ async def pull_loop(dash: Dashboard) -> None:
             if str(exc) != last_error:  # once per kind of failure, not every minute
                 log.warning("teamcost serve: pull failed, showing the cached data: %s", exc)
             last_error = str(exc)
-        await _sleep(dash, max(0.0, dash.pull_every - (time.monotonic() - started)))
+        await _sleep(dash, max(0.0, pull_period(dash) - (time.monotonic() - started)))
 
 
 async def _sleep(dash: Dashboard, seconds: float) -> None:

@@ -1,0 +1,56 @@
+"""Before a view reads raw calls of a window from the team cache: make the cache hold them.
+
+Until the team's rollups are complete this is the incremental pull of every call, as it
+always was (``report.refresh_team_cache``). Once they are, nothing pulls the whole history
+any more: only the window's calls are read (``sync.window.fetch_window``: the UTC days
+whose calls changed since this machine last held them). A failure is a warning (showing
+what the cache holds), never the end of the view.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from teamcost.errors import TeamcostError
+
+if TYPE_CHECKING:
+    from teamcost.config import Config
+
+log = logging.getLogger(__name__)
+
+
+def rollups_ready(config: Config, client: Any) -> bool:
+    """Whether the team's rollups count every call (False when that cannot be read)."""
+    from teamcost.sync.retry import DEFAULT_BACKOFF
+    from teamcost.sync.rollups import rollups_in_use
+    try:
+        return rollups_in_use(client, config.team, DEFAULT_BACKOFF)
+    except TeamcostError:
+        return False
+
+
+def refresh_window(config: Config, since: datetime, until: datetime, client: Any = None,
+                   doing: str = "showing") -> str | None:
+    """Make the team cache hold the team's calls with since <= ts < until; a warning
+    (``doing`` the cached team data: why) when it could not."""
+    try:
+        from teamcost.sync.client import client_for
+        client = client if client is not None else client_for(config)
+        if not rollups_ready(config, client):
+            # report.refresh_team_cache's pull (not imported: report imports this module)
+            from teamcost.sync.service import run_pull
+            try:
+                run_pull(config)
+            except TeamcostError as exc:
+                return f"{doing} the cached team data: could not pull new calls " \
+                       f"({getattr(exc, 'reason', None) or exc})"
+            return None
+        from teamcost.sync.window import fetch_window
+        res = fetch_window(config, client, since, until)
+        log.info("window %s..%s: %s", since, until, res.to_dict())
+    except TeamcostError as exc:
+        return f"{doing} the cached team data: could not read the window's calls " \
+               f"({getattr(exc, 'reason', None) or exc})"
+    return None
