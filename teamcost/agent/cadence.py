@@ -26,10 +26,11 @@ def push_now(now: float, due_at: float, last_call_at: float | None, settle: floa
 
 
 def simulate(arrivals: Sequence[float], every: float, settle: float,
-             tick: float = 1.0) -> list[list[int]]:
-    """The agent's pushes for calls recorded at ``arrivals`` (seconds, sorted): the indices
-    of the calls each push commits, as the agent's loop (one cycle a ``tick``) would."""
-    pushes: list[list[int]] = []
+             tick: float = 1.0) -> list[tuple[float, list[int]]]:
+    """The agent's pushes for calls recorded at ``arrivals`` (seconds, sorted): when each
+    push happens and the indices of the calls it commits, as the agent's loop (one cycle
+    a ``tick``) would."""
+    pushes: list[tuple[float, list[int]]] = []
     due = every
     nxt = 0                      # next call not yet recorded
     pending: list[int] = []
@@ -43,10 +44,10 @@ def simulate(arrivals: Sequence[float], every: float, settle: float,
             nxt += 1
         if push_now(t, due, last, settle):
             if pending:
-                pushes.append(pending)
+                pushes.append((t, pending))
                 pending = []
             due = t + every
         t += tick
     if pending:
-        pushes.append(pending)
+        pushes.append((t, pending))
     return pushes

@@ -90,7 +90,7 @@ def default_claude_dirs(env: dict[str, str] | None = None) -> list[Path]:
 class AgentOptions:
     push_every: float = DEFAULT_EVERY_S
     push_settle: float | None = None          # None: half of push_every
-    pack_every: float = 600.0                 # admins only; 0: never
+    pack_every: float = 300.0                 # admins only; 0: never
     pull_every: float = 60.0
     check_every: float = 60.0
     tail_every: float = TICK_S

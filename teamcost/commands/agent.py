@@ -67,11 +67,11 @@ def agent(
     pull_every: str = typer.Option("60s", "--pull-every", metavar="DURATION",
                                    show_default=False,
                                    help="How often to pull the team's calls. Default: 60s."),
-    pack_every: str = typer.Option("10m", "--pack-every", metavar="DURATION",
+    pack_every: str = typer.Option("5m", "--pack-every", metavar="DURATION",
                                    show_default=False,
                                    help="On an admin machine: record the team's rollup changes "
                                         "as packs this often, so members' reports read a few "
-                                        "documents (0 = never). Default: 10m."),
+                                        "documents (0 = never). Default: 5m."),
     check_every: str = typer.Option("60s", "--check-every", metavar="DURATION",
                                     show_default=False,
                                     help="How often to check the budget and send alerts. "

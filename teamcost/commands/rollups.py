@@ -29,7 +29,7 @@ def build_cmd(fmt: OutputFormat = FORMAT) -> None:
 def pack_cmd(fmt: OutputFormat = FORMAT) -> None:
     """Record the rollup cells changed since the last pack as a pack (admins), so members'
     reports read a few documents instead of every cell the team changed. The admin's agent
-    does this every 10 minutes."""
+    does this every 5 minutes."""
     from teamcost.config import load_config
     from teamcost.sync.rollup_admin import pack
     res = pack(load_config())

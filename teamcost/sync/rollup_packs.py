@@ -195,7 +195,9 @@ def plan(packs: Sequence[Pack], watermark: int) -> list[Pack]:
 
 # -- reading -------------------------------------------------------------------------------
 
-def _headers(client: Any, team: str, after: int, backoff: Backoff) -> list[dict[str, Any]]:
+def list_packs(client: Any, team: str, after: int, backoff: Backoff) -> list[dict[str, Any]]:
+    """The headers (level, start, end, chunk, chunks) of the team's pack documents ending
+    after ``after`` (µs): one read each, not their bytes."""
     from google.cloud.firestore_v1.base_query import FieldFilter
 
     from teamcost.sync.wire import run_query
@@ -245,7 +247,7 @@ def read_packs(client: Any, cache: Copy, team: str, backoff: Backoff,
     if w is not None and w > now - LOOKUP_AFTER:
         return 0
     at = to_us(w) if w is not None else 0
-    headers = _headers(client, team, at, backoff)
+    headers = list_packs(client, team, at, backoff)
     read = len(headers)
     for p in plan(complete_packs(headers), at):
         payload = read_pack(client, team, p, backoff)
@@ -345,4 +347,5 @@ def prune(client: Any, team: str, backoff: Backoff) -> int:
 
 
 __all__ = ["PACKS", "Pack", "PackResult", "plan", "read_packs", "write_pack", "prune",
-           "newest_end", "encode", "decode", "to_us", "from_us"]
+           "newest_end", "encode", "decode", "to_us", "from_us", "list_packs",
+           "read_pack", "complete_packs"]

@@ -209,3 +209,33 @@ def test_kill_9_while_a_pack_is_written(firestore_emulator, firestore_client,
     read = refresh(firestore_client, late, TEAM, FAST)
     _assert_exact(firestore_client, late)
     assert read < w["chunks"] * 2 + w["cells"]
+
+
+def test_verify_checks_packs_against_the_cells(firestore_emulator, firestore_client,
+                                               tmp_path: Path) -> None:
+    import zlib
+    from array import array
+    from datetime import date
+
+    from teamcost.sync.rollup_packs import Pack, decode, read_pack, write_pack
+    from teamcost.sync.verify import verify
+
+    ana, bo = _team(tmp_path, firestore_emulator.project, firestore_client)
+    admin = RollupCache(tmp_path / "admin" / "rollups.sqlite")
+    ana.push_more(firestore_client, 200)
+    (w,) = pack(firestore_client, admin, TEAM, FAST).written
+    bo.push_more(firestore_client, 100)                    # cells newer than the pack: fine
+    since, until = date(2026, 11, 15), date(2026, 11, 19)
+    assert verify(firestore_client, TEAM, since, until, FAST).ok
+    # an admin's pack that says a cell held one more call than it did
+    p = Pack(w["level"], w["start"], w["end"], w["chunks"])
+    rows = decode(TEAM, read_pack(firestore_client, TEAM, p, FAST) or b"", p.end)
+    target = next(r for r in rows if r[2] == "ana@example.com")
+    flat = array("q")
+    flat.frombytes(zlib.decompress(target[-2]))
+    flat[1] += 1
+    forged = (*target[:-2], zlib.compress(flat.tobytes()), target[-1])
+    write_pack(firestore_client, TEAM, 0, p.end - 1, p.end, [forged], FAST)
+    res = verify(firestore_client, TEAM, since, until, FAST)
+    assert [(d.metric, d.rollups - d.calls) for d in res.differences] == [("n", 1)]
+    assert target[0] in res.differences[0].where
