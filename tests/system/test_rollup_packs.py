@@ -239,3 +239,31 @@ def test_verify_checks_packs_against_the_cells(firestore_emulator, firestore_cli
     res = verify(firestore_client, TEAM, since, until, FAST)
     assert [(d.metric, d.rollups - d.calls) for d in res.differences] == [("n", 1)]
     assert target[0] in res.differences[0].where
+
+
+def test_the_admin_agent_packs_a_members_does_not(firestore_emulator, firestore_client,
+                                                   tmp_path: Path) -> None:
+    from teamcost.agent.loop import Agent, AgentOptions
+
+    from tests.system.test_rules_writers import sign_in
+
+    ana, _ = _team(tmp_path, firestore_emulator.project, firestore_client)
+    ana.push_more(firestore_client, 100)
+    opts = AgentOptions(otlp_port=0, claude_dirs=[], codex_dirs=[], gemini_dirs=[],
+                        pack_every=60)
+    events: list[str] = []
+    member = sign_in(tmp_path / "cy", firestore_emulator.project, "cy@example.com", TEAM)
+    for cfg in (member, config_for(tmp_path / "boss", firestore_emulator.project,
+                                   member="boss@example.com")):
+        agent = Agent(cfg, opts, emit=lambda event, **f: events.append(event))
+        try:
+            assert agent.pack_job is not None and not agent.pack_job.due(agent.clock())
+            agent.pack()
+            assert agent.pack_job.last["ok"], agent.pack_job.last
+            if cfg is member:
+                assert agent.pack_job.last["result"] == {"skipped": "not an admin"}
+                assert _pack_docs(firestore_client) == []
+        finally:
+            agent.close()
+    assert events.count("packed") == 1
+    assert [d["level"] for d in _pack_docs(firestore_client)] == [2]
