@@ -244,7 +244,6 @@ def test_verify_checks_packs_against_the_cells(firestore_emulator, firestore_cli
 def test_the_admin_agent_packs_a_members_does_not(firestore_emulator, firestore_client,
                                                    tmp_path: Path) -> None:
     from teamcost.agent.loop import Agent, AgentOptions
-
     from tests.system.test_rules_writers import sign_in
 
     ana, _ = _team(tmp_path, firestore_emulator.project, firestore_client)
