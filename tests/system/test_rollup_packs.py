@@ -266,3 +266,36 @@ def test_the_admin_agent_packs_a_members_does_not(firestore_emulator, firestore_
             agent.close()
     assert events.count("packed") == 1
     assert [d["level"] for d in _pack_docs(firestore_client)] == [2]
+
+
+def test_consolidation_and_pruning_keep_every_reader_exact(firestore_emulator,
+                                                           firestore_client, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    # a "day" and a "month" of a microsecond, kept for none: every run consolidates
+    # and prunes, as days and months of real time would
+    monkeypatch.setattr(rollup_packs, "DAY_US", 1)
+    monkeypatch.setattr(rollup_packs, "MONTH_US", 10**18)
+    monkeypatch.setattr(rollup_packs, "KEEP_L0_US", 0)
+    ana, bo = _team(tmp_path, firestore_emulator.project, firestore_client)
+    admin = RollupCache(tmp_path / "admin" / "rollups.sqlite")
+    ana.push_more(firestore_client, 150)
+    assert [w["level"] for w in pack(firestore_client, admin, TEAM, FAST).written] == [2]
+    early = RollupCache(tmp_path / "early" / "rollups.sqlite")
+    refresh(firestore_client, early, TEAM, FAST)               # watermark: the first pack's end
+    levels = []
+    for _ in range(3):
+        bo.push_more(firestore_client, 60)
+        ana.push_more(firestore_client, 40)
+        res = pack(firestore_client, admin, TEAM, FAST)
+        levels.append([w["level"] for w in res.written])
+    assert levels == [[0, 1]] * 3
+    # the level-0 packs a day pack covers are gone; the day packs and the month pack stay
+    left = sorted({(d["level"], d["start"], d["end"]) for d in _pack_docs(firestore_client)})
+    assert [lv for lv, _, _ in left] == [1, 1, 1, 2]
+    ana.push_more(firestore_client, 30)
+    for name, cache in (("new", RollupCache(tmp_path / "new" / "rollups.sqlite")),
+                        ("early", early)):
+        read = refresh(firestore_client, cache, TEAM, FAST)
+        _assert_exact(firestore_client, cache)
+        assert read > 0, name
