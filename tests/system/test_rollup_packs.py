@@ -299,3 +299,28 @@ def test_consolidation_and_pruning_keep_every_reader_exact(firestore_emulator,
         read = refresh(firestore_client, cache, TEAM, FAST)
         _assert_exact(firestore_client, cache)
         assert read > 0, name
+
+
+def test_the_pack_command(firestore_emulator, firestore_client, tmp_path: Path) -> None:
+    import json
+
+    from tests.hostile_support import cli_env, run_cli
+
+    ana, _ = _team(tmp_path, firestore_emulator.project, firestore_client)
+    ana.push_more(firestore_client, 80)
+    env = cli_env(tmp_path / "boss", TEAMCOST_PROJECT=firestore_emulator.project,
+                  TEAMCOST_TEAM=TEAM, TEAMCOST_MEMBER="boss@example.com")
+    proc = run_cli(["rollups", "pack", "--format", "json"], env)
+    assert proc.returncode == 0, proc.stderr
+    (w,) = json.loads(proc.stdout)["written"]
+    assert w["level"] == 2 and w["cells"] == len(_cell_ids(firestore_client))
+    proc = run_cli(["rollups", "pack"], env)
+    assert proc.returncode == 0 and proc.stdout.startswith("nothing to pack"), proc.stdout
+    # no project: one line, the config error's exit code
+    proc = run_cli(["rollups", "pack"], cli_env(tmp_path / "nobody"))
+    assert proc.returncode != 0 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def _cell_ids(client: Any) -> list[str]:
+    return [s.id for s in client.collection("teamcost_rollups").where(
+        filter=FieldFilter("team", "==", TEAM)).stream()]
