@@ -3,7 +3,11 @@
 Each tick (about every second) the agent:
 
 - tails coding-agent logs (new files, appended lines) into the ledger;
-- pushes unpushed calls every ``push_every`` seconds, at once when a full batch waits;
+- pushes unpushed calls every ``push_every`` seconds, waiting up to ``push_settle`` (half
+  of ``push_every`` unless set) more while a burst of calls is still arriving
+  (agent/cadence.py), at once when a full batch waits;
+- on an admin's machine, packs the team's rollups every ``pack_every`` seconds
+  (teamcost/sync/rollup_packs.py), so members' reports read a few documents;
 - pulls the team's calls every ``pull_every`` seconds into the team cache;
 - checks the budget every ``check_every`` seconds, sending alerts through the exactly-once
   alert documents (so a whole team of agents sends each alert once);
@@ -51,6 +55,7 @@ from teamcost.sync.retry import Backoff
 from teamcost.tracker import Tracker
 
 from . import memory
+from .cadence import DEFAULT_EVERY_S, push_now
 from .claude_settings import telemetry_configured
 from .snapshot import VERSION, write_snapshot
 
@@ -83,7 +88,9 @@ def default_claude_dirs(env: dict[str, str] | None = None) -> list[Path]:
 
 @dataclass
 class AgentOptions:
-    push_every: float = 5.0
+    push_every: float = DEFAULT_EVERY_S
+    push_settle: float | None = None          # None: half of push_every
+    pack_every: float = 300.0                 # admins only; 0: never
     pull_every: float = 60.0
     check_every: float = 60.0
     tail_every: float = TICK_S
@@ -167,6 +174,11 @@ class Agent:
         self.jobs = {"push": Job("push", o.push_every, min(PUSH_RETRY_CAP_S, max(o.push_every, 1))),
                      "pull": Job("pull", o.pull_every, o.pull_every),
                      "check": Job("check", o.check_every, o.check_every)}
+        # not in self.jobs (the snapshot's jobs are push, pull, check, vendors: scraped by
+        # /metrics and listed by `agent status`); its events say how it went. Not at start:
+        # a restarted admin agent does not pack twice in a row.
+        self.pack_job = (Job("pack", o.pack_every, o.pack_every,
+                             next_at=self.clock() + o.pack_every) if o.pack_every > 0 else None)
         if o.vendors_every > 0:
             self.jobs["vendors"] = Job("vendors", o.vendors_every, o.vendors_every)
         self.sources: dict[str, SourceStats] = {name: SourceStats() for name in
@@ -188,6 +200,8 @@ class Agent:
         self._unreadable: dict[tuple[str, str], dict[str, Any]] = {}
         self._loop: dict[str, Any] = {"failures": 0, "last_error": None, "last_error_at": None}
         self._trim_due = 0.0
+        self._backlog_seen = 0
+        self._last_call_at: float | None = None    # when the backlog last grew
         self.lock = threading.Lock()       # the ledger is shared with the OTLP receiver
         self._held: dict[str, dict[str, tuple[int, float | None, str | None]]] = {}
         self.claude_events = 0             # Claude Code api_request events received
@@ -243,13 +257,23 @@ class Agent:
             self._next_tail = now + self.options.tail_every
         if self.config.project:
             backlog = self.ledger.unpushed_totals(team=None)[0]
-            if self.jobs["push"].due(now) or (backlog >= FULL_BATCH
-                                              and self.jobs["push"].failures == 0):
+            if backlog > self._backlog_seen:
+                self._last_call_at = now
+            self._backlog_seen = backlog
+            job = self.jobs["push"]
+            settle = (0.0 if job.failures else self.options.push_settle
+                      if self.options.push_settle is not None else self.options.push_every / 2)
+            if push_now(now, job.next_at, self._last_call_at, settle) or (
+                    backlog >= FULL_BATCH and job.failures == 0):
                 self.push()
+                self._backlog_seen = self.ledger.unpushed_totals(team=None)[0]
             if self.jobs["pull"].due(self.clock()):
                 self.pull()
             if self.jobs["check"].due(self.clock()):
                 self.check()
+        packing = self.pack_job
+        if packing is not None and self.config.project and packing.due(self.clock()):
+            self.pack()
         vendors = self.jobs.get("vendors")
         if vendors is not None and vendors.due(self.clock()):
             self.import_vendors()
@@ -491,6 +515,33 @@ class Agent:
         job.succeeded(self.clock(), result.to_dict())
         if result.new:
             self.emit("pulled", new=result.new, read=result.read, cached=result.cached)
+
+    def pack(self) -> None:
+        """An admin's machine records the team's rollup changes as packs (members read a
+        few documents instead of every cell the team changed); a member's does nothing."""
+        job = self.pack_job
+        assert job is not None
+        try:
+            from teamcost.sync.rollup_admin import is_admin
+            from teamcost.sync.rollups import rollups_in_use
+            if not is_admin(self.config):
+                job.succeeded(self.clock(), {"skipped": "not an admin"})
+                return
+            client = self._client_or_new()
+            if not rollups_in_use(client, self.config.team, AGENT_BACKOFF):
+                job.succeeded(self.clock(), {"skipped": "rollups not built"})
+                return
+            from teamcost.sync.rollup_admin import pack_team
+            from teamcost.sync.rollup_cache import RollupCache
+            with RollupCache.for_config(self.config) as cache:
+                result = pack_team(client, cache, self.config.team, AGENT_BACKOFF)
+        except Exception as exc:  # noqa: BLE001 - Firestore, the copy's disk: retry later
+            self._failed(job, exc)
+            return
+        job.succeeded(self.clock(), result.to_dict())
+        if result.written:
+            self.emit("packed", packs=len(result.written),
+                      cells=sum(w["cells"] for w in result.written))
 
     def import_vendors(self, now: datetime | None = None) -> None:
         """Cursor's last two days (its key set) and Copilot's month so far (an org and a

@@ -57,14 +57,21 @@ def _plain(v: Any) -> str:
 @agent_app.callback()
 def agent(
     ctx: typer.Context,
-    push_every: str = typer.Option("5s", "--push-every", metavar="DURATION",
+    push_every: str = typer.Option("20s", "--push-every", metavar="DURATION",
                                    show_default=False,
                                    help="How often to push new calls: a number with ms, s or "
-                                        "m (e.g. 5s, 1s, 2m). A full batch waiting is pushed "
-                                        "at once. Default: 5s."),
+                                        "m (e.g. 20s, 5s, 2m); a push that falls due while "
+                                        "calls keep coming waits up to half as long again for "
+                                        "a pause, so a burst goes in one commit. A full batch "
+                                        "waiting is pushed at once. Default: 20s."),
     pull_every: str = typer.Option("60s", "--pull-every", metavar="DURATION",
                                    show_default=False,
                                    help="How often to pull the team's calls. Default: 60s."),
+    pack_every: str = typer.Option("5m", "--pack-every", metavar="DURATION",
+                                   show_default=False,
+                                   help="On an admin machine: record the team's rollup changes "
+                                        "as packs this often, so members' reports read a few "
+                                        "documents (0 = never). Default: 5m."),
     check_every: str = typer.Option("60s", "--check-every", metavar="DURATION",
                                     show_default=False,
                                     help="How often to check the budget and send alerts. "
@@ -134,6 +141,8 @@ def agent(
         push_every=parse_duration(push_every, "push_every", minimum=0.2, maximum=3600),
         pull_every=parse_duration(pull_every, "pull_every", minimum=0.2, maximum=86400),
         check_every=parse_duration(check_every, "check_every", minimum=0.2, maximum=86400),
+        pack_every=(0.0 if pack_every.strip() == "0" else
+                    parse_duration(pack_every, "pack_every", minimum=10, maximum=86400)),
         claude_dirs=[d.expanduser() for d in claude_dir] or None,
         codex_dirs=[d.expanduser() for d in codex_dir] or None,
         gemini_dirs=[d.expanduser() for d in gemini_dir] or None, otlp_port=otlp_port,

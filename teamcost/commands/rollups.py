@@ -1,4 +1,4 @@
-"""`teamcost rollups build` and `teamcost verify` (admins): the team's rollup documents."""
+"""`teamcost rollups build|pack` and `teamcost verify` (admins): the team's rollup documents."""
 
 from __future__ import annotations
 
@@ -23,6 +23,26 @@ def build_cmd(fmt: OutputFormat = FORMAT) -> None:
         f"rollups complete: {r['scanned']:,} calls scanned, {r['counted']:,} counted now, "
         f"{r['already']:,} counted by an earlier run, {r['rolled_up']:,} by their push",
         markup=False))
+
+
+@rollups_app.command("pack")
+def pack_cmd(fmt: OutputFormat = FORMAT) -> None:
+    """Record the rollup cells changed since the last pack as a pack (admins), so members'
+    reports read a few documents instead of every cell the team changed. The admin's agent
+    does this every 5 minutes."""
+    from teamcost.config import load_config
+    from teamcost.sync.rollup_admin import pack
+    res = pack(load_config())
+
+    def text(r: dict[str, Any]) -> None:
+        if not r["written"]:
+            console.print(f"nothing to pack ({r['refreshed']:,} documents read)", markup=False)
+        for w in r["written"]:
+            console.print(f"pack level {w['level']}: {w['cells']:,} cells in {w['chunks']} "
+                          f"document(s)", markup=False)
+        if r["pruned"]:
+            console.print(f"{r['pruned']:,} old pack documents deleted", markup=False)
+    emit(res.to_dict(), fmt, text)
 
 
 def verify_cmd(

@@ -1,11 +1,16 @@
 """This machine's copy of the team's rollup cells (SQLite), kept by update time.
 
-A view (report, watch, serve) refreshes it before it reads: one query for the cells whose
-``updated_at`` is after the copy's watermark, so each refresh reads only the cells that
-changed since the last one (a member's cells change when they push; one document per
-(ledger, UTC day, cell), not per call). The agent does not refresh it in the background:
-a machine nobody looks at reads nothing, and reads per member-day do not grow with the
-team (docs/org-scale.md).
+A view (report, watch, serve) refreshes it before it reads: first the packs written
+since the copy's watermark (teamcost/sync/rollup_packs.py: an admin's refresh results,
+recorded as a few compressed documents, when an admin packs), then one query for the
+cells whose ``updated_at`` is after the last pack's end, so each refresh reads a few
+pack documents plus the cells that changed since the last pack, not every cell the team
+changed since this machine last looked. The agent does not refresh it in the background:
+a machine nobody looks at reads nothing (docs/org-scale.md).
+
+Each cell keeps its ``updated_at`` (µs) and a stored state is never replaced by an older
+one, so packs and cells may be applied in any order and overlap: the copy holds, for each
+cell, the newest state any of them carried.
 
 The file holds cells, not calls: a year of a 1,000,000-call team is a few hundred
 thousand small rows at most.
@@ -25,6 +30,7 @@ from typing import Any
 from teamcost.errors import LedgerError
 from teamcost.sync.retry import Backoff
 from teamcost.sync.rollup_doc import CELL_DIMS, METRICS, CellRow
+from teamcost.sync.rollup_packs import to_us
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -35,7 +41,8 @@ CREATE TABLE IF NOT EXISTS cells (
     ledger_id TEXT NOT NULL,
     day TEXT NOT NULL,
     {", ".join(f"{d} TEXT NOT NULL" for d in CELL_DIMS)},
-    slots BLOB NOT NULL
+    slots BLOB NOT NULL,
+    updated_us INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS cells_day ON cells (team, day);
 """
@@ -61,6 +68,12 @@ class RollupCache:
                 kind = row[0] if row else None
             if tables and kind != KIND:
                 raise LedgerError(f"{path} is not a teamcost rollup cache; move it away")
+            if "cells" in tables and "updated_us" not in {
+                    r[1] for r in self.conn.execute("PRAGMA table_info(cells)")}:
+                # a copy from before packs: its cells have no update time, so a pack
+                # built from it could not select by time; fetched again from scratch
+                self.conn.execute("DROP TABLE cells")
+                self.conn.execute("DELETE FROM meta WHERE key LIKE 'watermark:%'")
             self.conn.executescript(_SCHEMA)
             self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('kind', ?)", (KIND,))
         except sqlite3.DatabaseError as exc:
@@ -84,20 +97,34 @@ class RollupCache:
                                 (f"watermark:{team}",)).fetchone()
         return datetime.fromisoformat(row[0]) if row else None
 
-    def store(self, team: str, rows: Sequence[tuple[Any, ...]]) -> int:
-        """Upsert fetched cells (rollups.fetch_cell_rows); move the watermark to the
-        newest update."""
+    def store(self, team: str, rows: Sequence[tuple[Any, ...]],
+              watermark: datetime | None = None) -> int:
+        """Upsert fetched cells (rollups.fetch_cell_rows, or a pack's rows): a cell's
+        stored state is replaced only by one at least as new. Moves the watermark to the
+        newest update seen, or to ``watermark`` (a pack's end) when that is newer."""
         newest = self.watermark(team)
+        if watermark is not None and (newest is None or watermark > newest):
+            newest = watermark
+        stamped = []
         for r in rows:
             u = r[-1]
-            if isinstance(u, datetime) and (newest is None or u > newest):
-                newest = u
+            if isinstance(u, datetime):
+                if newest is None or u > newest:
+                    newest = u
+                us = to_us(u)
+            else:
+                us = int(u) if isinstance(u, int) else 0
+            stamped.append((*r[:-1], us))
+        cols = ", ".join(("doc_id", "team", "member", "ledger_id", "day", *CELL_DIMS, "slots",
+                          "updated_us"))
         with self._lock:
             self.conn.execute("BEGIN IMMEDIATE")
             try:
                 self.conn.executemany(
-                    f"INSERT OR REPLACE INTO cells VALUES ({', '.join('?' * (6 + len(CELL_DIMS)))})",
-                    [r[:-1] for r in rows])
+                    f"INSERT INTO cells ({cols}) VALUES ({', '.join('?' * (7 + len(CELL_DIMS)))}) "
+                    "ON CONFLICT(doc_id) DO UPDATE SET "
+                    + ", ".join(f"{c} = excluded.{c}" for c in cols.split(", ")[1:])
+                    + " WHERE excluded.updated_us >= cells.updated_us", stamped)
                 if newest is not None:
                     self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)",
                                       (f"watermark:{team}", newest.isoformat()))
@@ -127,6 +154,20 @@ class RollupCache:
     def count(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM cells").fetchone()[0])
 
+    def updated_after(self, team: str, after_us: int | None) -> list[tuple[Any, ...]]:
+        """(doc_id, team, member, ledger_id, day, *CELL_DIMS, slots, updated_us) of the
+        cells updated after ``after_us`` (all when None), by doc id: what a pack holds."""
+        where = "team = ?"
+        args: list[Any] = [team]
+        if after_us is not None:
+            where += " AND updated_us > ?"
+            args.append(after_us)
+        return self.conn.execute(
+            f"SELECT doc_id, team, member, ledger_id, day, {', '.join(CELL_DIMS)}, slots, "
+            f"updated_us FROM cells WHERE {where} ORDER BY doc_id", args).fetchall()
+
+
+
 
 def unpack(blob: bytes) -> array[int]:
     """A cell's packed slots: [quarter, *METRICS] rows, flattened."""
@@ -136,11 +177,15 @@ def unpack(blob: bytes) -> array[int]:
 
 
 def refresh(client: Any, cache: RollupCache, team: str, backoff: Backoff) -> int:
-    """Fetch the cells changed since the cache's watermark; returns documents read."""
+    """Bring the copy up to date; returns documents read. The packs since the watermark
+    first (when it is older than a few minutes, see rollup_packs.read_packs), each stored
+    with its end as the new watermark, then the cells changed after that."""
+    from teamcost.sync.rollup_packs import read_packs
     from teamcost.sync.rollups import fetch_cell_rows
+    read = read_packs(client, cache, team, backoff)
     rows = fetch_cell_rows(client, team, cache.watermark(team), backoff)
     cache.store(team, rows)
-    return len(rows)
+    return read + len(rows)
 
 
 def utc_days(since: datetime, until: datetime) -> tuple[date, date]:

@@ -7,6 +7,10 @@ day, dimension, value) the metrics of every value the rollups did not fold into
 "(other)"; and the budget sums (per day, per quarter-hour prefix) of the ledger-month
 documents. Any difference is listed; none means every number a report, a budget check or
 the dashboard takes from the rollups equals the calls', to the nano-dollar.
+
+Packs (rollup_packs.py) are checked against the cell documents: every cell of the window's
+days that a complete pack holds must exist, be no older than the pack says, and, when it
+was not updated since, hold exactly the pack's identity and slots.
 """
 
 from __future__ import annotations
@@ -180,4 +184,67 @@ def verify(client: Any, team: str, since: date, until: date, backoff: Backoff) -
                                                  f"reading team {team}'s ledger totals",
                                                  backoff)]
     res.differences = compare(calls, cells, totals, since, until)
+    res.differences += verify_packs(client, team, since, until, cells, backoff)
     return res
+
+
+def verify_packs(client: Any, team: str, since: date, until: date,
+                 cells: Iterable[tuple[str, Mapping[str, Any]]],
+                 backoff: Backoff) -> list[Difference]:
+    """Differences between the complete packs that may hold cells of [since, until) and
+    the cell documents (``cells``: those days' documents)."""
+    import zlib
+    from array import array
+
+    from teamcost.sync.rollup_packs import (
+        PackError,
+        complete_packs,
+        decode,
+        list_packs,
+        read_pack,
+        to_us,
+    )
+    by_id = {doc_id: d for doc_id, d in cells}
+    # a cell of day D is first written on D (a call's time is at most minutes ahead of its
+    # push): packs ending a day before the window cannot hold its cells
+    after = to_us(_utc(since) - timedelta(days=1))
+    out: list[Difference] = []
+    for p in complete_packs(list_packs(client, team, after, backoff)):
+        where = f"pack {p.level} ({p.start}, {p.end}]"
+        payload = read_pack(client, team, p, backoff)
+        if payload is None:
+            continue                       # pruned meanwhile
+        try:
+            rows = decode(team, payload, p.end)
+        except PackError as exc:
+            out.append(Difference(f"{where}: {exc}", "readable", 0, 1))
+            continue
+        for r in rows:
+            if not since.isoformat() <= r[4] < until.isoformat():
+                continue
+            doc = by_id.get(r[0])
+            if doc is None:
+                out.append(Difference(f"{where} cell {r[0]}", "exists", 1, 0))
+                continue
+            u = doc.get("updated_at")
+            stored_us = to_us(u) if isinstance(u, datetime) else 0
+            if stored_us < r[-1]:
+                out.append(Difference(f"{where} cell {r[0]}", "updated_us", r[-1], stored_us))
+                continue
+            if stored_us > r[-1]:
+                continue                   # updated since the pack: the pack is older, fine
+            cell = cell_from_doc(r[0], doc)
+            if (cell.member, cell.ledger_id, cell.day.isoformat(),
+                    *[cell.dims[d] for d in CELL_DIMS]) != tuple(r[2:5 + len(CELL_DIMS)]):
+                out.append(Difference(f"{where} cell {r[0]}", "identity", 1, 0))
+            flat = array("q")
+            flat.frombytes(zlib.decompress(r[-2]))
+            width = len(METRICS) + 1
+            packed = {flat[i]: tuple(flat[i + 1:i + width]) for i in range(0, len(flat), width)}
+            for q in sorted(set(packed) | set(cell.slots)):
+                a = packed.get(q, (0,) * len(METRICS))
+                b = cell.slots.get(q, (0,) * len(METRICS))
+                for name, x, y in zip(METRICS, a, b, strict=True):
+                    if x != y:
+                        out.append(Difference(f"{where} cell {r[0]} q{q:02d}", name, x, y))
+    return out

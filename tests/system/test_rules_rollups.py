@@ -111,3 +111,35 @@ def test_a_member_push_cannot_claim_the_rollups_of_a_call_it_did_not_create(
         push(cfg, ledger, client_for(cfg))
     for coll in ("trinity_costs", "teamcost_rollups", "teamcost_ledger_totals"):
         assert list(firestore_client.collection(coll).stream()) == []
+
+
+def _pack(team: str = "A", **over: Any) -> dict[str, Any]:
+    doc = {"team": team, "level": 0, "start": 10, "end": 20, "chunk": 0, "chunks": 1,
+           "cells": 3}
+    doc.update(over)
+    return doc
+
+
+def _pack_write(r: Rest, doc_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+    w = r.create_write(doc_id, fields, "teamcost_rollup_packs", ("created_at",))
+    w["update"]["fields"]["data"] = {"bytesValue": "eJwDAAAAAAE="}
+    return w
+
+
+def test_packs_only_admins_write_them_members_of_the_team_read_them(as_) -> None:
+    ana, cy = as_(ANA), as_("cy@example.com", "B")
+    admin = Rest.as_member(ana.host, ana.project, "boss@example.com", "A", admin=True)
+    other_admin = Rest.as_member(ana.host, ana.project, "boss@b.example.com", "B", admin=True)
+    assert ana.commit(_pack_write(ana, "p1", _pack())) == 403           # a member: never
+    assert other_admin.commit(_pack_write(other_admin, "p1", _pack())) == 403  # not its team
+    assert admin.commit(_pack_write(admin, "p1", _pack(start=20))) == 403   # empty span
+    assert admin.commit(_pack_write(admin, "p1", _pack(chunk=1))) == 403    # past chunks
+    assert admin.commit(_pack_write(admin, "p1", _pack(extra=1))) == 403
+    assert admin.commit(_pack_write(admin, "p1", _pack())) == 200
+    assert ana.get("p1", "teamcost_rollup_packs") == 200
+    assert cy.get("p1", "teamcost_rollup_packs") == 403
+    root = f"{ana.root}/teamcost_rollup_packs/p1"
+    assert ana.commit({"delete": root}) == 403
+    assert admin.commit({"update": {"name": root, "fields": {"team": {"stringValue": "A"}}},
+                         "updateMask": {"fieldPaths": ["cells"]}}) == 403
+    assert admin.commit({"delete": root}) == 200
