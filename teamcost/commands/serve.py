@@ -15,7 +15,7 @@ def register(app: typer.Typer) -> None:
 
 
 def parse_pull_every(value: str | None, has_project: bool) -> float:
-    """Seconds between background pulls: 60 by default with a project, 0 = never."""
+    """Seconds between background refreshes: 30 by default with a project, 0 = never."""
     from teamcost.commands.watch import parse_interval
     from teamcost.web.server import DEFAULT_PULL_EVERY_S
 
@@ -41,7 +41,7 @@ def serve(
                                                      "Default: do not."),
     pull_every: str | None = typer.Option(
         None, "--pull-every", metavar="DURATION", help="Pull the team's new calls this often "
-        "(e.g. 5m), or 0 when an agent already pulls. Default: 60s with a Firestore project."),
+        "(e.g. 5m), or 0 when an agent already pulls. Default: 30s with a Firestore project."),
     token: str | None = typer.Option(
         None, "--token", envvar="TEAMCOST_SERVE_TOKEN", show_envvar=True, metavar="TOKEN",
         help="Require this token on every request (Bearer header, or /login?token=...). "

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("teamcost.serve")
 QUEUE_SIZE = 32
-ROLLUP_EVERY_S = 60.0    # the rollup copy's refresh when --pull-every is 0 (an agent runs)
+ROLLUP_EVERY_S = 30.0    # the rollup copy's refresh when --pull-every is 0 (an agent runs)
 
 
 class Hub:

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8787
-DEFAULT_PULL_EVERY_S = 60.0
+DEFAULT_PULL_EVERY_S = 30.0   # with pushes up to 31 s after a call, a 30 s refresh keeps p95 under 70 s
 
 
 @dataclass(frozen=True)
