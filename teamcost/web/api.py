@@ -197,7 +197,7 @@ def session(dash: Dashboard, request: Request) -> dict[str, Any]:
 
     query(request, ())
     sid = request.path_params["session_id"]
-    detail = session_detail(dash.config, sid)
+    detail = session_detail(dash.config, sid, client=dash.client())
     if detail is None:
         raise NotFound(f"no calls of session {sid!r} are stored here")
     return detail
