@@ -32,13 +32,17 @@ def rollups_ready(config: Config, client: Any) -> bool:
 
 
 def refresh_window(config: Config, since: datetime, until: datetime, client: Any = None,
-                   doing: str = "showing") -> str | None:
+                   doing: str = "showing", pull: bool = True) -> str | None:
     """Make the team cache hold the team's calls with since <= ts < until; a warning
-    (``doing`` the cached team data: why) when it could not."""
+    (``doing`` the cached team data: why) when it could not. ``pull=False``: while the
+    rollups are incomplete, read nothing (the caller's cache is kept by someone else's
+    pull, as the dashboard's is by the agent or --pull-every)."""
     try:
         from teamcost.sync.client import client_for
         client = client if client is not None else client_for(config)
         if not rollups_ready(config, client):
+            if not pull:
+                return None
             # report.refresh_team_cache's pull (not imported: report imports this module)
             from teamcost.sync.service import run_pull
             try:
