@@ -189,7 +189,7 @@ def session_calls(config: Config, session_id: str, limit: int = SESSION_LIMIT,
     cache any more) the calls are read from Firestore, only the session's."""
     if client is not None and config.has_firestore:
         from teamcost.reports.window_source import rollups_ready
-        if rollups_ready(config, client):
+        if rollups_ready(config, client, quick=True):
             got = _session_remote(config, client, session_id, limit + 1)
             return got[:limit], len(got) > limit
     got = _gather(config, None, None, limit + 1, " AND session_id = ?", (session_id,),

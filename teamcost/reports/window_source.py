@@ -21,12 +21,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def rollups_ready(config: Config, client: Any) -> bool:
-    """Whether the team's rollups count every call (False when that cannot be read)."""
-    from teamcost.sync.retry import DEFAULT_BACKOFF
+def rollups_ready(config: Config, client: Any, quick: bool = False) -> bool:
+    """Whether the team's rollups count every call (False when that cannot be read).
+    ``quick``: for a page's request, two tries (offline, the caller falls back to what
+    is stored after a second or so, not after the minutes a CLI command may wait)."""
+    from teamcost.sync.retry import DEFAULT_BACKOFF, Backoff
     from teamcost.sync.rollups import rollups_in_use
+    backoff = Backoff(attempts=2, base_s=0.2, cap_s=1.0) if quick else DEFAULT_BACKOFF
     try:
-        return rollups_in_use(client, config.team, DEFAULT_BACKOFF)
+        return rollups_in_use(client, config.team, backoff)
     except TeamcostError:
         return False
 
