@@ -7,6 +7,7 @@ number equals the sums of the call documents, worked out here with plain loops."
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -112,6 +113,7 @@ def test_session_view_reads_only_the_sessions_calls(firestore_emulator, firestor
     # the dashboard: /api/sessions/{id} on bo's machine (ana's late call is not on it)
     app = create_app(bo, clock=lambda: NOW, pull_every=0.0, budget_every=3600)
     with TestClient(app, base_url="http://127.0.0.1") as http:
+        _first_refresh(app)
         got = http.get("/api/sessions/s2").json()
         mine = sorted(stored, key=lambda c: (c.ts, c.call_id), reverse=True)
         assert [c["call_id"] for c in got["calls"]] == [c.call_id for c in mine]
@@ -218,3 +220,61 @@ def test_reconcile_reads_only_its_days(api: AdminAPIServer, firestore_emulator,
     assert sorted(c.call_id for c in _cached(bo)) == sorted(
         c.call_id for c in stored if day <= c.ts < nxt)
     assert not any("could not" in w for w in res.warnings)
+
+
+def _first_refresh(app: Any) -> None:
+    """Wait for the dashboard loop's first refresh of the rollup copy (it starts with the
+    server; the chart and tags read the copy as held)."""
+    deadline = time.monotonic() + 30
+    while app.state.dashboard.pull_state.get("source") != "rollups":
+        assert time.monotonic() < deadline, app.state.dashboard.pull_state
+        time.sleep(0.05)
+
+
+def test_dashboard_chart_and_tags_and_report_chart_from_the_rollup_copy(
+        firestore_emulator, firestore_client, tmp_path: Path) -> None:
+    from teamcost.reports.chart import report_chart
+    from teamcost.reports.report import build_report
+
+    (ana, bo), extra = _team(tmp_path, firestore_emulator.project, firestore_client)
+    stored = stored_calls(firestore_client)
+    since, until = datetime(2026, 11, 14, tzinfo=UTC), datetime(2026, 11, 17, tzinfo=UTC)
+    inside = [c for c in stored if since <= c.ts < until]
+    per_day: dict[tuple[str, str], int] = {}
+    for c in inside:
+        k = (c.member, c.ts.date().isoformat())
+        per_day[k] = per_day.get(k, 0) + c.cost_nanos
+    by_branch: dict[str, tuple[int, int, int]] = {}
+    for c in inside:
+        b = c.tags["branch"]
+        cost, n, unpriced = by_branch.get(b, (0, 0, 0))
+        by_branch[b] = (cost + c.cost_nanos, n + 1, unpriced + (not c.priced))
+    app = create_app(bo, clock=lambda: NOW, pull_every=0.0, budget_every=3600)
+    with TestClient(app, base_url="http://127.0.0.1") as http:
+        q = "since=2026-11-14&until=2026-11-16&tz=UTC"
+        _first_refresh(app)
+        chart = http.get(f"/api/chart?{q}&stack=member").json()
+        got = {(m, d): v for m, values in chart["series"].items()
+               for d, v in zip(chart["days"], values, strict=True) if v}
+        assert got == per_day
+        assert (chart["total_nanos"], chart["calls"]) == (
+            sum(c.cost_nanos for c in inside), len(inside))
+        tags = http.get(f"/api/tags?{q}&key=branch").json()["rows"]
+        assert {r["branch"]: (r["cost_nanos"], r["calls"], r["unpriced_calls"])
+                for r in tags} == by_branch
+        # a filter on a rollup dimension
+        tags = http.get(f"/api/tags?{q}&key=pr&branch=feat/x").json()["rows"]
+        on_x = [c for c in inside if c.tags["branch"] == "feat/x"]
+        assert {r["pr"]: r["calls"] for r in tags} == {
+            "12": sum(1 for c in on_x if c.tags.get("pr") == "12"),
+            "(none)": sum(1 for c in on_x if c.tags.get("pr") != "12")}
+    with TeamCache.for_config(bo) as cache:
+        assert cache.count("core") == 0
+
+    # report --chart: the report from the rollup copy, the chart from the same copy
+    window = parse_window("2026-11-14", "2026-11-16", NOW, "UTC")
+    doc = build_report(ana, window, now=NOW, budget=False)
+    drawn = report_chart(ana, doc, tmp_path / "chart.html", now=NOW)
+    mine = [*inside, extra]
+    assert drawn.total_nanos == doc["summary"]["cost_nanos"] == sum(c.cost_nanos for c in mine)
+    assert _cached(ana) == []
