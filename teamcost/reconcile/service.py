@@ -1,8 +1,9 @@
 """``teamcost reconcile`` as one library call: the provider's bill beside the team's record.
 
 Order of work: the admin key (fail before any network), the provider's usage and cost
-reports, an incremental pull of the team's calls (a failure is a warning), the recorded
-totals, the comparison. The key is read from the environment (``ANTHROPIC_ADMIN_API_KEY``,
+reports, the team's calls of those days (reports.window_source.refresh_window: an
+incremental pull of every call until the team's rollups are complete; a failure is a
+warning), the recorded totals, the comparison. The key is read from the environment (``ANTHROPIC_ADMIN_API_KEY``,
 ``OPENAI_ADMIN_KEY``, the names the providers' docs use) or the config's ``[reconcile]``
 table, lives in an ``AdminKey`` for the length of the call and is written nowhere.
 """
@@ -140,14 +141,17 @@ def _totals(row: Row) -> dict[str, Any]:
     return d
 
 
+def _utc_midnight(d: date) -> datetime:
+    return datetime(d.year, d.month, d.day, tzinfo=UTC)
+
+
 def recorded_buckets(config: Config, first: date, end: date, provider: str,
                      source: str, plans: Any = None,
                      excluded: list[Any] | None = None) -> tuple[list[RecordedBucket], str]:
     from teamcost.reports.recorded import day_model_totals  # late: pandas
 
-    since = datetime(first.year, first.month, first.day, tzinfo=UTC)
-    until = datetime(end.year, end.month, end.day, tzinfo=UTC)
-    totals, used = day_model_totals(config, since, until, provider, source=source,
+    totals, used = day_model_totals(config, _utc_midnight(first), _utc_midnight(end),
+                                    provider, source=source,
                                     plans=plans, excluded=excluded)
     return [RecordedBucket(t.day, t.model, t.calls,
                            Tokens(t.input_tokens, t.output_tokens, t.cache_read_tokens,
@@ -189,8 +193,11 @@ def reconcile(config: Config, provider: str, since: str = "7d", until: str | Non
 
     use_team = config.has_firestore
     if use_team and refresh:
-        from teamcost.reports.report import refresh_team_cache  # late: pandas
-        warning = refresh_team_cache(config, "compared with")
+        # the reconciled days' calls only once the team's rollups are complete (the
+        # incremental pull of every call before that)
+        from teamcost.reports.window_source import refresh_window  # late: Firestore
+        warning = refresh_window(config, _utc_midnight(first), _utc_midnight(end),
+                                 doing="compared with")
         if warning:
             warnings.append(warning)
     if not use_team:

@@ -3,6 +3,9 @@
 The calls are the team's (the report's sources and dedupe: reports.frames.scan_calls)
 whose ``branch`` tag is the branch; for a pull request, the calls tagged with its number
 (``pr``, from CI) and every call on a branch those calls name (the work before CI ran).
+Once the team's rollups are complete no call is pulled: ``branch`` and ``pr`` are rollup
+dimensions, so the rollup copy says when the branch's calls were made, and only the
+team's calls of that span are read (sessions' first and last times need the calls).
 A document ``teamcost.pr/1`` (plain data, money in nano-dollars), rendered as a table,
 JSON, or a Markdown comment body a CI job posts on the pull request (``to_markdown``).
 """
@@ -11,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -57,6 +60,61 @@ def _strings(col: Any) -> pa.Array:
     return arr.cast(pa.string()) if pa.types.is_dictionary(arr.type) else arr
 
 
+def branch_span(table: pa.Table, branch: str | None, pr: str | None
+                ) -> tuple[datetime, datetime] | None:
+    """[first, last quarter-hour's end) of the rows (rollup slots and unpushed calls,
+    ``rollup_source.team_table``) on ``branch``, or of pull request ``pr`` and the
+    branches its rows name; None when there are none."""
+    if not table.num_rows:
+        return None
+    branches = _strings(table.column("branch"))
+    if pr is not None:
+        of_pr = pc.fill_null(pc.equal(_strings(table.column("pr")), pr), False)
+        names = sorted({b for b in branches.filter(of_pr).to_pylist() if b})
+        keep = pc.or_(of_pr, pc.fill_null(pc.is_in(branches, value_set=pa.array(
+            names, pa.string())), False))
+    else:
+        keep = pc.fill_null(pc.equal(branches, branch), False)
+    ts = table.column("ts").filter(keep)
+    if not len(ts):
+        return None
+    lo, hi = pc.min_max(ts).values()
+    return lo.as_py(), hi.as_py() + timedelta(minutes=15)
+
+
+def _refresh_branch_calls(config: Config, window: Window, branch: str | None,
+                          pr: str | None, repo: str | None) -> str | None:
+    """Make the team cache hold the calls the document reads. While the team's rollups
+    are incomplete: the incremental pull of every call, as always. Once they are: the
+    rollup copy (refreshed) says which quarter-hours hold the branch's calls, and only
+    the team's calls from the first to the last of them are read (window reader). Every
+    call on the branch is then in the cache: a call document exists only with the cell
+    that counts it (rollups.py), and the cache holds only documents Firestore has."""
+    from teamcost.errors import TeamcostError
+    from teamcost.reports.rollup_source import team_table
+    from teamcost.reports.window_source import refresh_window, rollups_ready
+
+    try:
+        from teamcost.sync.client import client_for
+        client = client_for(config)
+        if not rollups_ready(config, client):
+            return refresh_team_cache(config)
+        # slots are quarter-hours: the one holding the window's start is read whole
+        since = window.since.astimezone(UTC)
+        since = since.replace(minute=since.minute - since.minute % 15, second=0,
+                              microsecond=0)
+        table, _ = team_table(config, client, since, window.until,
+                              {"repo": repo} if repo is not None else None)
+        span = branch_span(table, branch, pr)
+    except TeamcostError as exc:
+        return f"showing the cached team data: could not read the team's rollups " \
+               f"({getattr(exc, 'reason', None) or exc})"
+    if span is None:
+        return None
+    return refresh_window(config, max(span[0], window.since), min(span[1], window.until),
+                          client)
+
+
 def branch_cost(config: Config, window: Window, *, branch: str | None = None,
                 pr: str | None = None, repo: str | None = None, tz: str | None = None,
                 source: str | None = None, now: datetime | None = None,
@@ -73,7 +131,7 @@ def branch_cost(config: Config, window: Window, *, branch: str | None = None,
     warnings: list[str] = []
     use_team = source == "team" or (source is None and config.has_firestore)
     if use_team and refresh:
-        warning = refresh_team_cache(config)
+        warning = _refresh_branch_calls(config, window, branch, pr, repo)
         if warning:
             warnings.append(warning)
     base = (("repo", repo),) if repo is not None else ()

@@ -163,22 +163,48 @@ def calls_page(config: Config, *, since: datetime | None = None, limit: int = 50
     return CallsPage(page, Cursor.after(page[-1]) if len(got) > limit else None)
 
 
-def session_calls(config: Config, session_id: str,
-                  limit: int = SESSION_LIMIT) -> tuple[list[CallRecord], bool]:
-    """A session's calls, newest first, and whether there were more than ``limit``."""
+def _session_remote(config: Config, client: Any, session_id: str,
+                    limit: int) -> list[CallRecord]:
+    """Like ``_gather`` for one session once the team's rollups are complete: its call
+    documents straight from Firestore (one query on team and session_id, ``limit``
+    documents at most), merged with this machine's calls of the session not pushed yet."""
+    from teamcost.sync.window import session_calls as remote_session_calls
+
+    remote = remote_session_calls(client, config.team, session_id, limit=limit)
+    mine: list[CallRecord] = []
+    if config.ledger_file.exists():
+        with Ledger.for_config(config) as ledger:
+            mine = _newest(ledger.conn, "calls", config.team, None, None, limit,
+                           " AND session_id = ?", (session_id,), scan=True)
+    seen = {c.call_id for c in remote}
+    merged = sorted([*remote, *(c for c in mine if c.call_id not in seen)],
+                    key=lambda c: (c.ts, c.call_id), reverse=True)
+    return merged[:limit]
+
+
+def session_calls(config: Config, session_id: str, limit: int = SESSION_LIMIT,
+                  client: Any = None) -> tuple[list[CallRecord], bool]:
+    """A session's calls, newest first, and whether there were more than ``limit``.
+    ``client``: with a Firestore client and complete rollups (nothing fills the team
+    cache any more) the calls are read from Firestore, only the session's."""
+    if client is not None and config.has_firestore:
+        from teamcost.reports.window_source import rollups_ready
+        if rollups_ready(config, client, quick=True):
+            got = _session_remote(config, client, session_id, limit + 1)
+            return got[:limit], len(got) > limit
     got = _gather(config, None, None, limit + 1, " AND session_id = ?", (session_id,),
                   scan=True)
     return got[:limit], len(got) > limit
 
 
-def session_detail(config: Config, session_id: str,
-                   limit: int = SESSION_LIMIT) -> dict[str, Any] | None:
+def session_detail(config: Config, session_id: str, limit: int = SESSION_LIMIT,
+                   client: Any = None) -> dict[str, Any] | None:
     """One session: the report's summary of its calls and the calls, newest first
     (None when no call carries that session id)."""
     from teamcost.reports.aggregate import summary
     from teamcost.reports.frames import records_frame
 
-    calls, truncated = session_calls(config, session_id, limit)
+    calls, truncated = session_calls(config, session_id, limit, client)
     if not calls:
         return None
     return {"session": session_id, "summary": summary(records_frame(calls)),

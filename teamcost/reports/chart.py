@@ -141,7 +141,9 @@ def chart_data(df: pd.DataFrame, since: datetime, until: datetime, *, by: str = 
         series[OTHER] = per_day(rest)
     total = int(win["cost_nanos"].sum())
     first, last = (days[0], days[-1]) if days else (since.date(), until.date())
-    data = ChartData(by=by, days=days, series=series, total_nanos=total, calls=len(win),
+    # rollup rows stand for ``calls`` calls each (rollup_frame); a call frame's rows are calls
+    calls = int(win["calls"].sum()) if "calls" in win.columns else len(win)
+    data = ChartData(by=by, days=days, series=series, total_nanos=total, calls=calls,
                      tz=tz, title=title or f"Daily spend by {by}, {first} to {last} ({tz})",
                      budget=budget)
     period = budget.period if budget else "month"
@@ -414,16 +416,36 @@ def chart_by(by: Sequence[str]) -> str:
 
 def window_chart(config: Config, since: datetime, until: datetime, *, by: str = "member",
                  tz: str = "UTC", filters: Any = None, source: str | None = None,
-                 now: datetime | None = None, budget: BudgetLine | None = None) -> ChartData:
+                 now: datetime | None = None, budget: BudgetLine | None = None,
+                 client: Any = None, refresh: bool = False) -> ChartData:
     """``chart_data`` of the calls a report of this window and filters reads (same source,
-    reaching back far enough for the projection when the window includes ``now``)."""
+    reaching back far enough for the projection when the window includes ``now``).
+    ``client``: once the team's rollups are complete nothing fills the team cache, and
+    the chart sums the rollup copy (every stack is a rollup dimension), as held unless
+    ``refresh``."""
     from teamcost.reports.frames import Filters, load_calls
 
     now = now or datetime.now(UTC)
+    filters = filters or Filters()
     start = min(since, agg.earliest_needed(since, now, tz)) if until >= now else since
-    df, _ = load_calls(config, start, max(until, now + timedelta(microseconds=1)),
-                       source=source, filters=filters or Filters())
+    end = max(until, now + timedelta(microseconds=1))
+    table = None
+    if source in (None, "team") and by in CHART_BY:
+        from teamcost.reports.rollup_source import held_rows
+        table = held_rows(config, client, start, end, [by], filters, refresh)
+    if table is not None:
+        df = rollup_frame(table)
+    else:
+        df, _ = load_calls(config, start, end, source=source, filters=filters)
     return chart_data(df, since, until, by=by, tz=tz, now=now, budget=budget)
+
+
+def rollup_frame(table: Any) -> pd.DataFrame:
+    """Rollup rows (one per cell and quarter-hour, ``calls`` the calls each stands for)
+    as a frame ``chart_data`` reads: it sums money per day and key, which a row gives
+    whole; ``priced``/``success`` only feed breakdown columns the chart does not show."""
+    df = table.to_pandas()
+    return df.assign(priced=True, success=True)
 
 
 def report_chart(config: Config, doc: dict[str, Any], path: Path | str,
@@ -438,13 +460,20 @@ def report_chart(config: Config, doc: dict[str, Any], path: Path | str,
     check_chart_path(path)
     window = doc["window"]
     f = doc.get("filters") or {}
+    client = None
+    if doc.get("source") == "team" and config.has_firestore:
+        # complete rollups: the chart sums the rollup copy (the team cache holds at most
+        # the report's window); while they are incomplete the client reads nothing more
+        from teamcost.sync.client import client_for
+        client = client_for(config)
     data = window_chart(config, datetime.fromisoformat(window["since"]),
                         datetime.fromisoformat(window["until"]), by=chart_by(by),
                         tz=window["timezone"],
                         filters=Filters(f.get("member"), f.get("model"), f.get("agent")),
                         source=doc.get("source"),
                         now=now or datetime.fromisoformat(doc["generated_at"]),
-                        budget=budget_line(doc.get("budget")))
+                        budget=budget_line(doc.get("budget")), client=client,
+                        refresh=bool((doc.get("cache") or {}).get("pulled_now")))
     expected = doc["summary"]["cost_nanos"]
     if data.total_nanos != expected:  # calls landed between the report and this read
         raise TeamcostError(f"the chart's calls add up to {data.total_nanos} nano-dollars but "

@@ -114,17 +114,20 @@ def build_report(config: Config, window: Window, *, by: Sequence[str] = DEFAULT_
             return from_rollups
     pulled_now = False
     live = window.until >= now
-    if use_team and refresh:
+    # without ``refresh`` but with a client (the dashboard: no pull per request), the
+    # window is still read once the rollups are complete: nothing else fills the team
+    # cache then, and a window already held costs one aggregation
+    if use_team and (refresh or client is not None):
         # the calls of the window and of what the document reads before it (spike
         # baselines, projections); the whole history only while rollups are incomplete
         from teamcost.reports.window_source import refresh_window
         first = agg.baseline_start(window.since, tz)
         if live:
             first = min(first, agg.earliest_needed(window.since, now, tz))
-        warning = refresh_window(config, first, window.until, client)
+        warning = refresh_window(config, first, window.until, client, pull=refresh)
         if warning:
             warnings.append(warning)
-        pulled_now = warning is None
+        pulled_now = warning is None and refresh
     note = claude_telemetry_note(config.home)
     if note:    # what this machine's agent cannot count (its Claude Code telemetry is off)
         warnings.append(f"this machine: {note}")

@@ -222,3 +222,23 @@ def team_totals(config: Config, since: datetime, until: datetime, by: str | None
         rows.sort(key=lambda x: (-x["cost_nanos"], str(x[by])))
     return {"since": since.isoformat(), "until": until.isoformat(), "by": by,
             "where": dict(where or {}), "total": total, "rows": rows}
+
+
+def held_rows(config: Config, client: Any, since: datetime, until: datetime,
+              by: Sequence[str], filters: Any, refresh: bool = False) -> pa.Table | None:
+    """``team_table`` of the rollup copy (as this machine holds it unless ``refresh``:
+    the dashboard's loop keeps it current) for a view that sums ``by`` with ``filters``
+    (reports.frames.Filters); None when rollups cannot answer it (no client, not
+    complete, a filter or dimension they do not keep): then the view reads the calls,
+    as before."""
+    if client is None or not config.has_firestore:
+        return None
+    where = {k: v for k, v in filters.to_dict().items() if v is not None}
+    where.update(filters.tags)
+    if not rollup_answers(by, where, since):
+        return None
+    from teamcost.reports.window_source import rollups_ready
+    if not rollups_ready(config, client, quick=True):
+        return None
+    table, _ = team_table(config, client, since, until, where, refresh=refresh)
+    return table

@@ -60,10 +60,18 @@ def _cache_groups(conn: sqlite3.Connection, path: str, since: datetime, until: d
 
 def tag_breakdown(config: Config, since: datetime, until: datetime, *,
                   key: str = DEFAULT_TAG, filters: Filters | None = None,
-                  source: str | None = None) -> list[dict[str, Any]]:
-    """Breakdown rows keyed by ``key`` (the tag's value) for since <= ts < until."""
+                  source: str | None = None, client: Any = None) -> list[dict[str, Any]]:
+    """Breakdown rows keyed by ``key`` (the tag's value) for since <= ts < until.
+    ``client``: once the team's rollups are complete nothing fills the team cache; a tag
+    the rollups keep (``project``, ``repo``, ...) is then summed from the rollup copy as
+    held (every sum is a rollup metric), any other from the cache as before."""
     check_tag_key(key)
     filters = filters or Filters()
+    if source in (None, "team"):
+        from teamcost.reports.rollup_source import held_rows
+        table = held_rows(config, client, since, until, [key], filters)
+        if table is not None:
+            return _rollup_rows(table, key)
     path = f'$."{key}"'
     if source is None:
         source = "team" if config.has_firestore and config.cache_file.exists() else "local"
@@ -99,3 +107,16 @@ def tag_breakdown(config: Config, since: datetime, until: datetime, *,
         add(k, tuple(values))
     return agg.breakdown_rows(key, ((k, v[1], v[0], v[2], v[3], v[4], v[5], v[6], v[7])
                                     for k, v in sums.items()))
+
+
+def _rollup_rows(table: Any, key: str) -> list[dict[str, Any]]:
+    """Breakdown rows of rollup rows (reports.rollup_source) grouped by the ``key`` column."""
+    names = ("cost_nanos", "calls", "input_tokens", "output_tokens", "cache_read_tokens",
+             "cache_write_tokens", "unpriced_calls", "failed_calls")
+    if not table.num_rows:
+        return []
+    groups = []
+    for r in table.group_by(key).aggregate([(n, "sum") for n in names]).to_pylist():
+        c, n, i, o, cr, cw, u, f = (int(r[f"{x}_sum"]) for x in names)
+        groups.append((NONE if r[key] is None else str(r[key]), c, n, i, o, cr, cw, u, f))
+    return agg.breakdown_rows(key, groups)

@@ -21,24 +21,31 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def rollups_ready(config: Config, client: Any) -> bool:
-    """Whether the team's rollups count every call (False when that cannot be read)."""
-    from teamcost.sync.retry import DEFAULT_BACKOFF
+def rollups_ready(config: Config, client: Any, quick: bool = False) -> bool:
+    """Whether the team's rollups count every call (False when that cannot be read).
+    ``quick``: for a page's request, two tries (offline, the caller falls back to what
+    is stored after a second or so, not after the minutes a CLI command may wait)."""
+    from teamcost.sync.retry import DEFAULT_BACKOFF, Backoff
     from teamcost.sync.rollups import rollups_in_use
+    backoff = Backoff(attempts=2, base_s=0.2, cap_s=1.0) if quick else DEFAULT_BACKOFF
     try:
-        return rollups_in_use(client, config.team, DEFAULT_BACKOFF)
+        return rollups_in_use(client, config.team, backoff)
     except TeamcostError:
         return False
 
 
 def refresh_window(config: Config, since: datetime, until: datetime, client: Any = None,
-                   doing: str = "showing") -> str | None:
+                   doing: str = "showing", pull: bool = True) -> str | None:
     """Make the team cache hold the team's calls with since <= ts < until; a warning
-    (``doing`` the cached team data: why) when it could not."""
+    (``doing`` the cached team data: why) when it could not. ``pull=False``: while the
+    rollups are incomplete, read nothing (the caller's cache is kept by someone else's
+    pull, as the dashboard's is by the agent or --pull-every)."""
     try:
         from teamcost.sync.client import client_for
         client = client if client is not None else client_for(config)
         if not rollups_ready(config, client):
+            if not pull:
+                return None
             # report.refresh_team_cache's pull (not imported: report imports this module)
             from teamcost.sync.service import run_pull
             try:

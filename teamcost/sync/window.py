@@ -182,4 +182,28 @@ def newest_calls(client: Any, team: str, *, since: datetime | None = None,
     return out
 
 
-__all__ = ["fetch_window", "newest_calls", "count_calls", "sum_calls", "WindowResult"]
+def session_calls(client: Any, team: str, session_id: str, *, limit: int,
+                  backoff: Backoff = DEFAULT_BACKOFF) -> list[CallRecord]:
+    """The team's call documents of one session, newest first (ts, then id), at most
+    ``limit``: one read each, whatever the team's history (composite index team +
+    session_id + ts descending, in firestore.indexes.json)."""
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    q = (client.collection(COLLECTION)
+         .where(filter=FieldFilter("team", "==", team))
+         .where(filter=FieldFilter("session_id", "==", session_id))
+         .order_by("ts", direction="DESCENDING").order_by("__name__", direction="DESCENDING")
+         .limit(limit))
+    snaps = call_with_retry(functools.partial(run_query, client, q, TIMEOUT_S),
+                            "reading the session's calls", backoff)
+    out = []
+    for _doc_id, data in snaps:
+        try:
+            out.append(doc_to_record(data))
+        except Exception:
+            continue
+    return out
+
+
+__all__ = ["fetch_window", "newest_calls", "session_calls", "count_calls", "sum_calls",
+           "WindowResult"]

@@ -141,7 +141,8 @@ def chart(dash: Dashboard, request: Request) -> dict[str, Any]:
         raise InvalidValue("stack", stack, ", ".join(CHART_BY))
     return window_chart(dash.config, window.since, window.until, by=stack,
                         tz=zone_name, filters=filters, now=now,
-                        budget=load_budget_line(dash.config, dash.client())).to_dict()
+                        budget=load_budget_line(dash.config, dash.client()),
+                        client=dash.client()).to_dict()
 
 
 def tags(dash: Dashboard, request: Request) -> dict[str, Any]:
@@ -152,7 +153,8 @@ def tags(dash: Dashboard, request: Request) -> dict[str, Any]:
     window, _zone, filters, _now = _window_args(dash, q)
     key = q.get("key", DEFAULT_TAG)
     return {"key": key, "rows": tag_breakdown(dash.config, window.since, window.until,
-                                              key=key, filters=filters)}
+                                              key=key, filters=filters,
+                                              client=dash.client())}
 
 
 def live(dash: Dashboard, request: Request) -> dict[str, Any]:
@@ -197,7 +199,7 @@ def session(dash: Dashboard, request: Request) -> dict[str, Any]:
 
     query(request, ())
     sid = request.path_params["session_id"]
-    detail = session_detail(dash.config, sid)
+    detail = session_detail(dash.config, sid, client=dash.client())
     if detail is None:
         raise NotFound(f"no calls of session {sid!r} are stored here")
     return detail
