@@ -90,6 +90,15 @@ class Billing:
         labels = ("member", "provider", "model", "agent", "tags")
         cols = {k: pc.fill_null(chunk.column(k).cast(pa.string()), "") for k in labels}
         cols["slot"] = pc.divide(chunk.column("ts").cast(pa.int64()), _SLOT_US)
+        if self._planless():
+            # no plan covers anything: a call's class is its billing tag's alone (rule 1),
+            # else the same for every call, so neither its slot nor its other tags (a
+            # request id makes each call's tags unique) may split the groups. Tags that
+            # cannot hold a "billing" key (no such text, no \u escape) group as none.
+            tags = cols["tags"]
+            may = pc.or_(pc.match_substring(tags, "billing"), pc.match_substring(tags, "\\u"))
+            cols["tags"] = pc.if_else(may, tags, "")
+            cols["slot"] = pa.nulls(chunk.num_rows, pa.int64()).fill_null(0)
         extra = [c for c in dict.fromkeys(self.dims.values()) if c not in labels]
         # rows of rollup slots stand for ``calls`` calls each (reports/rollup_source.py)
         weighted = "calls" in chunk.column_names
@@ -134,6 +143,10 @@ class Billing:
                                         sums.column("is_plan").to_pylist(),
                                         sums.column("cost_nanos_sum").to_pylist()):
                 self._add_row(b, v, PLAN if is_plan else METERED, cost)
+
+    def _planless(self) -> bool:
+        """Whether no member holds a plan at any time (plans unread, none, or no seats)."""
+        return self.plans is None or not self.plans.plans or not self.plans.seats
 
     def _add_row(self, breakdown: str, value: Any, bucket: str, cost: int) -> None:
         acc = self.rows[breakdown].setdefault(NONE_LABEL if value is None else str(value),
