@@ -27,6 +27,12 @@ import_app = typer.Typer(help="Import usage logs into this machine's ledger (ide
 
 
 
+def _path(value: str | None) -> Path | None:
+    """A path argument: declared ``str`` because typer converts a ``Path`` through pydantic,
+    whose import costs about 60 ms of every import command."""
+    return None if value is None else Path(value)
+
+
 def _run(fn: Callable[..., ImportResult], path: Path | None, fmt: OutputFormat) -> None:
     with ProgressBars(None if fmt == OutputFormat.text else False) as bars:
         result = fn(path, load_config(), progress=bars.bar("import"))
@@ -50,49 +56,51 @@ def _render(result: ImportResult) -> None:
 
 
 @import_app.command("jsonl")
-def jsonl_cmd(file: Path = typer.Argument(..., metavar="FILE",
+def jsonl_cmd(file: str = typer.Argument(..., metavar="FILE",
                                           help="A teamcost .jsonl export."),
               fmt: OutputFormat = FORMAT) -> None:
     """Re-import a teamcost JSON Lines export (lossless)."""
-    _run(import_jsonl, file, fmt)
+    _run(import_jsonl, _path(file), fmt)
 
 
 @import_app.command("sqlite")
-def sqlite_cmd(file: Path = typer.Argument(..., metavar="FILE",
+def sqlite_cmd(file: str = typer.Argument(..., metavar="FILE",
                                            help="A teamcost ledger or an llm_calls database."),
                fmt: OutputFormat = FORMAT) -> None:
     """Import another teamcost ledger (calls) or a cost database (llm_calls table)."""
-    _run(import_sqlite, file, fmt)
+    _run(import_sqlite, _path(file), fmt)
 
 
 @import_app.command("claude-code")
 def claude_code_cmd(
-        path: Path | None = typer.Argument(None, metavar="PATH", show_default=False,
+        path: str | None = typer.Argument(None, metavar="PATH", show_default=False,
                                            help="Projects directory or one session file. "
                                                 "Default: ~/.claude/projects."),
-        path_opt: Path | None = typer.Option(None, "--path", metavar="PATH",
+        path_opt: str | None = typer.Option(None, "--path", metavar="PATH",
                                              help="Same as PATH. Default: "
                                                   "~/.claude/projects."),
         fmt: OutputFormat = FORMAT) -> None:
     """Import Claude Code session logs: one call per assistant message, counted once."""
-    if path is not None and path_opt is not None and path != path_opt:
+    arg, opt = _path(path), _path(path_opt)
+    if arg is not None and opt is not None and arg != opt:
         raise typer.BadParameter("give PATH or --path, not both")
-    _run(import_claude_code, path or path_opt, fmt)
+    _run(import_claude_code, arg or opt, fmt)
 
 
-def _dir(path: Path | None, path_opt: Path | None) -> Path | None:
-    if path is not None and path_opt is not None and path != path_opt:
+def _dir(path: str | None, path_opt: str | None) -> Path | None:
+    arg, opt = _path(path), _path(path_opt)
+    if arg is not None and opt is not None and arg != opt:
         raise typer.BadParameter("give DIR or --path, not both")
-    return path or path_opt
+    return arg or opt
 
 
 @import_app.command("codex")
 def codex_cmd(
-        path: Path | None = typer.Argument(None, metavar="DIR", show_default=False,
+        path: str | None = typer.Argument(None, metavar="DIR", show_default=False,
                                            help="Codex home, sessions directory or one "
                                                 "rollout file. Default: $CODEX_HOME, else "
                                                 "~/.codex."),
-        path_opt: Path | None = typer.Option(None, "--path", metavar="DIR",
+        path_opt: str | None = typer.Option(None, "--path", metavar="DIR",
                                              help="Same as DIR. Default: $CODEX_HOME, else "
                                                   "~/.codex."),
         fmt: OutputFormat = FORMAT) -> None:
@@ -102,10 +110,10 @@ def codex_cmd(
 
 @import_app.command("gemini-cli")
 def gemini_cli_cmd(
-        path: Path | None = typer.Argument(None, metavar="DIR", show_default=False,
+        path: str | None = typer.Argument(None, metavar="DIR", show_default=False,
                                            help="Gemini CLI directory, a chats directory "
                                                 "or one session file. Default: ~/.gemini."),
-        path_opt: Path | None = typer.Option(None, "--path", metavar="DIR",
+        path_opt: str | None = typer.Option(None, "--path", metavar="DIR",
                                              help="Same as DIR. Default: ~/.gemini."),
         fmt: OutputFormat = FORMAT) -> None:
     """Import Google Gemini CLI chat sessions: one call per model response, counted once."""
