@@ -160,11 +160,23 @@ QUIET_S = 90.0   # a transcript quiet this long: what its held messages have is 
 INTERRUPTED = "[Request interrupted by user"
 
 
+# a call's numbers: what grows from one streaming snapshot of a message to the next
+_NUMBERS = frozenset(("input_tokens", "output_tokens", "cache_read_tokens",
+                      "cache_write_tokens", "cache_write_1h_tokens", "web_search_requests"))
+
+
+def _only_numbers_differ(call: dict[str, Any], other: dict[str, Any]) -> bool:
+    """Whether two snapshots' calls differ in their numbers (and time) alone."""
+    return call.keys() == other.keys() and all(
+        v == other[k] for k, v in call.items() if k not in _NUMBERS and k != "ts")
+
+
 @dataclass
 class _Held:
     """An assistant message not final yet: its best snapshot and where it started."""
 
-    rec: CallRecord
+    rec: CallRecord             # built from a snapshot (the first, or one unlike it)
+    call: dict[str, Any]        # the best snapshot's call (``rec``'s, or a bigger one)
     offset: int                 # its first line's offset (a restart reads from there)
     line: int                   # the line number before it
     size: tuple[int, ...]       # of the best snapshot
@@ -174,6 +186,7 @@ class _Held:
     streaming: bool = False     # its last line said "stop_reason": null
     next_ends: bool = False     # no stop_reason key: final once another message follows
     interrupted: bool = False   # the user's Ctrl-C line follows it
+    stale: bool = False         # ``call`` is bigger than ``rec``: build it when final
 
 
 def _interrupt_marker(data: dict[str, Any]) -> bool:
@@ -225,8 +238,13 @@ class ClaudeCodeReader:
                  start: int = 0, lineno: int = 0,
                  witness: Callable[[CallRecord, str],
                                    tuple[bool, str | None, CallRecord | None]] | None = None,
-                 result: ImportResult | None = None) -> None:
+                 result: ImportResult | None = None,
+                 check: Callable[..., None] | None = None) -> None:
         self.path, self.root, self.build = path, root, build
+        # Tracker.check_numbers: a bigger snapshot that differs from the built one only in
+        # its numbers is checked (as build would, price included) and kept as it is; the
+        # record is built once, when the message is final (without it: built every time)
+        self.check = check
         self.projects: dict[str, str] = dict((state or {}).get("projects", {}))
         self.modern = bool((state or {}).get("modern"))   # stop reasons seen in this file
         self.open: dict[str, _Held] = {}
@@ -246,12 +264,18 @@ class ClaudeCodeReader:
         key = call["call_id"] if call is not None else None
         held = self.open.get(key) if key is not None else None
         rec = None
+        bigger = False
         if call is not None and key not in self.done:
             # build (validate, price) before anything changes: a bad line changes nothing
             if held is None:
                 rec = self.build(**call)
             elif _size(call) > held.size:       # a later snapshot: its usage, the first time
-                rec = self.build(**{**call, "ts": held.rec.ts})
+                bigger = True
+                if self.check is not None and _only_numbers_differ(call, held.call):
+                    self.check(**{k: call[k] for k in ("model", "provider", *_NUMBERS)},
+                               ts=held.rec.ts)
+                else:
+                    rec = self.build(**{**call, "ts": held.rec.ts})
         parent = data.get("parentUuid")
         ends = [k for k, m in self.open.items() if k != key and (
             (isinstance(parent, str) and parent in m.uuids)
@@ -271,12 +295,16 @@ class ClaudeCodeReader:
             return out
         if held is None:
             assert rec is not None
-            held = self.open[key] = _Held(rec, end - len(line), lineno - 1, _size(call),
+            held = self.open[key] = _Held(rec, call, end - len(line), lineno - 1,
+                                          _size(call),
                                           str(msg.get("id")) if isinstance(msg, dict) else "")
         else:
             held.snapshots += 1                   # a snapshot: counted when the call is
-            if rec is not None:
-                held.rec, held.size = rec, _size(call)
+            if bigger:
+                held.call, held.size = call, _size(call)
+                held.stale = rec is None
+                if rec is not None:
+                    held.rec = rec
         uuid = data.get("uuid")
         if isinstance(uuid, str):
             held.uuids.add(uuid)
@@ -306,6 +334,8 @@ class ClaudeCodeReader:
         held = self.open.pop(key)
         self.merged += held.snapshots
         rec = held.rec
+        if held.stale:   # checked when read: only the numbers differ from a built record
+            rec = self.build(**{**held.call, "ts": rec.ts})
         if held.streaming and (self.modern or held.interrupted):
             rec = rec.replace(estimated=True)     # its stream never ended: not exact
             if self.result is not None:
@@ -379,7 +409,7 @@ def scan_claude_code(ledger: Ledger, tracker: Tracker, root: Path, files: list[P
 
     def reader(path: Path, state: dict[str, Any] | None, start: int, lineno: int) -> Reader:
         return ClaudeCodeReader(path, root, tracker.build, state, start, lineno,
-                                witness=witness, result=result)
+                                witness=witness, result=result, check=tracker.check_numbers)
 
     return scan_files(ledger, "claude-code", files, reader, result, tick=tick,
                       quiet_s=ClaudeCodeReader.quiet_s)
