@@ -236,15 +236,18 @@ class Tracker:
     def check_numbers(self, model: str, input_tokens: int = 0, output_tokens: int = 0, *,
                       provider: str | None = None, cache_read_tokens: int = 0,
                       cache_write_tokens: int = 0, cache_write_1h_tokens: int = 0,
-                      web_search_requests: int = 0, ts: datetime | None = None) -> None:
-        """Raise what ``build`` would raise for these numbers (the counts, the price, the
-        cost's bounds), without making a record: a log reader that keeps only the biggest
-        snapshot of a message checks each snapshot as it reads it and builds the record
-        once, when the message is final (a build is most of a line's cost)."""
+                      web_search_requests: int = 0, ts: datetime | None = None) -> Price:
+        """The price of these numbers, raising what ``build`` would raise for them (the
+        counts, the price, the cost's bounds), without making a record: a log reader
+        whose later snapshot of a message differs from the record built for it only in
+        its token counts takes the record with those counts and this price
+        (``CallRecord.with_counts``) instead of building it again (a build is most of a
+        line's cost)."""
         price = self._priced(model, provider, (input_tokens, output_tokens,
                                                cache_read_tokens, cache_write_tokens),
                              (cache_write_1h_tokens, web_search_requests), None, ts)[3]
         check_cost("cost_nanos", price.cost_nanos)
+        return price
 
     def record(self, model: str, input_tokens: int = 0, output_tokens: int = 0,
                **kwargs: Any) -> CallRecord:

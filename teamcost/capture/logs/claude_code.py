@@ -160,23 +160,26 @@ QUIET_S = 90.0   # a transcript quiet this long: what its held messages have is 
 INTERRUPTED = "[Request interrupted by user"
 
 
-# a call's numbers: what grows from one streaming snapshot of a message to the next
-_NUMBERS = frozenset(("input_tokens", "output_tokens", "cache_read_tokens",
-                      "cache_write_tokens", "cache_write_1h_tokens", "web_search_requests"))
+# a call's token counts (CallRecord's order): what grows from one streaming snapshot of a
+# message to the next
+_COUNTS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+_SAME = frozenset((*_COUNTS, "ts"))
 
 
-def _only_numbers_differ(call: dict[str, Any], other: dict[str, Any]) -> bool:
-    """Whether two snapshots' calls differ in their numbers (and time) alone."""
+def _only_counts_differ(call: dict[str, Any], other: dict[str, Any]) -> bool:
+    """Whether two snapshots' calls differ in their token counts (and time) alone: the
+    extras (one-hour cache writes, web searches) are tags of the record, so they must be
+    the same too."""
     return call.keys() == other.keys() and all(
-        v == other[k] for k, v in call.items() if k not in _NUMBERS and k != "ts")
+        v == other[k] for k, v in call.items() if k not in _SAME)
 
 
 @dataclass
 class _Held:
     """An assistant message not final yet: its best snapshot and where it started."""
 
-    rec: CallRecord             # built from a snapshot (the first, or one unlike it)
-    call: dict[str, Any]        # the best snapshot's call (``rec``'s, or a bigger one)
+    rec: CallRecord
+    call: dict[str, Any]        # the best snapshot's call (``rec``'s)
     offset: int                 # its first line's offset (a restart reads from there)
     line: int                   # the line number before it
     size: tuple[int, ...]       # of the best snapshot
@@ -186,7 +189,6 @@ class _Held:
     streaming: bool = False     # its last line said "stop_reason": null
     next_ends: bool = False     # no stop_reason key: final once another message follows
     interrupted: bool = False   # the user's Ctrl-C line follows it
-    stale: bool = False         # ``call`` is bigger than ``rec``: build it when final
 
 
 def _interrupt_marker(data: dict[str, Any]) -> bool:
@@ -239,11 +241,11 @@ class ClaudeCodeReader:
                  witness: Callable[[CallRecord, str],
                                    tuple[bool, str | None, CallRecord | None]] | None = None,
                  result: ImportResult | None = None,
-                 check: Callable[..., None] | None = None) -> None:
+                 check: Callable[..., Any] | None = None) -> None:
         self.path, self.root, self.build = path, root, build
-        # Tracker.check_numbers: a bigger snapshot that differs from the built one only in
-        # its numbers is checked (as build would, price included) and kept as it is; the
-        # record is built once, when the message is final (without it: built every time)
+        # Tracker.check_numbers: a bigger snapshot that differs from the held record's only
+        # in its token counts is priced and checked as build would, and the record copied
+        # with those counts and that cost (without it: built again)
         self.check = check
         self.projects: dict[str, str] = dict((state or {}).get("projects", {}))
         self.modern = bool((state or {}).get("modern"))   # stop reasons seen in this file
@@ -264,18 +266,12 @@ class ClaudeCodeReader:
         key = call["call_id"] if call is not None else None
         held = self.open.get(key) if key is not None else None
         rec = None
-        bigger = False
         if call is not None and key not in self.done:
             # build (validate, price) before anything changes: a bad line changes nothing
             if held is None:
                 rec = self.build(**call)
             elif _size(call) > held.size:       # a later snapshot: its usage, the first time
-                bigger = True
-                if self.check is not None and _only_numbers_differ(call, held.call):
-                    self.check(**{k: call[k] for k in ("model", "provider", *_NUMBERS)},
-                               ts=held.rec.ts)
-                else:
-                    rec = self.build(**{**call, "ts": held.rec.ts})
+                rec = self._bigger(call, held)
         parent = data.get("parentUuid")
         ends = [k for k, m in self.open.items() if k != key and (
             (isinstance(parent, str) and parent in m.uuids)
@@ -300,11 +296,8 @@ class ClaudeCodeReader:
                                           str(msg.get("id")) if isinstance(msg, dict) else "")
         else:
             held.snapshots += 1                   # a snapshot: counted when the call is
-            if bigger:
-                held.call, held.size = call, _size(call)
-                held.stale = rec is None
-                if rec is not None:
-                    held.rec = rec
+            if rec is not None:
+                held.rec, held.call, held.size = rec, call, _size(call)
         uuid = data.get("uuid")
         if isinstance(uuid, str):
             held.uuids.add(uuid)
@@ -315,6 +308,19 @@ class ClaudeCodeReader:
             if got is not None:
                 out.append(got)
         return out
+
+    def _bigger(self, call: dict[str, Any], held: _Held) -> CallRecord:
+        """The record of a bigger snapshot of a held message (at its first line's time):
+        the held record with the new counts and price when nothing else differs (same
+        price source), else built anew."""
+        old = held.rec
+        if self.check is not None and _only_counts_differ(call, held.call):
+            price = self.check(**{k: call[k] for k in ("model", "provider", *_COUNTS,
+                                                        "cache_write_1h_tokens",
+                                                        "web_search_requests")}, ts=old.ts)
+            if (price.priced, price.source) == (old.priced, old.price_source):
+                return old.with_counts([call[k] for k in _COUNTS], price.cost_nanos)
+        return self.build(**{**call, "ts": old.ts})
 
     # a line without a usage object is no call: tail skips it without decoding, unless a
     # message is held (older shape, or mid-stream): then any line of its conversation may
@@ -334,8 +340,6 @@ class ClaudeCodeReader:
         held = self.open.pop(key)
         self.merged += held.snapshots
         rec = held.rec
-        if held.stale:   # checked when read: only the numbers differ from a built record
-            rec = self.build(**{**held.call, "ts": rec.ts})
         if held.streaming and (self.modern or held.interrupted):
             rec = rec.replace(estimated=True)     # its stream never ended: not exact
             if self.result is not None:
