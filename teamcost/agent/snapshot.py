@@ -19,29 +19,35 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
-from typing import Any
 
 from teamcost.errors import TeamcostError
+
+TYPE_CHECKING = False   # the status line reads the snapshot: no pathlib, no typing at import
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
 
 SNAPSHOT_FILE = "agent-status.json"
 SNAPSHOT_VERSION = 1
 
 
-def snapshot_path(home: Path) -> Path:
+def snapshot_path(home: Path | str) -> Path:
+    from pathlib import Path
+
     return Path(home) / SNAPSHOT_FILE
 
 
-def load_snapshot(home: Path) -> dict[str, Any] | None:
+def load_snapshot(home: Path | str) -> dict[str, Any] | None:
     """The last snapshot the agent wrote, or None when there is none yet.
 
     Raises TeamcostError naming the file when it exists but cannot be used (unreadable,
     not JSON, not an object, another version): the agent writes it atomically, so a broken
     file is something to report, not to wait out.
     """
-    path = snapshot_path(home)
+    path = os.path.join(os.fspath(home), SNAPSHOT_FILE)
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
     except FileNotFoundError:
         return None
     except IsADirectoryError:
@@ -75,5 +81,8 @@ def write_snapshot(home: Path, data: dict[str, Any]) -> None:
             json.dump(data, fh, indent=1, sort_keys=True)
         os.replace(tmp, snapshot_path(home))
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
         raise
