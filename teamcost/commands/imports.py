@@ -6,21 +6,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from teamcost.capture.logs.base import ImportResult
-from teamcost.capture.logs.claude_code import import_claude_code
-from teamcost.capture.logs.codex import import_codex
-from teamcost.capture.logs.gemini_cli import import_gemini_cli
-from teamcost.capture.logs.jsonl import import_jsonl
-from teamcost.capture.logs.sqlite import import_sqlite
 from teamcost.commands.output import FORMAT, OutputFormat, ProgressBars, console, emit
 from teamcost.config import load_config
 from teamcost.errors import TeamcostError
 from teamcost.labels import one_line
 from teamcost.money import format_usd
+
+if TYPE_CHECKING:
+    from teamcost.capture.logs.base import ImportResult
 
 import_app = typer.Typer(help="Import usage logs into this machine's ledger (idempotent).",
                          no_args_is_help=True)
@@ -60,6 +57,8 @@ def jsonl_cmd(file: str = typer.Argument(..., metavar="FILE",
                                           help="A teamcost .jsonl export."),
               fmt: OutputFormat = FORMAT) -> None:
     """Re-import a teamcost JSON Lines export (lossless)."""
+    from teamcost.capture.logs.jsonl import import_jsonl  # each importer loads its own
+
     _run(import_jsonl, _path(file), fmt)
 
 
@@ -68,6 +67,8 @@ def sqlite_cmd(file: str = typer.Argument(..., metavar="FILE",
                                            help="A teamcost ledger or an llm_calls database."),
                fmt: OutputFormat = FORMAT) -> None:
     """Import another teamcost ledger (calls) or a cost database (llm_calls table)."""
+    from teamcost.capture.logs.sqlite import import_sqlite
+
     _run(import_sqlite, _path(file), fmt)
 
 
@@ -84,6 +85,8 @@ def claude_code_cmd(
     arg, opt = _path(path), _path(path_opt)
     if arg is not None and opt is not None and arg != opt:
         raise typer.BadParameter("give PATH or --path, not both")
+    from teamcost.capture.logs.claude_code import import_claude_code
+
     _run(import_claude_code, arg or opt, fmt)
 
 
@@ -105,6 +108,8 @@ def codex_cmd(
                                                   "~/.codex."),
         fmt: OutputFormat = FORMAT) -> None:
     """Import OpenAI Codex CLI session logs: one call per model request, counted once."""
+    from teamcost.capture.logs.codex import import_codex
+
     _run(import_codex, _dir(path, path_opt), fmt)
 
 
@@ -117,6 +122,8 @@ def gemini_cli_cmd(
                                              help="Same as DIR. Default: ~/.gemini."),
         fmt: OutputFormat = FORMAT) -> None:
     """Import Google Gemini CLI chat sessions: one call per model response, counted once."""
+    from teamcost.capture.logs.gemini_cli import import_gemini_cli
+
     _run(import_gemini_cli, _dir(path, path_opt), fmt)
 
 
