@@ -96,8 +96,12 @@ class Billing:
             # request id makes each call's tags unique) may split the groups. Tags that
             # cannot hold a "billing" key (no such text, no \u escape) group as none.
             tags = cols["tags"]
-            may = pc.or_(pc.match_substring(tags, "billing"), pc.match_substring(tags, "\\u"))
-            cols["tags"] = pc.if_else(may, tags, "")
+            if _bytes_may_hold(tags, (b"billing", b"\\u")):
+                may = pc.or_(pc.match_substring(tags, "billing"),
+                             pc.match_substring(tags, "\\u"))
+                cols["tags"] = pc.if_else(may, tags, "")
+            else:   # one search of the column's bytes: no call of this chunk says billing
+                cols["tags"] = pa.nulls(chunk.num_rows, pa.string()).fill_null("")
             cols["slot"] = pa.nulls(chunk.num_rows, pa.int64()).fill_null(0)
         extra = [c for c in dict.fromkeys(self.dims.values()) if c not in labels]
         # rows of rollup slots stand for ``calls`` calls each (reports/rollup_source.py)
@@ -234,6 +238,20 @@ def without(doc: dict[str, Any]) -> dict[str, Any]:
     out["trend"] = {f: [{k: v for k, v in r.items() if k != "seats_nanos"} for r in rows]
                     for f, rows in doc.get("trend", {}).items()}
     return out
+
+
+def _bytes_may_hold(col: Any, needles: Sequence[bytes]) -> bool:
+    """Whether any string of a string column may contain one of ``needles``: searched in
+    the chunks' value bytes at once (a string holding one holds it there too; a match
+    across two strings only sends the caller to its exact, per-row search)."""
+    for chunk in getattr(col, "chunks", [col]):
+        data = chunk.buffers()[2]
+        if data is None:
+            continue
+        raw = data.to_pybytes()
+        if any(n in raw for n in needles):
+            return True
+    return False
 
 
 def _plain(col: Any) -> Any:
