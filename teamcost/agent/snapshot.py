@@ -17,9 +17,9 @@ without touching the network.
 
 from __future__ import annotations
 
-import json
 import os
 
+from teamcost.compat.json_scan import loads
 from teamcost.errors import TeamcostError
 
 TYPE_CHECKING = False   # the status line reads the snapshot: no pathlib, no typing at import
@@ -56,10 +56,11 @@ def load_snapshot(home: Path | str) -> dict[str, Any] | None:
         why = getattr(exc, "strerror", None) or exc
         raise TeamcostError(f"cannot read agent status {path}: {why}") from None
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise TeamcostError(f"agent status {path} is not valid JSON ({exc.msg} at line "
-                            f"{exc.lineno} column {exc.colno})") from None
+        data = loads(text)
+    except ValueError as exc:   # json.JSONDecodeError (loads leaves errors to json)
+        where = (getattr(exc, "msg", exc), getattr(exc, "lineno", "?"), getattr(exc, "colno", "?"))
+        raise TeamcostError(f"agent status {path} is not valid JSON ({where[0]} at line "
+                            f"{where[1]} column {where[2]})") from None
     if not isinstance(data, dict):
         raise TeamcostError(f"agent status {path} is not a JSON object")
     if data.get("version") != SNAPSHOT_VERSION:
@@ -73,7 +74,8 @@ VERSION = SNAPSHOT_VERSION
 
 def write_snapshot(home: Path, data: dict[str, Any]) -> None:
     """Write atomically: a reader sees the old file or the new one, never half of one."""
-    import tempfile  # here: the status line reads snapshots on every message, never writes
+    import json  # here: the status line reads snapshots on every message, never writes
+    import tempfile
 
     fd, tmp = tempfile.mkstemp(dir=home, prefix=".agent-status-", suffix=".json")
     try:

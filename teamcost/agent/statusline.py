@@ -15,13 +15,13 @@ every message, so it imports only the standard library and teamcost's foundation
 
 from __future__ import annotations
 
-import json
 import os
 from collections import namedtuple
 from datetime import UTC, datetime, timedelta
 
 from teamcost import labels
 from teamcost.agent.snapshot import load_snapshot
+from teamcost.compat.json_scan import loads
 from teamcost.errors import TeamcostError
 from teamcost.local_read import home_dir, ledger_path, session_totals
 from teamcost.money import NANOS_PER_USD, format_usd
@@ -53,8 +53,8 @@ def _text(value: Any, limit: int = 256) -> str | None:
 def parse_status_input(text: str) -> StatusInput:
     """Claude Code's stdin JSON; anything else (empty, not JSON, wrong types) reads as empty."""
     try:
-        data = json.loads(text) if text.strip() else None
-    except (json.JSONDecodeError, RecursionError):
+        data = loads(text) if text.strip() else None
+    except (ValueError, RecursionError):   # json.JSONDecodeError included
         data = None
     if not isinstance(data, dict):
         return StatusInput()
