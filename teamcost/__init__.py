@@ -8,10 +8,11 @@ tracker (``Tracker.guard`` and ``Tracker(push_every=...)``).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
-
+# no ``typing`` at import (the status line starts here on every Claude Code message)
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from teamcost.budget.guard import budget_guard
     from teamcost.budget.model import BudgetExceeded, BudgetUnavailable
     from teamcost.capture.sdk import instrument
@@ -42,6 +43,8 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:  # also how ``from teamcost import tracker`` finds the submodule
         raise AttributeError(f"module 'teamcost' has no attribute {name!r}")
+    import importlib
+
     importlib.import_module("teamcost.budget.guard")  # installs the guard into the tracker
     importlib.import_module("teamcost.sync.background")  # and the background pusher
     value = getattr(importlib.import_module(module), name)

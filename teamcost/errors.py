@@ -5,9 +5,10 @@ The CLI turns each TeamcostError into one line on stderr and its ``exit_code``.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
-from typing import Any
+TYPE_CHECKING = False   # every module imports this one: the status line too
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 # Exit codes: the CLI's whole vocabulary (README "Exit codes").
 EXIT_OK = 0            # done; a budget under its warning threshold; a reconcile within tolerance
@@ -22,7 +23,7 @@ EXIT_UNRECORDED = 3    # reconcile: the provider billed more than teamcost recor
 EXIT_OVERCOUNTED = 4   # reconcile: teamcost recorded more than the provider billed
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
 
-_FIELD_REF = re.compile(r"\{field:([A-Za-z_][A-Za-z0-9_]*)\}")
+_FIELD_REF = r"\{field:([A-Za-z_][A-Za-z0-9_]*)\}"
 
 
 class TeamcostError(Exception):
@@ -55,7 +56,9 @@ class InvalidValue(TeamcostError, ValueError):
         shown = repr(self.value)
         if len(shown) > 80:  # both ends: a path's file name is at its end
             shown = shown[:40] + "..." + shown[-37:]
-        accepted = _FIELD_REF.sub(lambda m: name(m.group(1)), self.accepted)
+        import re
+
+        accepted = re.sub(_FIELD_REF, lambda m: name(m.group(1)), self.accepted)
         return f"invalid {name(self.field)}: {shown}; expected {accepted}"
 
 

@@ -14,7 +14,10 @@ as plain text, never as markup. Standard library only: the status line imports i
 from __future__ import annotations
 
 import unicodedata
-from typing import Any
+
+TYPE_CHECKING = False   # the status line imports this module: no typing at import
+if TYPE_CHECKING:
+    from typing import Any
 
 # bidi embeddings, overrides and isolates, and the marks: they reorder what a terminal shows
 _BIDI = frozenset((0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)))

@@ -498,14 +498,26 @@ class Ledger:
         def flush() -> None:
             nonlocal inserted, existing
             now = time.time_ns() // 1000
+            insert = (f"INSERT INTO calls ({CALL_COLUMNS}, recorded_at) VALUES "
+                      f"({CALL_PLACEHOLDERS}, ?) ON CONFLICT (call_id) DO NOTHING")
+            rows = [record_to_row(rec) for rec in batch]
             with self._lock:
                 conn = self.conn
                 with _transaction(conn):
-                    for rec in batch:
-                        row = record_to_row(rec)
-                        cur = conn.execute(
-                            f"INSERT INTO calls ({CALL_COLUMNS}, recorded_at) VALUES ({CALL_PLACEHOLDERS}, ?) "
-                            "ON CONFLICT (call_id) DO NOTHING", (*row, now))
+                    # all new (an import's usual batch): one executemany. Else it is undone
+                    # (the savepoint also takes back the AUTOINCREMENT counter the refused
+                    # rows bumped) and each row is inserted or compared on its own
+                    conn.execute("SAVEPOINT record_many")
+                    cur = conn.executemany(insert, [(*row, now) for row in rows])
+                    if cur.rowcount == len(rows):
+                        conn.execute("RELEASE record_many")
+                        inserted += len(rows)
+                        rows = []
+                    else:
+                        conn.execute("ROLLBACK TO record_many")
+                        conn.execute("RELEASE record_many")
+                    for rec, row in zip(batch, rows):
+                        cur = conn.execute(insert, (*row, now))
                         if cur.rowcount == 1:
                             inserted += 1
                         else:

@@ -13,11 +13,16 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
 
 from teamcost.errors import ConfigError, LedgerError
+
+# paths are strings inside (``home_dir``, ``ledger_path``): importing pathlib costs the
+# status line more than everything else it imports together; the Path functions wrap them
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
+    from typing import Any
 
 CONFIG_FILE = "config.toml"
 LEDGER_FILE = "ledger.db"
@@ -25,37 +30,61 @@ LEDGER_FILE = "ledger.db"
 
 def default_home(env: Mapping[str, str] | None = None) -> Path:
     """TEAMCOST_HOME, else the platform's per-user data directory for teamcost."""
+    from pathlib import Path
+
+    return Path(home_dir(env))
+
+
+def home_dir(env: Mapping[str, str] | None = None) -> str:
+    """``default_home`` as a string."""
     env = os.environ if env is None else env
     value = env.get("TEAMCOST_HOME")
     if value:
-        return Path(value).expanduser()
+        return os.path.expanduser(value)
     import platformdirs  # only here: importing it costs more than the rest of the status line
 
-    return Path(platformdirs.user_data_dir("teamcost", appauthor=False))
+    return str(platformdirs.user_data_dir("teamcost", appauthor=False))
 
 
-def ledger_file(home: Path, env: Mapping[str, str] | None = None) -> Path:
+def ledger_file(home: Path | str, env: Mapping[str, str] | None = None) -> Path:
     """The ledger the config in ``home`` names: TEAMCOST_LEDGER, then the config file's
     ``ledger_path``, then ``home/ledger.db``. Reads nothing else of the config."""
+    from pathlib import Path
+
+    return Path(ledger_path(home, env))
+
+
+def ledger_path(home: Path | str, env: Mapping[str, str] | None = None, *,
+                quick: bool = False) -> str:
+    """``ledger_file`` as a string. ``quick`` (the status line): a config file whose bytes
+    cannot name ``ledger_path`` (no such text, no \\u escape that could spell it) is not
+    parsed, so it is not checked either (tomllib imports typing and re: a tenth of the
+    line's time)."""
     env = os.environ if env is None else env
     raw = env.get("TEAMCOST_LEDGER")
     if not raw:
-        path = Path(home) / CONFIG_FILE
+        path = os.path.join(os.fspath(home), CONFIG_FILE)
         try:
-            with path.open("rb") as fh:
+            with open(path, "rb") as fh:
                 text = fh.read()
         except FileNotFoundError:
             text = None
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"cannot read config file {path}: "
                               f"{getattr(exc, 'strerror', None) or exc}") from None
+        if text is not None and quick and not _may_name_ledger_path(text):
+            text = None
         raw = None if text is None else _ledger_path(path, text)
         if raw is not None and not isinstance(raw, str):
             raise ConfigError(f"ledger_path in {path} must be a path (a string), not {raw!r}")
-    return Path(raw).expanduser() if raw else Path(home) / LEDGER_FILE
+    return os.path.expanduser(raw) if raw else os.path.join(os.fspath(home), LEDGER_FILE)
 
 
-def _ledger_path(path: Path, text: bytes) -> Any:
+def _may_name_ledger_path(text: bytes) -> bool:
+    return b"ledger_path" in text or b"\\u" in text or b"\\U" in text
+
+
+def _ledger_path(path: str, text: bytes) -> Any:
     """The config file's ``ledger_path`` (None when unset); tomllib loads only when there is
     a file (a few ms of the status line's budget)."""
     import tomllib
@@ -68,15 +97,14 @@ def _ledger_path(path: Path, text: bytes) -> Any:
         raise ConfigError(f"cannot read config file {path}: {exc}") from None
 
 
-def session_totals(ledger: Path, session_id: str) -> tuple[int, int]:
+def session_totals(ledger: Path | str, session_id: str) -> tuple[int, int]:
     """(calls, cost_nanos) of one session in the ledger file, read-only: a missing ledger is
     (0, 0), nothing is created or migrated. The timeout is short: in WAL mode a reader does
     not wait for the writer, so only a checkpoint or recovery could hold it up."""
-    ledger = Path(ledger)
-    if not ledger.is_file():
+    if not os.path.isfile(ledger):
         return 0, 0
     try:
-        conn = sqlite3.connect(f"{ledger.resolve().as_uri()}?mode=ro", uri=True, timeout=0.5)
+        conn = sqlite3.connect(f"{_file_uri(ledger)}?mode=ro", uri=True, timeout=0.5)
         try:
             n, nanos = conn.execute("SELECT count(*), coalesce(sum(cost_nanos), 0) FROM calls "
                                     "WHERE session_id = ?", (session_id,)).fetchone()
@@ -86,6 +114,16 @@ def session_totals(ledger: Path, session_id: str) -> tuple[int, int]:
         why = "the file is not a SQLite database" if "not a database" in str(exc) else str(exc)
         raise LedgerError(f"cannot read ledger {ledger}: {why}") from None
     return int(n), int(nanos)
+
+
+_URI_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~/")
+
+
+def _file_uri(path: Path | str) -> str:
+    """``Path(path).resolve().as_uri()`` without pathlib: the real absolute path, each byte
+    outside letters, digits and ``_.-~/`` percent-encoded (urllib's quote_from_bytes)."""
+    real = os.fsencode(os.path.realpath(path))
+    return "file://" + "".join(chr(b) if b in _URI_SAFE else f"%{b:02X}" for b in real)
 
 
 def claude_telemetry_note(home: Path) -> str | None:

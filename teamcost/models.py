@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -230,6 +230,20 @@ class CallRecord:
 
     def replace(self, **changes: Any) -> CallRecord:
         return dataclasses.replace(self, **changes)
+
+    def with_counts(self, counts: Sequence[int], cost_nanos: int) -> CallRecord:
+        """A copy with other token counts (``_TOKEN_FIELDS``' order) and cost, checked as
+        ``__post_init__`` checks them; every other field is this record's, already checked
+        (a log reader's later streaming snapshot of one message: ``replace`` would check
+        every field again)."""
+        new = object.__new__(CallRecord)
+        s = object.__setattr__
+        for name in CALL_FIELDS:
+            s(new, name, getattr(self, name))
+        for name, value in zip(_TOKEN_FIELDS, counts, strict=True):
+            s(new, name, check_int(name, value))
+        s(new, "cost_nanos", check_cost("cost_nanos", cost_nanos))
+        return new
 
 
 CALL_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(CallRecord))

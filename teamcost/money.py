@@ -9,11 +9,13 @@ the float that JSON and CSV carry beside the exact nanos, for display and compat
 from __future__ import annotations
 
 import math
-import re
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any
 
 from teamcost.errors import InvalidValue
+
+TYPE_CHECKING = False   # the status line formats money: no typing, no re at import
+if TYPE_CHECKING:
+    from typing import Any
 
 NANOS_PER_USD = 1_000_000_000
 INT64_MAX = 2**63 - 1            # Firestore integers are int64
@@ -38,7 +40,7 @@ SUM_EXACT_CALLS = INT64_MAX // MAX_CALL_NANOS
 # non-ASCII digits ("٣"), inner spaces, NaN and infinity are refused; surrounding spaces
 # are ignored.
 AMOUNT_FORM = "digits with an optional decimal point, such as 1250 or 12.50 (no $, no commas)"
-_AMOUNT_TEXT = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)", re.ASCII)
+_AMOUNT_TEXT = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
 
 
 def parse_usd(value: Any, field: str = "cost_usd", accepted: str | None = None) -> Decimal:
@@ -54,7 +56,9 @@ def parse_usd(value: Any, field: str = "cost_usd", accepted: str | None = None) 
         raise InvalidValue(field, value, accepted)
     if isinstance(value, str):
         text = value.strip()
-        if not _AMOUNT_TEXT.fullmatch(text):
+        import re
+
+        if not re.fullmatch(_AMOUNT_TEXT, text, re.ASCII):
             raise InvalidValue(field, value, accepted)
         return Decimal(text)
     if isinstance(value, float):

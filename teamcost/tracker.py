@@ -21,9 +21,17 @@ from teamcost.config import Config, load_config
 from teamcost.errors import InvalidValue
 from teamcost.ids import uuid7
 from teamcost.ledger import Ledger
-from teamcost.models import MAX_TAGS, CallRecord, check_int, check_not_future, check_str, check_ts
+from teamcost.models import (
+    MAX_TAGS,
+    CallRecord,
+    check_cost,
+    check_int,
+    check_not_future,
+    check_str,
+    check_ts,
+)
 from teamcost.money import MAX_BUDGET_NANOS, usd_to_nanos
-from teamcost.pricing import PRICE_CACHE_FILE, Pricer, extras_tags
+from teamcost.pricing import PRICE_CACHE_FILE, Price, Pricer, extras_tags
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,7 @@ class CallContext:
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
+_TOKEN_NAMES = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
 _context: contextvars.ContextVar[CallContext] = contextvars.ContextVar(
     "teamcost_context", default=CallContext())  # noqa: B039 - frozen, never mutated
 
@@ -178,20 +187,10 @@ class Tracker:
         from a log ran, as the log names it (``cwd``, ``branch``, ``repo_url``): the
         attribution tags are worked out from it (attribution.for_log) under the given ones.
         """
-        check_str("model", model)
-        if provider is not None:
-            check_str("provider", provider)
-        tokens = [check_int(n, v) for n, v in (("input_tokens", input_tokens),
-                                                ("output_tokens", output_tokens),
-                                                ("cache_read_tokens", cache_read_tokens),
-                                                ("cache_write_tokens", cache_write_tokens))]
-        extras = (check_int("cache_write_1h_tokens", cache_write_1h_tokens),
-                  check_int("web_search_requests", web_search_requests))
-        when = check_ts("ts", ts if ts is not None else datetime.now(UTC))
-        check_not_future("ts", when)
-        price = self.pricer.price(provider, model, *tokens, cache_write_1h_tokens=extras[0],
-                                  web_search_requests=extras[1], reported_cost_usd=cost_usd,
-                                  ts=when)
+        tokens, extras, when, price = self._priced(
+            model, provider, (input_tokens, output_tokens, cache_read_tokens,
+                              cache_write_tokens), (cache_write_1h_tokens, web_search_requests),
+            cost_usd, ts)
         ctx = _context.get()
         # validate before the first call opens (and perhaps creates) the ledger file
         opened = self._ledger
@@ -216,6 +215,39 @@ class Tracker:
                        else None, self.config.ticket_pattern),
             estimated=estimated)
         return rec if opened is not None else rec.replace(ledger_id=self.ledger.ledger_id)
+
+    def _priced(self, model: str, provider: str | None, counts: tuple[int, int, int, int],
+                extra: tuple[int, int], cost_usd: Any, ts: datetime | None
+                ) -> tuple[list[int], tuple[int, int], datetime, Price]:
+        """``build``'s checks of a call's model and numbers, and its price."""
+        check_str("model", model)
+        if provider is not None:
+            check_str("provider", provider)
+        tokens = [check_int(n, v) for n, v in zip(_TOKEN_NAMES, counts)]
+        extras = (check_int("cache_write_1h_tokens", extra[0]),
+                  check_int("web_search_requests", extra[1]))
+        when = check_ts("ts", ts if ts is not None else datetime.now(UTC))
+        check_not_future("ts", when)
+        price = self.pricer.price(provider, model, *tokens, cache_write_1h_tokens=extras[0],
+                                  web_search_requests=extras[1], reported_cost_usd=cost_usd,
+                                  ts=when)
+        return tokens, extras, when, price
+
+    def check_numbers(self, model: str, input_tokens: int = 0, output_tokens: int = 0, *,
+                      provider: str | None = None, cache_read_tokens: int = 0,
+                      cache_write_tokens: int = 0, cache_write_1h_tokens: int = 0,
+                      web_search_requests: int = 0, ts: datetime | None = None) -> Price:
+        """The price of these numbers, raising what ``build`` would raise for them (the
+        counts, the price, the cost's bounds), without making a record: a log reader
+        whose later snapshot of a message differs from the record built for it only in
+        its token counts takes the record with those counts and this price
+        (``CallRecord.with_counts``) instead of building it again (a build is most of a
+        line's cost)."""
+        price = self._priced(model, provider, (input_tokens, output_tokens,
+                                               cache_read_tokens, cache_write_tokens),
+                             (cache_write_1h_tokens, web_search_requests), None, ts)[3]
+        check_cost("cost_nanos", price.cost_nanos)
+        return price
 
     def record(self, model: str, input_tokens: int = 0, output_tokens: int = 0,
                **kwargs: Any) -> CallRecord:

@@ -17,31 +17,37 @@ without touching the network.
 
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
-from typing import Any
 
+from teamcost.compat.json_scan import loads
 from teamcost.errors import TeamcostError
+
+TYPE_CHECKING = False   # the status line reads the snapshot: no pathlib, no typing at import
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
 
 SNAPSHOT_FILE = "agent-status.json"
 SNAPSHOT_VERSION = 1
 
 
-def snapshot_path(home: Path) -> Path:
+def snapshot_path(home: Path | str) -> Path:
+    from pathlib import Path
+
     return Path(home) / SNAPSHOT_FILE
 
 
-def load_snapshot(home: Path) -> dict[str, Any] | None:
+def load_snapshot(home: Path | str) -> dict[str, Any] | None:
     """The last snapshot the agent wrote, or None when there is none yet.
 
     Raises TeamcostError naming the file when it exists but cannot be used (unreadable,
     not JSON, not an object, another version): the agent writes it atomically, so a broken
     file is something to report, not to wait out.
     """
-    path = snapshot_path(home)
+    path = os.path.join(os.fspath(home), SNAPSHOT_FILE)
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
     except FileNotFoundError:
         return None
     except IsADirectoryError:
@@ -50,10 +56,11 @@ def load_snapshot(home: Path) -> dict[str, Any] | None:
         why = getattr(exc, "strerror", None) or exc
         raise TeamcostError(f"cannot read agent status {path}: {why}") from None
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise TeamcostError(f"agent status {path} is not valid JSON ({exc.msg} at line "
-                            f"{exc.lineno} column {exc.colno})") from None
+        data = loads(text)
+    except ValueError as exc:   # json.JSONDecodeError (loads leaves errors to json)
+        where = (getattr(exc, "msg", exc), getattr(exc, "lineno", "?"), getattr(exc, "colno", "?"))
+        raise TeamcostError(f"agent status {path} is not valid JSON ({where[0]} at line "
+                            f"{where[1]} column {where[2]})") from None
     if not isinstance(data, dict):
         raise TeamcostError(f"agent status {path} is not a JSON object")
     if data.get("version") != SNAPSHOT_VERSION:
@@ -67,7 +74,8 @@ VERSION = SNAPSHOT_VERSION
 
 def write_snapshot(home: Path, data: dict[str, Any]) -> None:
     """Write atomically: a reader sees the old file or the new one, never half of one."""
-    import tempfile  # here: the status line reads snapshots on every message, never writes
+    import json  # here: the status line reads snapshots on every message, never writes
+    import tempfile
 
     fd, tmp = tempfile.mkstemp(dir=home, prefix=".agent-status-", suffix=".json")
     try:
@@ -75,5 +83,8 @@ def write_snapshot(home: Path, data: dict[str, Any]) -> None:
             json.dump(data, fh, indent=1, sort_keys=True)
         os.replace(tmp, snapshot_path(home))
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
         raise

@@ -15,16 +15,23 @@ every message, so it imports only the standard library and teamcost's foundation
 
 from __future__ import annotations
 
-import json
+import os
+from collections import namedtuple
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any, NamedTuple
 
 from teamcost import labels
 from teamcost.agent.snapshot import load_snapshot
+from teamcost.compat.json_scan import loads
 from teamcost.errors import TeamcostError
-from teamcost.local_read import default_home, ledger_file, session_totals
+from teamcost.local_read import home_dir, ledger_path, session_totals
 from teamcost.money import NANOS_PER_USD, format_usd
+
+# nothing here imports pathlib or typing (paths are strings): either costs the line more
+# than everything else it imports together
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
 
 SEP = " · "
 NO_SNAPSHOT = "teamcost: no agent status yet (run: teamcost agent)"
@@ -32,13 +39,11 @@ STALE_AFTER = timedelta(minutes=5)   # the agent rewrites the snapshot every few
 _YELLOW, _RED, _RESET = "\x1b[33m", "\x1b[31m", "\x1b[0m"
 
 
-class StatusInput(NamedTuple):
-    """What teamcost uses of Claude Code's status JSON; all None when stdin was not it.
-    (A NamedTuple: dataclasses would import ``inspect``, a tenth of the line's time budget.)"""
-
-    session_id: str | None = None
-    model: str | None = None
-    cwd: str | None = None
+# What teamcost uses of Claude Code's status JSON (session_id, model, cwd: str or None); all
+# None when stdin was not it. (collections' namedtuple: a dataclass would import
+# ``inspect``, typing's NamedTuple ``typing``.)
+StatusInput = namedtuple("StatusInput", ("session_id", "model", "cwd"),
+                         defaults=(None, None, None))
 
 
 def _text(value: Any, limit: int = 256) -> str | None:
@@ -48,8 +53,8 @@ def _text(value: Any, limit: int = 256) -> str | None:
 def parse_status_input(text: str) -> StatusInput:
     """Claude Code's stdin JSON; anything else (empty, not JSON, wrong types) reads as empty."""
     try:
-        data = json.loads(text) if text.strip() else None
-    except (json.JSONDecodeError, RecursionError):
+        data = loads(text) if text.strip() else None
+    except (ValueError, RecursionError):   # json.JSONDecodeError included
         data = None
     if not isinstance(data, dict):
         return StatusInput()
@@ -117,19 +122,19 @@ def _ago(age: timedelta) -> str:
     return f"{minutes // 60}h" if minutes < 48 * 60 else f"{minutes // (24 * 60)}d"
 
 
-def _session_part(home: Path, session_id: str) -> str:
+def _session_part(home: str, session_id: str) -> str:
     try:
-        _, nanos = session_totals(ledger_file(home), session_id)
+        _, nanos = session_totals(ledger_path(home, quick=True), session_id)
     except TeamcostError:   # the budget is worth showing even when the ledger is not readable
         return "session ?"
     return f"session {format_usd(nanos)}"
 
 
-def build_status_line(stdin_text: str, home: Path | None = None, *,
+def build_status_line(stdin_text: str, home: Path | str | None = None, *,
                       now: datetime | None = None, color: bool = False) -> str:
     """The one line for Claude Code (never raises; errors become a ``teamcost: ...`` line)."""
     try:
-        home = Path(home) if home is not None else default_home()
+        home = os.fspath(home) if home is not None else home_dir()
         inp = parse_status_input(stdin_text)
         snap = load_snapshot(home)
         if snap is None:

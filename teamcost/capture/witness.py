@@ -32,6 +32,7 @@ from teamcost.pricing import extras_from_tags
 SOURCE_TRANSCRIPT = "claude-code"
 SOURCE_TELEMETRY = "claude-code-otel"
 _SAFE = re.compile(r"[A-Za-z0-9_.\-]{1,110}")
+_LEGACY_PLAIN = re.compile(r"[A-Za-z0-9_.\-]*")   # ASCII letters/digits, - _ . (isalnum's)
 LEGACY_WINDOW = timedelta(days=1)
 
 
@@ -45,7 +46,9 @@ def request_call_id(request_id: str) -> str:
 def legacy_transcript_id(message_id: str, request_id: str) -> str:
     """The id the transcript importer gave a request before the join."""
     raw = f"cc-{message_id}-{request_id}"
-    if len(raw) <= 128 and all(c.isalnum() or c in "-_." for c in raw):
+    # a regex, not a loop a character: this runs for every message a transcript makes final
+    if len(raw) <= 128 and (raw.isascii() and _LEGACY_PLAIN.fullmatch(raw)
+                            or all(c.isalnum() or c in "-_." for c in raw)):
         return raw
     return "cc-" + hashlib.sha256(f"{message_id}\x00{request_id}".encode()).hexdigest()[:40]
 

@@ -6,25 +6,28 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from teamcost.capture.logs.base import ImportResult
-from teamcost.capture.logs.claude_code import import_claude_code
-from teamcost.capture.logs.codex import import_codex
-from teamcost.capture.logs.gemini_cli import import_gemini_cli
-from teamcost.capture.logs.jsonl import import_jsonl
-from teamcost.capture.logs.sqlite import import_sqlite
 from teamcost.commands.output import FORMAT, OutputFormat, ProgressBars, console, emit
 from teamcost.config import load_config
 from teamcost.errors import TeamcostError
 from teamcost.labels import one_line
 from teamcost.money import format_usd
 
+if TYPE_CHECKING:
+    from teamcost.capture.logs.base import ImportResult
+
 import_app = typer.Typer(help="Import usage logs into this machine's ledger (idempotent).",
                          no_args_is_help=True)
 
+
+
+def _path(value: str | None) -> Path | None:
+    """A path argument: declared ``str`` because typer converts a ``Path`` through pydantic,
+    whose import costs about 60 ms of every import command."""
+    return None if value is None else Path(value)
 
 
 def _run(fn: Callable[..., ImportResult], path: Path | None, fmt: OutputFormat) -> None:
@@ -50,65 +53,77 @@ def _render(result: ImportResult) -> None:
 
 
 @import_app.command("jsonl")
-def jsonl_cmd(file: Path = typer.Argument(..., metavar="FILE",
+def jsonl_cmd(file: str = typer.Argument(..., metavar="FILE",
                                           help="A teamcost .jsonl export."),
               fmt: OutputFormat = FORMAT) -> None:
     """Re-import a teamcost JSON Lines export (lossless)."""
-    _run(import_jsonl, file, fmt)
+    from teamcost.capture.logs.jsonl import import_jsonl  # each importer loads its own
+
+    _run(import_jsonl, _path(file), fmt)
 
 
 @import_app.command("sqlite")
-def sqlite_cmd(file: Path = typer.Argument(..., metavar="FILE",
+def sqlite_cmd(file: str = typer.Argument(..., metavar="FILE",
                                            help="A teamcost ledger or an llm_calls database."),
                fmt: OutputFormat = FORMAT) -> None:
     """Import another teamcost ledger (calls) or a cost database (llm_calls table)."""
-    _run(import_sqlite, file, fmt)
+    from teamcost.capture.logs.sqlite import import_sqlite
+
+    _run(import_sqlite, _path(file), fmt)
 
 
 @import_app.command("claude-code")
 def claude_code_cmd(
-        path: Path | None = typer.Argument(None, metavar="PATH", show_default=False,
+        path: str | None = typer.Argument(None, metavar="PATH", show_default=False,
                                            help="Projects directory or one session file. "
                                                 "Default: ~/.claude/projects."),
-        path_opt: Path | None = typer.Option(None, "--path", metavar="PATH",
+        path_opt: str | None = typer.Option(None, "--path", metavar="PATH",
                                              help="Same as PATH. Default: "
                                                   "~/.claude/projects."),
         fmt: OutputFormat = FORMAT) -> None:
     """Import Claude Code session logs: one call per assistant message, counted once."""
-    if path is not None and path_opt is not None and path != path_opt:
+    arg, opt = _path(path), _path(path_opt)
+    if arg is not None and opt is not None and arg != opt:
         raise typer.BadParameter("give PATH or --path, not both")
-    _run(import_claude_code, path or path_opt, fmt)
+    from teamcost.capture.logs.claude_code import import_claude_code
+
+    _run(import_claude_code, arg or opt, fmt)
 
 
-def _dir(path: Path | None, path_opt: Path | None) -> Path | None:
-    if path is not None and path_opt is not None and path != path_opt:
+def _dir(path: str | None, path_opt: str | None) -> Path | None:
+    arg, opt = _path(path), _path(path_opt)
+    if arg is not None and opt is not None and arg != opt:
         raise typer.BadParameter("give DIR or --path, not both")
-    return path or path_opt
+    return arg or opt
 
 
 @import_app.command("codex")
 def codex_cmd(
-        path: Path | None = typer.Argument(None, metavar="DIR", show_default=False,
+        path: str | None = typer.Argument(None, metavar="DIR", show_default=False,
                                            help="Codex home, sessions directory or one "
                                                 "rollout file. Default: $CODEX_HOME, else "
                                                 "~/.codex."),
-        path_opt: Path | None = typer.Option(None, "--path", metavar="DIR",
+        path_opt: str | None = typer.Option(None, "--path", metavar="DIR",
                                              help="Same as DIR. Default: $CODEX_HOME, else "
                                                   "~/.codex."),
         fmt: OutputFormat = FORMAT) -> None:
     """Import OpenAI Codex CLI session logs: one call per model request, counted once."""
+    from teamcost.capture.logs.codex import import_codex
+
     _run(import_codex, _dir(path, path_opt), fmt)
 
 
 @import_app.command("gemini-cli")
 def gemini_cli_cmd(
-        path: Path | None = typer.Argument(None, metavar="DIR", show_default=False,
+        path: str | None = typer.Argument(None, metavar="DIR", show_default=False,
                                            help="Gemini CLI directory, a chats directory "
                                                 "or one session file. Default: ~/.gemini."),
-        path_opt: Path | None = typer.Option(None, "--path", metavar="DIR",
+        path_opt: str | None = typer.Option(None, "--path", metavar="DIR",
                                              help="Same as DIR. Default: ~/.gemini."),
         fmt: OutputFormat = FORMAT) -> None:
     """Import Google Gemini CLI chat sessions: one call per model response, counted once."""
+    from teamcost.capture.logs.gemini_cli import import_gemini_cli
+
     _run(import_gemini_cli, _dir(path, path_opt), fmt)
 
 

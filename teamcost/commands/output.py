@@ -12,16 +12,33 @@ from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 import teamcost.compat.typer  # noqa: F401  (--help shows an argument's metavar alone)
-from teamcost.commands.tables import LiteralConsole
 
-# data reaches these (labels, paths, error text): printed literally, control bytes removed
-console = LiteralConsole(soft_wrap=True)
-err_console = LiteralConsole(stderr=True)
+if TYPE_CHECKING:
+    from teamcost.commands.tables import LiteralConsole
+
+    # data reaches these (labels, paths, error text): printed literally, control bytes removed
+    console: LiteralConsole
+    err_console: LiteralConsole
+
+
+def __getattr__(name: str) -> Any:
+    """``console`` and ``err_console``, made on first use: rich loads with them (a report
+    written as JSON never needs it)."""
+    if name not in ("console", "err_console"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if name in globals():
+        return globals()[name]
+    from teamcost.commands.tables import LiteralConsole
+
+    made = (LiteralConsole(soft_wrap=True) if name == "console"
+            else LiteralConsole(stderr=True))
+    globals()[name] = made
+    return made
 
 
 class OutputFormat(str, enum.Enum):
@@ -70,7 +87,7 @@ class ProgressBars:
     """
 
     def __init__(self, enabled: bool | None = None) -> None:
-        self.enabled = err_console.is_terminal if enabled is None else enabled
+        self.enabled = __getattr__("err_console").is_terminal if enabled is None else enabled
         self._progress: Any = None
 
     def __enter__(self) -> ProgressBars:
@@ -84,7 +101,7 @@ class ProgressBars:
             )
             self._progress = Progress(TextColumn("{task.description}"), BarColumn(),
                                       MofNCompleteColumn(), TimeRemainingColumn(),
-                                      console=err_console, transient=True)
+                                      console=__getattr__("err_console"), transient=True)
             self._progress.__enter__()
         return self
 

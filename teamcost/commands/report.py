@@ -6,33 +6,24 @@ import enum
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Group, RenderableType
-from rich.panel import Panel
-from rich.text import Text
 
-from teamcost.commands import billing_view
-from teamcost.commands.output import emit, err_console, to_json
-from teamcost.commands.tables import (
-    LABEL_MIN,
-    Column,
-    as_of,
-    clock,
-    pairs,
-    say,
-    shorten,
-    show,
-    table,
-    view_width,
-    wrap,
-)
+from teamcost.commands import billing_view, output
+from teamcost.commands.output import emit, to_json
 from teamcost.config import load_config
 from teamcost.errors import InvalidValue
 from teamcost.labels import one_line
 from teamcost.money import format_usd as usd
 from teamcost.periods import parse_month, parse_week, parse_window
+
+# rich (and the table helpers made of it) load when a table is drawn: a report written as
+# JSON or CSV does not pay for them
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+    from teamcost.commands.tables import Column
 
 
 class ReportFormat(str, enum.Enum):
@@ -124,7 +115,7 @@ def report(
                        source=source.value if source else None, now=now, refresh=not offline,
                        budget=not offline)
     for w in doc["warnings"]:
-        err_console.print(f"teamcost: warning: {one_line(w)}")
+        output.err_console.print(f"teamcost: warning: {one_line(w)}")
     if fmt == ReportFormat.json:
         sys.stdout.write(to_json(doc) + "\n")
     elif fmt == ReportFormat.csv:
@@ -135,7 +126,7 @@ def report(
     if chart is not None:
         from teamcost.reports.chart import report_chart
         drawn = report_chart(config, doc, chart, dims, now=now)
-        err_console.print(f"chart: {one_line(drawn.path)} ({drawn.kind}, {drawn.width}x{drawn.height}, "
+        output.err_console.print(f"chart: {one_line(drawn.path)} ({drawn.kind}, {drawn.width}x{drawn.height}, "
                           f"{drawn.series} series over {drawn.days} days)")
 
 
@@ -156,18 +147,38 @@ def _pct(x: float | None) -> str:
 
 def render_table(doc: dict[str, Any]) -> None:
     """The report for people, fitted to the terminal (natural width in a pipe)."""
+    from teamcost.commands.tables import show, view_width
+
     show(report_view(doc, view_width()), view_width())
 
 
-BREAKDOWN_COLUMNS = (
-    Column("cost", "money"), Column("share", drop="share"), Column("calls"),
-    Column("in tok", drop="in"), Column("out tok", drop="out"),
-    Column("cache read", drop="cache_read"), Column("cache write", drop="cache_write"))
+def _breakdown_columns() -> tuple[Column, ...]:
+    from teamcost.commands.tables import Column
+
+    return (Column("cost", "money"), Column("share", drop="share"), Column("calls"),
+            Column("in tok", drop="in"), Column("out tok", drop="out"),
+            Column("cache read", drop="cache_read"), Column("cache write", drop="cache_write"))
+
+
+def __getattr__(name: str) -> Any:
+    """``BREAKDOWN_COLUMNS`` (the breakdown tables' columns after the label), made when a
+    table is drawn."""
+    if name == "BREAKDOWN_COLUMNS":
+        return _breakdown_columns()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 TOP_ROWS = 15
 
 
 def report_view(doc: dict[str, Any], width: int | None) -> RenderableType:
     """The whole table view of a report document at ``width`` (None: natural width)."""
+    from rich.console import Group
+    from rich.panel import Panel
+    from rich.text import Text
+
+    from teamcost.commands.tables import LABEL_MIN, Column, pairs, shorten, table, wrap
+
     s = doc["summary"]
     w = doc["window"]
     head = (f"team {doc['team']} · {w['label']} ({w['timezone']}) · source {doc['source']}"
@@ -203,7 +214,7 @@ def report_view(doc: dict[str, Any], width: int | None) -> RenderableType:
     parts: list[RenderableType] = [Panel(body, expand=False)]
 
     for dim, items in doc["breakdowns"].items():
-        cols = [Column(dim, "label"), *BREAKDOWN_COLUMNS]
+        cols = [Column(dim, "label"), *_breakdown_columns()]
         unpriced = any(x["unpriced_calls"] for x in items)
         if unpriced:
             cols.append(Column("unpriced"))
@@ -241,6 +252,8 @@ def _cache_age(cache: dict[str, Any] | None, now: str) -> str:
     """`` · cache as of 19:45 (2h13m old)`` when the team cache was not pulled just now."""
     if not cache or cache.get("pulled_now"):
         return ""
+    from teamcost.commands.tables import as_of
+
     at = cache.get("last_pull")
     return f" · cache {as_of(at, now) if at else 'never pulled'}"
 
@@ -263,6 +276,8 @@ def budget_text(b: dict[str, Any], now: str) -> str:
     it is unknown is the warning above the report, and ``error`` in its JSON)."""
     if b.get("state") != "unknown" and "error" not in b:
         return str(b.get("line") or "")
+    from teamcost.commands.tables import clock
+
     since = b.get("offline_since")
     text = f"unknown (offline since {clock(since, now)})" if since else "unknown (offline)"
     known = (b.get("last_known") or {})
@@ -308,7 +323,7 @@ def export(
     if out_fmt not in ("text", "json"):
         raise InvalidValue("--output", out_fmt, "text or json")
     if fmt == ExportFormat.json:
-        err_console.print("teamcost: warning: export --format json is now --format jsonl "
+        output.err_console.print("teamcost: warning: export --format json is now --format jsonl "
                           "(JSON Lines; every other command's json is one document)")
         fmt = ExportFormat.jsonl
     config = load_config()
@@ -322,7 +337,9 @@ def export(
                            source=source.value if source else None, now=now,
                            refresh=not offline)
     for w in result.warnings:
-        err_console.print(f"teamcost: warning: {one_line(w)}")
+        output.err_console.print(f"teamcost: warning: {one_line(w)}")
+    from teamcost.commands.tables import say
+
     emit(result, out_fmt, lambda r: say(
         f"exported {r.label}: {r.calls:,} calls, {usd(r.cost_nanos)}"
         + (f" ({r.unpriced_calls:,} unpriced)" if r.unpriced_calls else "")

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False   # not typing's: the status line imports no more than it needs
 if TYPE_CHECKING:
     import typer
 

@@ -90,6 +90,19 @@ class Billing:
         labels = ("member", "provider", "model", "agent", "tags")
         cols = {k: pc.fill_null(chunk.column(k).cast(pa.string()), "") for k in labels}
         cols["slot"] = pc.divide(chunk.column("ts").cast(pa.int64()), _SLOT_US)
+        if self._planless():
+            # no plan covers anything: a call's class is its billing tag's alone (rule 1),
+            # else the same for every call, so neither its slot nor its other tags (a
+            # request id makes each call's tags unique) may split the groups. Tags that
+            # cannot hold a "billing" key (no such text, no \u escape) group as none.
+            tags = cols["tags"]
+            if _bytes_may_hold(tags, (b"billing", b"\\u")):
+                may = pc.or_(pc.match_substring(tags, "billing"),
+                             pc.match_substring(tags, "\\u"))
+                cols["tags"] = pc.if_else(may, tags, "")
+            else:   # one search of the column's bytes: no call of this chunk says billing
+                cols["tags"] = pa.nulls(chunk.num_rows, pa.string()).fill_null("")
+            cols["slot"] = pa.nulls(chunk.num_rows, pa.int64()).fill_null(0)
         extra = [c for c in dict.fromkeys(self.dims.values()) if c not in labels]
         # rows of rollup slots stand for ``calls`` calls each (reports/rollup_source.py)
         weighted = "calls" in chunk.column_names
@@ -134,6 +147,10 @@ class Billing:
                                         sums.column("is_plan").to_pylist(),
                                         sums.column("cost_nanos_sum").to_pylist()):
                 self._add_row(b, v, PLAN if is_plan else METERED, cost)
+
+    def _planless(self) -> bool:
+        """Whether no member holds a plan at any time (plans unread, none, or no seats)."""
+        return self.plans is None or not self.plans.plans or not self.plans.seats
 
     def _add_row(self, breakdown: str, value: Any, bucket: str, cost: int) -> None:
         acc = self.rows[breakdown].setdefault(NONE_LABEL if value is None else str(value),
@@ -221,6 +238,20 @@ def without(doc: dict[str, Any]) -> dict[str, Any]:
     out["trend"] = {f: [{k: v for k, v in r.items() if k != "seats_nanos"} for r in rows]
                     for f, rows in doc.get("trend", {}).items()}
     return out
+
+
+def _bytes_may_hold(col: Any, needles: Sequence[bytes]) -> bool:
+    """Whether any string of a string column may contain one of ``needles``: searched in
+    the chunks' value bytes at once (a string holding one holds it there too; a match
+    across two strings only sends the caller to its exact, per-row search)."""
+    for chunk in getattr(col, "chunks", [col]):
+        data = chunk.buffers()[2]
+        if data is None:
+            continue
+        raw = data.to_pybytes()
+        if any(n in raw for n in needles):
+            return True
+    return False
 
 
 def _plain(col: Any) -> Any:

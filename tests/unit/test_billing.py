@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pyarrow as pa
+
 from teamcost.models import CallRecord
 from teamcost.plans.model import Cover, Plan, Plans, Seat
 from teamcost.reports.billing import Billing
@@ -54,3 +56,32 @@ def test_unknown_plans_count_untagged_calls_as_metered() -> None:
                             call(2, "ann", 3, 9, None, None, {"billing": "plan"})]))
     assert bill.totals == {"metered": 100, "plan": 9}
     assert bill.rules["plans-unknown"] == 1 and bill.seats() == {}
+
+
+def test_without_plans_only_the_billing_tag_splits_calls_whatever_their_other_tags() -> None:
+    # each call's tags are unique (a request id), as Claude Code's are; the billing key is
+    # also found escaped (\u0062illing is "billing") and next to a key that merely contains it
+    calls = [call(i, "ann" if i % 2 else "bob", 1 + i % 20, 1000 + i, f"s{i % 3}",
+                  "claude-code", {"request_id": f"req_{i}", "source": "claude-code"})
+             for i in range(300)]
+    calls.append(call(300, "ann", 2, 7, "s0", None, {"billing": "plan", "request_id": "r"}))
+    calls.append(call(301, "bob", 3, 11, "s1", None, {"xbillingx": "plan"}))
+    calls.append(call(302, "bob", 4, 13, "s1", None, {"note": "billing", "billing": "metered"}))
+    for plans in (None, Plans("t", {}, ()), Plans("t", PLANS.plans, ())):
+        bill = Billing(NOV, DEC, plans, {"member": "member", "session": "session_id"})
+        bill.add(records_table(calls[:150]))
+        bill.add(records_table(calls[150:]))
+        rest = sum(1000 + i for i in range(300)) + 11 + 13
+        assert bill.totals == {"metered": rest, "plan": 7}
+        unread = "plans-unknown" if plans is None else "no-plan"
+        assert bill.rules == {"source": 2, "plan": 0, "no-plan": 0, "plans-unknown": 0,
+                              unread: 301}
+        assert bill.rows["member"]["ann"]["plan"] == 7
+        assert bill.rows["session"]["s0"]["plan"] == 7
+    escaped = records_table([call(1, "ann", 2, 5, "s0", None, {"billing": "plan"})])
+    tags = escaped.column("tags").to_pylist()[0].replace("billing", "\\u0062illing")
+    escaped = escaped.set_column(escaped.column_names.index("tags"), "tags",
+                                 pa.array([tags], pa.string()))
+    bill = Billing(NOV, DEC, None, {"member": "member"})
+    bill.add(escaped)
+    assert bill.totals == {"metered": 0, "plan": 5}

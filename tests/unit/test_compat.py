@@ -7,6 +7,8 @@ from __future__ import annotations
 import inspect
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 
 def test_firestore_private_api() -> None:
@@ -234,3 +236,41 @@ def test_typer_arguments_show_only_their_metavar() -> None:
     out = CliRunner().invoke(app, ["--help"]).output
     assert "FILE  " in out and "FILE <" not in out
     assert "<str>" in out  # typer's own display where no metavar was given
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+                    | st.text(), lambda kids: st.lists(kids, max_size=4)
+                    | st.dictionaries(st.text(max_size=6), kids, max_size=4), max_leaves=15),
+       st.sampled_from(["", " ", "\n\t", " x", "}", ",1", "\r\n "]))
+def test_json_scan_loads_is_json_loads(value: object, tail: str) -> None:
+    import json
+
+    from teamcost.compat.json_scan import _scan, loads
+
+    assert _scan is not None   # CPython's C scanner is there: the status line uses it
+    for text in (json.dumps(value) + tail, " " + json.dumps(value, indent=1) + tail,
+                 json.dumps(value, ensure_ascii=False)[:7]):
+        try:
+            want: object = ("ok", json.loads(text))
+        except (ValueError, RecursionError) as exc:
+            want = ("bad", type(exc), str(exc))
+        try:
+            got: object = ("ok", loads(text))
+        except (ValueError, RecursionError) as exc:
+            got = ("bad", type(exc), str(exc))
+        assert got == want, text
+
+
+def test_json_scan_constants_and_deep_nesting_as_json() -> None:
+    import json
+    import math
+
+    from teamcost.compat.json_scan import loads
+
+    assert math.isnan(loads('{"a": NaN}')["a"]) and loads("[Infinity, -Infinity]") == [
+        math.inf, -math.inf]
+    deep = "[" * 100_000 + "]" * 100_000
+    for parse in (loads, json.loads):
+        with pytest.raises(RecursionError):
+            parse(deep)

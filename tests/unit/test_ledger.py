@@ -109,6 +109,20 @@ def test_record_many(ledger: Ledger) -> None:
     assert count_and_sum(ledger.path) == (25, 25, sum(range(1, 26)))
 
 
+def test_record_many_of_new_calls_at_once_and_of_present_ones_row_by_row(
+        ledger: Ledger) -> None:
+    # a batch of new calls is inserted at once; one with present calls (a call twice in
+    # it included) is undone and done row by row, each present one compared
+    recs = [make(f"g{i}", i + 1) for i in range(12)]
+    assert ledger.record_many(recs[3:6]) == (3, 0)
+    assert ledger.record_many(recs + recs[:2], chunk=100) == (9, 5)
+    assert ledger.record_many(recs[:4], chunk=100) == (0, 4)
+    assert count_and_sum(ledger.path) == (12, 12, sum(range(1, 13)))
+    with pytest.raises(DuplicateCallError):
+        ledger.record_many([make("g13", 1), make("g0", 99)], chunk=100)
+    assert count_and_sum(ledger.path) == (12, 12, sum(range(1, 13)))
+
+
 def test_record_many_conflict_rolls_back_its_chunk_only(ledger: Ledger) -> None:
     ledger.record(make("x5", 1))
     recs = [make(f"x{i}", 100) for i in range(10)]   # x5 conflicts (cost 100 != 1)

@@ -13,7 +13,7 @@ import pytest
 from teamcost.config import load_config, write_config
 from teamcost.errors import ConfigError, LedgerError
 from teamcost.ledger import Ledger
-from teamcost.local_read import default_home, ledger_file, session_totals
+from teamcost.local_read import default_home, ledger_file, ledger_path, session_totals
 from teamcost.models import CallRecord
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -83,6 +83,23 @@ def test_ledger_file_errors_name_the_config(tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text("ledger_path = \n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         ledger_file(tmp_path, {})
+
+
+def test_quick_ledger_path_parses_only_a_config_that_can_name_it(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.toml"
+    other = tmp_path / "elsewhere.db"
+    for text in (f'team = "core"\nledger_path = "{other}"\n',
+                 f'"ledger\\u005fpath" = "{other}"\n',        # the key spelled with an escape
+                 f"ledger_path = '{other}'\n"):
+        cfg.write_text(text)
+        assert ledger_path(tmp_path, {}, quick=True) == str(other) == str(ledger_file(tmp_path, {}))
+    cfg.write_text('team = "core"\nmember = "ann@example.com"\n')
+    assert ledger_path(tmp_path, {}, quick=True) == str(tmp_path / "ledger.db")
+    # not parsed, so not checked: the status line shows the default ledger's session
+    cfg.write_text("team = \n")
+    assert ledger_path(tmp_path, {}, quick=True) == str(tmp_path / "ledger.db")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        ledger_path(tmp_path, {})
 
 
 def test_default_home(tmp_path: Path) -> None:

@@ -151,3 +151,75 @@ def test_codex_and_gemini_cli_read_the_same_with_and_without_the_prefilter(
         got[needles is None] = (rows, result.lines, result.skipped, result.bad)
     assert got[False][0]                     # the fixtures hold calls
     assert got[False] == got[True]
+
+
+def _old_shape_tree(root: Path) -> None:
+    """Older-shape sessions (every stop reason null: each message held until the next line
+    of its conversation) whose follow-up lines are tool results and prompts, with lines
+    whose parentUuid the bytes do not tell (escaped, nested, not first), interrupt markers
+    (plain and escaped), a torn line (reported bad, ending nothing), and a session whose
+    last message only quiet ends. (A line that looks like a whole object without being
+    JSON is skipped unread, held message or not: base.needs_decoding.)"""
+    from tests.old_shape import session_lines
+
+    for n in range(4):
+        lines, _, _ = session_lines(T0 + timedelta(hours=n), messages=6, snapshots=3,
+                                    session=f"old-{n}")
+        out: list[str] = []
+        for text in lines:
+            d = json.loads(text)
+            if "requestId" in d:      # each session's own requests
+                d["requestId"] = f"req_{n}_{d['requestId']}"
+                text = json.dumps(d, separators=(",", ":"))
+            if d["type"] == "user" and isinstance(d["message"]["content"], list):
+                body = d["message"]["content"][0]
+                body["content"] = "y" * (5000 * (n + 1)) + ' "quoted" \\ end'
+                parent = d["parentUuid"]
+                if n == 1:      # the parentUuid escaped: only decoding tells it
+                    text = json.dumps(d, separators=(",", ":")).replace(
+                        f'"parentUuid":"{parent}"',
+                        '"parentUuid":"' + "".join(f"\\u{ord(c):04x}" for c in parent) + '"')
+                elif n == 2:    # a nested parentUuid naming the message, the real one not
+                    d["toolUseResult"] = {"parentUuid": parent}
+                    d["parentUuid"] = "u-elsewhere"
+                    text = json.dumps(d, separators=(",", ":"))
+                elif n == 3:    # the user interrupts, the marker's first letter escaped
+                    body["text"] = "[Request interrupted by user for tool use]"
+                    text = json.dumps(d, separators=(",", ":"))
+                    if parent.endswith("3-2"):
+                        text = text.replace('"[Request', '"\\u005bRequest')
+                else:
+                    text = json.dumps(d, separators=(",", ":"))
+            out.append(text)
+        out.insert(4, '{"parentUuid":"u-msg_old00-2","torn": tr')
+        out.insert(9, '{"type":"user","parentUuid":"u-msg_old01-2","message":{}}')
+        f = root / "-home-ana-src-shop" / f"old-{n}.jsonl"
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text("\n".join(out) + "\n")
+        old = time.time() - 2 * tail.ACTIVE_S
+        os.utime(f, (old, old))
+
+
+def test_claude_code_held_messages_end_alike_with_parent_ids_read_from_bytes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from teamcost.capture.logs.claude_code import ClaudeCodeReader
+
+    root = tmp_path / "projects"
+    _old_shape_tree(root)
+    got = {}
+    for decode_all in (False, True):
+        home = tmp_path / f"home-{decode_all}"
+        monkeypatch.setenv("TEAMCOST_HOME", str(home))
+        if decode_all:   # every line decoded while a message is held, as before
+            monkeypatch.setattr(ClaudeCodeReader, "needles", property(
+                lambda self: None if self.open else (b'"usage"',)))
+        result = import_claude_code(root, load_config())
+        db = sqlite3.connect(home / "ledger.db")
+        rows = db.execute("SELECT call_id, output_tokens, cost_nanos, estimated, tags "
+                          "FROM calls ORDER BY call_id").fetchall()
+        db.close()
+        got[decode_all] = (rows, result.lines, result.skipped, result.bad, result.imported,
+                           result.already, result.estimated)
+    assert got[False][0] and got[False][2] == 4    # the four torn lines
+    assert any(r[3] for r in got[False][0])        # the interrupts made estimates
+    assert got[False] == got[True]

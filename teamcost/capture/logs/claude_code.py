@@ -20,11 +20,12 @@ from teamcost.capture.logs.base import (
     json_object,
     not_json_lines,
     ticker,
+    why_bad,
 )
 from teamcost.capture.logs.tail import Reader, TailStats, scan_files
 from teamcost.capture.witness import SOURCE_TRANSCRIPT, request_call_id, settle
 from teamcost.config import Config
-from teamcost.errors import InvalidValue
+from teamcost.errors import InvalidValue, TeamcostError
 from teamcost.ledger import Ledger
 from teamcost.models import CallRecord
 from teamcost.tracker import Tracker
@@ -43,6 +44,16 @@ def claude_code_files(path: Path) -> list[Path]:
 
 
 _NEEDLES = (b'"usage"',)
+INTERRUPTED = "[Request interrupted by user"
+# while a message is held, a line without usage is still decoded when it may be the user's
+# interrupt line (the marker's text, or \u-escapes that could spell it: a JSON writer may
+# escape any character, and those of the marker are U+0020-U+007E); any other line only
+# needs its parentUuid, read from its bytes (_leading_parent)
+_HELD_NEEDLES = (*_NEEDLES, INTERRUPTED.encode(),
+                 *(b"\\u00" + bytes([c]) for c in b"234567"))
+_PARENT_KEY = b'"parentUuid":'
+_LEADING = b"{" + _PARENT_KEY
+_UNREAD = object()
 _PLAIN_ID = re.compile(r"[\w.-]+")   # \w is str.isalnum() or "_": one regex, not a loop a line
 
 
@@ -157,7 +168,45 @@ def claude_code_record(build: Any, data: dict[str, Any], project: str) -> CallRe
 
 
 QUIET_S = 90.0   # a transcript quiet this long: what its held messages have is all there is
-INTERRUPTED = "[Request interrupted by user"
+
+
+def _leading_parent(line: bytes) -> Any:
+    """A line's top-level ``parentUuid`` read from its bytes when Claude Code's layout
+    makes that exact: the object's first key (compact), the only ``"parentUuid":`` in the
+    line (inside a string every quote is escaped, so any other is a key too: a nested or
+    repeated one, and json keeps the last), its value ``null`` or a string without escapes
+    or control characters. Else ``_UNREAD`` (the line is decoded)."""
+    if not line.startswith(_LEADING) or line.count(_PARENT_KEY) != 1:
+        return _UNREAD
+    at = len(_LEADING)
+    if line.startswith(b"null", at):
+        return None if line[at + 4:at + 5] in (b",", b"}") else _UNREAD
+    if line[at:at + 1] != b'"':
+        return _UNREAD
+    close = line.find(b'"', at + 1, at + 1024)
+    if close < 0 or line[close + 1:close + 2] not in (b",", b"}"):
+        return _UNREAD
+    raw = line[at + 1:close]
+    if b"\\" in raw or any(c < 0x20 for c in raw):
+        return _UNREAD
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return _UNREAD
+
+
+# a call's token counts (CallRecord's order): what grows from one streaming snapshot of a
+# message to the next
+_COUNTS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+_SAME = frozenset((*_COUNTS, "ts"))
+
+
+def _only_counts_differ(call: dict[str, Any], other: dict[str, Any]) -> bool:
+    """Whether two snapshots' calls differ in their token counts (and time) alone: the
+    extras (one-hour cache writes, web searches) are tags of the record, so they must be
+    the same too."""
+    return call.keys() == other.keys() and all(
+        v == other[k] for k, v in call.items() if k not in _SAME)
 
 
 @dataclass
@@ -165,6 +214,7 @@ class _Held:
     """An assistant message not final yet: its best snapshot and where it started."""
 
     rec: CallRecord
+    call: dict[str, Any]        # the best snapshot's call (``rec``'s)
     offset: int                 # its first line's offset (a restart reads from there)
     line: int                   # the line number before it
     size: tuple[int, ...]       # of the best snapshot
@@ -225,8 +275,13 @@ class ClaudeCodeReader:
                  start: int = 0, lineno: int = 0,
                  witness: Callable[[CallRecord, str],
                                    tuple[bool, str | None, CallRecord | None]] | None = None,
-                 result: ImportResult | None = None) -> None:
+                 result: ImportResult | None = None,
+                 check: Callable[..., Any] | None = None) -> None:
         self.path, self.root, self.build = path, root, build
+        # Tracker.check_numbers: a bigger snapshot that differs from the held record's only
+        # in its token counts is priced and checked as build would, and the record copied
+        # with those counts and that cost (without it: built again)
+        self.check = check
         self.projects: dict[str, str] = dict((state or {}).get("projects", {}))
         self.modern = bool((state or {}).get("modern"))   # stop reasons seen in this file
         self.open: dict[str, _Held] = {}
@@ -251,7 +306,7 @@ class ClaudeCodeReader:
             if held is None:
                 rec = self.build(**call)
             elif _size(call) > held.size:       # a later snapshot: its usage, the first time
-                rec = self.build(**{**call, "ts": held.rec.ts})
+                rec = self._bigger(call, held)
         parent = data.get("parentUuid")
         ends = [k for k, m in self.open.items() if k != key and (
             (isinstance(parent, str) and parent in m.uuids)
@@ -271,12 +326,13 @@ class ClaudeCodeReader:
             return out
         if held is None:
             assert rec is not None
-            held = self.open[key] = _Held(rec, end - len(line), lineno - 1, _size(call),
+            held = self.open[key] = _Held(rec, call, end - len(line), lineno - 1,
+                                          _size(call),
                                           str(msg.get("id")) if isinstance(msg, dict) else "")
         else:
             held.snapshots += 1                   # a snapshot: counted when the call is
             if rec is not None:
-                held.rec, held.size = rec, _size(call)
+                held.rec, held.call, held.size = rec, call, _size(call)
         uuid = data.get("uuid")
         if isinstance(uuid, str):
             held.uuids.add(uuid)
@@ -288,18 +344,52 @@ class ClaudeCodeReader:
                 out.append(got)
         return out
 
-    # a line without a usage object is no call: tail skips it without decoding, unless a
-    # message is held (older shape, or mid-stream): then any line of its conversation may
-    # end it (parentUuid, an interrupt marker), so every line is decoded until none is
+    def _bigger(self, call: dict[str, Any], held: _Held) -> CallRecord:
+        """The record of a bigger snapshot of a held message (at its first line's time):
+        the held record with the new counts and price when nothing else differs (same
+        price source), else built anew."""
+        old = held.rec
+        if self.check is not None and _only_counts_differ(call, held.call):
+            price = self.check(**{k: call[k] for k in ("model", "provider", *_COUNTS,
+                                                        "cache_write_1h_tokens",
+                                                        "web_search_requests")}, ts=old.ts)
+            if (price.priced, price.source) == (old.priced, old.price_source):
+                return old.with_counts([call[k] for k in _COUNTS], price.cost_nanos)
+        return self.build(**{**call, "ts": old.ts})
+
+    # a line without a usage object is no call: tail skips it without decoding. While a
+    # message is held (older shape, or mid-stream) any line of its conversation may end it
+    # (by its parentUuid, or as the interrupt marker): marker-like lines are decoded, the
+    # others' parentUuid is read from their bytes (``skipped``)
     @property
     def needles(self) -> tuple[bytes, ...] | None:
-        return None if self.open else _NEEDLES
+        return _HELD_NEEDLES if self.open else _NEEDLES
 
     def advance(self, lineno: int, end: int) -> None:
         self.end, self.lineno = end, lineno
 
-    def skipped(self, line: bytes, lineno: int, end: int) -> None:
+    def skipped(self, line: bytes, lineno: int, end: int) -> list[CallRecord]:
+        """A line without usage: nothing when no message is held; else the messages its
+        parentUuid ends (a line whose parentUuid its bytes do not tell exactly is decoded,
+        and reported like any other when it is bad)."""
+        if not self.open:
+            self.end, self.lineno = end, lineno
+            return []
+        parent = _leading_parent(line)
+        if parent is _UNREAD:
+            try:
+                return self.feed(line, lineno, end)
+            except (ValueError, TypeError, TeamcostError, RecursionError) as exc:
+                if self.result is None:
+                    raise
+                self.result.add_bad(f"{self.path}:{lineno}", why_bad(exc))
+                self.advance(lineno, end)
+                return []
         self.end, self.lineno = end, lineno
+        if parent is None:
+            return []
+        ends = [k for k, m in self.open.items() if parent in m.uuids]
+        return [r for r in (self._emit(k) for k in ends) if r is not None]
 
     def _emit(self, key: str) -> CallRecord | None:
         self.done.add(key)
@@ -379,7 +469,7 @@ def scan_claude_code(ledger: Ledger, tracker: Tracker, root: Path, files: list[P
 
     def reader(path: Path, state: dict[str, Any] | None, start: int, lineno: int) -> Reader:
         return ClaudeCodeReader(path, root, tracker.build, state, start, lineno,
-                                witness=witness, result=result)
+                                witness=witness, result=result, check=tracker.check_numbers)
 
     return scan_files(ledger, "claude-code", files, reader, result, tick=tick,
                       quiet_s=ClaudeCodeReader.quiet_s)

@@ -69,10 +69,11 @@ class Reader(Protocol):
         """A blank or bad line was consumed: the checkpoint may move past it."""
         ...
 
-    def skipped(self, line: bytes, lineno: int, end: int) -> None:
+    def skipped(self, line: bytes, lineno: int, end: int) -> list[CallRecord] | None:
         """A line the byte prefilter decided holds no call was consumed without decoding
         (see ``needles``); a reader whose finality rules need to know that some other line
-        came reads what it needs from the line's bytes. Usually ``advance``."""
+        came reads what it needs from the line's bytes, and returns the calls that line
+        makes final (as ``feed``). Usually ``advance``."""
         ...
 
     @property
@@ -289,7 +290,8 @@ def _scan_one(ledger: Ledger, source: str, path: Path, reader_for: ReaderFactory
             # while a message is held: any line of its conversation may end it)
             needles = getattr(reader, "needles", None)   # None: decode every line
             if needles is not None and not needs_decoding(line, needles):
-                reader.skipped(line, lineno, pos)
+                for rec in reader.skipped(line, lineno, pos) or ():
+                    sink.add(rec, f"{path}:{lineno}")
                 since_checkpoint += 1
                 if since_checkpoint >= CHECKPOINT_LINES:
                     _save(ledger, sink, source, key, st, reader, path, skip)
