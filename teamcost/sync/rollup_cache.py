@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS cells (
 CREATE INDEX IF NOT EXISTS cells_day ON cells (team, day);
 """
 KIND = "teamcost-rollups"
+BUSY_TIMEOUT_S = 30.0
 # No overlap: a query at read time R sees every commit stamped <= R (Firestore is strongly
 # consistent), so once a cell updated at T was read, no commit stamped <= T can appear later.
 
@@ -57,27 +58,45 @@ class RollupCache:
         self._lock = threading.RLock()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            # two openers at once (the dashboard's first request during its start-up
+            # refresh) wait for each other instead of failing "database is locked"
             self.conn = sqlite3.connect(str(path), check_same_thread=False,
-                                        isolation_level=None)
+                                        isolation_level=None, timeout=BUSY_TIMEOUT_S)
+            self.conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
             self.conn.execute("PRAGMA journal_mode=WAL")
-            kind = None
-            tables = {r[0] for r in self.conn.execute(
-                "SELECT name FROM sqlite_master WHERE type='table'")}
-            if tables and "meta" in tables:
-                row = self.conn.execute("SELECT value FROM meta WHERE key='kind'").fetchone()
-                kind = row[0] if row else None
-            if tables and kind != KIND:
-                raise LedgerError(f"{path} is not a teamcost rollup cache; move it away")
-            if "cells" in tables and "updated_us" not in {
-                    r[1] for r in self.conn.execute("PRAGMA table_info(cells)")}:
-                # a copy from before packs: its cells have no update time, so a pack
-                # built from it could not select by time; fetched again from scratch
-                self.conn.execute("DROP TABLE cells")
-                self.conn.execute("DELETE FROM meta WHERE key LIKE 'watermark:%'")
-            self.conn.executescript(_SCHEMA)
-            self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('kind', ?)", (KIND,))
+            # the check, the schema and the kind row in one write transaction: another
+            # opener never sees the tables without their kind row (it would call the
+            # file foreign)
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._set_up(path)
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
         except sqlite3.DatabaseError as exc:
             raise LedgerError(f"cannot open the rollup cache {path}: {exc}") from None
+
+    def _set_up(self, path: Path) -> None:
+        kind = None
+        tables = {r[0] for r in self.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type='table'")}
+        if tables and "meta" in tables:
+            row = self.conn.execute("SELECT value FROM meta WHERE key='kind'").fetchone()
+            kind = row[0] if row else None
+        if tables and kind != KIND:
+            raise LedgerError(f"{path} is not a teamcost rollup cache; move it away")
+        if "cells" in tables and "updated_us" not in {
+                r[1] for r in self.conn.execute("PRAGMA table_info(cells)")}:
+            # a copy from before packs: its cells have no update time, so a pack
+            # built from it could not select by time; fetched again from scratch
+            self.conn.execute("DROP TABLE cells")
+            self.conn.execute("DELETE FROM meta WHERE key LIKE 'watermark:%'")
+        # statement by statement: executescript would COMMIT the transaction first
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                self.conn.execute(statement)
+        self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('kind', ?)", (KIND,))
 
     @classmethod
     def for_config(cls, config: Any) -> RollupCache:
