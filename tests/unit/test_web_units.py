@@ -73,7 +73,7 @@ def test_the_login_cookie_is_not_the_token():
     assert token not in session_value(token) and session_value(token + "y") != session_value(token)
 
 
-@pytest.mark.parametrize("text, seconds", [(None, 60.0), ("0", 0.0), ("off", 0.0), ("5s", 5.0),
+@pytest.mark.parametrize("text, seconds", [(None, 30.0), ("0", 0.0), ("off", 0.0), ("5s", 5.0),
                                            ("2m", 120.0)])
 def test_pull_every(text, seconds):
     assert parse_pull_every(text, True) == seconds
