@@ -15,6 +15,8 @@ from __future__ import annotations
 import gc
 from pathlib import Path
 
+import pytest
+
 from teamcost.agent.loop import Agent, AgentOptions
 from teamcost.config import load_config
 from teamcost.ledger import Ledger
@@ -22,9 +24,12 @@ from tests.sync_support import TcpProxy, make_calls
 from tests.system.test_agent import write_home
 
 
-def test_failed_jobs_while_firestore_is_down_leave_no_garbage_cycles(tmp_path: Path) -> None:
+def test_failed_jobs_while_firestore_is_down_leave_no_garbage_cycles(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     proxy = TcpProxy("127.0.0.1:1")      # nothing listens upstream; and it refuses anyway
     proxy.refuse = True
+    # the client reads it (and would set it process-wide from the config): restored after
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", proxy.host)
     home = write_home(tmp_path / "home", "demo-agent-memory", proxy.host)
     config = load_config(home)
     with Ledger.for_config(config) as ledger:
