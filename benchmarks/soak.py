@@ -46,6 +46,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from teamcost.capture.logs.claude_code import claude_code_call_id  # noqa: E402
 from teamcost.emulator import free_port, start_emulator  # noqa: E402
 from tests.sync_support import TcpProxy  # noqa: E402
 
@@ -71,8 +72,8 @@ def rss_mb(pid: int) -> float | None:
 class Agent:
     """An agent subprocess; restarted (and counted) if it exits."""
 
-    def __init__(self, home: Path, args: list[str]) -> None:
-        self.home, self.args = home, args
+    def __init__(self, home: Path, args: list[str], trace: Path | None = None) -> None:
+        self.home, self.args, self.trace = home, args, trace
         self.exits: list[int] = []
         self.proc = self._start()
 
@@ -82,7 +83,12 @@ class Agent:
                     "FIRESTORE_EMULATOR_HOST"):
             env.pop(var, None)
         fh = (self.home / "agent.log").open("ab")
-        return subprocess.Popen([TEAMCOST, "agent", *self.args], env=env, stdin=subprocess.DEVNULL,
+        cmd = [TEAMCOST]
+        if self.trace is not None:
+            env["SOAK_TRACE_DIR"] = str(self.trace)
+            env.setdefault("SOAK_TRACE_FRAMES", "15")
+            cmd = [sys.executable, str(ROOT / "benchmarks" / "agent_traced.py")]
+        return subprocess.Popen([*cmd, "agent", *self.args], env=env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=fh)
 
     def check(self) -> None:
@@ -135,7 +141,7 @@ class Logs(threading.Thread):
                     n += 1
                     msg = f"msg_{n:08d}"
                     fh.write(cc_line(f"s{session}", msg, 10 + n % 500))
-                    self.ids.add(f"cc-{msg}-req_{msg}")
+                    self.ids.add(claude_code_call_id(msg, f"req_{msg}"))
             if time.monotonic() >= next_rotation:
                 aside = current.with_name(f"{current.stem}-rotated.jsonl")
                 os.replace(current, aside)          # still followed: read again, counted once
@@ -268,6 +274,10 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
     ap.add_argument("--no-outage", action="store_true", help="keep Firestore up")
     ap.add_argument("--no-readonly", action="store_true", help="keep the ledger writable")
+    ap.add_argument("--trace", type=Path, default=None,
+                    help="run the loaded agent under tracemalloc (benchmarks/agent_traced.py) "
+                         "and write snapshots into this folder: after warm-up, before and "
+                         "after the outage, at the end")
     a = ap.parse_args()
     total_s = a.minutes * 60
     warmup_s = 60.0 if a.minutes <= 10 else 180.0
@@ -291,7 +301,15 @@ def main() -> None:
     otlp_port = free_port()
     agent = Agent(homes["loaded"], ["--claude-dir", str(claude.parent), "--otlp-port",
                                     str(otlp_port), "--push-every", "2s", "--pull-every", "15s",
-                                    "--check-every", "30s"])
+                                    "--check-every", "30s"], trace=a.trace)
+    if a.trace is not None:
+        a.trace.mkdir(parents=True, exist_ok=True)
+
+    def snap(why: str) -> None:
+        if a.trace is not None and agent.proc.poll() is None:
+            log(f"tracemalloc snapshot: {why}")
+            agent.proc.send_signal(signal.SIGUSR1)
+    warm_snapped = False
     control = Agent(homes["control"], ["--claude-dir", str(work / "control-claude"),
                                        "--otlp-port", "0"])
     log(f"work folder {work}; emulator {emu.host} behind proxy {proxy.host}; "
@@ -318,8 +336,13 @@ def main() -> None:
             r1, r2 = rss_mb(agent.proc.pid), rss_mb(control.proc.pid)
             if r1 is not None and r2 is not None:
                 samples.append((t, r1, r2))
+            if not warm_snapped and t >= warmup_s + 30:
+                warm_snapped = True
+                snap("after warm-up")
             if not outage_done and t >= outage_at:
                 outage_done = True
+                snap("before the outage")
+                time.sleep(3)
                 log("Firestore down: path cut, emulator exported and stopped")
                 proxy.refuse = True
                 proxy.cut_all()
@@ -330,6 +353,7 @@ def main() -> None:
                 emu = start_emulator(port=port, seed=seed)
                 proxy.refuse = False
                 log("Firestore back on the same port, from its export")
+                snap("right after the outage")
                 continue
             if not readonly_done and t >= readonly_at:
                 readonly_done = True
@@ -367,6 +391,8 @@ def main() -> None:
             if expected <= ids and unpushed == 0:
                 break
             time.sleep(2)
+        snap("at the end")
+        time.sleep(3 if a.trace is not None else 0)
         fs = firestore_totals(emu.host)
         n, s, unpushed, ids = ledger_totals(homes["loaded"])
         agent.check()

@@ -17,9 +17,19 @@ from typing import Iterator
 
 import pytest
 
-from teamcost import tracker as _tracker
-from teamcost.attribution import reset_process_attribution
-from teamcost.emulator import Emulator, EmulatorError, is_up, start_emulator
+# Tests fork while gRPC is live in this process (pexpect's pty spawn, after in-process
+# pushes): grpcio's fork support (on unless this says otherwise; read when grpc loads,
+# which must come after this line) restarts its event-engine poller thread in the forked
+# child, the child then closes every inherited descriptor before exec (ptyprocess does),
+# and a poller that wakes in that window aborts the child on "epoll_wait error: Bad file
+# descriptor" (SIGABRT, before `teamcost watch` ever ran; grpc/grpc#43055). ~1% of pty
+# spawns under load; tests/system/test_fork_with_grpc.py. No test uses gRPC in a forked
+# child, so there is nothing for fork support to do here.
+os.environ["GRPC_ENABLE_FORK_SUPPORT"] = "false"
+
+from teamcost import tracker as _tracker  # noqa: E402
+from teamcost.attribution import reset_process_attribution  # noqa: E402
+from teamcost.emulator import Emulator, EmulatorError, is_up, start_emulator  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 RULES = REPO / "firestore.rules"

@@ -51,7 +51,7 @@ from teamcost.sync.cache import TeamCache
 from teamcost.sync.client import client_for, close_client
 from teamcost.sync.pull import pull
 from teamcost.sync.push import push
-from teamcost.sync.retry import Backoff
+from teamcost.sync.retry import Backoff, release_frames
 from teamcost.tracker import Tracker
 
 from . import memory
@@ -237,6 +237,7 @@ class Agent:
             delay = min(CYCLE_RETRY_CAP_S, 0.5 * 2 ** loop["failures"])
             log.warning("agent cycle failed", exc_info=True)
             self.emit("cycle-failed", error=loop["last_error"], retry_in_s=round(delay, 1))
+            release_frames(exc)
             try:
                 self.write_snapshot()
             except Exception:  # noqa: BLE001 - the snapshot reads the ledger, which may fail too
@@ -476,6 +477,7 @@ class Agent:
         delay = job.failed(self.clock(), str(exc) if isinstance(exc, TeamcostError)
                            else f"{type(exc).__name__}: {exc}")
         self.emit(f"{job.name}-failed", error=str(exc), retry_in_s=round(delay, 1))
+        release_frames(exc)
 
     def push(self) -> None:
         job = self.jobs["push"]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import random
+import traceback
+import weakref
 
 import pytest
 from google.api_core import exceptions as gexc
@@ -114,3 +117,58 @@ def test_a_running_emulator_or_a_remote_host_still_gets_the_backoff(monkeypatch)
                 call_with_retry(lambda: (_ for _ in ()).throw(gexc.ServiceUnavailable("x")),
                                 "pushing", Backoff(attempts=3), sleep=sleeps.append)
             assert len(sleeps) == 2
+
+
+class _Batch:
+    """Stands for what a caller holds while its RPC fails (a push's batch of calls)."""
+
+
+def _intercepted_rpc() -> None:
+    # grpc's interceptor chain, as google-cloud-firestore's logging interceptor runs it: the
+    # continuation returns the error, the interceptor keeps it in a local, and the error is
+    # raised from there, so its traceback reaches the frame that holds it: a cycle
+    def continuation() -> BaseException:
+        try:
+            raise gexc.ServiceUnavailable("failed to connect to all addresses")
+        except gexc.ServiceUnavailable as rpc_error:
+            return rpc_error
+
+    response = continuation()
+    raise response
+
+
+def test_a_failed_rpc_leaves_no_cycle_keeping_the_callers_data() -> None:
+    """Each try's error, retried or raised, lets go of its frames: what the caller held is
+    freed when the caller is done, not at the garbage collector's next full pass (which,
+    while Firestore was down, let a push's batch pile up once per failed try)."""
+    batch = _Batch()
+    alive = weakref.ref(batch)
+
+    def job(held: _Batch) -> None:
+        call_with_retry(_intercepted_rpc, "pushing", Backoff(attempts=3, base_s=0, cap_s=0),
+                        sleep=lambda s: None)
+
+    gc.collect()
+    gc.disable()
+    try:
+        try:
+            job(batch)
+        except SyncError as exc:
+            assert "failed after 3 attempts" in str(exc)
+        else:
+            raise AssertionError("the job should have failed")
+        del batch
+        assert alive() is None, "a reference cycle still holds the caller's frame"
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+
+
+def test_released_frames_keep_the_traceback_printable() -> None:
+    try:
+        call_with_retry(_intercepted_rpc, "pushing", Backoff(attempts=1), sleep=lambda s: None)
+    except SyncError as exc:
+        context = exc.__context__
+    assert isinstance(context, gexc.ServiceUnavailable)
+    text = "".join(traceback.format_exception(context))
+    assert "_intercepted_rpc" in text and "raise response" in text
