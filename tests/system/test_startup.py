@@ -148,8 +148,11 @@ def test_import_teamcost_loads_no_heavy_stack(tmp_path: Path) -> None:
     assert json.loads(proc.stdout) == []
 
 
-def test_statusline_imports_neither_pathlib_nor_typing(home: Path, tmp_path: Path) -> None:
-    """Either costs the status line more than all else it imports (issue 28): what the line
+@pytest.mark.parametrize("found_by", ["TEAMCOST_HOME", "XDG_DATA_HOME"])
+def test_statusline_imports_neither_pathlib_nor_typing(found_by: str, home: Path,
+                                                       tmp_path: Path) -> None:
+    """Either costs the status line more than all else it imports (issue 28), and so does
+    platformdirs, which users without TEAMCOST_HOME (most) used to pay for: what the line
     loads beyond what the interpreter had when it started."""
     (home / "agent-status.json").write_text(json.dumps({
         "version": 1, "written_at": "2026-11-20T09:00:00+00:00", "team": "core",
@@ -160,10 +163,17 @@ def test_statusline_imports_neither_pathlib_nor_typing(home: Path, tmp_path: Pat
             "try:\n    main()\nexcept SystemExit:\n    pass\n"
             f"open({str(out)!r}, 'w').write('\\n'.join(sorted(set(sys.modules) - before)))\n")
     env = {**os.environ, "TEAMCOST_HOME": str(home)}
+    if found_by == "XDG_DATA_HOME":      # XDG_DATA_HOME/teamcost is the home
+        del env["TEAMCOST_HOME"]
+        xdg = tmp_path / "xdg"
+        xdg.mkdir()
+        home.rename(xdg / "teamcost")
+        env |= {"XDG_DATA_HOME": str(xdg), "HOME": str(tmp_path)}
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                           text=True, timeout=60, input=json.dumps({"session_id": "s"}))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("team $0.00 · today $0.00 · session $0.00"), proc.stdout
     new = out.read_text().split()
     assert "teamcost.agent.statusline" in new
-    assert not [m for m in new if m in ("pathlib", "typing") or m.startswith("typing.")], new
+    assert not [m for m in new if m in ("pathlib", "typing", "platformdirs")
+                or m.startswith(("typing.", "platformdirs."))], new
