@@ -12,7 +12,6 @@ the ledger's ``calls`` table (tests/unit/test_local_read.py checks both against 
 from __future__ import annotations
 
 import os
-import sqlite3
 import sys
 
 from teamcost.errors import ConfigError, LedgerError
@@ -136,6 +135,8 @@ def session_totals(ledger: Path | str, session_id: str) -> tuple[int, int]:
     not wait for the writer, so only a checkpoint or recovery could hold it up."""
     if not os.path.isfile(ledger):
         return 0, 0
+    import sqlite3  # here: the line run by hand, with no session, has nothing to sum
+
     try:
         conn = sqlite3.connect(f"{_file_uri(ledger)}?mode=ro", uri=True, timeout=0.5)
         try:
