@@ -135,7 +135,11 @@ def session_totals(ledger: Path | str, session_id: str) -> tuple[int, int]:
     not wait for the writer, so only a checkpoint or recovery could hold it up."""
     if not os.path.isfile(ledger):
         return 0, 0
-    import sqlite3  # here: the line run by hand, with no session, has nothing to sum
+    # here: the line run by hand, with no session, has nothing to sum; and the C module,
+    # not sqlite3's Python layer (its date adapters import datetime: compat/sqlite_c.py)
+    from teamcost.compat.sqlite_c import sqlite_module
+
+    sqlite3 = sqlite_module()
 
     try:
         conn = sqlite3.connect(f"{_file_uri(ledger)}?mode=ro", uri=True, timeout=0.5)

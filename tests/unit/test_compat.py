@@ -274,3 +274,16 @@ def test_json_scan_constants_and_deep_nesting_as_json() -> None:
     for parse in (loads, json.loads):
         with pytest.raises(RecursionError):
             parse(deep)
+
+
+def test_sqlite_c_module_is_what_sqlite3_reexports() -> None:
+    """The status line connects through _sqlite3: it must be the very objects sqlite3 gives."""
+    import sqlite3
+
+    from teamcost.compat.sqlite_c import sqlite_module
+
+    mod = sqlite_module()
+    assert mod.__name__ == "_sqlite3"
+    assert mod.connect is sqlite3.connect
+    assert mod.DatabaseError is sqlite3.DatabaseError
+    assert issubclass(sqlite3.OperationalError, mod.DatabaseError)
