@@ -129,6 +129,12 @@ def _ledger_path(path: str, text: bytes) -> Any:
         raise ConfigError(f"cannot read config file {path}: {exc}") from None
 
 
+# searched in the ledger's covering index calls_session (session_id, cost_nanos): the same
+# few pages however many calls the ledger holds (tests/unit/test_local_read.py checks it)
+SESSION_TOTALS_SQL = ("SELECT count(*), coalesce(sum(cost_nanos), 0) FROM calls "
+                      "WHERE session_id = ?")
+
+
 def session_totals(ledger: Path | str, session_id: str) -> tuple[int, int]:
     """(calls, cost_nanos) of one session in the ledger file, read-only: a missing ledger is
     (0, 0), nothing is created or migrated. The timeout is short: in WAL mode a reader does
@@ -144,8 +150,7 @@ def session_totals(ledger: Path | str, session_id: str) -> tuple[int, int]:
     try:
         conn = sqlite3.connect(f"{_file_uri(ledger)}?mode=ro", uri=True, timeout=0.5)
         try:
-            n, nanos = conn.execute("SELECT count(*), coalesce(sum(cost_nanos), 0) FROM calls "
-                                    "WHERE session_id = ?", (session_id,)).fetchone()
+            n, nanos = conn.execute(SESSION_TOTALS_SQL, (session_id,)).fetchone()
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:

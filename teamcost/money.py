@@ -8,11 +8,9 @@ the float that JSON and CSV carry beside the exact nanos, for display and compat
 
 from __future__ import annotations
 
-import math
-
 from teamcost.errors import InvalidValue
 
-# the status line formats money: no typing, no re, no decimal at import (format_usd does
+# the status line formats money: no typing, no re, no decimal, no math at import (format_usd does
 # whole nanos with integers; Decimal loads where a dollar amount is read or a float shown)
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -66,6 +64,8 @@ def parse_usd(value: Any, field: str = "cost_usd", accepted: str | None = None) 
             raise InvalidValue(field, value, accepted)
         return Decimal(text)
     if isinstance(value, float):
+        import math
+
         dec = Decimal(repr(value)) if math.isfinite(value) else Decimal("NaN")
     elif isinstance(value, (int, Decimal)):
         dec = Decimal(value)

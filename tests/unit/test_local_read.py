@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -17,7 +18,14 @@ from hypothesis import strategies as st
 from teamcost.config import load_config, write_config
 from teamcost.errors import ConfigError, LedgerError
 from teamcost.ledger import Ledger
-from teamcost.local_read import default_home, home_dir, ledger_file, ledger_path, session_totals
+from teamcost.local_read import (
+    SESSION_TOTALS_SQL,
+    default_home,
+    home_dir,
+    ledger_file,
+    ledger_path,
+    session_totals,
+)
 from teamcost.models import CallRecord
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -170,3 +178,41 @@ def test_home_dir_reads_xdg_data_home_and_home_as_platformdirs_does() -> None:
             assert home_dir({}) == "/home/ann/.local/share/teamcost"
     with _environ(XDG_DATA_HOME=None, HOME="/"):
         assert home_dir({}) == "/.local/share/teamcost"
+
+
+def _vm_steps(path: Path, session: str) -> tuple[int, list[str], tuple[int, int]]:
+    """(SQLite VM instructions, query plan, answer) of the status line's session query."""
+    conn = sqlite3.connect(path)
+    try:
+        plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {SESSION_TOTALS_SQL}",
+                                               (session,))]
+        steps = [0]
+
+        def tick() -> int:
+            steps[0] += 1
+            return 0
+
+        conn.set_progress_handler(tick, 1)
+        row = conn.execute(SESSION_TOTALS_SQL, (session,)).fetchone()
+        return steps[0], plan, (row[0], row[1])
+    finally:
+        conn.close()
+
+
+def test_the_session_query_costs_the_same_in_a_small_and_a_large_ledger(tmp_path: Path) -> None:
+    """Constant time for the status line (issue 28): it reads the session's rows from the
+    covering index, so 50 calls cost the same among 100 calls as among 20,000."""
+    answers = []
+    for n in (100, 20_000):
+        path = tmp_path / f"ledger-{n}.db"
+        with Ledger(path) as lg:
+            lg.record_many(call(f"c{i}", 1_000 + i, f"s{i // 50}") for i in range(n))
+        answers.append(_vm_steps(path, "s1"))
+        assert session_totals(path, "s1") == (50, sum(1_000 + i for i in range(50, 100)))
+    (small_steps, small_plan, small), (large_steps, large_plan, large) = answers
+    assert small_plan == large_plan == ["SEARCH calls USING COVERING INDEX calls_session "
+                                        "(session_id=?)"]
+    assert small == large == (50, 53_725)
+    # a scan would take thousands more steps; the index takes one more comparison (the
+    # next session's first entry, which the small ledger does not have)
+    assert small_steps <= large_steps <= small_steps + 5, (small_steps, large_steps)
