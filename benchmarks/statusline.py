@@ -11,6 +11,12 @@ on stdin, RUNS times each, and prints the medians (p50) and p90s:
 - `teamcost statusline` with TEAMCOST_HOME set (the agent's service sets it);
 - the same without TEAMCOST_HOME (platformdirs finds the home);
 - the same with an empty ledger (no session rows to sum).
+
+Each row is timed twice: with a bytecode cache (what an installed teamcost has: pip compiles
+it, and Python writes __pycache__ on first use; here PYTHONPYCACHEPREFIX points into the
+benchmark's temporary directory, so no source tree is written to, and the warm-up run fills
+it), and without one (PYTHONDONTWRITEBYTECODE=1: every run compiles teamcost's sources,
+as a shell that sets it, like this project's, does).
 """
 
 from __future__ import annotations
@@ -108,14 +114,23 @@ def main() -> None:
             rows.insert(2, ("teamcost statusline [baseline]", [str(args.baseline), "statusline"],
                             env))
         (Path(tmp) / "teamcost").symlink_to(home)   # XDG_DATA_HOME/teamcost: the same home
-        floor = None
-        for label, cmd, e in rows:
-            p50, p90, cpu, out = timed(cmd, args.runs, e, stdin)
-            floor = p50 if floor is None else floor
-            extra = "" if label.startswith("python") else f"  (+{p50 - floor:.1f} ms over the floor)"
-            print(f"{label:40s} p50 {p50:6.1f} ms  p90 {p90:6.1f} ms  CPU p50 {cpu:5.1f} ms{extra}")
-            if not label.startswith("python"):
-                print(f"{'':40s} -> {out.decode().strip()}")
+        modes = [("with a bytecode cache (as installed)",
+                  {"PYTHONPYCACHEPREFIX": str(Path(tmp) / "pycache")}, ("PYTHONDONTWRITEBYTECODE",)),
+                 ("without a bytecode cache (PYTHONDONTWRITEBYTECODE=1)",
+                  {"PYTHONDONTWRITEBYTECODE": "1"}, ("PYTHONPYCACHEPREFIX",))]
+        for title, add, drop in modes:
+            print(f"-- {title}")
+            floor = None
+            for label, cmd, e in rows:
+                e = {k: v for k, v in e.items() if k not in drop} | add
+                p50, p90, cpu, out = timed(cmd, args.runs, e, stdin)
+                floor = p50 if floor is None else floor
+                extra = ("" if label.startswith("python")
+                         else f"  (+{p50 - floor:.1f} ms over the floor, {p50 / floor:.2f}x)")
+                print(f"{label:40s} p50 {p50:6.1f} ms  p90 {p90:6.1f} ms  "
+                      f"CPU p50 {cpu:5.1f} ms{extra}")
+                if not label.startswith("python"):
+                    print(f"{'':40s} -> {out.decode().strip()}")
 
 
 if __name__ == "__main__":
