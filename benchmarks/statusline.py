@@ -120,6 +120,8 @@ def main() -> None:
         if args.baseline:
             rows.insert(2, ("teamcost statusline [baseline]", [str(args.baseline), "statusline"],
                             env))
+            rows.insert(4, ("  without TEAMCOST_HOME [baseline]",
+                            [str(args.baseline), "statusline"], rows[3][2]))
         (Path(tmp) / "teamcost").symlink_to(home)   # XDG_DATA_HOME/teamcost: the same home
         modes = [("with a bytecode cache (as installed)",
                   {"PYTHONPYCACHEPREFIX": str(Path(tmp) / "pycache")}, ("PYTHONDONTWRITEBYTECODE",)),
