@@ -9,8 +9,14 @@ of 50 calls), then runs the real `teamcost statusline` executable with Claude Co
 on stdin, RUNS times each, and prints the medians (p50) and p90s:
 - `python -c pass`: the floor, this interpreter starting and exiting;
 - `teamcost statusline` with TEAMCOST_HOME set (the agent's service sets it);
-- the same without TEAMCOST_HOME (platformdirs finds the home);
+- the same without TEAMCOST_HOME (XDG_DATA_HOME/teamcost is the home, as platformdirs says);
 - the same with an empty ledger (no session rows to sum).
+
+Each row is timed twice: with a bytecode cache (what an installed teamcost has: pip compiles
+it, and Python writes __pycache__ on first use; here PYTHONPYCACHEPREFIX points into the
+benchmark's temporary directory, so no source tree is written to, and the warm-up run fills
+it), and without one (PYTHONDONTWRITEBYTECODE=1: every run compiles teamcost's sources,
+as a shell that sets it, like this project's, does).
 """
 
 from __future__ import annotations
@@ -49,17 +55,24 @@ def _once(cmd: list[str], env: dict[str, str], stdin: bytes) -> tuple[float, flo
         return wall, (ru.ru_utime + ru.ru_stime) * 1000, out.read()
 
 
-def timed(cmd: list[str], runs: int, env: dict[str, str], stdin: bytes
-          ) -> tuple[float, float, float, bytes]:
-    """(p50 ms, p90 ms, CPU p50 ms, last stdout) of ``runs`` runs after one warm-up run."""
-    out = _once(cmd, env, stdin)[2]
-    times, cpus = [], []
+def timed(rows: list[tuple[list[str], dict[str, str]]], runs: int, stdin: bytes
+          ) -> list[tuple[float, float, float, bytes]]:
+    """(p50 ms, p90 ms, CPU p50 ms, last stdout) of each row's ``runs`` runs, after one
+    warm-up run each. The rows take turns (row 1, row 2, ..., row 1, ...), so the load of a
+    shared machine falls on all of them alike rather than on whichever ran in a busy spell."""
+    outs = [_once(cmd, env, stdin)[2] for cmd, env in rows]
+    times: list[list[float]] = [[] for _ in rows]
+    cpus: list[list[float]] = [[] for _ in rows]
     for _ in range(runs):
-        wall, cpu, out = _once(cmd, env, stdin)
-        times.append(wall)
-        cpus.append(cpu)
-    times.sort()
-    return statistics.median(times), times[int(len(times) * 0.9) - 1], statistics.median(cpus), out
+        for k, (cmd, env) in enumerate(rows):
+            wall, cpu, outs[k] = _once(cmd, env, stdin)
+            times[k].append(wall)
+            cpus[k].append(cpu)
+    result = []
+    for t, c, out in zip(times, cpus, outs):
+        t.sort()
+        result.append((statistics.median(t), t[int(len(t) * 0.9) - 1], statistics.median(c), out))
+    return result
 
 
 def main() -> None:
@@ -99,7 +112,7 @@ def main() -> None:
         rows = [
             ("python -c pass", [sys.executable, "-c", "pass"], env),
             ("teamcost statusline", [str(TEAMCOST), "statusline"], env),
-            ("  without TEAMCOST_HOME (platformdirs)", [str(TEAMCOST), "statusline"],
+            ("  without TEAMCOST_HOME (XDG_DATA_HOME)", [str(TEAMCOST), "statusline"],
              base | {"NO_COLOR": "1", "XDG_DATA_HOME": tmp, "HOME": tmp}),
             ("  empty ledger", [str(TEAMCOST), "statusline"],
              base | {"TEAMCOST_HOME": str(empty), "NO_COLOR": "1"}),
@@ -107,15 +120,26 @@ def main() -> None:
         if args.baseline:
             rows.insert(2, ("teamcost statusline [baseline]", [str(args.baseline), "statusline"],
                             env))
+            rows.insert(4, ("  without TEAMCOST_HOME [baseline]",
+                            [str(args.baseline), "statusline"], rows[3][2]))
         (Path(tmp) / "teamcost").symlink_to(home)   # XDG_DATA_HOME/teamcost: the same home
-        floor = None
-        for label, cmd, e in rows:
-            p50, p90, cpu, out = timed(cmd, args.runs, e, stdin)
-            floor = p50 if floor is None else floor
-            extra = "" if label.startswith("python") else f"  (+{p50 - floor:.1f} ms over the floor)"
-            print(f"{label:40s} p50 {p50:6.1f} ms  p90 {p90:6.1f} ms  CPU p50 {cpu:5.1f} ms{extra}")
-            if not label.startswith("python"):
-                print(f"{'':40s} -> {out.decode().strip()}")
+        modes = [("with a bytecode cache (as installed)",
+                  {"PYTHONPYCACHEPREFIX": str(Path(tmp) / "pycache")}, ("PYTHONDONTWRITEBYTECODE",)),
+                 ("without a bytecode cache (PYTHONDONTWRITEBYTECODE=1)",
+                  {"PYTHONDONTWRITEBYTECODE": "1"}, ("PYTHONPYCACHEPREFIX",))]
+        for title, add, drop in modes:
+            print(f"-- {title}")
+            floor = None
+            results = timed([(cmd, {k: v for k, v in e.items() if k not in drop} | add)
+                             for _, cmd, e in rows], args.runs, stdin)
+            for (label, _, _), (p50, p90, cpu, out) in zip(rows, results):
+                floor = p50 if floor is None else floor
+                extra = ("" if label.startswith("python")
+                         else f"  (+{p50 - floor:.1f} ms over the floor, {p50 / floor:.2f}x)")
+                print(f"{label:40s} p50 {p50:6.1f} ms  p90 {p90:6.1f} ms  "
+                      f"CPU p50 {cpu:5.1f} ms{extra}")
+                if not label.startswith("python"):
+                    print(f"{'':40s} -> {out.decode().strip()}")
 
 
 if __name__ == "__main__":

@@ -13,8 +13,6 @@ as plain text, never as markup. Standard library only: the status line imports i
 
 from __future__ import annotations
 
-import unicodedata
-
 TYPE_CHECKING = False   # the status line imports this module: no typing at import
 if TYPE_CHECKING:
     from typing import Any
@@ -38,7 +36,9 @@ def _escape(ch: str) -> str:
 
 def _hidden(ch: str) -> bool:
     """Would ``ch`` break the line, act on the terminal or hide what follows?"""
-    return (unicodedata.category(ch) in ("Cc", "Zl", "Zp", "Cs")
+    from unicodedata import category  # here: printable ASCII (the status line) needs none
+
+    return (category(ch) in ("Cc", "Zl", "Zp", "Cs")
             or ord(ch) in _BIDI)
 
 

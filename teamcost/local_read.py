@@ -12,7 +12,7 @@ the ledger's ``calls`` table (tests/unit/test_local_read.py checks both against 
 from __future__ import annotations
 
 import os
-import sqlite3
+import sys
 
 from teamcost.errors import ConfigError, LedgerError
 
@@ -41,9 +41,41 @@ def home_dir(env: Mapping[str, str] | None = None) -> str:
     value = env.get("TEAMCOST_HOME")
     if value:
         return os.path.expanduser(value)
+    data_home = _unix_data_home()
+    if data_home is not None:
+        return os.path.join(data_home, "teamcost")
     import platformdirs  # only here: importing it costs more than the rest of the status line
 
     return str(platformdirs.user_data_dir("teamcost", appauthor=False))
+
+
+# where platformdirs does not use its Unix class; Android it recognises by sys or by
+# ANDROID_DATA=/data plus ANDROID_ROOT=/system (either of those sends us to platformdirs)
+_NOT_UNIX = ("win32", "darwin", "ios")
+
+
+def _unix_data_home() -> str | None:
+    """The base of ``platformdirs.user_data_dir`` (``$XDG_DATA_HOME`` or ``~/.local/share``)
+    where platformdirs uses its Unix class and the answer is plain, else None: the caller
+    then asks platformdirs itself (importing it costs the status line 15-20 ms: pathlib,
+    tempfile, shutil...). Plain means what platformdirs 4's ``unix.py``/``_xdg.py`` do:
+    ``XDG_DATA_HOME`` counts only when it is an absolute path (unset, empty, blank or
+    relative fall through), then ``~`` is ``HOME`` when that is absolute. Everything else
+    (a relative or empty HOME, no HOME at all: platformdirs reads the password database
+    and may raise) and every other platform goes to platformdirs. Like platformdirs, it
+    reads ``os.environ``, not the ``env`` the caller passed for TEAMCOST_HOME.
+    tests/unit/test_local_read.py checks it against platformdirs over generated envs."""
+    env = os.environ
+    if (sys.platform in _NOT_UNIX or hasattr(sys, "getandroidapilevel")
+            or env.get("ANDROID_DATA") == "/data" or env.get("ANDROID_ROOT") == "/system"):
+        return None
+    xdg = env.get("XDG_DATA_HOME", "")
+    if xdg.startswith("/"):          # posixpath.isabs
+        return xdg
+    home = env.get("HOME")
+    if home is None or not home.startswith("/"):
+        return None
+    return os.path.expanduser("~/.local/share")   # HOME, its trailing slashes stripped
 
 
 def ledger_file(home: Path | str, env: Mapping[str, str] | None = None) -> Path:
@@ -97,17 +129,28 @@ def _ledger_path(path: str, text: bytes) -> Any:
         raise ConfigError(f"cannot read config file {path}: {exc}") from None
 
 
+# searched in the ledger's covering index calls_session (session_id, cost_nanos): the same
+# few pages however many calls the ledger holds (tests/unit/test_local_read.py checks it)
+SESSION_TOTALS_SQL = ("SELECT count(*), coalesce(sum(cost_nanos), 0) FROM calls "
+                      "WHERE session_id = ?")
+
+
 def session_totals(ledger: Path | str, session_id: str) -> tuple[int, int]:
     """(calls, cost_nanos) of one session in the ledger file, read-only: a missing ledger is
     (0, 0), nothing is created or migrated. The timeout is short: in WAL mode a reader does
     not wait for the writer, so only a checkpoint or recovery could hold it up."""
     if not os.path.isfile(ledger):
         return 0, 0
+    # here: the line run by hand, with no session, has nothing to sum; and the C module,
+    # without sqlite3's Python layer and functools (compat/sqlite_c.py)
+    from teamcost.compat.sqlite_c import lean_sqlite_module
+
+    sqlite3 = lean_sqlite_module()
+
     try:
         conn = sqlite3.connect(f"{_file_uri(ledger)}?mode=ro", uri=True, timeout=0.5)
         try:
-            n, nanos = conn.execute("SELECT count(*), coalesce(sum(cost_nanos), 0) FROM calls "
-                                    "WHERE session_id = ?", (session_id,)).fetchone()
+            n, nanos = conn.execute(SESSION_TOTALS_SQL, (session_id,)).fetchone()
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:

@@ -8,13 +8,13 @@ the float that JSON and CSV carry beside the exact nanos, for display and compat
 
 from __future__ import annotations
 
-import math
-from decimal import ROUND_HALF_EVEN, Decimal
-
 from teamcost.errors import InvalidValue
 
-TYPE_CHECKING = False   # the status line formats money: no typing, no re at import
+# the status line formats money: no typing, no re, no decimal, no math at import (format_usd does
+# whole nanos with integers; Decimal loads where a dollar amount is read or a float shown)
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from decimal import Decimal
     from typing import Any
 
 NANOS_PER_USD = 1_000_000_000
@@ -51,6 +51,8 @@ def parse_usd(value: Any, field: str = "cost_usd", accepted: str | None = None) 
     else, any sign, and any non-finite number raise InvalidValue naming ``field``, the
     value and ``accepted`` (default: the form above).
     """
+    from decimal import Decimal
+
     accepted = accepted or f"a non-negative dollar amount: {AMOUNT_FORM}"
     if isinstance(value, bool):
         raise InvalidValue(field, value, accepted)
@@ -62,6 +64,8 @@ def parse_usd(value: Any, field: str = "cost_usd", accepted: str | None = None) 
             raise InvalidValue(field, value, accepted)
         return Decimal(text)
     if isinstance(value, float):
+        import math
+
         dec = Decimal(repr(value)) if math.isfinite(value) else Decimal("NaN")
     elif isinstance(value, (int, Decimal)):
         dec = Decimal(value)
@@ -81,6 +85,8 @@ def usd_to_nanos(value: Any, field: str = "cost_usd", *, allow_zero: bool = True
     """
     accepted = ("a non-negative dollar amount: " if allow_zero
                 else "a positive dollar amount: ") + AMOUNT_FORM
+    from decimal import ROUND_HALF_EVEN, Decimal
+
     dec = parse_usd(value, field, accepted)
     if dec == 0 and not allow_zero:
         raise InvalidValue(field, value, accepted)
@@ -108,6 +114,11 @@ def format_usd(nanos: int | float, places: int | None = None) -> str:
     $0.706. Rounding is half-even, on the exact decimal value of the nanos. ``places``
     fixes the decimals instead (0 for chart axes and limits in messages).
     """
+    # below 10**27 nanos the Decimal path is exact too (28 digits): past it, it is decimal's
+    if type(nanos) is int and -10**27 < nanos < 10**27 and (places is None or 0 <= places <= 9):
+        return _format_whole_nanos(nanos, places)
+    from decimal import ROUND_HALF_EVEN, Decimal
+
     value = (Decimal(nanos) if isinstance(nanos, int) else Decimal(repr(float(nanos)))
              ) / NANOS_PER_USD
     sign = "-" if value < 0 else ""
@@ -123,6 +134,33 @@ def format_usd(nanos: int | float, places: int | None = None) -> str:
         return f"{sign}${value}"
     text = f"{value.quantize(Decimal(1).scaleb(-places), ROUND_HALF_EVEN):,.{places}f}"
     if places > 2 and value < 1:
+        text = text.rstrip("0")
+        text += "0" * max(0, 2 - len(text.partition(".")[2]))
+    return f"{sign}${text}"
+
+
+def _half_even(n: int, unit: int) -> int:
+    """``n / unit`` rounded half to even (n >= 0, unit > 0), exactly."""
+    q, r = divmod(n, unit)
+    return q + (2 * r > unit or (2 * r == unit and q % 2 == 1))
+
+
+def _format_whole_nanos(nanos: int, places: int | None) -> str:
+    """``format_usd`` of an int with ``places`` None or 0..9, in integers: the same text as
+    its Decimal path (tests/unit/test_money.py compares them), without importing decimal."""
+    sign = "-" if nanos < 0 else ""
+    n = abs(nanos)
+    if places is None:
+        places = 2
+        if 0 < n < NANOS_PER_USD:
+            # three significant digits: Decimal's adjusted() is len(digits) - 1 - 9
+            places = min(9, 12 - len(str(n)))
+            if _half_even(n, 10 ** (9 - places)) >= 10 ** places:
+                places = 2  # 0.9996 rounds to a dollar: show it as one
+    units = _half_even(n, 10 ** (9 - places))      # in 10**-places dollars
+    whole, frac = divmod(units, 10 ** places)
+    text = f"{whole:,}" + (f".{frac:0{places}d}" if places else "")
+    if places > 2 and n < NANOS_PER_USD:
         text = text.rstrip("0")
         text += "0" * max(0, 2 - len(text.partition(".")[2]))
     return f"{sign}${text}"

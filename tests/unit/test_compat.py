@@ -274,3 +274,74 @@ def test_json_scan_constants_and_deep_nesting_as_json() -> None:
     for parse in (loads, json.loads):
         with pytest.raises(RecursionError):
             parse(deep)
+
+
+def test_sqlite_c_module_is_what_sqlite3_reexports() -> None:
+    """The status line connects through _sqlite3: it must be the very objects sqlite3 gives."""
+    import sqlite3
+
+    from teamcost.compat.sqlite_c import sqlite_module
+
+    mod = sqlite_module()
+    assert mod.__name__ == "_sqlite3"
+    assert mod.connect is sqlite3.connect
+    assert mod.DatabaseError is sqlite3.DatabaseError
+    assert issubclass(sqlite3.OperationalError, mod.DatabaseError)
+
+
+LEAN_CHILD = """
+import sys
+assert "functools" not in sys.modules   # a lean process, as the status line's
+from teamcost.compat.sqlite_c import lean_sqlite_module
+db = lean_sqlite_module()
+out = {"name": db.__name__, "functools_after_load": "functools" in sys.modules}
+conn = db.connect(":memory:")
+conn.execute("CREATE TABLE t (s TEXT, n INTEGER)")
+conn.executemany("INSERT INTO t VALUES (?, ?)", [("a", 1), ("a", 2), ("b", 5)])
+# the same statement again and again, and one left open while it runs again
+out["sums"] = [conn.execute("SELECT sum(n) FROM t WHERE s = ?", (s,)).fetchone()[0]
+               for s in ("a", "b", "a", "a")]
+open_cursor = conn.execute("SELECT n FROM t ORDER BY n")
+out["interleaved"] = [open_cursor.fetchone()[0],
+                      conn.execute("SELECT n FROM t ORDER BY n").fetchall(),
+                      open_cursor.fetchall()]
+try:
+    conn.execute("SELECT nope")
+except db.OperationalError as exc:
+    out["error"] = str(exc)
+conn.close()
+import functools, json, sqlite3   # the real ones load as usual afterwards
+out["later"] = [functools.lru_cache.__module__, sqlite3.connect is db.connect,
+                str(sqlite3.connect(":memory:").execute("SELECT date('2026-03-02')").fetchone())]
+print(json.dumps(out))
+"""
+
+
+def test_lean_sqlite_loads_without_functools_and_still_works() -> None:
+    """The status line's process loads _sqlite3 with a stand-in functools (issue 28): the
+    module must still be sqlite3's, its connections must still run statements (the same
+    one repeatedly, two at once) and raise its errors, and functools/sqlite3 load normally
+    afterwards."""
+    import json
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", LEAN_CHILD], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out == {"name": "_sqlite3", "functools_after_load": False, "sums": [3, 5, 3, 3],
+                   "interleaved": [1, [[1], [2], [5]], [[2], [5]]],
+                   "error": "no such column: nope",
+                   "later": ["functools", True, "('2026-03-02',)"]}
+
+
+def test_lean_sqlite_is_plain_sqlite_where_functools_is_loaded() -> None:
+    import functools
+    import sqlite3
+    import sys
+
+    from teamcost.compat.sqlite_c import lean_sqlite_module
+
+    assert lean_sqlite_module().connect is sqlite3.connect
+    assert sys.modules["functools"] is functools

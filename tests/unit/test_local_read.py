@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import platformdirs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from teamcost.config import load_config, write_config
 from teamcost.errors import ConfigError, LedgerError
 from teamcost.ledger import Ledger
-from teamcost.local_read import default_home, ledger_file, ledger_path, session_totals
+from teamcost.local_read import (
+    SESSION_TOTALS_SQL,
+    default_home,
+    home_dir,
+    ledger_file,
+    ledger_path,
+    session_totals,
+)
 from teamcost.models import CallRecord
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -106,3 +118,101 @@ def test_default_home(tmp_path: Path) -> None:
     assert default_home({"TEAMCOST_HOME": str(tmp_path)}) == tmp_path
     assert default_home({"TEAMCOST_HOME": "~/tc"}) == Path(os.path.expanduser("~/tc"))
     assert default_home({}) == Path(platformdirs.user_data_dir("teamcost", appauthor=False))
+
+
+# what an environment variable may hold (no NUL, no lone surrogates): the characters that
+# steer platformdirs (/, ~, blanks, dots) weighted in, and some others
+_ENV_TEXT = st.text(st.one_of(st.sampled_from("/~ \t.\\"), st.characters(
+    blacklist_categories=("Cs",), blacklist_characters="\x00")), max_size=12)
+_ENV_VALUE = st.one_of(st.none(), _ENV_TEXT, _ENV_TEXT.map(lambda t: "/" + t),
+                       _ENV_TEXT.map(lambda t: "~" + t))
+
+
+@contextmanager
+def _environ(**values: str | None) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    try:
+        for k, v in values.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _platformdirs_answer() -> str:
+    try:
+        return platformdirs.user_data_dir("teamcost", appauthor=False)
+    except RuntimeError as exc:       # no home it can use: home_dir must say the same
+        return f"RuntimeError: {exc}"
+
+
+@settings(max_examples=400, deadline=None)
+@given(xdg=_ENV_VALUE, home=_ENV_VALUE)
+def test_home_dir_without_teamcost_home_is_platformdirs_answer(xdg: str | None,
+                                                              home: str | None) -> None:
+    """The status line finds the home without importing platformdirs (issue 28), and finds
+    the same one: XDG_DATA_HOME set, empty, blank, relative or unset, HOME likewise."""
+    with _environ(XDG_DATA_HOME=xdg, HOME=home, TEAMCOST_HOME=None):
+        expect = _platformdirs_answer()
+        try:
+            got = home_dir({})
+        except RuntimeError as exc:
+            got = f"RuntimeError: {exc}"
+        assert got == expect
+        assert home_dir() == got
+
+
+def test_home_dir_reads_xdg_data_home_and_home_as_platformdirs_does() -> None:
+    """Values written out (independent of both implementations)."""
+    with _environ(XDG_DATA_HOME="/data/x", HOME="/home/ann"):
+        assert home_dir({}) == "/data/x/teamcost"
+    for xdg in (None, "", "  ", "rel/dir", "~/d"):
+        with _environ(XDG_DATA_HOME=xdg, HOME="/home/ann/"):
+            assert home_dir({}) == "/home/ann/.local/share/teamcost"
+    with _environ(XDG_DATA_HOME=None, HOME="/"):
+        assert home_dir({}) == "/.local/share/teamcost"
+
+
+def _vm_steps(path: Path, session: str) -> tuple[int, list[str], tuple[int, int]]:
+    """(SQLite VM instructions, query plan, answer) of the status line's session query."""
+    conn = sqlite3.connect(path)
+    try:
+        plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {SESSION_TOTALS_SQL}",
+                                               (session,))]
+        steps = [0]
+
+        def tick() -> int:
+            steps[0] += 1
+            return 0
+
+        conn.set_progress_handler(tick, 1)
+        row = conn.execute(SESSION_TOTALS_SQL, (session,)).fetchone()
+        return steps[0], plan, (row[0], row[1])
+    finally:
+        conn.close()
+
+
+def test_the_session_query_costs_the_same_in_a_small_and_a_large_ledger(tmp_path: Path) -> None:
+    """Constant time for the status line (issue 28): it reads the session's rows from the
+    covering index, so 50 calls cost the same among 100 calls as among 20,000."""
+    answers = []
+    for n in (100, 20_000):
+        path = tmp_path / f"ledger-{n}.db"
+        with Ledger(path) as lg:
+            lg.record_many(call(f"c{i}", 1_000 + i, f"s{i // 50}") for i in range(n))
+        answers.append(_vm_steps(path, "s1"))
+        assert session_totals(path, "s1") == (50, sum(1_000 + i for i in range(50, 100)))
+    (small_steps, small_plan, small), (large_steps, large_plan, large) = answers
+    assert small_plan == large_plan == ["SEARCH calls USING COVERING INDEX calls_session "
+                                        "(session_id=?)"]
+    assert small == large == (50, 53_725)
+    # a scan would take thousands more steps; the index takes one more comparison (the
+    # next session's first entry, which the small ledger does not have)
+    assert small_steps <= large_steps <= small_steps + 5, (small_steps, large_steps)

@@ -4,15 +4,25 @@ Claude Code (or anything else) sends on stdin."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from teamcost.agent.statusline import NO_SNAPSHOT, build_status_line, parse_status_input
+from teamcost.agent.statusline import (
+    NO_SNAPSHOT,
+    StatusInput,
+    _quick_epoch_us,
+    _written_us,
+    build_status_line,
+    parse_status_input,
+)
 from teamcost.cli import app
+from teamcost.errors import TeamcostError
 from teamcost.ledger import Ledger
 from teamcost.models import CallRecord
 
@@ -160,3 +170,62 @@ def test_the_command_in_process(teamcost_home: Path, monkeypatch: pytest.MonkeyP
     (teamcost_home / "agent-status.json").unlink()
     r = CliRunner().invoke(app, ["statusline"], input="")
     assert (r.exit_code, r.stdout) == (0, NO_SNAPSHOT + "\n")
+
+
+def _datetime_us(raw: str) -> int | None:
+    """What datetime says (the reading the line had before it parsed the agent's form
+    itself): microseconds since the epoch, naive read as UTC; None when it refuses."""
+    try:
+        when = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return (when - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+
+
+_OFFSETS = st.integers(-23 * 60 - 59, 23 * 60 + 59).map(
+    lambda m: timezone(timedelta(minutes=m)))
+
+
+@settings(max_examples=500, deadline=None)
+@given(when=st.datetimes(timezones=st.one_of(st.none(), st.just(UTC), _OFFSETS)),
+       spec=st.sampled_from(["auto", "seconds", "microseconds", "milliseconds"]),
+       zulu=st.booleans())
+def test_written_at_is_read_as_datetime_reads_it(when: datetime, spec: str, zulu: bool) -> None:
+    raw = when.isoformat(timespec=spec)
+    if zulu and raw.endswith("+00:00"):
+        raw = raw[:-6] + "Z"
+    assert _written_us({"written_at": raw}) == _datetime_us(raw)
+
+
+@settings(max_examples=500, deadline=None)
+@given(raw=st.one_of(
+    st.text(st.sampled_from("0123456789-:T.+Z z٣"), max_size=32),
+    st.datetimes().map(lambda d: d.isoformat()).flatmap(
+        lambda s: st.integers(0, len(s) - 1).flatmap(lambda i: st.sampled_from("09:-+T.Zx").map(
+            lambda c: s[:i] + c + s[i + 1:])))))
+def test_odd_written_at_is_read_or_refused_as_datetime_does(raw: str) -> None:
+    expect = _datetime_us(raw)
+    if expect is None:
+        with pytest.raises(TeamcostError, match="expected an ISO 8601 time"):
+            _written_us({"written_at": raw})
+    else:
+        assert _written_us({"written_at": raw}) == expect
+
+
+def test_the_quick_reading_takes_the_agents_form() -> None:
+    """The agent writes ``datetime.now(UTC).isoformat()``: that form never needs datetime."""
+    assert _quick_epoch_us("1970-01-01T00:00:00+00:00") == 0
+    assert _quick_epoch_us("2026-03-02T10:15:00.000001+00:00") == 1_772_446_500_000_001
+    assert _quick_epoch_us("2024-02-29T00:00:00Z") == 1_709_164_800_000_000
+    assert _quick_epoch_us("2023-02-29T00:00:00Z") is None        # no such day
+    assert _quick_epoch_us("2026-03-02T10:15:00+01:00") == 1_772_446_500_000_000 - 3_600_000_000
+
+
+def test_status_input_is_the_tuple_it_was() -> None:
+    inp = parse_status_input(CLAUDE_JSON)
+    assert (inp.session_id, inp.model, inp.cwd) == inp == (SESSION, "claude-opus-4-1", "/w/src")
+    assert repr(inp) == (f"StatusInput(session_id={SESSION!r}, model='claude-opus-4-1', "
+                         "cwd='/w/src')")
+    assert StatusInput() == (None, None, None) and len(StatusInput()) == 3
