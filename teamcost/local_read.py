@@ -142,10 +142,10 @@ def session_totals(ledger: Path | str, session_id: str) -> tuple[int, int]:
     if not os.path.isfile(ledger):
         return 0, 0
     # here: the line run by hand, with no session, has nothing to sum; and the C module,
-    # without sqlite3's Python layer and functools (compat/sqlite_c.py)
-    from teamcost.compat.sqlite_c import lean_sqlite_module
+    # not sqlite3's Python layer (its date adapters import datetime: compat/sqlite_c.py)
+    from teamcost.compat.sqlite_c import sqlite_module
 
-    sqlite3 = lean_sqlite_module()
+    sqlite3 = sqlite_module()
 
     try:
         conn = sqlite3.connect(f"{_file_uri(ledger)}?mode=ro", uri=True, timeout=0.5)
