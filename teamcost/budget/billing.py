@@ -13,11 +13,35 @@ without reading the team's history:
 
 When the plans cannot be read the budget counts every call as before (all of cost_nanos,
 no seats) and the status says the plans are unknown.
+
+Reading the pushed part again only when it can have changed (``UsageMemo``, kept per
+process by the agent's caller): call documents are create-only (firestore.rules: no update,
+no delete), so the set of a team's calls in a fixed window only grows, and a count taken
+later is never smaller. If a window's count equals the count under which a value was
+remembered, the set is the same one, whatever pushes happened in between: a value computed
+from reads each of which saw a set S_i with S_then <= S_i <= S_now and |S_then| = |S_now| was
+computed over exactly S_now. So:
+
+- the whole pushed plan usage of the period is reused when the period (start, end), the
+  plans (a hash of their content) and the period's pushed-call count are those of the
+  previous check: the count is the one the check's own spend aggregation made
+  (``Spend.pushed_calls``: rollups written in the same atomic commit as the calls they count,
+  or ``count()`` over the calls), so an idle check reads nothing for plan usage;
+- otherwise the billing=plan sum is read again (one aggregation), and each plan span of a
+  member is streamed again only when ``count()`` of that member's calls in the span (one
+  aggregation, 1 read per 1,000) differs from the number of calls streamed last time.
+  A ``ts`` high-water mark would not be exact (an offline machine pushes old calls late); a
+  count is.
+
+Unpushed calls are local and free to read: always classified again.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -40,14 +64,41 @@ class Split:
     plans: str = "read"           # "read", "none" (the team has none) or "unknown"
 
 
+def plans_digest(plans: Plans) -> str:
+    """A hash of the plans' content: plan definitions and seat history."""
+    text = json.dumps(plans.to_doc(), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass
+class UsageMemo:
+    """What one agent knows of the pushed plan usage of its current period (module doc)."""
+
+    window: tuple[datetime, datetime, str] | None = None   # (start, end, plans digest)
+    pushed_calls: int = -1          # the period's pushed-call count the usage is exact for
+    usage_nanos: int = 0
+    # (member, span start, span end) -> (calls streamed, their plan usage)
+    spans: dict[tuple[str, datetime, datetime], tuple[int, int]] = field(default_factory=dict)
+
+
 def _aware(ts: Any) -> datetime:
     from teamcost.plans.model import _aware as aware
     return aware(ts)
 
 
 def pushed_plan_usage(client: Any, team: str, plans: Plans, start: datetime, end: datetime,
-                      backoff: Backoff) -> int:
+                      backoff: Backoff, memo: UsageMemo | None = None,
+                      pushed_calls: int | None = None) -> int:
+    """The plan usage of the team's pushed calls with start <= ts < end. With ``memo`` and
+    the period's pushed-call count, reads only what can have changed (module doc)."""
     from google.cloud.firestore_v1.base_query import FieldFilter
+
+    if memo is not None:
+        window = (start, end, plans_digest(plans))
+        if memo.window != window:
+            memo.window, memo.pushed_calls, memo.spans = window, -1, {}
+        elif pushed_calls is not None and memo.pushed_calls == pushed_calls:
+            return memo.usage_nanos
 
     base = (client.collection(COLLECTION).where(filter=FieldFilter("team", "==", team)))
     tagged = (base.where(filter=FieldFilter("tags.billing", "==", PLAN))
@@ -65,9 +116,21 @@ def pushed_plan_usage(client: Any, team: str, plans: Plans, start: datetime, end
                 continue
             q = (base.where(filter=FieldFilter("member", "==", member))
                  .where(filter=FieldFilter("ts", ">=", lo))
-                 .where(filter=FieldFilter("ts", "<", hi)).select(FIELDS))
-            docs = call_with_retry(_streamer(q), f"reading {member}'s calls under a plan",
-                                   backoff)
+                 .where(filter=FieldFilter("ts", "<", hi)))
+            key = (member, lo, hi)
+            known = memo.spans.get(key) if memo is not None else None
+            if known is not None:
+                agg_n = q.count(alias="n")
+                got = call_with_retry(_getter(agg_n), f"counting {member}'s calls under a plan",
+                                      backoff)
+                n = exact_aggregate({r.alias: r.value for r in got[0]}.get("n"),
+                                    "count() of a member's calls under a plan", team)
+                if n == known[0]:       # the same calls (create-only): the same usage
+                    total += known[1]
+                    continue
+            docs = call_with_retry(_streamer(q.select(FIELDS)),
+                                   f"reading {member}'s calls under a plan", backoff)
+            span_usage = 0
             for snap in docs:
                 d = snap.to_dict() or {}
                 tags = d.get("tags") or {}
@@ -75,8 +138,20 @@ def pushed_plan_usage(client: Any, team: str, plans: Plans, start: datetime, end
                                         d.get("model", ""), call_source(d.get("agent"), tags),
                                         tags, plans)
                 if bucket == PLAN and rule == "plan":   # tagged ones are summed above
-                    total += int(d.get("cost_nanos") or 0)
+                    span_usage += int(d.get("cost_nanos") or 0)
+            total += span_usage
+            if memo is not None:
+                # the number streamed, not a count read before: usage and count of one set
+                memo.spans[key] = (len(docs), span_usage)
+    if memo is not None and pushed_calls is not None:
+        memo.pushed_calls, memo.usage_nanos = pushed_calls, total
     return total
+
+
+def _getter(agg: Any) -> Callable[[], Any]:
+    def get() -> Any:
+        return agg.get(retry=None, timeout=TIMEOUT_S)
+    return get
 
 
 def _streamer(q: Any) -> Any:
@@ -105,10 +180,13 @@ def unpushed_plan_usage(ledger: Ledger | None, team: str, plans: Plans, start: d
 
 
 def split(client: Any, ledger: Ledger | None, team: str, start: datetime, end: datetime,
-          backoff: Backoff) -> Split:
+          backoff: Backoff, *, plans_of: Callable[[], Plans] | None = None,
+          memo: UsageMemo | None = None, pushed_calls: int | None = None) -> Split:
+    """``plans_of``: how to get the plans (default: read the document); ``memo`` and
+    ``pushed_calls`` (the period's count from the same check): see pushed_plan_usage."""
     from teamcost.plans.store import get_plans
     try:
-        plans = get_plans(client, team, backoff)
+        plans = plans_of() if plans_of is not None else get_plans(client, team, backoff)
     except TeamcostError:
         return Split(plans="unknown")
     if not plans.plans:
@@ -116,6 +194,6 @@ def split(client: Any, ledger: Ledger | None, team: str, start: datetime, end: d
         plans_state = "none"
     else:
         plans_state = "read"
-    usage = (pushed_plan_usage(client, team, plans, start, end, backoff)
+    usage = (pushed_plan_usage(client, team, plans, start, end, backoff, memo, pushed_calls)
              + unpushed_plan_usage(ledger, team, plans, start, end))
     return Split(usage, sum(seat_fees(plans, start, end).values()), plans_state)
