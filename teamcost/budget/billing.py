@@ -28,10 +28,14 @@ computed over exactly S_now. So:
   (``Spend.pushed_calls``: rollups written in the same atomic commit as the calls they count,
   or ``count()`` over the calls), so an idle check reads nothing for plan usage;
 - otherwise the billing=plan sum is read again (one aggregation), and each plan span of a
-  member is streamed again only when ``count()`` of that member's calls in the span (one
-  aggregation, 1 read per 1,000) differs from the number of calls streamed last time.
-  A ``ts`` high-water mark would not be exact (an offline machine pushes old calls late); a
-  count is.
+  member is checked with ``count()`` of that member's calls in it (one aggregation, 1 read
+  per 1,000): unchanged, its usage is reused. Changed, the span is halved (on whole UTC
+  hours, ``LEAF``) and each half counted, down to the parts whose count changed, and only
+  those are streamed: an active member's new calls of the last hour cost about two counts
+  per level (about ten levels for a month) and the hour's calls, not the month's. Every
+  part remembers (count, usage) by the same argument as above, so a late push into an old
+  hour is found and read like a new one. A ``ts`` high-water mark would not be exact (an
+  offline machine pushes old calls late); counts are.
 
 Unpushed calls are local and free to read: always classified again.
 """
@@ -42,7 +46,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from teamcost.budget.spend import TIMEOUT_S, exact_aggregate
@@ -55,6 +59,8 @@ from teamcost.sync.mapping import COLLECTION
 from teamcost.sync.retry import Backoff, call_with_retry
 
 FIELDS = ["ts", "member", "provider", "model", "agent", "tags", "cost_nanos"]
+LEAF = timedelta(hours=1)        # the smallest part of a plan span counted on its own
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -77,7 +83,8 @@ class UsageMemo:
     window: tuple[datetime, datetime, str] | None = None   # (start, end, plans digest)
     pushed_calls: int = -1          # the period's pushed-call count the usage is exact for
     usage_nanos: int = 0
-    # (member, span start, span end) -> (calls streamed, their plan usage)
+    # (member, part start, part end) -> (calls, their plan usage) for the non-empty parts of
+    # each plan span (a part missing under a remembered one held no call)
     spans: dict[tuple[str, datetime, datetime], tuple[int, int]] = field(default_factory=dict)
 
 
@@ -110,48 +117,120 @@ def pushed_plan_usage(client: Any, team: str, plans: Plans, start: datetime, end
     total = exact_aggregate({r.alias: r.value for r in rows[0]}.get("s"),
                             "sum(cost_nanos) of billing=plan", team)
     for member in plans.members():
-        for a, b, _plan in plans.intervals(member):
-            lo, hi = max(a, start), min(b, end) if b is not None else end
-            if lo >= hi:
-                continue
-            q = (base.where(filter=FieldFilter("member", "==", member))
-                 .where(filter=FieldFilter("ts", ">=", lo))
-                 .where(filter=FieldFilter("ts", "<", hi)))
-            key = (member, lo, hi)
-            known = memo.spans.get(key) if memo is not None else None
-            if known is not None:
-                agg_n = q.count(alias="n")
-                got = call_with_retry(_getter(agg_n), f"counting {member}'s calls under a plan",
-                                      backoff)
-                n = exact_aggregate({r.alias: r.value for r in got[0]}.get("n"),
-                                    "count() of a member's calls under a plan", team)
-                if n == known[0]:       # the same calls (create-only): the same usage
-                    total += known[1]
-                    continue
-            docs = call_with_retry(_streamer(q.select(FIELDS)),
-                                   f"reading {member}'s calls under a plan", backoff)
-            span_usage = 0
-            for snap in docs:
-                d = snap.to_dict() or {}
-                tags = d.get("tags") or {}
-                bucket, rule = classify(member, _aware(d["ts"]), d.get("provider", ""),
-                                        d.get("model", ""), call_source(d.get("agent"), tags),
-                                        tags, plans)
-                if bucket == PLAN and rule == "plan":   # tagged ones are summed above
-                    span_usage += int(d.get("cost_nanos") or 0)
-            total += span_usage
-            if memo is not None:
-                # the number streamed, not a count read before: usage and count of one set
-                memo.spans[key] = (len(docs), span_usage)
+        for lo, hi in _held(plans, member, start, end):
+            span = _Span(base, member, plans, team, backoff,
+                         memo.spans if memo is not None else {})
+            total += span.usage(lo, hi, span.spans.get((member, lo, hi)))
     if memo is not None and pushed_calls is not None:
         memo.pushed_calls, memo.usage_nanos = pushed_calls, total
     return total
+
+
+def _held(plans: Plans, member: str, start: datetime, end: datetime
+          ) -> list[tuple[datetime, datetime]]:
+    """The disjoint spans within [start, end) in which ``member`` holds at least one plan:
+    a member holding two plans at once has each call read (and counted) once."""
+    out: list[tuple[datetime, datetime]] = []
+    for a, b in sorted((max(a, start), min(b, end) if b is not None else end)
+                       for a, b, _plan in plans.intervals(member)):
+        if a >= b:
+            continue
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
 
 
 def _getter(agg: Any) -> Callable[[], Any]:
     def get() -> Any:
         return agg.get(retry=None, timeout=TIMEOUT_S)
     return get
+
+
+def _split_at(lo: datetime, hi: datetime) -> tuple[datetime | None, int]:
+    """(a LEAF boundary strictly inside (lo, hi) near its middle, or None for a leaf; how
+    many halvings lie below)."""
+    first = (lo - _EPOCH) // LEAF + 1                 # the first boundary after lo
+    last = -((_EPOCH - hi) // LEAF) - 1               # the last boundary before hi
+    if first > last:
+        return None, 0
+    return _EPOCH + (first + last) // 2 * LEAF, (last - first + 2).bit_length()
+
+
+@dataclass
+class _Span:
+    """One member's calls in one plan span, read only where their count changed."""
+
+    base: Any
+    member: str
+    plans: Plans
+    team: str
+    backoff: Backoff
+    spans: dict[tuple[str, datetime, datetime], tuple[int, int]]
+
+    def _query(self, lo: datetime, hi: datetime) -> Any:
+        from google.cloud.firestore_v1.base_query import FieldFilter
+        return (self.base.where(filter=FieldFilter("member", "==", self.member))
+                .where(filter=FieldFilter("ts", ">=", lo))
+                .where(filter=FieldFilter("ts", "<", hi)))
+
+    def _count(self, lo: datetime, hi: datetime) -> int:
+        agg = self._query(lo, hi).count(alias="n")
+        got = call_with_retry(_getter(agg), f"counting {self.member}'s calls under a plan",
+                              self.backoff)
+        return exact_aggregate({r.alias: r.value for r in got[0]}.get("n"),
+                               "count() of a member's calls under a plan", self.team)
+
+    def usage(self, lo: datetime, hi: datetime, known: tuple[int, int] | None) -> int:
+        """Plan usage of [lo, hi); ``known``: its remembered (count, usage), None when
+        nothing is known. Counted first when known: equal counts, the same calls."""
+        n = None
+        if known is not None:
+            n = self._count(lo, hi)
+            if n == known[0]:
+                return known[1]
+        mid, levels = _split_at(lo, hi)
+        # new, a leaf, or so few calls that reading them costs less than halving
+        if n is None or mid is None or known is None or known[0] == 0 or n <= 2 * levels:
+            return self._stream(lo, hi)
+        total = sum(self.usage(a, b, self.spans.get((self.member, a, b), (0, 0)))
+                    for a, b in ((lo, mid), (mid, hi)))
+        # n was counted before the halves were read: the usage covers at least those n
+        # calls, and a later equal count proves it covers exactly them (module doc)
+        self.spans[(self.member, lo, hi)] = (n, total)
+        return total
+
+    def _stream(self, lo: datetime, hi: datetime) -> int:
+        docs = call_with_retry(_streamer(self._query(lo, hi).select(FIELDS)),
+                               f"reading {self.member}'s calls under a plan", self.backoff)
+        items = []
+        for snap in docs:
+            d = snap.to_dict() or {}
+            tags = d.get("tags") or {}
+            ts = _aware(d["ts"])
+            bucket, rule = classify(self.member, ts, d.get("provider", ""),
+                                    d.get("model", ""), call_source(d.get("agent"), tags),
+                                    tags, self.plans)
+            # tagged ones are summed apart (billing=plan)
+            items.append((ts, int(d.get("cost_nanos") or 0)
+                          if bucket == PLAN and rule == "plan" else 0))
+        self._remember(lo, hi, items)
+        return sum(u for _, u in items)
+
+    def _remember(self, lo: datetime, hi: datetime, items: list[tuple[datetime, int]]) -> None:
+        """(count, usage) of [lo, hi) and of every non-empty part below it, from one read:
+        each exact for the calls read (sets only grow, so every part remembered before
+        is non-empty again here and replaced)."""
+        key = (self.member, lo, hi)
+        if not items:
+            self.spans.pop(key, None)
+            return
+        self.spans[key] = (len(items), sum(u for _, u in items))
+        mid, _ = _split_at(lo, hi)
+        if mid is not None:
+            self._remember(lo, mid, [i for i in items if i[0] < mid])
+            self._remember(mid, hi, [i for i in items if i[0] >= mid])
 
 
 def _streamer(q: Any) -> Any:

@@ -98,6 +98,7 @@ class RPCs:
 
     def __init__(self, client: Any) -> None:
         self.seen: Counter[str] = Counter()
+        self.docs = 0             # call documents the streams returned
         api = client._firestore_api
         real_query, real_agg = api.run_query, api.run_aggregation_query
         real_get = api.batch_get_documents
@@ -110,9 +111,12 @@ class RPCs:
         def run_query(*a: Any, **k: Any) -> Iterator[Any]:
             req = k.get("request") if "request" in k else a[0]
             sq = req["structured_query"] if isinstance(req, dict) else req.structured_query
-            if any(f.collection_id == "trinity_costs" for f in sq.from_):
-                self.seen["stream"] += 1
-            return real_query(*a, **k)
+            if not any(f.collection_id == "trinity_costs" for f in sq.from_):
+                return real_query(*a, **k)
+            self.seen["stream"] += 1
+            out = list(real_query(*a, **k))
+            self.docs += sum(1 for r in out if r.document and r.document.name)
+            return iter(out)
 
         def run_aggregation_query(*a: Any, **k: Any) -> Any:
             req = k.get("request") if "request" in k else a[0]
@@ -138,6 +142,7 @@ class RPCs:
     def take(self) -> dict[str, int]:
         out = {k: v for k, v in self.seen.items() if v}
         self.seen.clear()
+        self.docs = 0
         return out
 
 
@@ -235,4 +240,67 @@ def test_plan_usage_is_read_only_when_it_can_have_changed(firestore_emulator, fi
     finally:
         for ledger in (la, lb, lc):
             ledger.close()
+        own.close()
+
+
+def test_an_active_plan_member_is_read_only_where_calls_were_added(
+        firestore_emulator, firestore_client, tmp_path: Path) -> None:
+    """ana holds two plans at once (each call counted once) and has 60 calls in November;
+    new calls, one of them pushed late into an old hour, are found by counting halves of
+    her span: only the hours that got calls are read again."""
+    client = firestore_client
+    project = firestore_emulator.project
+    ana, cy = member(tmp_path, project, ANA), member(tmp_path, project, CY)
+    set_team_budget(cy, "100000", "month", client=client)
+    build_rollups(client, "core", Backoff(attempts=2, base_s=0.05, cap_s=0.1))
+    put_plans(client, Plans("core", {"Max": MAX, "GPT": GPT},
+                            (Seat(ANA, "Max", NOV), Seat(ANA, "GPT", BO_SINCE))))
+    la, lc = Ledger.for_config(ana), Ledger.for_config(cy)
+    hours = [NOV + timedelta(days=1 + i // 5, hours=9 + i % 5, minutes=7) for i in range(60)]
+    push(ana, client, *(call(ana, la, ts, ("anthropic", "openai")[i % 2], 1_000_000_000 + i,
+                             "claude-code") for i, ts in enumerate(hours)))
+
+    def by_hand() -> int:
+        # Max covers claude-code on anthropic from Nov 1, GPT any openai call from Nov 10
+        total = 0
+        for snap in own.collection("trinity_costs").stream():
+            d = snap.to_dict()
+            ts = d["ts"].astimezone(UTC)
+            if NOV <= ts < DEC and (d["provider"] == "anthropic"
+                                    or (d["provider"] == "openai" and ts >= BO_SINCE)):
+                total += d["cost_nanos"]
+        return total
+
+    from google.cloud import firestore
+    own = firestore.Client(project=project)
+    rpcs = RPCs(client)
+    try:
+        def check(at: datetime) -> int:
+            status, _, _ = check_with_today(cy, client, lc, at)
+            assert status is not None and status.plans == "read"
+            return status.plan_usage_nanos
+
+        assert check(NOW) == by_hand()
+        assert rpcs.docs == 60       # her span read once, each call once
+        rpcs.take()
+        # a new call at 14:xx on the 20th and a late one at 09:30 on the 3rd
+        push(ana, client, call(ana, la, NOW + timedelta(hours=2, minutes=5), "anthropic",
+                               7_000_000_001, "claude-code"),
+             call(ana, la, NOV + timedelta(days=2, hours=9, minutes=30), "anthropic",
+                  9_000_000_003, "claude-code"))
+        want = by_hand()
+        assert want == sum(1_000_000_000 + i for i in range(60)
+                           if i % 2 == 0 or hours[i] >= BO_SINCE) + 7_000_000_001 + 9_000_000_003
+        assert check(NOW + timedelta(hours=3)) == want
+        # only parts that got a call are read (a part is streamed rather than halved once
+        # it holds at most two calls per level below it): far from the 62 calls of the span
+        docs = rpcs.docs
+        seen = rpcs.take()
+        assert 2 <= docs <= 2 * 2 * 10 and seen["tagged_sum"] == 1
+        assert seen["span_count"] <= 2 * 2 * 10 + 1        # two descents of ~10 halvings
+        assert check(NOW + timedelta(hours=3, minutes=1)) == want
+        assert rpcs.take() == {}
+    finally:
+        la.close()
+        lc.close()
         own.close()
