@@ -26,7 +26,9 @@ computed over exactly S_now. So:
   plans (a hash of their content) and the period's pushed-call count are those of the
   previous check: the count is the one the check's own spend aggregation made
   (``Spend.pushed_calls``: rollups written in the same atomic commit as the calls they count,
-  or ``count()`` over the calls), so an idle check reads nothing for plan usage;
+  or ``count()`` over the calls), so an idle check reads nothing for plan usage. (The
+  same premise as the spend itself: once the rollups are complete, every call is pushed
+  by a rollup-aware client; `teamcost verify` audits that);
 - otherwise the billing=plan sum is read again (one aggregation), and each plan span of a
   member is checked with ``count()`` of that member's calls in it (one aggregation, 1 read
   per 1,000): unchanged, its usage is reused. Changed, the span is halved (on whole UTC
