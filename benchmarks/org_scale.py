@@ -18,14 +18,18 @@ several calls a few seconds apart, then minutes of human time) for every figure;
 UNIFORM model (each call at an independent random time) is measured too, for writes,
 which is what arrivals change. Pushes are the real `push`, at the times the agent's
 cadence gives; the admin's packs are the real `pack_team`, in time order with the pushes;
-the budget check is the real `check_with_today` (every minute); a report is the real
+the budget check is the real `check_with_today` (every minute, interleaved with the
+pushes in time order; then ten idle minutes with nothing pushed); a report is the real
 rollup refresh, by sampled members whose last view was the day before. Every Firestore
 RPC is counted at the client: documents returned by queries and gets, writes in
 successful commits, aggregation queries as billed (one read per 1,000 index entries
 matched, at least one).
 
-Scaling to a member-day: the simulated 15 minutes' pushes scale by 32 (8 active hours),
-checks to 1,440 a day. A day's report (report_day): the packs of a day (a level-0 pack
+Scaling to a member-day: the simulated 15 minutes' pushes scale by 32 (8 active hours);
+a day's checks are 480 active ones (the reads per check measured while the team pushes)
+plus 960 idle ones (measured in ten minutes without pushes: the budget and plans documents
+once, the rollup sum each minute; plan usage is read again only when pushed calls or the
+plans changed). ``--plan-share``: the fraction of members holding a plan (default 0). A day's report (report_day): the packs of a day (a level-0 pack
 every 5 minutes of 8 active hours, 96, whose headers and chunks are read; the chunks of
 the day's level-1 pack instead when fewer) plus the cells changed after the last pack,
 measured with the last pack half an interval before the report (the average wait); the
@@ -74,10 +78,15 @@ class Counts:
     agg_queries: int = 0
     agg_reads: int = 0
     agg_call_reads: int = 0   # of agg_reads: aggregations over the call documents
+    call_doc_reads: int = 0   # of reads: call documents returned by queries
 
     def reset(self) -> None:
         self.reads = self.writes = self.creates = self.agg_queries = self.agg_reads = 0
-        self.agg_call_reads = 0
+        self.agg_call_reads = self.call_doc_reads = 0
+
+    def add(self, other: Counts) -> None:
+        for f in dataclasses.fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
 
 def count_rpcs(client: Any, counts: Counts) -> None:
@@ -98,9 +107,13 @@ def count_rpcs(client: Any, counts: Counts) -> None:
         return resp
 
     def run_query(*a: Any, **k: Any) -> Iterator[Any]:
+        req = k.get("request") if "request" in k else a[0]
+        sq = req["structured_query"] if isinstance(req, dict) else req.structured_query
+        calls = any(f.collection_id == "trinity_costs" for f in sq.from_)
         for r in real_query(*a, **k):
             if r.document and r.document.name:
                 counts.reads += 1
+                counts.call_doc_reads += calls
             yield r
 
     def run_aggregation_query(*a: Any, **k: Any) -> Any:
@@ -246,8 +259,11 @@ def push_writes(size: int, calls_per_day: int, arrivals: str, every: float, sett
                 "commits": commits * SCALE / size}
 
 
+CHECK = "check"     # an event: the member's agent checks the budget
+
+
 def run_team(size: int, calls_per_day: int, samples: int, every: float, settle: float,
-             pack_every_s: float) -> dict[str, float]:
+             pack_every_s: float, plan_share: float = 0.0) -> dict[str, float]:
     """The NEW design measured whole (BURSTS arrivals): pushes at (every, settle), budget
     checks, an admin packing every pack_every_s, readers' daily reports (packs + the cells
     after the last pack); and, on the same data, what a reader without packs reads (the
@@ -274,6 +290,14 @@ def run_team(size: int, calls_per_day: int, samples: int, every: float, settle: 
         count_rpcs(client, counts)
         set_team_budget(lead, "100000", "month", client=client)
         build_rollups(client, lead.team, CHECK_BACKOFF)       # a new team: complete at once
+        holders = round(plan_share * size)
+        if holders:     # the first members hold a plan covering their (anthropic) calls
+            from teamcost.plans.model import Cover, Plan, Plans, Seat
+            from teamcost.plans.store import put_plans
+            plan = Plan("Max", 200_000_000_000, (Cover(provider="anthropic"),))
+            put_plans(client, Plans(lead.team, {"Max": plan}, tuple(
+                Seat(f"m{m}@example.com", "Max", datetime(2026, 11, 1, tzinfo=UTC))
+                for m in range(holders))))
         members = []
         for m in range(size):
             cfg = Config(home=work / f"m{m}", team=lead.team, member=f"m{m}@example.com",
@@ -298,11 +322,18 @@ def run_team(size: int, calls_per_day: int, samples: int, every: float, settle: 
         for c in flat:
             refresh(client, c, lead.team, CHECK_BACKOFF)
         rollup_packs.read_packs = real_read_packs
-        # -- the day's 15 active minutes, in time order: pushes, and the admin's packs --
+        # the agents ran before the active minutes: their first check (the budget and plans
+        # documents, the plan usage of the period so far) is not the active minutes'
+        for cfg, ledger, _ in members:
+            check_with_today(cfg, client, ledger, hour - timedelta(minutes=1))
+        # -- the day's 15 active minutes, in time order: pushes, the admin's packs, and
+        # every agent's budget check each minute (+ one just after: the last pushes) --
         events: list[tuple[float, int, Any]] = []
         for m, (_, _, calls) in enumerate(members):
             for t, part in push_plan(calls, hour, every, settle):
                 events.append((t, m, part))
+            for k in range(1, SIM_MINUTES + 2):
+                events.append((60.0 * k, m, CHECK))
         # the admin's packs, the last one half an interval before the report at the end:
         # the cells changed after it are what a report at a random moment reads on average
         at = SIM_MINUTES * 60 - pack_every_s / 2
@@ -311,14 +342,21 @@ def run_team(size: int, calls_per_day: int, samples: int, every: float, settle: 
             at -= pack_every_s
         events.sort(key=lambda e: (e[0], e[1]))
         counts.reset()
-        t0 = time.perf_counter()
+        push_s = 0.0
         commits = 0
         push_counts = Counts()
         pack_counts = Counts()
+        active = Counts()
+        active_checks = 0
         packs: list[dict[str, int]] = []
-        for _, m, part in events:
+        for at, m, part in events:
             counts.reset()
-            if m < 0:
+            if part is CHECK:
+                cfg, ledger, _ = members[m]
+                check_with_today(cfg, client, ledger, hour + timedelta(seconds=at))
+                active.add(counts)
+                active_checks += 1
+            elif m < 0:
                 res = pack_team(client, admin, lead.team, CHECK_BACKOFF)
                 packs += res.written
                 pack_counts.reads += counts.reads
@@ -326,12 +364,14 @@ def run_team(size: int, calls_per_day: int, samples: int, every: float, settle: 
             else:
                 cfg, ledger, _ = members[m]
                 ledger.record_many(part)
+                t0 = time.perf_counter()
                 push(cfg, ledger, client, in_flight=1)
+                push_s += time.perf_counter() - t0
                 commits += 1
                 push_counts.reads += counts.reads
                 push_counts.writes += counts.writes
                 push_counts.creates += counts.creates
-        push_s = time.perf_counter() - t0
+
         new_writes_day = push_counts.writes * SCALE / size
         old_writes_day = push_counts.creates * SCALE / size
         push_reads_day = push_counts.reads * SCALE / size
@@ -360,17 +400,26 @@ def run_team(size: int, calls_per_day: int, samples: int, every: float, settle: 
             f.updated_after(lead.team, None)) for r, f in zip(readers, flat, strict=True))
         for c in (admin, *readers, *flat):
             c.close()
-        # -- the agent's minute (NEW): budget + today from the rollups --
+        # -- the agent's idle minute (NEW): nothing pushed since the last check --
         checks = 0
         counts.reset()
         for cfg, ledger, _ in members:
             for k in range(10):  # ten minutes: the budget document once, the sums each minute
                 check_with_today(cfg, client, ledger, hour + timedelta(minutes=61 + k))
                 checks += 1
-        new_check_reads = counts.reads / checks
-        new_check_agg = counts.agg_reads / checks
-        # issue 29's plan-usage split (budget/billing.py) sums the calls at every check
-        plan_usage_reads = counts.agg_call_reads / checks
+        idle_check_reads = counts.reads / checks
+        idle_plan = (counts.agg_call_reads + counts.call_doc_reads) / checks
+        active_check_reads = active.reads / active_checks
+        active_plan = (active.agg_call_reads + active.call_doc_reads) / active_checks
+        # a member-day: checks in 8 active hours (pushes happening) and 16 idle ones
+        idle_minutes = DAY_MINUTES - ACTIVE_HOURS * 60
+        check_reads_day = (active_check_reads * ACTIVE_HOURS * 60
+                           + idle_check_reads * idle_minutes)
+        new_check_agg = (active.agg_reads / active_checks * ACTIVE_HOURS * 60
+                         + counts.agg_reads / checks * idle_minutes) / DAY_MINUTES
+        # issue 29's plan-usage split (budget/billing.py): the aggregations and streams over
+        # the calls it makes (only when the period's pushed calls or the plans changed)
+        plan_usage_reads_day = active_plan * ACTIVE_HOURS * 60 + idle_plan * idle_minutes
         # -- the old agent's minute: budget document + two aggregations over the calls --
         counts.reset()
         for cfg, _, _ in members[:samples]:
@@ -391,7 +440,7 @@ def run_team(size: int, calls_per_day: int, samples: int, every: float, settle: 
         pull_reads_day = counts.reads * SCALE / samples
         for _, ledger, _ in members:
             ledger.close()
-        bg = push_reads_day + new_check_reads * DAY_MINUTES
+        bg = push_reads_day + check_reads_day
         runs = max(1, len([e for e in events if e[1] < 0]))
         return {"size": size, "new_background_reads": bg, "new_writes": new_writes_day,
                 "report_sim": report_reads, "flat_report": flat_reads, "tail": tail,
@@ -399,8 +448,10 @@ def run_team(size: int, calls_per_day: int, samples: int, every: float, settle: 
                 "pack_writes_run": pack_counts.writes / runs,
                 "pack_bytes": pack_bytes, "old_reads": old_check_reads * DAY_MINUTES
                 + pull_reads_day, "old_writes": old_writes_day,
-                "new_check_reads": new_check_reads, "new_check_agg": new_check_agg,
-                "plan_usage_reads_day": plan_usage_reads * DAY_MINUTES,
+                "active_check_reads": active_check_reads,
+                "idle_check_reads": idle_check_reads, "active_plan": active_plan,
+                "idle_plan": idle_plan, "new_check_agg": new_check_agg,
+                "plan_usage_reads_day": plan_usage_reads_day, "holders": holders,
                 "old_check_reads": old_check_reads, "old_agg_queries_per_check": q_per_check,
                 "commits": commits * SCALE / size, "push_s": push_s}
 
@@ -549,6 +600,8 @@ def main() -> None:
     ap.add_argument("--push-every", type=float, default=DEFAULT_EVERY_S,
                     help="seconds between an agent's pushes (the agent's --push-every); the "
                          "settle is half of it, as in the agent")
+    ap.add_argument("--plan-share", type=float, default=0.0,
+                    help="fraction of members holding a plan that covers their calls")
     ap.add_argument("--pack-every", type=float, default=300.0,
                     help="seconds between the admin agent's packs (--pack-every)")
     args = ap.parse_args()
@@ -580,7 +633,8 @@ def main() -> None:
         sizes = [int(x) for x in args.sizes.split(",")]
         rows = []
         for n in sizes:
-            r = run_team(n, args.calls_per_day, args.samples, every, settle, args.pack_every)
+            r = run_team(n, args.calls_per_day, args.samples, every, settle, args.pack_every,
+                         args.plan_share)
             r["v1_writes"] = push_writes(n, args.calls_per_day, "bursts", PUSH_EVERY_S, 0.0,
                                          f"v1b{n}")["writes"]
             uni_new = push_writes(n, args.calls_per_day, "uniform", every, settle, f"nu{n}")
@@ -631,8 +685,11 @@ def main() -> None:
               f"{r['report_sim']:.0f} documents with packs, {r['flat_report']:.0f} without; "
               f"{r['tail']} cells changed after the last pack; a level-0 pack "
               f"{r['pack_bytes'] / 1000:.1f} kB; {r['commits']:,.0f} commits a member-day, "
-              f"pushes {r['push_s']:.1f}s; check = {r['new_check_agg']:.2f} aggregation "
-              f"reads + the budget document every 10 min)")
+              f"pushes {r['push_s']:.1f}s; {r['holders']} members with a plan; a check reads "
+              f"{r['active_check_reads']:.2f} documents while the team pushes (plan usage "
+              f"{r['active_plan']:.2f}), {r['idle_check_reads']:.2f} idle (plan usage "
+              f"{r['idle_plan']:.2f}); {r['new_check_agg']:.2f} aggregation reads a check "
+              f"over the day)")
     big = rows[-1]
     print(f"\nprojected Firestore bill per month (regional list price, before the free tier), "
           f"with one `report` a day per member.\nMeasured at {', '.join(str(x) for x in sizes)}; "
@@ -661,9 +718,10 @@ def main() -> None:
         print(f"| {m} | ${old_b:,.2f} | ${v1_b:,.2f} | ${new_b:,.2f} | {v1_b / new_b:.1f}x "
               f"| {rep['total']:,.0f} ({rep['headers']:,.0f} headers + {rep['chunks']:,.0f} "
               f"chunks + {rep['tail']:,.0f} cells) | ${no_plan:,.2f} |")
-    print("\n(plan usage: budget/billing.split sums the calls marked as plan usage with an "
-          "aggregation at every check, billed at least one read: the background's second "
-          "read a minute; the last column is the bill without it)")
+    print("\n(plan usage: budget/billing.split sums the calls marked as plan usage, counts "
+          "each plan holder's calls and streams those whose count changed, only when the "
+          "period's pushed calls or the plans changed: in active minutes, not idle ones; "
+          "the last column is the bill without it)")
 
 
 if __name__ == "__main__":

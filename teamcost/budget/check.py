@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from teamcost.budget import alerts as alerts_mod
-from teamcost.budget.billing import split
+from teamcost.budget.billing import UsageMemo, split
 from teamcost.budget.known import remember
 from teamcost.budget.model import Budget, BudgetStatus, parse_thresholds, period_of
 from teamcost.budget.spend import Spend, team_spend, team_spends
@@ -15,6 +16,7 @@ from teamcost.errors import BudgetError, ConfigError
 from teamcost.ledger import Ledger
 from teamcost.money import MAX_BUDGET_NANOS, usd_to_nanos
 from teamcost.periods import period_bounds
+from teamcost.plans.model import Plans
 from teamcost.sync.client import client_for
 from teamcost.sync.retry import Backoff
 
@@ -60,9 +62,12 @@ def show_budget(config: Config, client: Any = None) -> Budget:
 
 def status_for(config: Config, client: Any, budget: Budget, *, estimate_nanos: int = 0,
                now: datetime | None = None, ledger: Ledger | None = None,
-               backoff: Backoff = CHECK_BACKOFF, spend: Spend | None = None) -> BudgetStatus:
+               backoff: Backoff = CHECK_BACKOFF, spend: Spend | None = None,
+               plans_of: Callable[[], Plans] | None = None,
+               memo: UsageMemo | None = None) -> BudgetStatus:
     """The budget's status now: server aggregation + unpushed local calls (+ estimate).
-    ``spend``: the period's spend when the caller already summed it."""
+    ``spend``: the period's spend when the caller already summed it; ``plans_of`` and
+    ``memo``: the agent's cached plans and plan usage (billing.split)."""
     now = now or datetime.now(UTC)
     start, end, key = period_of(budget, now)
     own = ledger is None and spend is None
@@ -71,7 +76,9 @@ def status_for(config: Config, client: Any, budget: Budget, *, estimate_nanos: i
     try:
         if spend is None:
             spend = team_spend(client, ledger, budget.team, start, end, backoff)
-        plans = split(client, ledger, budget.team, start, end, backoff)
+        # the plan usage is keyed by this spend's pushed-call count: same check, same period
+        plans = split(client, ledger, budget.team, start, end, backoff, plans_of=plans_of,
+                      memo=memo, pushed_calls=spend.pushed_calls)
     finally:
         if own and ledger is not None:
             ledger.close()
@@ -113,11 +120,30 @@ def check(config: Config, estimate: Any = None, client: Any = None,
     return send_alerts(config, client, status) if alerts else status
 
 
-# The agent rereads the budget document every 10 minutes, not every minute: a budget is
-# set rarely, and each read is a billed read on every member's machine (docs/org-scale.md).
-# `teamcost budget check`, the guard and the dashboard read it as before.
+# The agent rereads the budget document and the plans document every 10 minutes, not every
+# minute: both are set rarely, and each read is a billed read on every member's machine
+# (docs/org-scale.md). A changed budget or plan shows in the agent's checks within ten
+# minutes. `teamcost budget check`, the guard and the dashboard read them as before.
 BUDGET_TTL_S = 600.0
 _AGENT_BUDGET: dict[tuple[str, str, str], tuple[float, Budget | None]] = {}
+_AGENT_PLANS: dict[tuple[str, str, str], tuple[float, Plans]] = {}
+# the pushed plan usage of the agent's period, reused while nothing it counts changed
+_AGENT_USAGE: dict[tuple[str, str, str], UsageMemo] = {}
+
+
+def _agent_plans(key: tuple[str, str, str], client: Any, team: str,
+                 now: datetime) -> Callable[[], Plans]:
+    """The plans, from the agent's copy when younger than BUDGET_TTL_S; a failed read is
+    not remembered (the next check tries again, and this one says the plans are unknown)."""
+    def get() -> Plans:
+        from teamcost.plans.store import get_plans
+        cached = _AGENT_PLANS.get(key)
+        if cached is not None and 0 <= now.timestamp() - cached[0] < BUDGET_TTL_S:
+            return cached[1]
+        plans = get_plans(client, team, CHECK_BACKOFF)
+        _AGENT_PLANS[key] = (now.timestamp(), plans)
+        return plans
+    return get
 
 
 def check_with_today(config: Config, client: Any, ledger: Ledger | None, now: datetime
@@ -126,8 +152,9 @@ def check_with_today(config: Config, client: Any, ledger: Ledger | None, now: da
     period's spend (the month's without a budget); today's spend). Reads: the budget
     document and one aggregation for both sums when the rollups answer (see spend.py).
 
-    The budget document is reread every BUDGET_TTL_S (a changed budget shows within ten
-    minutes). "Today" is the whole local day: a call stamped a few minutes ahead (clock skew, at
+    The budget and plans documents are reread every BUDGET_TTL_S (a changed budget or plan
+    shows within ten minutes); the pushed plan usage is read again only when the period's
+    pushed calls or the plans changed (billing.py). "Today" is the whole local day: a call stamped a few minutes ahead (clock skew, at
     most models.MAX_TS_AHEAD) counts today as soon as it is pushed.
     """
     client = _client(config, client)
@@ -148,7 +175,9 @@ def check_with_today(config: Config, client: Any, ledger: Ledger | None, now: da
                                 [(start, end), (day_start, day_end)], CHECK_BACKOFF)
     if budget is None:
         return None, period, today
-    status = status_for(config, client, budget, now=now, ledger=ledger, spend=period)
+    status = status_for(config, client, budget, now=now, ledger=ledger, spend=period,
+                        plans_of=_agent_plans(key, client, config.team, now),
+                        memo=_AGENT_USAGE.setdefault(key, UsageMemo()))
     return send_alerts(config, client, status), period, today
 
 
