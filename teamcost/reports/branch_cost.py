@@ -26,8 +26,8 @@ from teamcost.money import format_usd
 from teamcost.periods import Window, zone
 from teamcost.reports import aggregate as agg
 from teamcost.reports.frames import Filters, scan_calls
-from teamcost.reports.report import refresh_team_cache
 from teamcost.reports.rollup import Rollup
+from teamcost.reports.window_source import refresh_team_cache
 
 if TYPE_CHECKING:
     from teamcost.config import Config

@@ -47,17 +47,6 @@ def parse_by(values: Sequence[str] | None) -> tuple[str, ...]:
     return tuple(out)
 
 
-def refresh_team_cache(config: Config, doing: str = "showing") -> str | None:
-    """An incremental pull before reading the team cache; a failure is a warning (``doing``
-    the cached team data: why), not the end."""
-    try:
-        from teamcost.sync.service import run_pull
-        run_pull(config)
-    except TeamcostError as exc:
-        # a stopped emulator is said in a few words (sync.retry.FirestoreUnreachable)
-        return f"{doing} the cached team data: could not pull new calls " \
-               f"({getattr(exc, 'reason', None) or exc})"
-    return None
 
 
 def _budget(config: Config, now: datetime | None = None,

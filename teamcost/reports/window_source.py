@@ -1,7 +1,7 @@
 """Before a view reads raw calls of a window from the team cache: make the cache hold them.
 
 Until the team's rollups are complete this is the incremental pull of every call, as it
-always was (``report.refresh_team_cache``). Once they are, nothing pulls the whole history
+always was (``refresh_team_cache``, below). Once they are, nothing pulls the whole history
 any more: only the window's calls are read (``sync.window.fetch_window``: the UTC days
 whose calls changed since this machine last held them). A failure is a warning (showing
 what the cache holds), never the end of the view.
@@ -46,18 +46,24 @@ def refresh_window(config: Config, since: datetime, until: datetime, client: Any
         if not rollups_ready(config, client):
             if not pull:
                 return None
-            # report.refresh_team_cache's pull (not imported: report imports this module)
-            from teamcost.sync.service import run_pull
-            try:
-                run_pull(config)
-            except TeamcostError as exc:
-                return f"{doing} the cached team data: could not pull new calls " \
-                       f"({getattr(exc, 'reason', None) or exc})"
-            return None
+            return refresh_team_cache(config, doing)
         from teamcost.sync.window import fetch_window
         res = fetch_window(config, client, since, until)
         log.info("window %s..%s: %s", since, until, res.to_dict())
     except TeamcostError as exc:
         return f"{doing} the cached team data: could not read the window's calls " \
+               f"({getattr(exc, 'reason', None) or exc})"
+    return None
+
+
+def refresh_team_cache(config: Config, doing: str = "showing") -> str | None:
+    """An incremental pull before reading the team cache; a failure is a warning (``doing``
+    the cached team data: why), not the end."""
+    try:
+        from teamcost.sync.service import run_pull
+        run_pull(config)
+    except TeamcostError as exc:
+        # a stopped emulator is said in a few words (sync.retry.FirestoreUnreachable)
+        return f"{doing} the cached team data: could not pull new calls " \
                f"({getattr(exc, 'reason', None) or exc})"
     return None

@@ -171,15 +171,7 @@ def newest_calls(client: Any, team: str, *, since: datetime | None = None,
     if before is not None:
         q = q.start_after({"ts": us_to_ts(before[0]), "__name__": before[1]})
     q = q.limit(limit)
-    snaps = call_with_retry(functools.partial(run_query, client, q, TIMEOUT_S),
-                            "reading the newest calls", backoff)
-    out = []
-    for _doc_id, data in snaps:
-        try:
-            out.append(doc_to_record(data))
-        except Exception:
-            continue
-    return out
+    return _records(client, q, "reading the newest calls", backoff)
 
 
 def session_calls(client: Any, team: str, session_id: str, *, limit: int,
@@ -194,8 +186,13 @@ def session_calls(client: Any, team: str, session_id: str, *, limit: int,
          .where(filter=FieldFilter("session_id", "==", session_id))
          .order_by("ts", direction="DESCENDING").order_by("__name__", direction="DESCENDING")
          .limit(limit))
-    snaps = call_with_retry(functools.partial(run_query, client, q, TIMEOUT_S),
-                            "reading the session's calls", backoff)
+    return _records(client, q, "reading the session's calls", backoff)
+
+
+def _records(client: Any, q: Any, doing: str, backoff: Backoff) -> list[CallRecord]:
+    """The query's call documents as records; a document that is not a valid call is
+    left out (the views show what can be shown; `teamcost verify` lists the rest)."""
+    snaps = call_with_retry(functools.partial(run_query, client, q, TIMEOUT_S), doing, backoff)
     out = []
     for _doc_id, data in snaps:
         try:
