@@ -6,22 +6,17 @@ writes anything; ``write_config`` (``teamcost init``) does, atomically.
 
 from __future__ import annotations
 
-import getpass
 import ipaddress
 import math
 import os
 import re
 import stat
 import subprocess
-import tempfile
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
-
-import tomli_w
 
 from teamcost.errors import ConfigError, InvalidValue
 
@@ -31,7 +26,11 @@ from teamcost.local_read import LEDGER_FILE as LEDGER_FILE
 from teamcost.local_read import default_home as default_home
 from teamcost.money import NANOS_PER_USD, usd_to_nanos
 from teamcost.periods import zone
-from teamcost.pricing import PriceOverride
+
+# pricing, the TOML reader and writer, tempfile and getpass load when a config needs them:
+# every command loads a Config, and a report reads no price and often no config file
+if TYPE_CHECKING:
+    from teamcost.pricing import PriceOverride
 
 CACHE_FILE = "team-cache.db"
 DEFAULT_TEAM = "default"
@@ -111,6 +110,8 @@ def default_member() -> str:
         except (OSError, subprocess.SubprocessError):
             pass
         if not email:
+            import getpass
+
             try:
                 email = getpass.getuser()
             except Exception:  # no user name in some containers
@@ -232,6 +233,10 @@ def _check_overrides(raw: Any) -> tuple[PriceOverride, ...]:
         if "pattern" in o and (not isinstance(o["pattern"], str) or not o["pattern"]):
             raise InvalidValue("price_overrides.pattern", o["pattern"],
                                "a model name or glob such as 'gpt-4o*'")
+    if not raw:
+        return ()
+    from teamcost.pricing import PriceOverride
+
     return tuple(PriceOverride.from_mapping(o) for o in raw)
 
 
@@ -268,6 +273,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
             return {}
     except OSError as exc:  # a name too long, a loop of links
         raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    import tomllib
+
     try:
         with path.open("rb") as fh:
             data = tomllib.load(fh)
@@ -344,6 +351,10 @@ def write_config(home: Path, values: Mapping[str, Any]) -> Path:
     clean = check_values(values)
     data = read_config_file(path)
     data.update(clean)
+    import tempfile
+
+    import tomli_w
+
     try:
         home.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=home, prefix=".config-", suffix=".toml")

@@ -274,6 +274,24 @@ def day_baseline(day: date, costs: Mapping[date, int]) -> tuple[int, int, list[d
             _median([costs.get(d, 0) for d in before if not _is_weekend(d)]), same)
 
 
+def _day_medians(day: date, by_ordinal: Mapping[int, int]) -> tuple[int, int]:
+    """``day_baseline``'s two medians, with the costs keyed by ``date.toordinal()`` and no
+    list of days: a year's report asks for the 400 days of its trend, and dates built and
+    looked up one by one cost more than the rest of its document."""
+    o = day.toordinal()
+    kind = _is_weekend(day)
+    same: list[int] = []
+    working: list[int] = []
+    for k in range(BASELINE_DAYS, 0, -1):
+        c = by_ordinal.get(o - k, 0)
+        weekend = (o - k + 6) % 7 >= 5    # date.weekday() of the day k days before
+        if weekend == kind:
+            same.append(c)
+        if not weekend:
+            working.append(c)
+    return _median(same), _median(working)
+
+
 def spike_days(days: list[dict[str, Any]], costs: Mapping[date, int] | None = None
                ) -> list[dict[str, Any]]:
     """Days costing more than ``SPIKE_FACTOR`` times their baseline (the median of the same
@@ -289,13 +307,15 @@ def spike_days(days: list[dict[str, Any]], costs: Mapping[date, int] | None = No
     """
     known = dict(costs) if costs is not None else {
         date.fromisoformat(r["day"]): r["cost_nanos"] for r in days}
+    by_ordinal = {d.toordinal(): c for d, c in known.items()}
     out = []
     for row in days:
         d = date.fromisoformat(row["day"])
-        med, working, same = day_baseline(d, known)
+        med, working = _day_medians(d, by_ordinal)
         row["baseline_nanos"] = med
         cost = row["cost_nanos"]
         if med > 0 and cost > SPIKE_FACTOR * med and cost > working:
+            same = day_baseline(d, known)[2]
             out.append({"day": row["day"], "cost_nanos": cost,
                         "median_before_nanos": med, "baseline_nanos": med,
                         "baseline_kind": "weekend" if _is_weekend(d) else "weekday",
