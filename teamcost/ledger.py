@@ -231,16 +231,17 @@ def migrate(conn: sqlite3.Connection, migrations: Migrations = MIGRATIONS) -> li
 
 def connect(path: Path, *, create_parent: bool = False,
             schema: tuple[Migrations, str] | None = None,
-            read_only_ok: bool = False) -> sqlite3.Connection:
+            read_only_ok: bool = False, kind: str | None = None) -> sqlite3.Connection:
     """Open a SQLite file with the pragmas teamcost relies on; errors name the path.
 
     ``schema`` (migrations, kind) refuses a foreign or newer file before
     anything is written. ``read_only_ok``: when the file or its directory cannot be
     written (a read-only home), open it read-only instead, for a caller that only reads.
+    ``kind`` names the file in errors when there is no schema (default: ledger).
     """
     path = Path(path)
     parent = path.parent
-    kind = schema[1] if schema is not None else "ledger"
+    kind = schema[1] if schema is not None else (kind or "ledger")
     if create_parent:
         try:
             parent.mkdir(parents=True, exist_ok=True)

@@ -18,10 +18,8 @@ thousand small rows at most.
 
 from __future__ import annotations
 
-import random
 import sqlite3
 import threading
-import time
 import zlib
 from array import array
 from collections.abc import Iterator, Sequence
@@ -30,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from teamcost.errors import LedgerError
+from teamcost.ledger import connect
 from teamcost.sync.retry import Backoff
 from teamcost.sync.rollup_doc import CELL_DIMS, METRICS, CellRow
 from teamcost.sync.rollup_packs import to_us
@@ -49,7 +48,6 @@ CREATE TABLE IF NOT EXISTS cells (
 CREATE INDEX IF NOT EXISTS cells_day ON cells (team, day);
 """
 KIND = "teamcost-rollups"
-BUSY_TIMEOUT_S = 30.0
 # No overlap: a query at read time R sees every commit stamped <= R (Firestore is strongly
 # consistent), so once a cell updated at T was read, no commit stamped <= T can appear later.
 
@@ -58,49 +56,27 @@ class RollupCache:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.RLock()
+        # the project's opener (ledger.connect): busy timeout, and the switch to WAL
+        # retried while another opener holds the file, so two openers at once (the
+        # dashboard's first request during its start-up refresh) wait for each other
+        self.conn = connect(path, create_parent=True, kind="rollup cache")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.conn = self._open(path)
-        except sqlite3.DatabaseError as exc:
-            raise LedgerError(f"cannot open the rollup cache {path}: {exc}") from None
-
-    @staticmethod
-    def _connect(path: Path) -> sqlite3.Connection:
-        conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None,
-                               timeout=BUSY_TIMEOUT_S)
-        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        return conn
-
-    def _open(self, path: Path) -> sqlite3.Connection:
-        """Two openers at once (the dashboard's first request during its start-up refresh)
-        wait for each other. The busy timeout covers a lock held by another; a new file's
-        switch to WAL racing another opener's first transaction is a lock *deadlock*, which
-        SQLite reports at once without waiting ("database is locked"), and the way out it
-        documents is to close and start again: so, until the same deadline."""
-        deadline = time.monotonic() + BUSY_TIMEOUT_S
-        while True:
-            self.conn = conn = self._connect(path)
+            # the check, the schema and the kind row in one write transaction: another
+            # opener never sees the tables without their kind row (it would call the
+            # file foreign)
+            self.conn.execute("BEGIN IMMEDIATE")
             try:
-                conn.execute("PRAGMA journal_mode=WAL")
-                # the check, the schema and the kind row in one write transaction: another
-                # opener never sees the tables without their kind row (it would call the
-                # file foreign)
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    self._set_up(path)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                return conn
-            except sqlite3.OperationalError as exc:
-                conn.close()
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(random.uniform(0.005, 0.05))
+                self._set_up(path)
+                self.conn.execute("COMMIT")
             except BaseException:
-                conn.close()
+                self.conn.execute("ROLLBACK")
                 raise
+        except sqlite3.DatabaseError as exc:
+            self.conn.close()
+            raise LedgerError(f"cannot open the rollup cache {path}: {exc}") from None
+        except BaseException:
+            self.conn.close()
+            raise
 
     def _set_up(self, path: Path) -> None:
         kind = None
