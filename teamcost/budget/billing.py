@@ -57,6 +57,7 @@ from teamcost.ledger import Ledger
 from teamcost.plans.classify import PLAN, call_source, classify
 from teamcost.plans.fees import seat_fees
 from teamcost.plans.model import Plans
+from teamcost.plans.model import _aware as aware_utc
 from teamcost.sync.mapping import COLLECTION
 from teamcost.sync.retry import Backoff, call_with_retry
 
@@ -88,11 +89,6 @@ class UsageMemo:
     # (member, part start, part end) -> (calls, their plan usage) for the non-empty parts of
     # each plan span (a part missing under a remembered one held no call)
     spans: dict[tuple[str, datetime, datetime], tuple[int, int]] = field(default_factory=dict)
-
-
-def _aware(ts: Any) -> datetime:
-    from teamcost.plans.model import _aware as aware
-    return aware(ts)
 
 
 def pushed_plan_usage(client: Any, team: str, plans: Plans, start: datetime, end: datetime,
@@ -210,7 +206,7 @@ class _Span:
         for snap in docs:
             d = snap.to_dict() or {}
             tags = d.get("tags") or {}
-            ts = _aware(d["ts"])
+            ts = aware_utc(d["ts"])
             bucket, rule = classify(self.member, ts, d.get("provider", ""),
                                     d.get("model", ""), call_source(d.get("agent"), tags),
                                     tags, self.plans)
