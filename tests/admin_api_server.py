@@ -33,9 +33,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.json_http import JSONHandler
 
 ANTHROPIC_USAGE = "/v1/organizations/usage_report/messages"
 ANTHROPIC_COST = "/v1/organizations/cost_report"
@@ -52,7 +54,6 @@ ANTHROPIC_DESCRIPTION_FIELDS = ("description", "cost_type", "token_type", "model
 OPENAI_USAGE_GROUPS = {"project_id", "user_id", "api_key_id", "model", "batch",
                        "service_tier", "api_source"}
 OPENAI_COST_GROUPS = {"project_id", "user_id", "line_item", "api_key_id", "api_source"}
-_DEC = "__decimal__"
 
 
 @dataclass
@@ -146,16 +147,6 @@ def _add(acc: dict[str, Any], row: dict[str, Any]) -> None:
             _add(acc.setdefault(k, {}), v)
         elif k in ("amount", "value") and isinstance(v, (str, Decimal)):
             acc[k] = str(Decimal(str(acc.get(k, "0"))) + Decimal(str(v)))
-
-
-def _encode(body: Any) -> bytes:
-    """JSON with Decimal values written as JSON numbers, digit for digit."""
-    def default(obj: Any) -> Any:
-        if isinstance(obj, Decimal):
-            return f"{_DEC}{obj}{_DEC}"
-        raise TypeError(type(obj).__name__)
-    text = json.dumps(body, default=default)
-    return text.replace(f'"{_DEC}', "").replace(f'{_DEC}"', "").encode()
 
 
 def _token(offset: int) -> str:
@@ -277,22 +268,7 @@ def _masked(key: str) -> str:
 
 
 def serve(srv: AdminAPIServer) -> tuple[ThreadingHTTPServer, threading.Thread]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-        def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-            data = body if isinstance(body, bytes) else _encode(body)
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(data)
-
+    class Handler(JSONHandler):
         def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
             parts = urlsplit(self.path)
             query = parse_qs(parts.query, keep_blank_values=True)

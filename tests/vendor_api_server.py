@@ -27,14 +27,15 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests.json_http import JSONHandler
 
 CURSOR_EVENTS = "/cursor/teams/filtered-usage-events"
 CURSOR_SPEND = "/cursor/teams/spend"
 DAY_MS = 86_400_000
-_DEC = "__decimal__"
 
 
 @dataclass
@@ -75,16 +76,6 @@ class VendorAPIServer:
 
 class BadRequest(Exception):
     pass
-
-
-def _encode(body: Any) -> bytes:
-    def default(obj: Any) -> Any:
-        if isinstance(obj, Decimal):
-            return _DEC + str(obj) + _DEC
-        raise TypeError(type(obj))
-    text = json.dumps(body, default=default)
-    # Decimals go out as bare JSON numbers with their exact digits
-    return text.replace(f'"{_DEC}', "").replace(f'{_DEC}"', "").encode()
 
 
 def _ms(event: Any) -> int | None:
@@ -198,22 +189,7 @@ def _github(srv: VendorAPIServer, path: str, query: dict[str, list[str]]) -> tup
 
 
 def serve(srv: VendorAPIServer) -> tuple[ThreadingHTTPServer, threading.Thread]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-        def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-            data = body if isinstance(body, bytes) else _encode(body)
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(data)
-
+    class Handler(JSONHandler):
         def _seen(self, method: str, body: Any) -> tuple[str, dict[str, list[str]]]:
             parts = urlsplit(self.path)
             query = parse_qs(parts.query, keep_blank_values=True)
